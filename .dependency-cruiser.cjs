@@ -1,0 +1,100 @@
+/** Layering rules from docs/architecture.md (config → compile → snapshot → data plane). */
+const mod = (name) => `^src/${name}/`
+const notTests = { pathNot: '\\.test\\.ts$' }
+
+module.exports = {
+  forbidden: [
+    { name: 'no-cycles', severity: 'error', from: {}, to: { circular: true } },
+    {
+      name: 'lib-is-leaf',
+      comment: 'lib/ holds generic helpers and imports nothing else from src/',
+      severity: 'error',
+      from: { path: mod('lib') },
+      to: { path: '^src/', pathNot: mod('lib') },
+    },
+    {
+      name: 'ir-is-the-contract',
+      severity: 'error',
+      from: { path: mod('ir') },
+      to: { path: '^src/', pathNot: [mod('ir'), mod('lib')] },
+    },
+    {
+      name: 'diag-imports-lib-only',
+      severity: 'error',
+      from: { path: mod('diag') },
+      to: { path: '^src/', pathNot: [mod('diag'), mod('lib')] },
+    },
+    {
+      name: 'config-does-not-know-the-pipeline',
+      severity: 'error',
+      from: { path: mod('config') },
+      to: { path: '^src/', pathNot: [mod('config'), mod('diag'), mod('lib')] },
+    },
+    {
+      name: 'compile-is-pure',
+      comment: 'compile/ turns resources into a snapshot: no I/O, no sockets',
+      severity: 'error',
+      from: { path: mod('compile') },
+      to: { path: ['^node:(fs|net|tls|http|https|http2|dns|child_process)', '^(fs|net|tls|http|https|http2|dns|child_process)$', 'node_modules/(undici|ioredis|fastify)/'] },
+    },
+    {
+      name: 'compile-layer',
+      severity: 'error',
+      from: { path: mod('compile') },
+      to: { path: '^src/', pathNot: [mod('compile'), mod('config'), mod('ir'), mod('diag'), mod('lib')] },
+    },
+    {
+      name: 'match-is-pure',
+      severity: 'error',
+      from: { path: mod('match') },
+      to: { path: ['^src/', '^node:(fs|net|tls|http|https|http2|dns)', 'node_modules/'], pathNot: [mod('match'), mod('ir'), mod('lib')] },
+    },
+    {
+      name: 'dataplane-never-sees-config',
+      severity: 'error',
+      from: { path: mod('dataplane') },
+      to: { path: [mod('config'), mod('compile'), mod('admin'), mod('runtime'), mod('cli'), '^src/state/(memory|redis)/'] },
+    },
+    {
+      name: 'state-layer',
+      severity: 'error',
+      from: { path: mod('state') },
+      to: { path: [mod('ir'), mod('dataplane'), mod('config'), mod('compile'), mod('runtime'), mod('admin')] },
+    },
+    {
+      name: 'observe-layer',
+      severity: 'error',
+      from: { path: mod('observe') },
+      to: { path: [mod('dataplane'), mod('config'), mod('compile'), mod('runtime'), mod('admin')] },
+    },
+    {
+      name: 'runtime-layer',
+      severity: 'error',
+      from: { path: mod('runtime') },
+      to: { path: [mod('admin'), mod('cli')] },
+    },
+    {
+      name: 'admin-reads-through-runtime',
+      severity: 'error',
+      from: { path: mod('admin') },
+      to: { path: [mod('dataplane'), mod('config'), mod('compile'), mod('cli')] },
+    },
+    {
+      name: 'cross-module-through-index',
+      comment: 'another module is reached through its index.ts, never a deep file',
+      severity: 'error',
+      from: { path: '^src/([^/]+)/', ...notTests },
+      to: {
+        path: '^src/([^/]+)/.+',
+        pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$', '^src/state/ports\\.ts$', '^src/observe/events\\.ts$'],
+      },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] },
+    exclude: { path: '\\.test\\.ts$' },
+  },
+}

@@ -1,0 +1,91 @@
+/**
+ * The diagnostic code catalogue. Codes are stable: never reuse or renumber one.
+ *   PC10xx  files and YAML            PC11xx  schema (any kind)
+ *   PC12xx  VirtualService            PC13xx  Gateway
+ *   PC14xx  DestinationRule           PC15xx  ServiceEntry
+ *   PC16xx  Sidecar                   PC17xx  GatewayConfig
+ *   PC2xxx  references between resources
+ *   PC3xxx  compile: conflicts, shadowing, binding
+ *   PC4xxx  assets (certificates, files)
+ * docs/diagnostics.md is checked against this table by a test.
+ */
+import type { Severity } from './diagnostic.js'
+
+export interface CodeInfo {
+  readonly severity: Severity
+  readonly title: string
+}
+
+export const CODES = {
+  PC1001: { severity: 'error', title: 'config file cannot be read' },
+  PC1002: { severity: 'error', title: 'YAML syntax error' },
+  PC1003: { severity: 'error', title: 'document is not a Kubernetes-style object' },
+  PC1004: { severity: 'error', title: 'unknown apiVersion or kind' },
+  PC1005: { severity: 'error', title: 'metadata.name missing or invalid' },
+  PC1006: { severity: 'error', title: 'duplicate resource (same kind, namespace and name)' },
+  PC1007: { severity: 'error', title: 'no config files found' },
+  PC1008: { severity: 'warning', title: 'YAML warning' },
+
+  PC1101: { severity: 'error', title: 'unknown field' },
+  PC1102: { severity: 'error', title: 'wrong value type' },
+  PC1103: { severity: 'error', title: 'required field missing' },
+  PC1104: { severity: 'error', title: 'value not allowed' },
+  PC1105: { severity: 'error', title: 'number out of range' },
+  PC1106: { severity: 'error', title: 'invalid duration' },
+  PC1107: { severity: 'error', title: 'mutually exclusive fields set together' },
+  PC1108: { severity: 'warning', title: 'field accepted but not implemented yet' },
+  PC1109: { severity: 'warning', title: 'field needs a service mesh and has no effect here' },
+  PC1110: { severity: 'warning', title: 'deprecated field' },
+  PC1111: { severity: 'error', title: 'invalid regular expression (RE2 syntax required)' },
+  PC1112: { severity: 'error', title: 'invalid host name' },
+  PC1113: { severity: 'error', title: 'field needs a service mesh and cannot be served here' },
+  PC1114: { severity: 'warning', title: 'field removed from the Istio API; ignored' },
+  PC1115: { severity: 'error', title: 'invalid IP address or CIDR' },
+  PC1116: { severity: 'error', title: 'value is empty' },
+  PC1117: { severity: 'error', title: 'duplicate value' },
+
+  PC1201: { severity: 'error', title: 'HTTP route has more than one action' },
+  PC1202: { severity: 'error', title: 'weights must have a non-zero total' },
+  PC1203: { severity: 'error', title: 'weight must be >= 0' },
+  PC1204: { severity: 'error', title: 'invalid redirect' },
+  PC1205: { severity: 'error', title: 'rewrite combined with redirect or direct response' },
+  PC1206: { severity: 'error', title: 'empty match' },
+  PC1207: { severity: 'error', title: 'VirtualService has no http, tls or tcp routes' },
+  PC1208: { severity: 'error', title: 'authority set more than once' },
+  PC1209: { severity: 'error', title: 'fault needs delay or abort' },
+  PC1210: { severity: 'error', title: 'invalid header name' },
+  PC1211: { severity: 'error', title: 'HTTP route has no action' },
+  PC1212: { severity: 'error', title: 'invalid percentage' },
+  PC1213: { severity: 'warning', title: 'delegate VirtualServices are not supported' },
+
+  PC1301: { severity: 'error', title: 'duplicate server port name' },
+  PC1302: { severity: 'error', title: 'TLS settings do not fit the server protocol' },
+  PC1303: { severity: 'error', title: 'invalid server host' },
+  PC1304: { severity: 'error', title: 'plain and TLS servers on one port' },
+
+  PC1401: { severity: 'error', title: 'duplicate subset name' },
+  PC1402: { severity: 'error', title: 'invalid load balancer settings' },
+
+  PC1501: { severity: 'error', title: 'invalid resolution for the given endpoints or addresses' },
+  PC1502: { severity: 'error', title: 'duplicate port number' },
+  PC1503: { severity: 'error', title: 'invalid endpoint' },
+
+  PC1701: { severity: 'error', title: 'more than one GatewayConfig' },
+  PC1702: { severity: 'error', title: 'port conflict between gateway and admin ports' },
+
+  PC2001: { severity: 'warning', title: 'VirtualService names a Gateway that does not exist' },
+  PC2002: { severity: 'warning', title: 'destination host has no ServiceEntry (requests get 503 NC)' },
+  PC2003: { severity: 'warning', title: 'destination subset is not defined (requests get 503 NC)' },
+  PC2004: { severity: 'warning', title: 'VirtualService is not bound to any gateway server' },
+  PC2005: { severity: 'error', title: 'destination port is ambiguous or unknown' },
+  PC2006: { severity: 'warning', title: 'Gateway selector matches no label of this instance' },
+
+  PC3001: { severity: 'warning', title: 'route is shadowed by an earlier catch-all' },
+  PC3002: { severity: 'warning', title: 'server protocol not served yet' },
+  PC3003: { severity: 'error', title: 'conflicting listeners on one port' },
+  PC3004: { severity: 'warning', title: 'VirtualService host does not intersect any server host' },
+
+  PC4001: { severity: 'error', title: 'certificate or key file cannot be read' },
+} as const satisfies Record<string, CodeInfo>
+
+export type DiagCode = keyof typeof CODES

@@ -1,0 +1,17 @@
+import type { Cluster } from './cluster.js'
+import type { ClusterId } from './ids.js'
+import type { Listener } from './listener.js'
+import type { GatewaySettings } from './settings.js'
+
+/**
+ * The compiled, immutable configuration the data plane serves from. Produced by compile/ (a pure
+ * function), deep-frozen, swapped in atomically by runtime/.
+ */
+export interface Snapshot {
+  /** sha256 of the canonical JSON of everything below; an equal hash means an identical config. */
+  readonly hash: string
+  readonly settings: GatewaySettings
+  /** Sorted by port. */
+  readonly listeners: readonly Listener[]
+  readonly clusters: Readonly<Record<ClusterId, Cluster>>
+}

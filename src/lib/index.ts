@@ -1,0 +1,5 @@
+export * from './duration.js'
+export * from './host.js'
+export * from './hash.js'
+export * from './freeze.js'
+export * from './levenshtein.js'

@@ -1,0 +1,80 @@
+/**
+ * What the data plane reports. The data plane calls these hooks; observe/ turns them into
+ * metrics and access-log lines. This file is the only part of observe/ the data plane imports.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+
+/**
+ * Envoy response flags (Istio operators read these), plus our own:
+ *   DPE downstream protocol error (malformed request rejected before routing)
+ *   EG  egress denied by the outbound traffic policy
+ */
+export type ResponseFlag =
+  | 'NR' // no route
+  | 'NC' // no cluster (unknown host or subset)
+  | 'UH' // no healthy upstream
+  | 'UF' // upstream connect failure
+  | 'UC' // upstream connection termination
+  | 'UT' // upstream request timeout
+  | 'URX' // retries exhausted
+  | 'UO' // upstream overflow (circuit breaker)
+  | 'RL' // rate limited
+  | 'RLSE' // rate-limit service error (fail closed)
+  | 'FI' // fault injected abort
+  | 'DI' // fault injected delay
+  | 'DC' // downstream connection termination
+  | 'DPE' // downstream protocol error
+  | 'EG' // egress denied
+
+/** One finished HTTP request/response exchange, as seen at the downstream side. */
+export interface RequestRecord {
+  /** Epoch milliseconds when the request headers arrived. */
+  readonly startTime: number
+  /** Milliseconds from request start to the last response byte (or the abort). */
+  readonly durationMs: number
+  readonly method: string
+  /** Path as the client sent it, query included. */
+  readonly path: string
+  /** 'HTTP/1.1', 'HTTP/1.0', 'HTTP/2'. */
+  readonly protocol: string
+  readonly scheme: 'http' | 'https'
+  readonly authority: string
+  /** Request headers as received (read-only view; never mutated after the request ends). */
+  readonly requestHeaders: IncomingHttpHeaders
+  /** Response headers as sent downstream, when known. */
+  readonly responseHeaders: OutgoingHttpHeaders | undefined
+  readonly requestId: string
+  /** Status sent downstream; 0 when the connection ended before a response started. */
+  readonly status: number
+  /** Response flags joined with ',' ('-' when none), Envoy style. */
+  readonly responseFlags: string
+  /** Envoy-style short reason: 'via_upstream', 'route_not_found', 'direct_response', ... */
+  readonly responseCodeDetails: string
+  readonly bytesReceived: number
+  readonly bytesSent: number
+  /** 'ip:port' of the upstream endpoint that answered, if any. */
+  readonly upstreamHost: string | undefined
+  /** Cluster id, e.g. 'outbound|80||httpbin.org', if a route forwarded. */
+  readonly upstreamCluster: string | undefined
+  /** Milliseconds from sending upstream to the first response header byte. */
+  readonly upstreamServiceTimeMs: number | undefined
+  /** Destination service host (the ServiceEntry host), if any. */
+  readonly destinationService: string | undefined
+  /** '<ns>/<virtualservice>/http[<i>]' or the route's name; undefined when no route matched. */
+  readonly routeName: string | undefined
+  /** Listener id, '<bind>:<port>'. */
+  readonly listener: string
+  readonly downstreamRemoteAddress: string
+  readonly downstreamLocalAddress: string
+  /** SNI of the downstream TLS connection, if any. */
+  readonly requestedServerName: string | undefined
+}
+
+export interface RequestObserver {
+  onRequestComplete(record: RequestRecord): void
+}
+
+/** Config reload outcomes, for metrics. */
+export interface ReloadObserver {
+  onReload(result: 'applied' | 'rejected' | 'unchanged', version: number): void
+}
