@@ -22,7 +22,7 @@ export const CODES = {
   PC1003: { severity: 'error', title: 'document is not a Kubernetes-style object' },
   PC1004: { severity: 'error', title: 'unknown apiVersion or kind' },
   PC1005: { severity: 'error', title: 'metadata.name missing or invalid' },
-  PC1006: { severity: 'error', title: 'duplicate resource (same kind, namespace and name)' },
+  PC1006: { severity: 'warning', title: 'resource defined twice; the later definition wins' },
   PC1007: { severity: 'error', title: 'no config files found' },
   PC1008: { severity: 'warning', title: 'YAML warning' },
 
@@ -43,6 +43,7 @@ export const CODES = {
   PC1115: { severity: 'error', title: 'invalid IP address or CIDR' },
   PC1116: { severity: 'error', title: 'value is empty' },
   PC1117: { severity: 'error', title: 'duplicate value' },
+  PC1118: { severity: 'warning', title: 'partial wildcard host (plain suffix match)' },
 
   PC1201: { severity: 'error', title: 'HTTP route has more than one action' },
   PC1202: { severity: 'error', title: 'weights must have a non-zero total' },
@@ -74,7 +75,10 @@ export const CODES = {
   PC1702: { severity: 'error', title: 'port conflict between gateway and admin ports' },
 
   PC2001: { severity: 'warning', title: 'VirtualService names a Gateway that does not exist' },
-  PC2002: { severity: 'warning', title: 'destination host has no ServiceEntry (requests get 503 NC)' },
+  PC2002: {
+    severity: 'warning',
+    title: 'destination host has no ServiceEntry (requests get 503 NC)',
+  },
   PC2003: { severity: 'warning', title: 'destination subset is not defined (requests get 503 NC)' },
   PC2004: { severity: 'warning', title: 'VirtualService is not bound to any gateway server' },
   PC2005: { severity: 'error', title: 'destination port is ambiguous or unknown' },

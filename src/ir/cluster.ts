@@ -5,15 +5,7 @@ export type Resolution = 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'NONE' | 'DYNAMI
 
 /** ServiceEntry port protocols, upper-cased. */
 export type ServiceProtocol =
-  | 'HTTP'
-  | 'HTTPS'
-  | 'HTTP2'
-  | 'GRPC'
-  | 'GRPC-WEB'
-  | 'TCP'
-  | 'TLS'
-  | 'MONGO'
-  | 'UNSPECIFIED'
+  'HTTP' | 'HTTPS' | 'HTTP2' | 'GRPC' | 'GRPC-WEB' | 'TCP' | 'TLS' | 'MONGO' | 'UNSPECIFIED'
 
 export interface Endpoint {
   /** An IP (STATIC) or a DNS name to resolve (DNS, DNS_ROUND_ROBIN). */

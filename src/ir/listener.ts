@@ -3,7 +3,8 @@ import type { RouteTable } from './route.js'
 import type { SourceRef } from './source.js'
 
 /** Istio Gateway server protocols, upper-cased. */
-export type ServerProtocol = 'HTTP' | 'HTTPS' | 'HTTP2' | 'GRPC' | 'GRPC-WEB' | 'TCP' | 'TLS' | 'MONGO'
+export type ServerProtocol =
+  'HTTP' | 'HTTPS' | 'HTTP2' | 'GRPC' | 'GRPC-WEB' | 'TCP' | 'TLS' | 'MONGO'
 
 /** A Gateway server as it contributed to a listener (for describe and config_dump). */
 export interface ServerRef {

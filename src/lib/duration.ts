@@ -3,8 +3,7 @@
  * JSON form (`180.000s`). Istio's CRDs reject anything below 1ms; callers decide the minimum.
  */
 export type DurationResult =
-  | { readonly ok: true; readonly ms: number }
-  | { readonly ok: false; readonly reason: string }
+  { readonly ok: true; readonly ms: number } | { readonly ok: false; readonly reason: string }
 
 const UNIT_MS: Readonly<Record<string, number>> = {
   ns: 1e-6,

@@ -1,0 +1,57 @@
+/** portcullis.io/v1alpha1 GatewayConfig: our own process settings, in the same file. */
+import { any, bool, duration, enumOf, int, map, obj, planned, str, type Infer } from './dsl.js'
+
+const listenPort = int({ min: 0, max: 65535, type: 'port (0 disables)' })
+const address = str({
+  nonEmpty: true,
+  checkCode: 'PC1115',
+  check: (v) => (/^[0-9a-fA-F.:]+$/.test(v) ? undefined : `"${v}" is not an IP address`),
+})
+
+export const gatewayConfigSpec = obj(
+  {
+    bindAddress: address,
+    admin: obj({ address, port: listenPort }, { name: 'Admin' }),
+    readiness: obj({ port: listenPort }, { name: 'Readiness' }),
+    metrics: obj({ port: listenPort }, { name: 'Metrics' }),
+    accessLog: obj(
+      {
+        disabled: bool(),
+        path: str({ nonEmpty: true }),
+        format: str({ nonEmpty: true }),
+        encoding: enumOf(['TEXT', 'JSON']),
+      },
+      { name: 'AccessLog' },
+    ),
+    drainTimeout: duration(),
+    downstream: obj(
+      {
+        headersTimeout: duration(),
+        requestTimeout: duration(),
+        idleTimeout: duration(),
+        maxHeaderBytes: int({ min: 1024, max: 1048576 }),
+        maxHeaderCount: int({ min: 1, max: 10000 }),
+        maxRequestsPerConnection: int({ min: 0 }),
+        headersWithUnderscores: enumOf(['REJECT', 'DROP', 'ALLOW']),
+      },
+      { name: 'Downstream' },
+    ),
+    numTrustedProxies: int({ min: 0, max: 64 }),
+    serverHeader: str(),
+    labels: map(str()),
+    compatibility: planned(
+      enumOf(['istio-1.27', 'istio-1.28', 'latest']),
+      'no behaviour differs between profiles yet',
+    ),
+    certsDir: planned(str(), 'certificates arrive with the TLS listener work'),
+    outbound: planned(any('OutboundListener'), 'arrives with the egress allowlist work'),
+    outboundTrafficPolicy: planned(
+      any('OutboundTrafficPolicy'),
+      'arrives with the egress allowlist work',
+    ),
+    redis: planned(any('Redis'), 'arrives with shared limits'),
+    workers: planned(any('integer | auto'), 'arrives with shared limits'),
+  },
+  { name: 'GatewayConfig' },
+)
+export type GatewayConfigSpec = Infer<typeof gatewayConfigSpec>
