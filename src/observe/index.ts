@@ -1,0 +1,29 @@
+/** observe/: data-plane events in, Prometheus metrics and access logs out. */
+export type { ReloadObserver, RequestObserver, RequestRecord, ResponseFlag } from './events.js'
+export {
+  createObservers,
+  type AccessLogOptions,
+  type Observers,
+  type ObserversOptions,
+} from './observers.js'
+export {
+  compileAccessLogFormat,
+  DEFAULT_ACCESS_LOG_FORMAT,
+  DEFAULT_JSON_ACCESS_LOG_FIELDS,
+  type AccessLogEncoding,
+  type AccessLogFormatter,
+  type CompiledAccessLogFormat,
+} from './access-log-format.js'
+export { SUPPORTED_OPERATORS } from './access-log-operators.js'
+export {
+  createAccessLogWriter,
+  type AccessLogWriter,
+  type AccessLogWriterOptions,
+} from './access-log-writer.js'
+export {
+  createGatewayMetrics,
+  type GatewayMetrics,
+  type GatewayMetricsOptions,
+  type ReloadResult,
+} from './metrics.js'
+export { DURATION_BUCKETS_MS, SIZE_BUCKETS_BYTES } from './request-metrics.js'

@@ -1,0 +1,101 @@
+/**
+ * Wires data-plane events to metrics and the access log. This is what the composition root
+ * builds once and hands to the data plane (RequestObserver) and the runtime (ReloadObserver).
+ */
+import type { ReloadObserver, RequestObserver, RequestRecord } from './events.js'
+import {
+  compileAccessLogFormat,
+  type AccessLogEncoding,
+  type AccessLogFormatter,
+} from './access-log-format.js'
+import { createAccessLogWriter, type AccessLogWriter } from './access-log-writer.js'
+import { createGatewayMetrics, type GatewayMetrics, type ReloadResult } from './metrics.js'
+
+/** Same shape as the GatewayConfig access-log settings (ir.AccessLogSettings). */
+export interface AccessLogOptions {
+  readonly disabled: boolean
+  readonly path: string
+  readonly format: string
+  readonly encoding: AccessLogEncoding
+}
+
+export interface ObserversOptions {
+  readonly accessLog: AccessLogOptions
+  /** Node process metrics; default true. */
+  readonly processMetrics?: boolean
+}
+
+export interface Observers {
+  readonly request: RequestObserver
+  readonly reload: ReloadObserver
+  metricsText(): Promise<string>
+  readonly metricsContentType: string
+  /** Writes out buffered access-log lines. */
+  flush(): Promise<void>
+  /** Flushes and closes the access log; call once on shutdown. */
+  close(): Promise<void>
+  /** Reopens the access-log file (SIGUSR1 after logrotate, as with nginx). */
+  reopenLogs(): void
+}
+
+/**
+ * Throws when the access-log format does not compile or the log file cannot be opened: both
+ * are startup errors. Config validation reports format errors earlier through
+ * compileAccessLogFormat, so a validated config never reaches the throw.
+ */
+export function createObservers(options: ObserversOptions): Observers {
+  const { accessLog } = options
+  let writer: AccessLogWriter | undefined
+  let formatter: AccessLogFormatter | undefined
+  if (!accessLog.disabled) {
+    const compiled = compileAccessLogFormat(accessLog.format, accessLog.encoding)
+    if (!compiled.ok) throw new Error(`invalid access-log format: ${compiled.error}`)
+    formatter = compiled.formatter
+    writer = createAccessLogWriter({ path: accessLog.path })
+  }
+  const logWriter = writer
+  const metrics = createGatewayMetrics({
+    droppedAccessLogLines: () => logWriter?.droppedLines ?? 0,
+    processMetrics: options.processMetrics ?? true,
+  })
+  const request =
+    logWriter === undefined || formatter === undefined
+      ? new MetricsObserver(metrics)
+      : new LoggingObserver(metrics, formatter, logWriter)
+
+  return {
+    request,
+    reload: {
+      onReload: (result: ReloadResult, version: number) => metrics.recordReload(result, version),
+    },
+    metricsText: () => metrics.text(),
+    metricsContentType: metrics.contentType,
+    flush: () => logWriter?.flush() ?? Promise.resolve(),
+    close: () => logWriter?.close() ?? Promise.resolve(),
+    reopenLogs() {
+      void logWriter?.reopen()
+    },
+  }
+}
+
+/** With the access log disabled nothing is formatted: the request path only counts. */
+class MetricsObserver implements RequestObserver {
+  constructor(private readonly metrics: GatewayMetrics) {}
+
+  onRequestComplete(record: RequestRecord): void {
+    this.metrics.recordRequest(record)
+  }
+}
+
+class LoggingObserver implements RequestObserver {
+  constructor(
+    private readonly metrics: GatewayMetrics,
+    private readonly format: AccessLogFormatter,
+    private readonly writer: AccessLogWriter,
+  ) {}
+
+  onRequestComplete(record: RequestRecord): void {
+    this.metrics.recordRequest(record)
+    this.writer.write(this.format(record))
+  }
+}
