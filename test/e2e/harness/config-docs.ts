@@ -58,8 +58,6 @@ kind: Gateway
 metadata:
   name: ${name}-gateway
 spec:
-  selector:
-    istio: ingressgateway
   servers:
     - port:
         number: ${opts.gatewayPort}
