@@ -1,0 +1,49 @@
+// The Node floor: the least a streaming reverse proxy on node:http + undici can do. Portcullis is
+// measured against it. Env: UPSTREAM_PORT (required), PORT (default 0). Prints `listening <port>`.
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { Pool } from 'undici'
+import type { Dispatcher } from 'undici'
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+])
+const pool = new Pool(`http://127.0.0.1:${process.env['UPSTREAM_PORT'] ?? ''}`)
+
+function endToEnd(headers: Record<string, string | string[] | undefined>) {
+  const out: Record<string, string | string[]> = {}
+  for (const name in headers) {
+    const value = headers[name]
+    if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value
+  }
+  return out
+}
+
+const server = createServer((req, res) => {
+  const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding']
+  const opts: Dispatcher.RequestOptions = {
+    path: req.url ?? '/',
+    method: req.method as Dispatcher.HttpMethod,
+    headers: endToEnd(req.headers),
+    body: hasBody ? req : null,
+  }
+  pool.stream(
+    opts,
+    ({ statusCode, headers }) => res.writeHead(statusCode, endToEnd(headers)),
+    (err) => {
+      if (!err) return
+      if (res.headersSent) res.destroy()
+      else res.writeHead(502).end()
+    },
+  )
+})
+server.keepAliveTimeout = 65_000
+server.listen(Number(process.env['PORT'] ?? 0), '127.0.0.1', () => {
+  console.log(`listening ${(server.address() as AddressInfo).port}`)
+})

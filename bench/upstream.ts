@@ -1,0 +1,20 @@
+// The benchmark's upstream: node:http, keep-alive, a fixed ~100-byte JSON body for every request.
+// Env: PORT (default 0). Prints `listening <port>`.
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+const BODY_BYTES = 100
+const shape = { service: 'bench-upstream', ok: true, pad: '' }
+shape.pad = 'x'.repeat(BODY_BYTES - JSON.stringify(shape).length - 1)
+const body = Buffer.from(JSON.stringify(shape) + '\n')
+const headers = { 'content-type': 'application/json', 'content-length': body.length }
+
+const server = createServer((req, res) => {
+  // Drain any request body before answering, so keep-alive stays usable.
+  req.resume()
+  req.once('end', () => res.writeHead(200, headers).end(body))
+})
+server.keepAliveTimeout = 65_000
+server.listen(Number(process.env['PORT'] ?? 0), '127.0.0.1', () => {
+  console.log(`listening ${(server.address() as AddressInfo).port} (${body.length}-byte body)`)
+})
