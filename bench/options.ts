@@ -1,0 +1,74 @@
+// Benchmark options from flags (--duration=10) or the environment (BENCH_DURATION=10).
+export const TARGETS = ['direct', 'floor', 'portcullis'] as const
+export type Target = (typeof TARGETS)[number]
+
+export interface BenchOptions {
+  // Measured seconds per target.
+  duration: number
+  // Warm-up seconds per target (not measured).
+  warmup: number
+  connections: number
+  only: Target[]
+  cpuProf: boolean
+  // Disable taskset pinning even when it is available.
+  noPin: boolean
+  // A different built entry point to run as Portcullis (e.g. another checkout's dist/main.js).
+  entry?: string
+}
+
+export const USAGE = `usage: npm run bench -- [options]
+  --duration=<s>      measured seconds per target (BENCH_DURATION, default 10)
+  --warmup=<s>        warm-up seconds per target (BENCH_WARMUP, default 2)
+  --connections=<n>   concurrent connections (BENCH_CONNECTIONS, default 50)
+  --only=<targets>    comma list of ${TARGETS.join(', ')} (BENCH_ONLY, default all)
+  --cpu-prof          profile Portcullis and print its top self-time functions (BENCH_CPU_PROF=1)
+  --no-pin            do not pin processes with taskset (BENCH_NO_PIN=1)
+  --entry=<file.js>   run this built entry point as Portcullis (BENCH_ENTRY)
+Portcullis runs from dist/ when it exists: run \`npm run build\` first for representative numbers.`
+
+function positive(name: string, raw: string): number {
+  const value = Number(raw)
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`)
+  return value
+}
+
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
+  const flags = new Map<string, string>()
+  for (const arg of argv) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg)
+    if (!m) throw new Error(`unknown argument ${arg}\n${USAGE}`)
+    flags.set(m[1]!, m[2] ?? 'true')
+  }
+  const known = ['duration', 'warmup', 'connections', 'only', 'cpu-prof', 'no-pin', 'entry', 'help']
+  for (const name of flags.keys()) {
+    if (!known.includes(name)) throw new Error(`unknown option --${name}\n${USAGE}`)
+  }
+  const pick = (flag: string, envName: string, fallback: string): string =>
+    flags.get(flag) ?? env[envName] ?? fallback
+  const only = pick('only', 'BENCH_ONLY', TARGETS.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+  for (const t of only) {
+    if (!(TARGETS as readonly string[]).includes(t)) {
+      throw new Error(`--only: unknown target ${t} (one of ${TARGETS.join(', ')})`)
+    }
+  }
+  const entry = flags.get('entry') ?? env['BENCH_ENTRY']
+  return {
+    ...(entry !== undefined ? { entry } : {}),
+    duration: positive('duration', pick('duration', 'BENCH_DURATION', '10')),
+    warmup: Number(pick('warmup', 'BENCH_WARMUP', '2')),
+    connections: Math.round(
+      positive('connections', pick('connections', 'BENCH_CONNECTIONS', '50')),
+    ),
+    // Keep the fixed order (direct, floor, portcullis) whatever order was asked for.
+    only: TARGETS.filter((t) => only.includes(t)),
+    cpuProf: flags.has('cpu-prof') || env['BENCH_CPU_PROF'] === '1',
+    noPin: flags.has('no-pin') || env['BENCH_NO_PIN'] === '1',
+  }
+}
+
+export function wantsHelp(argv: string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h')
+}

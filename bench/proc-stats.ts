@@ -1,0 +1,27 @@
+// CPU time and resident memory of a process, from /proc (Linux). Undefined elsewhere.
+import { readFileSync } from 'node:fs'
+
+// Kernel clock ticks per second for /proc/<pid>/stat times; 100 on every mainstream Linux.
+const CLOCK_TICKS = 100
+
+// User + system CPU seconds used so far.
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+  } catch {
+    return undefined
+  }
+}
+
+export function rssMegabytes(pid: number): number | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]
+    return kb === undefined ? undefined : Number(kb) / 1024
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,56 @@
+// Formats benchmark results as a plain-text table plus Portcullis's ratios to the baselines.
+import type { LoadResult } from './load.js'
+import type { Target } from './options.js'
+
+export interface TargetResult {
+  target: Target
+  description: string
+  load?: LoadResult
+  // CPU used by the process under test during the measured run, in % of one core.
+  cpuPercent?: number
+  rssMb?: number
+  error?: string
+}
+
+function fixed(value: number | undefined, digits: number): string {
+  return value === undefined ? '-' : value.toFixed(digits)
+}
+
+export function formatTable(results: TargetResult[]): string {
+  const header = ['target', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'cpu %', 'rss MB']
+  const rows = results.map((r) => {
+    if (!r.load) return [r.target, 'FAILED', '', '', '', '', '', '']
+    return [
+      r.target,
+      fixed(r.load.requestsPerSecond, 0),
+      fixed(r.load.latencyP50Ms, 1),
+      fixed(r.load.latencyP99Ms, 1),
+      String(r.load.errors + r.load.timeouts),
+      String(r.load.non2xx),
+      fixed(r.cpuPercent, 0),
+      fixed(r.rssMb, 0),
+    ]
+  })
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
+  return [line(header), ...rows.map(line)].join('\n')
+}
+
+function ratio(a: LoadResult, b: LoadResult): string {
+  const throughput = a.requestsPerSecond / b.requestsPerSecond
+  const p99 = b.latencyP99Ms === 0 ? '-' : (a.latencyP99Ms / b.latencyP99Ms).toFixed(2)
+  return `${throughput.toFixed(2)}x the req/s, ${p99}x the p99`
+}
+
+export function formatRatios(results: TargetResult[]): string[] {
+  const find = (t: Target): LoadResult | undefined => results.find((r) => r.target === t)?.load
+  const portcullis = find('portcullis')
+  if (!portcullis) return []
+  const lines: string[] = []
+  const floor = find('floor')
+  const direct = find('direct')
+  if (floor) lines.push(`Portcullis vs Node floor: ${ratio(portcullis, floor)}`)
+  if (direct) lines.push(`Portcullis vs direct:     ${ratio(portcullis, direct)}`)
+  return lines
+}

@@ -1,0 +1,271 @@
+// In-repo benchmark: one upstream, three targets measured in turn with autocannon in its own
+// process: (a) direct to the upstream, (b) the Node floor (bench/floor-proxy.ts), (c) Portcullis.
+// Run `npm run build` first so Portcullis runs from dist/; `npm run bench -- --help` for options.
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { availableParallelism, cpus } from 'node:os'
+import { join, relative } from 'node:path'
+import { request } from 'undici'
+import { gatewayConfigDoc, joinDocs, proxyRouteDocs } from '../test/e2e/harness/config-docs.js'
+import { REPO_ROOT, startGateway } from '../test/e2e/harness/gateway.js'
+import { freePorts } from '../test/e2e/harness/ports.js'
+import { hasTaskset, killAllChildren, pinned, startChild } from './child.js'
+import { topSelfTime } from './cpu-profile.js'
+import type { SelfTimeRow } from './cpu-profile.js'
+import { runLoad } from './load.js'
+import { USAGE, parseOptions, wantsHelp } from './options.js'
+import type { BenchOptions, Target } from './options.js'
+import { cpuSeconds, rssMegabytes } from './proc-stats.js'
+import { formatRatios, formatTable } from './report.js'
+import type { TargetResult } from './report.js'
+
+interface Pinning {
+  // CPU for the process under test (gateway or floor).
+  target?: string
+  // CPU for autocannon, the upstream and this runner.
+  load?: string
+  description: string
+}
+
+// What a started target gives back: where to send load, whose CPU to count, how to stop it.
+interface Running {
+  url: string
+  pid: number
+  stop(): Promise<void>
+}
+
+const RESULTS_DIR = join(REPO_ROOT, 'bench', 'results')
+const TSX = ['--import', 'tsx']
+const DESCRIPTIONS: Record<Target, string> = {
+  direct: 'autocannon straight to the upstream',
+  floor: 'minimal node:http + undici streaming proxy (bench/floor-proxy.ts)',
+  portcullis: 'Portcullis, generated gateway.yaml, access log off, metrics on',
+}
+
+function choosePinning(opts: BenchOptions): Pinning {
+  if (opts.noPin) return { description: 'off (--no-pin)' }
+  if (!hasTaskset()) return { description: 'off (taskset not found)' }
+  if (availableParallelism() < 2) return { description: 'off (only one CPU available)' }
+  if (spawnSync('taskset', ['-c', '0,1', 'true'], { stdio: 'ignore' }).status !== 0) {
+    return { description: 'off (CPUs 0 and 1 are not both usable here)' }
+  }
+  spawnSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' })
+  return {
+    target: '1',
+    load: '0',
+    description: 'taskset: gateway/floor on CPU 1; autocannon, upstream and this runner on CPU 0',
+  }
+}
+
+function portcullisEntry(override: string | undefined): { argv: string[]; note: string } {
+  if (override !== undefined) {
+    if (!existsSync(override)) throw new Error(`--entry: ${override} does not exist`)
+    return { argv: [override], note: override }
+  }
+  if (existsSync(join(REPO_ROOT, 'dist', 'main.js'))) {
+    return { argv: [join(REPO_ROOT, 'dist', 'main.js')], note: 'dist/main.js' }
+  }
+  if (existsSync(join(REPO_ROOT, 'src', 'main.ts'))) {
+    return {
+      argv: [...TSX, join(REPO_ROOT, 'src', 'main.ts')],
+      note: 'src/main.ts via tsx (dist/ is missing: run `npm run build` first for real numbers)',
+    }
+  }
+  throw new Error('no gateway entry point: neither dist/main.js nor src/main.ts exists')
+}
+
+async function checkAnswers(target: Target, url: string): Promise<void> {
+  const res = await request(url, { reset: true, headersTimeout: 5000, bodyTimeout: 5000 })
+  const text = await res.body.text()
+  if (res.statusCode !== 200 || !text.includes('bench-upstream')) {
+    throw new Error(
+      `${target} answered ${res.statusCode} to GET / instead of the upstream's 200: ` +
+        text.slice(0, 300),
+    )
+  }
+}
+
+function newestProfile(dir: string): string | undefined {
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => join(dir, f))
+  return files.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]
+}
+
+function printProfile(rows: SelfTimeRow[], path: string): void {
+  console.log(
+    `\nPortcullis CPU profile, top self time, % of busy time (${relative(REPO_ROOT, path)}):`,
+  )
+  for (const row of rows) {
+    const pct = row.percent.toFixed(1).padStart(5)
+    const ms = row.selfMs.toFixed(0).padStart(7)
+    console.log(`  ${pct}% ${ms} ms  ${row.functionName}  ${row.location}`)
+  }
+}
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2)
+  if (wantsHelp(argv)) {
+    console.log(USAGE)
+    return 0
+  }
+  const opts = parseOptions(argv, process.env)
+  // Before pinning: afterwards this process only sees its own CPU.
+  const cpuCount = availableParallelism()
+  const pin = choosePinning(opts)
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+  mkdirSync(RESULTS_DIR, { recursive: true })
+
+  const cpu = cpus()[0]?.model ?? 'unknown CPU'
+  console.log(
+    `Portcullis bench: node ${process.version}, ${cpuCount} x ${cpu}\n` +
+      `${opts.connections} connections, ${opts.duration} s measured after ${opts.warmup} s ` +
+      `warm-up per target, targets: ${opts.only.join(', ')}\n` +
+      `Pinning: ${pin.description}`,
+  )
+
+  const upstream = startChild(
+    'upstream',
+    pinned(pin.load, [process.execPath, ...TSX, 'bench/upstream.ts']),
+  )
+  const upstreamPort = Number((await upstream.waitForLine(/^listening (\d+)/, 15_000))[1])
+  const upstreamUrl = `http://127.0.0.1:${upstreamPort}/`
+
+  let profile: { path: string; top: SelfTimeRow[] } | undefined
+  let entryNote: string | undefined
+
+  const starters: Record<Target, () => Promise<Running>> = {
+    direct: () =>
+      Promise.resolve({ url: upstreamUrl, pid: upstream.proc.pid ?? 0, stop: async () => {} }),
+    async floor() {
+      const floor = startChild(
+        'floor',
+        pinned(pin.target, [process.execPath, ...TSX, 'bench/floor-proxy.ts']),
+        { UPSTREAM_PORT: String(upstreamPort) },
+      )
+      const port = Number((await floor.waitForLine(/^listening (\d+)/, 15_000))[1])
+      return {
+        url: `http://127.0.0.1:${port}/`,
+        pid: floor.proc.pid ?? 0,
+        async stop() {
+          await floor.stop('SIGTERM', 5000).catch(() => null)
+        },
+      }
+    },
+    async portcullis() {
+      const entry = portcullisEntry(opts.entry)
+      entryNote = entry.note
+      console.log(`Portcullis runs from ${entry.note}`)
+      const [gatewayPort, readinessPort, metricsPort] = await freePorts(3)
+      const yaml = joinDocs(
+        gatewayConfigDoc({
+          readinessPort: readinessPort!,
+          metricsPort: metricsPort!,
+          accessLog: false,
+        }),
+        proxyRouteDocs({ gatewayPort: gatewayPort!, upstreamPort, name: 'bench' }),
+      )
+      const profDir = opts.cpuProf ? mkdtempSync(join(RESULTS_DIR, `cpuprof-${stamp}-`)) : ''
+      const nodeFlags = opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []
+      const gw = await startGateway({
+        yaml,
+        command: pinned(pin.target, [process.execPath, ...nodeFlags, ...entry.argv]),
+        readyTimeoutMs: 30_000,
+      }).catch((err: unknown) => {
+        throw new Error(
+          `Portcullis did not start: ${err instanceof Error ? err.message : String(err)}`,
+        )
+      })
+      return {
+        url: `http://127.0.0.1:${gatewayPort}/`,
+        pid: gw.proc.pid ?? 0,
+        async stop() {
+          // SIGTERM drains and exits 0; only a clean exit writes the CPU profile.
+          const code = await gw.stop('SIGTERM', 40_000).finally(() => gw.cleanup())
+          if (code !== 0) console.log(`Portcullis exited with code ${code} on SIGTERM`)
+          const path = opts.cpuProf ? newestProfile(profDir) : undefined
+          if (opts.cpuProf && path === undefined) console.log('no .cpuprofile was written')
+          if (path !== undefined) profile = { path, top: topSelfTime(path, REPO_ROOT) }
+        },
+      }
+    },
+  }
+
+  const results: TargetResult[] = []
+  for (const target of opts.only) {
+    const result: TargetResult = { target, description: DESCRIPTIONS[target] }
+    results.push(result)
+    let running: Running | undefined
+    try {
+      running = await starters[target]()
+      await checkAnswers(target, running.url)
+      if (opts.warmup > 0) {
+        await runLoad({
+          url: running.url,
+          seconds: opts.warmup,
+          connections: opts.connections,
+          ...(pin.load ? { cpu: pin.load } : {}),
+        })
+      }
+      const cpuBefore = cpuSeconds(running.pid)
+      result.load = await runLoad({
+        url: running.url,
+        seconds: opts.duration,
+        connections: opts.connections,
+        ...(pin.load ? { cpu: pin.load } : {}),
+      })
+      const cpuAfter = cpuSeconds(running.pid)
+      if (cpuBefore !== undefined && cpuAfter !== undefined) {
+        result.cpuPercent = (100 * (cpuAfter - cpuBefore)) / opts.duration
+      }
+      const rss = rssMegabytes(running.pid)
+      if (rss !== undefined) result.rssMb = rss
+      console.log(`${target}: ${result.load.requestsPerSecond.toFixed(0)} req/s`)
+    } catch (err) {
+      result.error = err instanceof Error ? err.message : String(err)
+      console.log(`${target}: FAILED\n  ${result.error.split('\n').join('\n  ')}`)
+    } finally {
+      await running?.stop()
+    }
+  }
+  await upstream.stop('SIGTERM', 5000).catch(() => null)
+
+  console.log('\n' + formatTable(results))
+  for (const line of formatRatios(results)) console.log(line)
+  if (profile) printProfile(profile.top, profile.path)
+
+  const out = join(RESULTS_DIR, `bench-${stamp}.json`)
+  writeFileSync(
+    out,
+    JSON.stringify(
+      {
+        startedAt: stamp,
+        node: process.version,
+        cpus: { count: cpuCount, model: cpu },
+        pinning: pin.description,
+        options: opts,
+        portcullisEntry: entryNote,
+        results,
+        profile,
+      },
+      null,
+      2,
+    ) + '\n',
+  )
+  console.log(`\nResults: ${relative(REPO_ROOT, out)}`)
+  return results.some((r) => r.error !== undefined) ? 1 : 0
+}
+
+process.once('SIGINT', () => {
+  killAllChildren()
+  process.exit(130)
+})
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err)
+    killAllChildren()
+    process.exit(1)
+  },
+)
