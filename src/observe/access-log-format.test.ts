@@ -214,6 +214,20 @@ describe('JSON access-log format', () => {
     )
   })
 
+  test('header values are escaped exactly as JSON.stringify would', () => {
+    const format = compile('{"ua":"%REQ(USER-AGENT)%"}', 'JSON')
+    for (const ua of [
+      'plain',
+      'tab\there',
+      'emoji \u{1F600}',
+      'lone \ud800 surrogate',
+      'nul \u0000',
+    ]) {
+      const line = format({ ...proxied, requestHeaders: { 'user-agent': ua } })
+      assert.equal(line, `{"ua":${JSON.stringify(ua)}}\n`)
+    }
+  })
+
   test('bad JSON formats are reported', () => {
     assert.match(compileError('{not json', 'JSON'), /not valid JSON/)
     assert.match(compileError('["%START_TIME%"]', 'JSON'), /must be an object/)

@@ -208,13 +208,22 @@ function appendJsonString(format: string, pieces: Piece[]): string | undefined {
       const value = only(rec)
       if (value === undefined) return 'null'
       if (typeof value === 'number') return Number.isFinite(value) ? String(value) : 'null'
-      return JSON.stringify(value)
+      return jsonString(value)
     })
   } else {
     const text = assemble(tokens.map(toTextPiece))
-    pieces.push((rec) => JSON.stringify(text(rec)))
+    pieces.push((rec) => jsonString(text(rec)))
   }
   return undefined
+}
+
+// Characters JSON.stringify would escape: quote, backslash, control characters, and UTF-16
+// surrogates (a lone one becomes \uXXXX). Most values have none and skip the serializer.
+// eslint-disable-next-line no-control-regex -- control characters are what JSON must escape
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
+
+function jsonString(value: string): string {
+  return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : '"' + value + '"'
 }
 
 /** Merges adjacent literals and returns the per-line function. */
