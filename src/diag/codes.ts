@@ -58,18 +58,31 @@ export const CODES = {
   PC1211: { severity: 'error', title: 'HTTP route has no action' },
   PC1212: { severity: 'error', title: 'invalid percentage' },
   PC1213: { severity: 'warning', title: 'delegate VirtualServices are not supported' },
+  PC1214: { severity: 'error', title: 'delegate VirtualService has gateways, tls or tcp routes' },
+  PC1215: { severity: 'error', title: 'wildcard host * on a VirtualService bound to the mesh' },
+  PC1216: { severity: 'error', title: 'fault combined with redirect or direct response' },
+  PC1217: { severity: 'error', title: 'retry policy set while retries are disabled' },
+  PC1218: { severity: 'error', title: 'SNI host outside the VirtualService hosts' },
+  PC1219: { severity: 'error', title: 'TLS or TCP route has no destination' },
 
   PC1301: { severity: 'error', title: 'duplicate server port name' },
   PC1302: { severity: 'error', title: 'TLS settings do not fit the server protocol' },
   PC1303: { severity: 'error', title: 'invalid server host' },
   PC1304: { severity: 'error', title: 'plain and TLS servers on one port' },
+  PC1305: { severity: 'warning', title: 'httpsRedirect on a server that is not plain HTTP' },
+  PC1306: { severity: 'warning', title: 'certificates on a PASSTHROUGH server are ignored' },
 
   PC1401: { severity: 'error', title: 'duplicate subset name' },
   PC1402: { severity: 'error', title: 'invalid load balancer settings' },
+  PC1403: { severity: 'warning', title: 'warmup has no effect with this load balancer' },
 
   PC1501: { severity: 'error', title: 'invalid resolution for the given endpoints or addresses' },
   PC1502: { severity: 'error', title: 'duplicate port number' },
   PC1503: { severity: 'error', title: 'invalid endpoint' },
+  PC1504: { severity: 'error', title: 'several hosts on a port that cannot tell them apart' },
+
+  PC1601: { severity: 'error', title: 'Sidecar has no configuration' },
+  PC1602: { severity: 'error', title: 'invalid Sidecar egress host' },
 
   PC1701: { severity: 'error', title: 'more than one GatewayConfig' },
   PC1702: { severity: 'error', title: 'port conflict between gateway and admin ports' },
@@ -83,11 +96,19 @@ export const CODES = {
   PC2004: { severity: 'warning', title: 'VirtualService is not bound to any gateway server' },
   PC2005: { severity: 'error', title: 'destination port is ambiguous or unknown' },
   PC2006: { severity: 'warning', title: 'Gateway selector matches no label of this instance' },
+  PC2007: {
+    severity: 'warning',
+    title: 'destination port is not a port of its ServiceEntry (requests get 503 NC)',
+  },
 
   PC3001: { severity: 'warning', title: 'route is shadowed by an earlier catch-all' },
   PC3002: { severity: 'warning', title: 'server protocol not served yet' },
   PC3003: { severity: 'error', title: 'conflicting listeners on one port' },
   PC3004: { severity: 'warning', title: 'VirtualService host does not intersect any server host' },
+  PC3005: {
+    severity: 'warning',
+    title: 'VirtualService exportTo hides it from the Gateway namespace',
+  },
 
   PC4001: { severity: 'error', title: 'certificate or key file cannot be read' },
 } as const satisfies Record<string, CodeInfo>

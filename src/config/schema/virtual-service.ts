@@ -205,7 +205,9 @@ export const httpRoute = obj(
     removeRequestHeaders: removed(any('list'), 'use headers.request.remove'),
     appendRequestHeaders: removed(any('map'), 'use headers.request.add'),
   },
-  { name: 'HTTPRoute', oneOf: [['route', 'redirect', 'directResponse', 'delegate']] },
+  // One action per route (route, redirect, directResponse, delegate) is checked in
+  // semantic/http-route.ts, which reports it as PC1201 like the other action rules.
+  { name: 'HTTPRoute' },
 )
 export type HTTPRoute = Infer<typeof httpRoute>
 
@@ -280,8 +282,9 @@ export const virtualServiceSpec = obj(
     hosts: arr(vsHost),
     gateways: arr(str({ nonEmpty: true })),
     http: arr(httpRoute),
-    tls: arr(tlsRoute),
-    tcp: arr(tcpRoute),
+    // Support is reported on the field: an item's level would not be reported inside a list.
+    tls: planned(arr(tlsRoute), l4Later),
+    tcp: planned(arr(tcpRoute), l4Later),
     exportTo: arr(str()),
   },
   { name: 'VirtualService' },
