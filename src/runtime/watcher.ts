@@ -1,0 +1,161 @@
+/**
+ * Watches config files through their directories: editors save by writing a temporary file and
+ * renaming it over the original, and Kubernetes ConfigMap volumes swap a `..data` symlink, so a
+ * watch on the file itself would miss both. Events are debounced, and a reload is triggered only
+ * when the content hash of the configured files changed. A half-written file just makes that
+ * reload fail; the write that completes it changes the hash again and triggers the next one.
+ */
+import { watch, readdirSync, readFileSync, statSync, type FSWatcher } from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
+import { sha256Hex, type Logger } from '../lib/index.js'
+
+export interface ConfigWatcherOptions {
+  /** Config paths as given to `run -c`: files or directories. */
+  readonly paths: readonly string[]
+  readonly onChange: () => void
+  readonly logger: Logger
+  /** Quiet time after the last event before the files are hashed. */
+  readonly debounceMs?: number
+  /** Upper bound on the delay while events keep arriving. */
+  readonly maxWaitMs?: number
+}
+
+export interface ConfigWatcher {
+  /** The directories being watched. */
+  readonly directories: readonly string[]
+  close(): void
+}
+
+const DEFAULT_DEBOUNCE_MS = 200
+const CONFIG_FILE = /\.ya?ml$/
+
+/** Which entry names in a watched directory can change the config. */
+interface Interest {
+  readonly names: Set<string>
+  isYamlDirectory: boolean
+}
+
+export function watchConfig(opts: ConfigWatcherOptions): ConfigWatcher {
+  const debounceMs = opts.debounceMs ?? DEFAULT_DEBOUNCE_MS
+  const maxWaitMs = opts.maxWaitMs ?? debounceMs * 10
+  const interests = collectInterests(opts.paths)
+  const watchers: FSWatcher[] = []
+  let lastHash = hashConfigFiles(opts.paths)
+  let timer: NodeJS.Timeout | undefined
+  let firstEventAt = 0
+  let isClosed = false
+
+  const check = (): void => {
+    timer = undefined
+    if (isClosed) return
+    const hash = hashConfigFiles(opts.paths)
+    if (hash === lastHash) return
+    lastHash = hash
+    opts.onChange()
+  }
+
+  const onEvent = (interest: Interest, name: string | null): void => {
+    if (isClosed || !isRelevant(interest, name)) return
+    const now = Date.now()
+    if (timer === undefined) firstEventAt = now
+    else clearTimeout(timer)
+    const delay = Math.max(0, Math.min(debounceMs, firstEventAt + maxWaitMs - now))
+    timer = setTimeout(check, delay)
+  }
+
+  for (const [dir, interest] of interests) {
+    try {
+      const w = watch(dir, { persistent: false }, (_event, name) => onEvent(interest, name))
+      w.on('error', (e) => {
+        opts.logger.warn('config watch failed; reload with SIGHUP', { directory: dir, error: e })
+        w.close()
+      })
+      watchers.push(w)
+    } catch (e) {
+      opts.logger.warn('cannot watch config directory; reload with SIGHUP', {
+        directory: dir,
+        error: e,
+      })
+    }
+  }
+
+  return {
+    directories: [...interests.keys()],
+    close() {
+      isClosed = true
+      if (timer !== undefined) clearTimeout(timer)
+      for (const w of watchers) w.close()
+    },
+  }
+}
+
+function collectInterests(paths: readonly string[]): Map<string, Interest> {
+  const out = new Map<string, Interest>()
+  const interest = (dir: string): Interest => {
+    let i = out.get(dir)
+    if (i === undefined) {
+      i = { names: new Set(), isYamlDirectory: false }
+      out.set(dir, i)
+    }
+    return i
+  }
+  for (const p of paths) {
+    const abs = resolve(p)
+    // The parent sees the path itself being replaced (rename over it, a symlink swap).
+    interest(dirname(abs)).names.add(basename(abs))
+    if (isDirectory(abs)) interest(abs).isYamlDirectory = true
+  }
+  return out
+}
+
+function isRelevant(interest: Interest, name: string | null): boolean {
+  if (name === null) return true
+  // `..data`, `..2024_01_01_...`: the Kubernetes atomic-writer's swap.
+  if (name.startsWith('..')) return true
+  if (interest.names.has(name)) return true
+  return interest.isYamlDirectory && CONFIG_FILE.test(name)
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Hash of the config files as config/ would read them (directories expand to their .yaml/.yml
+ * entries, dot files skipped). An unreadable file hashes as its error, so it counts as a change.
+ */
+export function hashConfigFiles(paths: readonly string[]): string {
+  const parts: string[] = []
+  for (const p of paths) {
+    if (isDirectory(p)) {
+      let names: string[] = []
+      try {
+        names = readdirSync(p).sort()
+      } catch (e) {
+        parts.push(`${p}\0!${errorCode(e)}`)
+      }
+      for (const n of names) {
+        if (CONFIG_FILE.test(n) && !n.startsWith('.')) parts.push(readPart(join(p, n)))
+      }
+    } else {
+      parts.push(readPart(p))
+    }
+  }
+  return sha256Hex(parts.join('\0\0'))
+}
+
+function readPart(file: string): string {
+  try {
+    return `${file}\0${readFileSync(file, 'utf8')}`
+  } catch (e) {
+    return `${file}\0!${errorCode(e)}`
+  }
+}
+
+function errorCode(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? String(e)
+}
