@@ -3,7 +3,7 @@
 // Run `npm run build` first so Portcullis runs from dist/; `npm run bench -- --help` for options.
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs'
-import { availableParallelism, cpus } from 'node:os'
+import { availableParallelism, cpus, loadavg } from 'node:os'
 import { join, relative } from 'node:path'
 import { request } from 'undici'
 import { gatewayConfigDoc, joinDocs, proxyRouteDocs } from '../test/e2e/harness/config-docs.js'
@@ -117,12 +117,19 @@ async function main(): Promise<number> {
   mkdirSync(RESULTS_DIR, { recursive: true })
 
   const cpu = cpus()[0]?.model ?? 'unknown CPU'
+  const loadBefore = loadavg()[0] ?? 0
   console.log(
     `Portcullis bench: node ${process.version}, ${cpuCount} x ${cpu}\n` +
       `${opts.connections} connections, ${opts.duration} s measured after ${opts.warmup} s ` +
       `warm-up per target, targets: ${opts.only.join(', ')}\n` +
       `Pinning: ${pin.description}`,
   )
+  if (loadBefore > 0.5) {
+    console.log(
+      `Load average is ${loadBefore.toFixed(2)} before starting: other processes are using the ` +
+        'CPUs, so expect noisy numbers (a cpu % well under 100 for floor/portcullis shows it)',
+    )
+  }
 
   const upstream = startChild(
     'upstream',
@@ -243,6 +250,7 @@ async function main(): Promise<number> {
         node: process.version,
         cpus: { count: cpuCount, model: cpu },
         pinning: pin.description,
+        loadAverageBefore: loadBefore,
         options: opts,
         portcullisEntry: entryNote,
         results,
