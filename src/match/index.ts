@@ -1,0 +1,26 @@
+/** Pure request → routing decision over the IR, shared by the data plane, admin and cli. */
+export type { MatchRequest } from './request.js'
+export type {
+  CompiledRouteTable,
+  CompiledVirtualHost,
+  CompiledRoute,
+  CompiledRequestMatch,
+  CompiledHeaderMatch,
+  CompiledQueryMatch,
+  RouteMatch,
+  WildcardDomain,
+  HeaderSource,
+} from './compile.js'
+export { compileRouteTable } from './compile.js'
+export { selectVirtualHost } from './select-virtual-host.js'
+export { matchRoute } from './match-route.js'
+export { explainRequest } from './explain.js'
+export type {
+  RequestExplanation,
+  VirtualHostExplanation,
+  RouteExplanation,
+  MatchExplanation,
+} from './explain.js'
+export { InvalidRouteRegexError } from './string-matcher.js'
+export type { StringMatcher } from './string-matcher.js'
+export { findQueryParam } from './query.js'
