@@ -39,7 +39,7 @@ function checkServerTls(server: Server, path: Path, report: Report): void {
     report(
       'PC1302',
       at(path, 'port', 'protocol'),
-      `a ${protocol} server needs tls settings (tls.mode)`,
+      `server must have TLS settings for HTTPS/TLS protocols: add tls with a mode (protocol ${protocol})`,
     )
     return
   }

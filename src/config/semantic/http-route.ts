@@ -361,7 +361,7 @@ function checkCors(route: HTTPRoute, path: Path, report: Report): void {
         report(
           'PC1210',
           at(cp, field, i),
-          problem ?? `header name ${name} is not a valid header name`,
+          problem ?? `header name "${name}" is not a valid header name`,
         )
       }
     })

@@ -27,7 +27,7 @@ function isInternalHeader(name: string): boolean {
 export function headerMatchNameProblem(name: string): string | undefined {
   if (name === '') return 'header name cannot be empty'
   if (name.startsWith(JWT_CLAIM_PREFIX) || PSEUDO_HEADERS.has(name)) return undefined
-  return TOKEN.test(name) ? undefined : `header name ${name} is not a valid header name`
+  return TOKEN.test(name) ? undefined : `header name "${name}" is not a valid header name`
 }
 
 /**
@@ -43,7 +43,9 @@ export function headerOperationNameProblem(
     return `"${name}" is not a valid header name`
   }
   if (allowAuthority && isAuthorityHeader(name)) return undefined
-  if (name.toLowerCase() === 'host') return `invalid header "${name}": cannot set Host header`
+  if (name.toLowerCase() === 'host') {
+    return `invalid header "${name}": only headers.request set/add may change the authority (or use rewrite.authority)`
+  }
   if (isInternalHeader(name)) return `invalid header "${name}": header cannot have ":" prefix`
   return undefined
 }

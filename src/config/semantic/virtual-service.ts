@@ -105,13 +105,12 @@ function checkHosts(vs: VirtualService, report: Report): void {
     }
   })
   if (!allValid) return
-  for (let i = 0; i < hosts.length; i++) {
-    for (let j = i + 1; j < hosts.length; j++) {
-      const a = hosts[i]!
-      const b = hosts[j]!
-      if (hostCovers(a, b) || hostCovers(b, a)) {
-        report('PC1117', ['spec', 'hosts', j], `duplicate hosts in virtual service: ${a} & ${b}`)
-      }
+  // Overlapping hosts (equal, or one wildcard covering the other) are reported once, at the later one.
+  for (let j = 1; j < hosts.length; j++) {
+    const b = hosts[j]!
+    const a = hosts.slice(0, j).find((h) => hostCovers(h, b) || hostCovers(b, h))
+    if (a !== undefined) {
+      report('PC1117', ['spec', 'hosts', j], `duplicate hosts in virtual service: ${a} & ${b}`)
     }
   }
 }
