@@ -1,0 +1,439 @@
+/**
+ * One bound plain-HTTP listener: accepts, tracks connections and in-flight requests, refuses what
+ * the request guard refuses, hands the rest to the request path with the snapshot it pinned, and
+ * drains.
+ *
+ * Why the socket is accepted by a net.Server we own and then given to an http.Server that never
+ * listens itself (`httpServer.emit('connection', socket)`, a documented use of that event): TLS
+ * listeners must read the ClientHello before deciding anything — which certificate (SNI), or no
+ * termination at all (passthrough to a TCP upstream). https.Server/tls.Server terminate every
+ * connection they accept, so they cannot do passthrough. Owning the accept keeps one place to
+ * count connections, enforce limits and drain, and lets a TLS listener peek, then wrap the socket
+ * in a TLSSocket and hand it to this same HTTP processing (or to the TCP proxy).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createServer as createHttpServer } from 'node:http'
+import type { Server as NetServer, Socket } from 'node:net'
+import { createServer as createNetServer } from 'node:net'
+import type * as ir from '../../ir/index.js'
+import type { Logger } from '../../lib/index.js'
+import type { RequestObserver } from '../../observe/events.js'
+import type { ListenerContext } from '../types.js'
+import { ListenerBindError } from './bind-error.js'
+import type { LocalReplyHeaders } from './local-reply.js'
+import {
+  createLocalReplyHeaders,
+  describeRequest,
+  rawReply,
+  recordRejection,
+  UNPARSED_REQUEST,
+} from './local-reply.js'
+import type { Rejection } from './rejections.js'
+import { codecError, REJECT } from './rejections.js'
+import type { GuardSettings } from './request-guard.js'
+import { DROP_UNDERSCORE_HEADERS, dropUnderscoreHeaders, inspectRequest } from './request-guard.js'
+import { applyLimits, describeServer, httpServerOptions } from './server-options.js'
+
+/** What a listener serves from, built once per activation and shared by its listeners. */
+export interface ServeView<P> {
+  readonly prepared: P
+  readonly guard: GuardSettings
+  readonly replyHeaders: LocalReplyHeaders
+}
+
+export type RequestHandler<P> = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  prepared: P,
+  listener: ListenerContext,
+) => void
+
+export interface ListenerHooks<P> {
+  readonly handler: RequestHandler<P>
+  readonly observer: RequestObserver
+  readonly log: Logger
+}
+
+export interface HttpListener<P> {
+  readonly context: ListenerContext
+  readonly isListening: boolean
+  readonly isDraining: boolean
+  /**
+   * Serve new requests from `view` from now on. Requests that arrived while the listener was
+   * only bound (between prepare and activate) wait for the first call and are dispatched now.
+   */
+  serve(view: ServeView<P>): void
+  applyLimits(limits: ir.DownstreamLimits): void
+  /**
+   * Stop accepting; close connections that have no request in progress; responses not started
+   * yet get `Connection: close`, and connections close as their last response ends.
+   */
+  beginDrain(): void
+  /** Resolves once draining and no connection is left. */
+  readonly emptied: Promise<void>
+  /** Destroys every remaining connection; returns how many there were. */
+  destroyConnections(): number
+  /** Releases timers; call after `emptied`. */
+  dispose(): void
+  stats(): { connections: number; inflight: number }
+}
+
+/** Counters shared by a listener and its connections. */
+interface ListenerState<P> {
+  readonly context: ListenerContext
+  readonly hooks: ListenerHooks<P>
+  view: ServeView<P> | undefined
+  draining: boolean
+  inflight: number
+  readonly connections: Set<Connection>
+  waiting: [IncomingMessage, ServerResponse][]
+  readonly onEmpty: () => void
+}
+
+interface Connection {
+  readonly socket: Socket
+  readonly owner: ListenerState<unknown>
+  /** Requests handed to the handler whose response has not closed yet (pipelining: several). */
+  readonly responses: Set<ServerResponse>
+  /** A local reply is closing this connection: pipelined requests behind it are never served. */
+  closing: boolean
+}
+
+const kConnection = Symbol('portcullis.connection')
+
+interface Tracked {
+  [kConnection]?: Connection
+}
+
+const PLAIN_REPLY_HEADERS = createLocalReplyHeaders(undefined)
+
+export async function bindHttpListener<P>(
+  listener: ir.Listener,
+  limits: ir.DownstreamLimits,
+  hooks: ListenerHooks<P>,
+): Promise<HttpListener<P>> {
+  const context: ListenerContext = Object.freeze({
+    id: listener.id,
+    address: listener.address,
+    port: listener.port,
+    scheme: 'http',
+  })
+  const httpServer = createHttpServer(httpServerOptions(limits))
+  applyLimits(httpServer, limits)
+  // Node starts its headersTimeout/requestTimeout tracking when an http.Server emits 'listening';
+  // this one never listens (see the file comment), so start it explicitly. Without it a client
+  // that sends nothing would never get its 408.
+  httpServer.emit('listening')
+
+  let resolveEmptied: () => void = () => undefined
+  const emptied = new Promise<void>((resolve) => {
+    resolveEmptied = resolve
+  })
+  const state: ListenerState<P> = {
+    context,
+    hooks,
+    view: undefined,
+    draining: false,
+    inflight: 0,
+    connections: new Set(),
+    waiting: [],
+    onEmpty: resolveEmptied,
+  }
+
+  const onRequestEvent = (req: IncomingMessage, res: ServerResponse): void => {
+    onRequest(state, req, res)
+  }
+  httpServer.on('request', onRequestEvent)
+  // Node answers `Expect` itself (100 Continue, or 417) before emitting 'request'; routing these
+  // through onRequest lets the guard see the request first.
+  httpServer.on('checkContinue', onRequestEvent)
+  httpServer.on('checkExpectation', onRequestEvent)
+  httpServer.on('connect', (req: IncomingMessage, socket: Socket) => {
+    onConnect(state, req, socket)
+  })
+  httpServer.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    onClientError(state, err, socket)
+  })
+
+  const netServer = createNetServer({ allowHalfOpen: true, noDelay: true })
+  netServer.on('connection', (socket: Socket) => {
+    trackConnection(state, socket)
+    httpServer.emit('connection', socket)
+  })
+  try {
+    await listen(netServer, listener.address, listener.port)
+  } catch (err) {
+    httpServer.close()
+    throw new ListenerBindError(listener.id, err as NodeJS.ErrnoException)
+  }
+  netServer.on('error', (err) => {
+    hooks.log.error('listener error', { listener: listener.id, err })
+  })
+  hooks.log.info('listener bound', { listener: listener.id, ...describeServer(httpServer) })
+
+  return {
+    context,
+    get isListening() {
+      return netServer.listening
+    },
+    get isDraining() {
+      return state.draining
+    },
+    serve(view) {
+      state.view = view
+      if (state.waiting.length === 0) return
+      const waiting = state.waiting
+      state.waiting = []
+      for (const [req, res] of waiting) {
+        if (!req.socket.destroyed) onRequest(state, req, res)
+      }
+    },
+    applyLimits(next) {
+      applyLimits(httpServer, next)
+    },
+    beginDrain() {
+      if (state.draining) return
+      state.draining = true
+      netServer.close()
+      beginDrainConnections(state)
+      // Keep-alive connections between requests (Node knows where its parser is).
+      httpServer.closeIdleConnections()
+      if (state.connections.size === 0) state.onEmpty()
+    },
+    emptied,
+    destroyConnections() {
+      state.waiting = []
+      const count = state.connections.size
+      for (const conn of state.connections) conn.socket.destroy()
+      return count
+    },
+    dispose() {
+      if (netServer.listening) netServer.close()
+      // Clears Node's connection-checking interval.
+      httpServer.close()
+    },
+    stats() {
+      return { connections: state.connections.size, inflight: state.inflight }
+    },
+  }
+}
+
+function listen(server: NetServer, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => {
+      server.off('listening', onListening)
+      reject(err)
+    }
+    const onListening = (): void => {
+      server.off('error', onError)
+      resolve()
+    }
+    server.once('error', onError)
+    server.once('listening', onListening)
+    server.listen({ host, port })
+  })
+}
+
+function trackConnection<P>(state: ListenerState<P>, socket: Socket): void {
+  const conn: Connection = {
+    socket,
+    owner: state as ListenerState<unknown>,
+    responses: new Set(),
+    closing: false,
+  }
+  ;(socket as Tracked)[kConnection] = conn
+  state.connections.add(conn)
+  socket.on('close', onSocketClose)
+}
+
+function onSocketClose(this: Socket): void {
+  const conn = (this as Tracked)[kConnection]
+  if (conn === undefined) return
+  const owner = conn.owner
+  owner.connections.delete(conn)
+  if (conn.responses.size > 0) {
+    // Responses queued behind a pipelined one never emit 'close' when the socket dies.
+    owner.inflight -= conn.responses.size
+    conn.responses.clear()
+  }
+  if (owner.draining && owner.connections.size === 0) owner.onEmpty()
+}
+
+function onResponseClose(this: ServerResponse): void {
+  const conn = (this as Tracked)[kConnection]
+  if (conn === undefined || !conn.responses.delete(this)) return
+  const owner = conn.owner
+  owner.inflight--
+  // The response may have gone out with keep-alive before the drain began.
+  if (owner.draining && conn.responses.size === 0) conn.socket.destroySoon()
+}
+
+function beginDrainConnections<P>(state: ListenerState<P>): void {
+  for (const conn of state.connections) {
+    if (conn.responses.size === 0) {
+      // Connected but never sent a byte: nothing to finish. (Node's closeIdleConnections does not
+      // count these as idle.) Connections in the middle of a request head are left to finish it.
+      if (conn.socket.bytesRead === 0) conn.socket.destroy()
+      continue
+    }
+    for (const res of conn.responses) {
+      if (!res.headersSent) res.shouldKeepAlive = false
+    }
+  }
+}
+
+function onRequest<P>(state: ListenerState<P>, req: IncomingMessage, res: ServerResponse): void {
+  const conn = (req.socket as Tracked)[kConnection]
+  // A local reply already ends this connection; nothing behind it may reach an upstream.
+  if (conn === undefined || conn.closing) return
+  // Pinned once: the request finishes on this snapshot whatever is activated meanwhile.
+  const view = state.view
+  if (view === undefined) {
+    state.waiting.push([req, res])
+    return
+  }
+  const verdict = inspectRequest(req, view.guard)
+  if (verdict !== undefined) {
+    if (verdict !== DROP_UNDERSCORE_HEADERS) {
+      rejectWithResponse(state, view, conn, req, res, verdict)
+      return
+    }
+    dropUnderscoreHeaders(req)
+  }
+  conn.responses.add(res)
+  state.inflight++
+  ;(res as Tracked)[kConnection] = conn
+  res.on('close', onResponseClose)
+  if (state.draining) res.shouldKeepAlive = false
+  // The guard let `Expect` through only as exactly 100-continue (ignored in HTTP/1.0).
+  if (req.httpVersionMinor === 1 && req.headers.expect !== undefined) res.writeContinue()
+  try {
+    state.hooks.handler(req, res, view.prepared, state.context)
+  } catch (err) {
+    onHandlerThrow(state, view, req, res, err)
+  }
+}
+
+function rejectWithResponse<P>(
+  state: ListenerState<P>,
+  view: ServeView<P>,
+  conn: Connection,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rejection: Rejection,
+): void {
+  conn.closing = true
+  // Node then writes `Connection: close` and closes the socket once the reply is written.
+  res.shouldKeepAlive = false
+  res.writeHead(rejection.status, view.replyHeaders.headers)
+  res.end()
+  recordRejection(
+    state.hooks.observer,
+    state.context,
+    conn.socket,
+    describeRequest(req),
+    rejection,
+    view.replyHeaders.headers,
+  )
+}
+
+function onHandlerThrow<P>(
+  state: ListenerState<P>,
+  view: ServeView<P>,
+  req: IncomingMessage,
+  res: ServerResponse,
+  err: unknown,
+): void {
+  state.hooks.log.error('request handler threw', {
+    listener: state.context.id,
+    method: req.method,
+    path: req.url,
+    err,
+  })
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  res.shouldKeepAlive = false
+  res.writeHead(500, view.replyHeaders.headers)
+  res.end()
+}
+
+/** CONNECT reaches no handler on an ingress listener (egress listeners will take it). */
+function onConnect<P>(state: ListenerState<P>, req: IncomingMessage, socket: Socket): void {
+  // Node removed its own listeners from the socket before handing it over.
+  socket.on('error', ignore)
+  const conn = (socket as Tracked)[kConnection]
+  if (conn !== undefined) conn.closing = true
+  const replyHeaders = state.view?.replyHeaders ?? PLAIN_REPLY_HEADERS
+  const rejection = REJECT.connectNotAllowed
+  socket.end(rawReply(rejection.status, replyHeaders))
+  recordRejection(
+    state.hooks.observer,
+    state.context,
+    socket,
+    describeRequest(req),
+    rejection,
+    replyHeaders.headers,
+  )
+}
+
+/** Node's parser refused the bytes, or a header/request deadline passed. */
+function onClientError<P>(
+  state: ListenerState<P>,
+  err: NodeJS.ErrnoException,
+  socket: Socket,
+): void {
+  const conn = (socket as Tracked)[kConnection]
+  if (
+    conn === undefined ||
+    conn.closing ||
+    !socket.writable ||
+    err.code === 'ECONNRESET' ||
+    // The client closed its side in the middle of a request head: nobody is left to answer.
+    err.code === 'HPE_INVALID_EOF_STATE'
+  ) {
+    socket.destroy()
+    return
+  }
+  conn.closing = true
+  const rejection = rejectionFor(err)
+  const replyHeaders = state.view?.replyHeaders ?? PLAIN_REPLY_HEADERS
+  const [inflight] = conn.responses
+  if (inflight !== undefined) {
+    // The request already went to the handler (its body broke or timed out). As Node does: answer
+    // only if that response has not started, then drop the connection. The request path records it.
+    if (!inflight.headersSent) socket.write(rawReply(rejection.status, replyHeaders))
+    socket.destroy()
+    return
+  }
+  socket.write(rawReply(rejection.status, replyHeaders))
+  socket.destroySoon()
+  // A connection that never sent a byte (a preconnect, an idle probe) timed out; no request to log.
+  if (socket.bytesRead === 0) return
+  recordRejection(
+    state.hooks.observer,
+    state.context,
+    socket,
+    UNPARSED_REQUEST,
+    rejection,
+    replyHeaders.headers,
+  )
+}
+
+function rejectionFor(err: NodeJS.ErrnoException): Rejection {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return REJECT.headersTooLarge
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return REJECT.chunkExtensionsTooLarge
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return REJECT.requestHeaderTimeout
+    default:
+      return codecError(err.code)
+  }
+}
+
+function ignore(): void {
+  // Errors on a socket we are closing anyway.
+}

@@ -1,0 +1,228 @@
+/**
+ * Owns the bound listeners across reloads: prepare binds what is new, activate swaps what new
+ * requests see and drains what was removed, drain shuts everything down (hardening.md §8).
+ */
+import type * as ir from '../../ir/index.js'
+import type { HttpListener, ListenerHooks, ServeView } from './http-listener.js'
+import { bindHttpListener } from './http-listener.js'
+import { createLocalReplyHeaders } from './local-reply.js'
+import { assertStrictHttpParser, checkLimits } from './server-options.js'
+import type {
+  ListenerManager,
+  ListenerManagerDeps,
+  ListenerStats,
+  PreparedListeners,
+} from './types.js'
+
+interface PendingSet<P> {
+  readonly next: P
+  readonly created: ReadonlyMap<ir.ListenerId, HttpListener<P>>
+  readonly summary: PreparedListeners
+}
+
+export function createListenerManager<P extends { readonly snapshot: ir.Snapshot }>(
+  deps: ListenerManagerDeps<P>,
+): ListenerManager<P> {
+  assertStrictHttpParser()
+  const log = deps.log
+  const hooks: ListenerHooks<P> = { handler: deps.handler, observer: deps.observer, log }
+  const active = new Map<ir.ListenerId, HttpListener<P>>()
+  const retiring = new Set<HttpListener<P>>()
+  const pendingSets = new WeakMap<PreparedListeners, PendingSet<P>>()
+  let preparing = false
+  let outstanding: PendingSet<P> | undefined
+  let current: P | undefined
+  let servedIds: readonly ir.ListenerId[] = []
+  let shutdown: Promise<{ forcedConnections: number }> | undefined
+
+  async function prepare(next: P): Promise<PreparedListeners> {
+    if (shutdown !== undefined) throw new Error('listeners are shutting down; reload refused')
+    if (preparing || outstanding !== undefined) {
+      throw new Error('another listener reload is pending; activate or abort it first')
+    }
+    const limits = next.snapshot.settings.downstream
+    const problems = checkLimits(limits)
+    if (problems.length > 0) {
+      throw new Error(`invalid downstream settings: ${problems.join('; ')}`)
+    }
+    preparing = true
+    const created = new Map<ir.ListenerId, HttpListener<P>>()
+    const kept: ir.ListenerId[] = []
+    const skipped: ir.ListenerId[] = []
+    const served = new Set<ir.ListenerId>()
+    try {
+      for (const listener of next.snapshot.listeners) {
+        if (served.has(listener.id) || skipped.includes(listener.id)) continue
+        if (listener.transport !== 'http') {
+          skipped.push(listener.id)
+          continue
+        }
+        served.add(listener.id)
+        if (active.has(listener.id)) kept.push(listener.id)
+        else created.set(listener.id, await bindHttpListener(listener, limits, hooks))
+      }
+      if (shutdown !== undefined) throw new Error('listeners are shutting down; reload refused')
+    } catch (err) {
+      await closeUnserved(created.values())
+      throw err
+    } finally {
+      preparing = false
+    }
+    if (skipped.length > 0) {
+      log.warn('listeners not served: transport not supported yet', { listeners: skipped })
+    }
+    const summary: PreparedListeners = Object.freeze({
+      added: [...created.keys()],
+      kept,
+      removed: [...active.keys()].filter((id) => !served.has(id)),
+      skipped,
+    })
+    const set: PendingSet<P> = { next, created, summary }
+    pendingSets.set(summary, set)
+    outstanding = set
+    return summary
+  }
+
+  function activate(prepared: PreparedListeners): void {
+    const set = pendingSets.get(prepared)
+    if (set === undefined || set !== outstanding) {
+      throw new Error('activate: these listeners are not the pending reload (activated or aborted)')
+    }
+    const settings = set.next.snapshot.settings
+    const view: ServeView<P> = Object.freeze({
+      prepared: set.next,
+      guard: Object.freeze({
+        maxHeaderCount: settings.downstream.maxHeaderCount,
+        headersWithUnderscores: settings.downstream.headersWithUnderscores,
+      }),
+      replyHeaders: createLocalReplyHeaders(settings.serverHeader),
+    })
+    // Synchronous from here on: no request can observe a half-applied swap.
+    for (const id of set.summary.kept) {
+      const listener = active.get(id)
+      if (listener === undefined) continue
+      listener.applyLimits(settings.downstream)
+      listener.serve(view)
+    }
+    for (const [id, listener] of set.created) {
+      listener.serve(view)
+      active.set(id, listener)
+    }
+    for (const id of set.summary.removed) {
+      const listener = active.get(id)
+      if (listener === undefined) continue
+      active.delete(id)
+      retire(listener, settings.drainTimeoutMs)
+    }
+    current = set.next
+    servedIds = [...set.summary.kept, ...set.summary.added]
+    outstanding = undefined
+    log.info('listeners activated', {
+      snapshot: set.next.snapshot.hash,
+      added: set.summary.added,
+      kept: set.summary.kept,
+      removed: set.summary.removed,
+    })
+  }
+
+  async function abort(prepared: PreparedListeners): Promise<void> {
+    const set = pendingSets.get(prepared)
+    if (set === undefined || set !== outstanding) return
+    outstanding = undefined
+    await closeUnserved(set.created.values())
+  }
+
+  /** Listeners never activated: no request was served, so no drain is owed. */
+  async function closeUnserved(listeners: Iterable<HttpListener<P>>): Promise<void> {
+    const all = [...listeners]
+    for (const listener of all) {
+      listener.beginDrain()
+      listener.destroyConnections()
+    }
+    await Promise.all(all.map((l) => l.emptied))
+    for (const listener of all) listener.dispose()
+  }
+
+  function retire(listener: HttpListener<P>, timeoutMs: number): void {
+    retiring.add(listener)
+    listener.beginDrain()
+    const timer = setTimeout(() => {
+      const forced = listener.destroyConnections()
+      if (forced > 0) {
+        log.warn('listener drain timed out; connections closed', {
+          listener: listener.context.id,
+          connections: forced,
+        })
+      }
+    }, timeoutMs)
+    timer.unref()
+    void listener.emptied.then(() => {
+      clearTimeout(timer)
+      retiring.delete(listener)
+      listener.dispose()
+      log.info('listener drained', { listener: listener.context.id })
+    })
+  }
+
+  async function shutDown(timeoutMs: number): Promise<{ forcedConnections: number }> {
+    const pending = outstanding
+    outstanding = undefined
+    if (pending !== undefined) await closeUnserved(pending.created.values())
+    const all = [...active.values(), ...retiring]
+    active.clear()
+    for (const listener of all) {
+      retiring.add(listener)
+      listener.beginDrain()
+    }
+    log.info('listeners draining', { listeners: all.length, timeoutMs })
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs)
+    })
+    await Promise.race([Promise.all(all.map((l) => l.emptied)), deadline])
+    clearTimeout(timer)
+    let forcedConnections = 0
+    for (const listener of all) forcedConnections += listener.destroyConnections()
+    await Promise.all(all.map((l) => l.emptied))
+    for (const listener of all) {
+      retiring.delete(listener)
+      listener.dispose()
+    }
+    if (forcedConnections > 0) {
+      log.warn('drain timed out; connections closed', { connections: forcedConnections })
+    }
+    return { forcedConnections }
+  }
+
+  function stats(): ListenerStats {
+    let connections = 0
+    let inflight = 0
+    for (const listener of [...active.values(), ...retiring]) {
+      const s = listener.stats()
+      connections += s.connections
+      inflight += s.inflight
+    }
+    return { listeners: active.size, connections, inflight }
+  }
+
+  return {
+    prepare,
+    activate,
+    abort,
+    get current() {
+      return current
+    },
+    get ready() {
+      return (
+        shutdown === undefined &&
+        current !== undefined &&
+        servedIds.every((id) => active.get(id)?.isListening === true)
+      )
+    },
+    drain(timeoutMs) {
+      shutdown ??= shutDown(timeoutMs)
+      return shutdown
+    },
+    stats,
+  }
+}
