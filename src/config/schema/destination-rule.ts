@@ -8,6 +8,7 @@ import {
   int,
   map,
   mesh,
+  noted,
   num,
   obj,
   planned,
@@ -143,13 +144,16 @@ const outlierDetection = obj(
 
 const clientTls = obj(
   {
-    mode: enumOf(['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'], {
-      meshOnly: {
-        ISTIO_MUTUAL:
-          'needs Istio mesh certificates (SPIFFE identities) that a standalone gateway does not have; use MUTUAL with clientCertificate/privateKey or credentialName',
-      },
-      meshError: true,
-    }),
+    mode: noted(
+      enumOf(['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'], {
+        meshOnly: {
+          ISTIO_MUTUAL:
+            'needs Istio mesh certificates (SPIFFE identities) that a standalone gateway does not have; use MUTUAL with clientCertificate/privateKey or credentialName',
+        },
+        meshError: true,
+      }),
+      'ISTIO_MUTUAL needs mesh certificates and is refused (error PC1113)',
+    ),
     clientCertificate: str(),
     privateKey: str(),
     caCertificates: str(),

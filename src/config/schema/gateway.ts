@@ -1,6 +1,19 @@
 /** networking.istio.io Gateway (gateway.proto). */
 import { checkDnsName } from '../../lib/index.js'
-import { arr, bool, enumOf, map, obj, planned, port, removed, req, str, type Infer } from './dsl.js'
+import {
+  arr,
+  bool,
+  enumOf,
+  map,
+  noted,
+  obj,
+  planned,
+  port,
+  removed,
+  req,
+  str,
+  type Infer,
+} from './dsl.js'
 
 export const SERVER_PROTOCOLS = [
   'HTTP',
@@ -35,17 +48,20 @@ const TLS_LATER = 'TLS servers arrive with the TLS listener work; plain HTTP ser
 export const serverTlsSettings = obj(
   {
     httpsRedirect: bool(),
-    mode: enumOf(
-      ['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL'],
-      {
-        meshOnly: {
-          ISTIO_MUTUAL:
-            'needs Istio mesh certificates (SPIFFE identities); use MUTUAL with caCertificates',
-          AUTO_PASSTHROUGH:
-            'routes on SNI-encoded mesh cluster names; use PASSTHROUGH with tls routes',
+    mode: noted(
+      enumOf(
+        ['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL'],
+        {
+          meshOnly: {
+            ISTIO_MUTUAL:
+              'needs Istio mesh certificates (SPIFFE identities); use MUTUAL with caCertificates',
+            AUTO_PASSTHROUGH:
+              'routes on SNI-encoded mesh cluster names; use PASSTHROUGH with tls routes',
+          },
+          meshError: true,
         },
-        meshError: true,
-      },
+      ),
+      'ISTIO_MUTUAL and AUTO_PASSTHROUGH need a mesh and are refused (error PC1113)',
     ),
     serverCertificate: planned(str(), TLS_LATER),
     privateKey: planned(str(), TLS_LATER),
