@@ -1,0 +1,186 @@
+/**
+ * Runs the readiness, metrics and admin servers on the ports the active snapshot's settings name
+ * (port 0 disables one). On a reload that moves a port, the new one is bound during prepare and
+ * the old one closed after the swap, so the endpoint never disappears; a port that cannot be
+ * bound rejects the reload.
+ */
+import type { Server } from 'node:http'
+import type { FastifyInstance } from 'fastify'
+import type * as ir from '../ir/index.js'
+import type { Logger } from '../lib/index.js'
+import type { PreparedStep, ReloadParticipant, RuntimeView } from '../runtime/index.js'
+import { createAdminApi } from './api.js'
+import { createMetricsServer, type MetricsSource } from './metrics-server.js'
+import { closeServer, listen } from './node-server.js'
+import { createReadinessServer } from './readiness-server.js'
+
+export type AdminServerKind = 'readiness' | 'metrics' | 'admin'
+const KINDS: readonly AdminServerKind[] = ['readiness', 'metrics', 'admin']
+
+export interface Endpoint {
+  readonly address: string
+  readonly port: number
+}
+
+export interface AdminServerDeps {
+  readonly runtime: RuntimeView
+  readonly metrics: MetricsSource
+  readonly logger: Logger
+}
+
+export interface AdminServers extends ReloadParticipant {
+  /** Where each enabled server is listening. */
+  addresses(): Partial<Record<AdminServerKind, Endpoint>>
+  close(): Promise<void>
+}
+
+interface Running {
+  /** As configured: compared on reload to decide whether to move. */
+  readonly configured: Endpoint
+  readonly bound: Endpoint
+  close(isFinal: boolean): Promise<void>
+}
+
+/** The endpoint each server should have under `settings`; undefined when disabled. */
+export function endpointsOf(
+  settings: ir.GatewaySettings,
+): Record<AdminServerKind, Endpoint | undefined> {
+  const on = (address: string, port: number): Endpoint | undefined =>
+    port === 0 ? undefined : { address, port }
+  return {
+    readiness: on(settings.bindAddress, settings.readiness.port),
+    metrics: on(settings.bindAddress, settings.metrics.port),
+    admin: on(settings.admin.address, settings.admin.port),
+  }
+}
+
+export async function startAdminServers(
+  settings: ir.GatewaySettings,
+  deps: AdminServerDeps,
+): Promise<AdminServers> {
+  const { logger } = deps
+  let running = new Map<AdminServerKind, Running>()
+
+  const bind = async (kind: AdminServerKind, at: Endpoint): Promise<Running> => {
+    const r =
+      kind === 'admin'
+        ? await bindFastify(createAdminApi(deps.runtime, logger), at)
+        : await bindNode(
+            kind === 'readiness'
+              ? createReadinessServer(deps.runtime)
+              : createMetricsServer(deps.metrics, logger),
+            at,
+          )
+    logger.info(`${kind} server listening`, { address: `${r.bound.address}:${r.bound.port}` })
+    return r
+  }
+
+  /** Binds what `settings` needs and is not already running as configured. */
+  const bindChanged = async (
+    wanted: Record<AdminServerKind, Endpoint | undefined>,
+  ): Promise<Map<AdminServerKind, Running>> => {
+    const fresh = new Map<AdminServerKind, Running>()
+    try {
+      for (const kind of KINDS) {
+        const at = wanted[kind]
+        const current = running.get(kind)
+        if (at === undefined || (current !== undefined && sameEndpoint(current.configured, at))) {
+          continue
+        }
+        try {
+          fresh.set(kind, await bind(kind, at))
+        } catch (e) {
+          throw new Error(
+            `${kind} server cannot listen on ${at.address}:${at.port}: ${errorText(e)}`,
+            { cause: e },
+          )
+        }
+      }
+    } catch (e) {
+      await Promise.all([...fresh.values()].map((r) => r.close(true)))
+      throw e
+    }
+    return fresh
+  }
+
+  const closeQuietly = (kind: AdminServerKind, r: Running): void => {
+    r.close(false).then(
+      () => logger.info(`${kind} server closed`, { address: `${r.bound.address}:${r.bound.port}` }),
+      (e: unknown) => logger.warn(`closing the ${kind} server failed`, { error: e }),
+    )
+  }
+
+  running = await bindChanged(endpointsOf(settings))
+
+  return {
+    name: 'admin servers',
+    async prepare(next: ir.Snapshot): Promise<PreparedStep> {
+      const wanted = endpointsOf(next.settings)
+      const fresh = await bindChanged(wanted)
+      return {
+        commit() {
+          const nextRunning = new Map<AdminServerKind, Running>()
+          for (const kind of KINDS) {
+            const old = running.get(kind)
+            const replacement = fresh.get(kind)
+            if (replacement !== undefined) nextRunning.set(kind, replacement)
+            else if (old !== undefined && wanted[kind] !== undefined) nextRunning.set(kind, old)
+            // Not awaited: the request that triggered this reload may be on the old server.
+            if (old !== undefined && nextRunning.get(kind) !== old) closeQuietly(kind, old)
+          }
+          running = nextRunning
+        },
+        async abort() {
+          await Promise.all([...fresh.values()].map((r) => r.close(true)))
+        },
+      }
+    },
+    addresses() {
+      const out: Partial<Record<AdminServerKind, Endpoint>> = {}
+      for (const [kind, r] of running) out[kind] = r.bound
+      return out
+    },
+    async close() {
+      const all = [...running.values()]
+      running = new Map()
+      await Promise.all(all.map((r) => r.close(true)))
+    },
+  }
+}
+
+async function bindNode(server: Server, at: Endpoint): Promise<Running> {
+  const info = await listen(server, at.port, at.address)
+  return {
+    configured: at,
+    bound: { address: info.address, port: info.port },
+    close: (isFinal) => closeServer(server, isFinal),
+  }
+}
+
+async function bindFastify(app: FastifyInstance, at: Endpoint): Promise<Running> {
+  try {
+    await app.listen({ host: at.address, port: at.port })
+  } catch (e) {
+    await app.close()
+    throw e
+  }
+  const info = app.server.address()
+  const bound =
+    typeof info === 'object' && info !== null ? { address: info.address, port: info.port } : at
+  return {
+    configured: at,
+    bound,
+    close: async (isFinal) => {
+      if (isFinal) app.server.closeAllConnections()
+      await app.close()
+    },
+  }
+}
+
+function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  return a.address === b.address && a.port === b.port
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e)
+}
