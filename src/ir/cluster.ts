@@ -3,9 +3,9 @@ import type { SourceRef } from './source.js'
 
 export type Resolution = 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'NONE' | 'DYNAMIC_DNS'
 
-/** ServiceEntry port protocols, upper-cased. */
+/** ServiceEntry port protocols, upper-cased; UNSPECIFIED when neither protocol nor name says. */
 export type ServiceProtocol =
-  'HTTP' | 'HTTPS' | 'HTTP2' | 'GRPC' | 'GRPC-WEB' | 'TCP' | 'TLS' | 'MONGO' | 'UNSPECIFIED'
+  'HTTP' | 'HTTPS' | 'HTTP2' | 'GRPC' | 'GRPC-WEB' | 'TCP' | 'TLS' | 'MONGO' | 'UDP' | 'UNSPECIFIED'
 
 export interface Endpoint {
   /** An IP (STATIC) or a DNS name to resolve (DNS, DNS_ROUND_ROBIN). */

@@ -14,6 +14,12 @@ export interface RouteDestination {
   /** Relative weight; destinations with weight 0 are dropped at compile time. */
   readonly weight: number
   readonly headers: HeaderRules
+  /**
+   * Host/:authority for the upstream request from this destination's `headers.request`
+   * (`:authority` or `host`). Only set when the route has no authorityRewrite of its own, so a
+   * route-level rewrite always wins, as in Istio.
+   */
+  readonly authorityRewrite?: string
 }
 
 export interface ForwardAction {
@@ -49,6 +55,11 @@ export type RouteAction = ForwardAction | RedirectAction | DirectResponseAction
 export interface UriRewrite {
   /** Replacement for the matched prefix, or the whole path when the match was exact. */
   readonly prefix?: string
+  /**
+   * Istio uriRegexRewrite. `match` is RE2 as written (not anchored); `rewrite` is already in
+   * JavaScript String.replace syntax (`$1`, `$&`, `$$`), converted from RE2's `\1` at compile
+   * time. As Envoy's regex_rewrite (RE2 GlobalReplace), every match in the path is replaced.
+   */
   readonly regex?: { readonly match: string; readonly rewrite: string }
 }
 
