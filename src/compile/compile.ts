@@ -1,0 +1,54 @@
+/**
+ * resources → Snapshot. Pure: no I/O, clock or randomness, so equal input gives an equal
+ * snapshot and hash. Problems are returned as diagnostics; the snapshot is always complete
+ * enough to describe, and runtime/ refuses it when a diagnostic is an error.
+ */
+import { canonicalJson, deepFreeze, sha256Hex } from '../lib/index.js'
+import type { Diagnostic } from '../diag/index.js'
+import type * as istio from '../config/index.js'
+import type * as ir from '../ir/index.js'
+import { resolveBindings, type BoundVirtualService } from './binding.js'
+import { createDestinationResolver } from './destinations.js'
+import { createDiagSink } from './diagnostics.js'
+import { compileVirtualServiceRoutes } from './http-routes.js'
+import { compileHttpListener } from './listeners.js'
+import type { RoutesFor } from './route-table.js'
+import { collectHttpPorts, selectGateways } from './servers.js'
+import { compileSettings } from './settings.js'
+
+export interface CompileResult {
+  readonly snapshot: ir.Snapshot
+  readonly diagnostics: Diagnostic[]
+}
+
+export function compile(resources: istio.ResourceSet): CompileResult {
+  const sink = createDiagSink()
+  const settings = compileSettings(resources.gatewayConfig)
+  const gateways = selectGateways(resources.gateways, settings, sink)
+  const httpPorts = collectHttpPorts(gateways, settings, sink)
+  const bindings = resolveBindings(resources.virtualServices, resources.gateways, sink)
+  const destinations = createDestinationResolver(resources, sink)
+
+  // A VirtualService compiles once per (Gateway, port): match-level gateways and ports make
+  // the result depend on both, and several servers may share them.
+  const cache = new Map<BoundVirtualService, Map<string, readonly ir.HttpRoute[]>>()
+  const routesFor: RoutesFor = (bound, gatewayKey, port) => {
+    let byContext = cache.get(bound)
+    if (byContext === undefined) {
+      byContext = new Map()
+      cache.set(bound, byContext)
+    }
+    const key = `${gatewayKey}|${port}`
+    let routes = byContext.get(key)
+    if (routes === undefined) {
+      routes = compileVirtualServiceRoutes(bound.vs, { gatewayKey, port, destinations, sink })
+      byContext.set(key, routes)
+    }
+    return routes
+  }
+
+  const listeners = httpPorts.map((p) => compileHttpListener(p, settings, bindings, routesFor))
+  const body = { settings, listeners, clusters: destinations.clusters() }
+  const snapshot: ir.Snapshot = { hash: sha256Hex(canonicalJson(body)), ...body }
+  return { snapshot: deepFreeze(snapshot), diagnostics: sink.drain() }
+}
