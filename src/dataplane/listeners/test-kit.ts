@@ -3,7 +3,7 @@
  * prepared type, a manager with a counting handler, and a raw-socket client that reports exactly
  * what came back on the wire and whether the server closed the connection.
  */
-import type { IncomingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { connect, createServer } from 'node:net'
 import type { TestContext } from 'node:test'
@@ -80,11 +80,15 @@ export interface TestManager {
   load(prepared: FakePrepared): Promise<void>
 }
 
+/** Custom answers by exact path. */
+export type TestRoutes = Readonly<Record<string, (res: ServerResponse) => void>>
+
 /**
  * The handler answers 200 with `<label> <listener id>`; `/hold` answers after 300 ms, `/hang`
- * never answers. Every manager is drained when the test ends.
+ * never answers, paths in `routes` answer as they say. Every manager is drained when the test
+ * ends.
  */
-export function startTestManager(t: TestContext): TestManager {
+export function startTestManager(t: TestContext, routes: TestRoutes = {}): TestManager {
   const handled: HandledRequest[] = []
   const records: RequestRecord[] = []
   const manager = createListenerManager<FakePrepared>({
@@ -104,6 +108,8 @@ export function startTestManager(t: TestContext): TestManager {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length })
         res.end(body)
       }
+      const custom = routes[req.url ?? '']
+      if (custom !== undefined) return custom(res)
       if (req.url === '/hang') return
       if (req.url === '/hold') setTimeout(reply, 300)
       else reply()
