@@ -20,6 +20,7 @@ export {
   type ReloaderOptions,
   type ReloadParticipant,
 } from './reloader.js'
+export { logDiagnostics } from './report.js'
 export { createRuntimeView, type RuntimeView } from './runtime-view.js'
 export {
   createSnapshotStore,

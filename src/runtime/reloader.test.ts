@@ -38,7 +38,7 @@ kind: VirtualService
 metadata:
   name: ${name}
 spec:
-  hosts: ["*"]
+  hosts: ["web.example.com"]
   http:
     - directResponse:
         status: 200

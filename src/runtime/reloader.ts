@@ -5,12 +5,13 @@
  * does not change. Attempts run one at a time; triggers that arrive during one are folded into
  * exactly one more.
  */
-import { formatDiagnostic, type Diagnostic } from '../diag/index.js'
+import type { Diagnostic } from '../diag/index.js'
 import type * as ir from '../ir/index.js'
 import type { Logger } from '../lib/index.js'
 import type { ReloadObserver } from '../observe/events.js'
 import type { BuildResult } from './build.js'
 import type { DataPlanePort, PreparedChange } from './data-plane-port.js'
+import { logDiagnostics } from './report.js'
 import type { ReloadOutcome, ReloadTrigger, SnapshotStore } from './snapshot-store.js'
 
 /** Something besides the data plane that must follow a new snapshot (e.g. admin ports). */
@@ -182,10 +183,7 @@ export function createReloader(opts: ReloaderOptions): Reloader {
       logger.info('config unchanged', fields)
       return
     }
-    for (const d of o.diagnostics) {
-      if (d.severity === 'error') logger.error(formatDiagnostic(d))
-      else logger.warn(formatDiagnostic(d))
-    }
+    logDiagnostics(logger, o.diagnostics)
     if (o.result === 'applied') {
       logger.info('config applied', {
         ...fields,
