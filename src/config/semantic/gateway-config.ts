@@ -8,7 +8,7 @@ import type { GatewayConfig, Gateway, Path } from '../types.js'
 import { createReporter } from './report.js'
 
 /** The Istio gateway conventions (DESIGN.md): admin :15000, readiness :15021, metrics :15090. */
-export const PROCESS_PORT_DEFAULTS = { admin: 15000, readiness: 15021, metrics: 15090 } as const
+const PROCESS_PORT_DEFAULTS = { admin: 15000, readiness: 15021, metrics: 15090 } as const
 
 type Listener = keyof typeof PROCESS_PORT_DEFAULTS
 
