@@ -58,6 +58,8 @@ export interface HttpListener<P> {
   readonly context: ListenerContext
   readonly isListening: boolean
   readonly isDraining: boolean
+  /** What new requests on this listener are served from (undefined until the first serve). */
+  readonly servedFrom: P | undefined
   /**
    * Serve new requests from `view` from now on. Requests that arrived while the listener was
    * only bound (between prepare and activate) wait for the first call and are dispatched now.
@@ -178,6 +180,9 @@ export async function bindHttpListener<P>(
     },
     get isDraining() {
       return state.draining
+    },
+    get servedFrom() {
+      return state.view?.prepared
     },
     serve(view) {
       state.view = view

@@ -43,6 +43,8 @@ describe('listener manager: reload', () => {
     // The kept connection stays usable and now sees B.
     slow.write(GET())
     assert.equal((await slow.nextResponse()).body, `B 127.0.0.1:${port}`)
+    // No listener serves A any more, so it was retired at the swap.
+    assert.deepEqual(m.retired, ['A'])
   })
 
   test('a removed listener stops accepting; its in-flight request completes', async (t) => {
@@ -58,6 +60,7 @@ describe('listener manager: reload', () => {
     const prepared = await m.manager.prepare(fakePrepared({ label: 'B', ports: [kept!] }))
     assert.deepEqual(prepared.removed, [`127.0.0.1:${removed}`])
     m.manager.activate(prepared)
+    assert.deepEqual(m.retired, [], 'the draining listener still serves from A')
 
     assert.equal(await isRefused(removed!), true, 'removed port refuses new connections')
     const done = await inflight.nextResponse()
@@ -67,6 +70,8 @@ describe('listener manager: reload', () => {
     assert.equal(await inflight.waitClosed(), true)
     assert.equal((await exchange(t, kept!, GET())).response.body, `B 127.0.0.1:${kept}`)
     await eventually(() => m.manager.stats().connections === 1) // the exchange above, kept alive
+    await eventually(() => m.retired.length === 1)
+    assert.deepEqual(m.retired, ['A'])
     assert.equal(m.manager.stats().listeners, 1)
     assert.equal(m.manager.ready, true)
   })
@@ -205,6 +210,7 @@ describe('listener manager: drain', () => {
     assert.equal(await busy.waitClosed(), true)
     assert.deepEqual(await drained, { forcedConnections: 0 })
     assert.deepEqual(m.manager.stats(), { listeners: 0, connections: 0, inflight: 0 })
+    assert.deepEqual(m.retired, ['A'])
     await assert.rejects(m.manager.prepare(fakePrepared({ label: 'B', ports: [port!] })))
   })
 

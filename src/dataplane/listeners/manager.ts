@@ -34,6 +34,7 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
   let current: P | undefined
   let servedIds: readonly ir.ListenerId[] = []
   let shutdown: Promise<{ forcedConnections: number }> | undefined
+  const retired = new WeakSet<P>()
 
   async function prepare(next: P): Promise<PreparedListeners> {
     if (shutdown !== undefined) throw new Error('listeners are shutting down; reload refused')
@@ -114,9 +115,11 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
       active.delete(id)
       retire(listener, settings.drainTimeoutMs)
     }
+    const previous = current
     current = set.next
     servedIds = [...set.summary.kept, ...set.summary.added]
     outstanding = undefined
+    if (previous !== undefined) retireIfUnused(previous)
     log.info('listeners activated', {
       snapshot: set.next.snapshot.hash,
       added: set.summary.added,
@@ -161,7 +164,19 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
       retiring.delete(listener)
       listener.dispose()
       log.info('listener drained', { listener: listener.context.id })
+      const servedFrom = listener.servedFrom
+      if (servedFrom !== undefined) retireIfUnused(servedFrom)
     })
+  }
+
+  /** Tells the owner once no new request can start on `prepared`. */
+  function retireIfUnused(prepared: P): void {
+    if (prepared === current || retired.has(prepared)) return
+    for (const listener of [...active.values(), ...retiring]) {
+      if (listener.servedFrom === prepared) return
+    }
+    retired.add(prepared)
+    deps.onRetired?.(prepared)
   }
 
   async function shutDown(timeoutMs: number): Promise<{ forcedConnections: number }> {
@@ -187,6 +202,15 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
     for (const listener of all) {
       retiring.delete(listener)
       listener.dispose()
+    }
+    const servedFrom = new Set<P>(current === undefined ? [] : [current])
+    for (const listener of all) {
+      if (listener.servedFrom !== undefined) servedFrom.add(listener.servedFrom)
+    }
+    for (const prepared of servedFrom) {
+      if (retired.has(prepared)) continue
+      retired.add(prepared)
+      deps.onRetired?.(prepared)
     }
     if (forcedConnections > 0) {
       log.warn('drain timed out; connections closed', { connections: forcedConnections })

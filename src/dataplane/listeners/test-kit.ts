@@ -76,6 +76,8 @@ export interface TestManager {
   readonly handled: HandledRequest[]
   /** Every record the listener layer reported. */
   readonly records: RequestRecord[]
+  /** Labels of the snapshots reported retired, in order. */
+  readonly retired: string[]
   /** Prepare + activate in one step. */
   load(prepared: FakePrepared): Promise<void>
 }
@@ -91,9 +93,11 @@ export type TestRoutes = Readonly<Record<string, (res: ServerResponse) => void>>
 export function startTestManager(t: TestContext, routes: TestRoutes = {}): TestManager {
   const handled: HandledRequest[] = []
   const records: RequestRecord[] = []
+  const retired: string[] = []
   const manager = createListenerManager<FakePrepared>({
     log: silentLogger,
     observer: { onRequestComplete: (r) => records.push(r) },
+    onRetired: (prepared) => retired.push(prepared.label),
     handler: (req, res, prepared, listener) => {
       handled.push({
         url: req.url ?? '',
@@ -120,6 +124,7 @@ export function startTestManager(t: TestContext, routes: TestRoutes = {}): TestM
     manager,
     handled,
     records,
+    retired,
     async load(prepared) {
       manager.activate(await manager.prepare(prepared))
     },

@@ -16,6 +16,12 @@ export interface ListenerManagerDeps<P extends { readonly snapshot: ir.Snapshot 
   /** Receives one record per request the listener refuses itself (flag DPE). */
   readonly observer: RequestObserver
   readonly log: Logger
+  /**
+   * Called once per activated snapshot when no new request can start on it any more: it is no
+   * longer current and every listener that still served from it has drained. Requests already
+   * running may still use it. After `drain`, every activated snapshot has been retired.
+   */
+  readonly onRetired?: (prepared: P) => void
 }
 
 /** The outcome of `prepare`: listeners bound and waiting for `activate` (or `abort`). */
