@@ -182,26 +182,7 @@ function checkEndpoint(
       report('PC1503', at(path, 'address'), 'address is required')
     }
   } else if (addr.startsWith(UNIX_PREFIX)) {
-    if (resolution !== 'STATIC') {
-      report(
-        'PC1503',
-        at(path, 'address'),
-        `unix:// endpoints need resolution STATIC (resolution is ${resolution})`,
-      )
-    }
-    const socket = addr.slice(UNIX_PREFIX.length)
-    if (
-      socket === '' ||
-      (!socket.startsWith('@') && (!socket.startsWith('/') || socket.endsWith('/')))
-    ) {
-      report('PC1503', at(path, 'address'), `${socket} is not an absolute path to a file`)
-    }
-    if (ep.ports !== undefined && Object.keys(ep.ports).length > 0) {
-      report('PC1503', at(path, 'ports'), `unix endpoint ${addr} must not include ports`)
-    }
-    if (portNames.size !== 1) {
-      report('PC1503', at(path, 'address'), 'exactly 1 service port required for unix endpoints')
-    }
+    checkUnixEndpoint(ep, addr, path, resolution, portNames, report)
   } else if (isIP(addr) === 0) {
     if (resolution === 'STATIC') {
       report(
@@ -225,5 +206,37 @@ function checkEndpoint(
         `endpoint port ${name} is not defined by the service entry`,
       )
     }
+  }
+}
+
+function checkUnixEndpoint(
+  ep: WorkloadEntrySpec,
+  addr: string,
+  path: Path,
+  resolution: string,
+  portNames: Set<string>,
+  report: Report,
+): void {
+  if (resolution !== 'STATIC') {
+    report(
+      'PC1503',
+      at(path, 'address'),
+      `unix:// endpoints need resolution STATIC (resolution is ${resolution})`,
+    )
+    return
+  }
+  // An absolute path, or an abstract socket name starting with @.
+  const socket = addr.slice(UNIX_PREFIX.length)
+  if (
+    socket === '' ||
+    (!socket.startsWith('@') && (!socket.startsWith('/') || socket.endsWith('/')))
+  ) {
+    report('PC1503', at(path, 'address'), `"${addr}" is not an absolute path to a socket file`)
+  }
+  if (ep.ports !== undefined && Object.keys(ep.ports).length > 0) {
+    report('PC1503', at(path, 'ports'), `unix endpoint ${addr} must not include ports`)
+  }
+  if (portNames.size !== 1) {
+    report('PC1503', at(path, 'address'), 'exactly 1 service port required for unix endpoints')
   }
 }
