@@ -9,7 +9,7 @@
  *   PC4xxx  assets (certificates, files)
  * docs/diagnostics.md is checked against this table by a test.
  */
-import type { Severity } from './diagnostic.js'
+import type { Severity } from './severity.js'
 
 export interface CodeInfo {
   readonly severity: Severity

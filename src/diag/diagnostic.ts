@@ -1,6 +1,7 @@
 import type { DiagCode } from './codes.js'
+import type { Severity } from './severity.js'
 
-export type Severity = 'error' | 'warning'
+export type { Severity }
 
 /** Where a diagnostic points: a file and a 1-based line and column. */
 export interface Loc {
