@@ -57,7 +57,7 @@ describe('parseCommand', () => {
   for (const [name, argv, env, pattern] of [
     ['no command', [], {}, /no command/],
     ['unknown command', ['serve'], {}, /unknown command "serve"/],
-    ['unknown flag', ['run', '--port', '80'], {}, /--port/],
+    ['unknown flag', ['run', '--port', '80'], {}, /^unknown option "--port"$/],
     ['missing -c value', ['run', '-c'], {}, /argument missing/],
     ['stray argument to run', ['run', 'gateway.yaml'], {}, /unexpected argument "gateway.yaml"/],
     ['validate without a path', ['validate'], {}, /no config path/],

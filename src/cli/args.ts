@@ -79,8 +79,18 @@ export function parseCommand(argv: readonly string[], env: Env = process.env): C
         )
     }
   } catch (e) {
-    return usageError(e instanceof Error ? e.message : String(e), USAGES[first] ?? MAIN_USAGE)
+    return usageError(parseErrorText(e), USAGES[first] ?? MAIN_USAGE)
   }
+}
+
+/** parseArgs explains how to pass positionals that start with '-'; users need the option name. */
+function parseErrorText(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e)
+  if ((e as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    const option = /'([^']+)'/.exec(message)?.[1]
+    if (option !== undefined) return `unknown option "${option}"`
+  }
+  return message
 }
 
 function parseRun(args: readonly string[], env: Env): Command {
