@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import { performance } from 'node:perf_hooks'
+import type { Logger } from '../../lib/index.js'
+import type { MatchRequest } from '../../match/index.js'
+import type { RequestObserver } from '../../observe/events.js'
+import type { PreparedDestination, PreparedRoute, PreparedSnapshot } from '../prepare.js'
+import type { ListenerContext } from '../types.js'
+import type { UpstreamEndpoint } from '../upstream/endpoint.js'
+import { forwardedProto, peerIp } from './forwarded.js'
+
+/** Why the gateway ends an upstream attempt itself. */
+export type CancelReason = 'retry' | 'route-timeout' | 'per-try-timeout' | 'downstream'
+
+/** The upstream attempt in flight, as the rest of the request path sees it. */
+export interface InFlightAttempt {
+  cancel(reason: CancelReason): void
+  /** Continues a paused upstream body once the downstream has drained. */
+  resume(): void
+}
+
+/** Where a response keeps its request's context, for listeners added without closures. */
+export const CONTEXT: unique symbol = Symbol('portcullis.request-context')
+
+/** What the handler shares with every request it serves. */
+export interface HandlerEnv {
+  readonly observer: RequestObserver
+  readonly log: Logger
+}
+
+/**
+ * All state of one request, in one object: the only allocation the request path makes beyond
+ * what headers and the upstream exchange need. Steps read and write it in the order of order.ts.
+ */
+export class RequestContext implements MatchRequest {
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  readonly prepared: PreparedSnapshot
+  readonly listener: ListenerContext
+  readonly env: HandlerEnv
+  /** Epoch ms at arrival, and the monotonic mark durations are measured from. */
+  readonly startTime: number
+  readonly startMark: number
+  readonly requestId: string
+  readonly method: string
+  readonly path: string
+  readonly query: string
+  readonly scheme: 'http' | 'https'
+  readonly authority: string
+  /** The peer's IP (IPv4-mapped addresses unwrapped) and the connection's ends, read at arrival
+   * (node detaches the socket from the request once the response is done). */
+  readonly peer: string
+  readonly peerPort: number
+  readonly localAddress: string
+  readonly localPort: number
+  readonly serverName: string | undefined
+  /** X-Forwarded-Proto as the upstream will see it. */
+  readonly forwardedProto: string
+  readonly hasBody: boolean
+
+  route: PreparedRoute | undefined = undefined
+  matchIndex = -1
+  destination: PreparedDestination | undefined = undefined
+
+  /** Response flag bits (flags.ts) and Envoy's response code details. */
+  flags = 0
+  details = ''
+  upstreamHost: string | undefined = undefined
+  upstreamServiceTimeMs: number | undefined = undefined
+  responseHeaders: OutgoingHttpHeaders | undefined = undefined
+  bytesSent = 0
+  bytesReceived = 0
+
+  /** Tries made so far, the endpoints they went to, and the one in flight. */
+  attempt = 0
+  tried: UpstreamEndpoint[] | undefined = undefined
+  exchange: InFlightAttempt | undefined = undefined
+  upstreamHeaders: string[] | undefined = undefined
+  routeTimer: NodeJS.Timeout | undefined = undefined
+  retryTimer: NodeJS.Timeout | undefined = undefined
+  /** The downstream response has closed; the record is out. */
+  closed = false
+  /** The gateway destroyed the response itself (upstream reset mid-body, timeout). */
+  resetByGateway = false
+
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    prepared: PreparedSnapshot,
+    listener: ListenerContext,
+    env: HandlerEnv,
+  ) {
+    this.startMark = performance.now()
+    this.startTime = Date.now()
+    this.req = req
+    this.res = res
+    this.prepared = prepared
+    this.listener = listener
+    this.env = env
+    const headers = req.headers
+    const sentId = single(headers['x-request-id'])
+    this.requestId = sentId !== undefined && sentId !== '' ? sentId : randomUUID()
+    this.method = req.method ?? 'GET'
+    let url = req.url ?? '/'
+    if (url.charCodeAt(0) !== 47 /* '/' */) url = originFormOf(url)
+    const q = url.indexOf('?')
+    this.path = q < 0 ? url : url.slice(0, q)
+    this.query = q < 0 ? '' : url.slice(q + 1)
+    this.scheme = listener.scheme
+    this.authority = headers.host ?? ''
+    const socket = req.socket
+    this.peer = peerIp(socket.remoteAddress)
+    this.peerPort = socket.remotePort ?? 0
+    this.localAddress = socket.localAddress ?? ''
+    this.localPort = socket.localPort ?? 0
+    const sni = (socket as { servername?: unknown }).servername
+    this.serverName = typeof sni === 'string' && sni !== '' ? sni : undefined
+    this.forwardedProto = forwardedProto(
+      single(headers['x-forwarded-proto']),
+      listener.scheme,
+      prepared.numTrustedProxies,
+    )
+    const length = headers['content-length']
+    this.hasBody =
+      headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')
+  }
+
+  header(name: string): string | undefined {
+    const v = this.req.headers[name]
+    if (typeof v === 'string') return v
+    return v === undefined ? undefined : v.join(',')
+  }
+}
+
+/** `http://host/p?q` → `/p?q`; anything else (`*`) is kept. */
+function originFormOf(url: string): string {
+  const scheme = url.indexOf('://')
+  if (scheme < 0) return url
+  const slash = url.indexOf('/', scheme + 3)
+  if (slash >= 0) return url.slice(slash)
+  const q = url.indexOf('?', scheme + 3)
+  return q >= 0 ? `/${url.slice(q)}` : '/'
+}
+
+function single(v: string | string[] | undefined): string | undefined {
+  return typeof v === 'string' ? v : v?.[0]
+}

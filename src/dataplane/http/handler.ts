@@ -1,0 +1,69 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Logger } from '../../lib/index.js'
+import type { RequestObserver } from '../../observe/events.js'
+import type { PreparedSnapshot } from '../prepare.js'
+import type { ListenerContext } from '../types.js'
+import type { UpstreamRegistry } from '../upstream/registry.js'
+import { CONTEXT, RequestContext } from './context.js'
+import type { HandlerEnv } from './context.js'
+import { Flag } from './flags.js'
+import { replyToBug } from './local-reply.js'
+import { runRequestSteps } from './order.js'
+import { buildRequestRecord } from './record.js'
+
+export interface HttpHandlerDeps {
+  readonly observer: RequestObserver
+  readonly log: Logger
+  readonly upstreams: UpstreamRegistry
+}
+
+/**
+ * Serves one request the listener layer has accepted (framing and headers already checked),
+ * on the snapshot pinned when it arrived. Never throws. Every request ends with exactly one
+ * observer.onRequestComplete, also when the client goes away first (status 0 or what was sent,
+ * flag DC).
+ */
+export type HttpHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  prepared: PreparedSnapshot,
+  listener: ListenerContext,
+) => void
+
+type WithContext = ServerResponse & { [CONTEXT]?: RequestContext }
+
+export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
+  const env: HandlerEnv = { observer: deps.observer, log: deps.log }
+  return function handleHttpRequest(req, res, prepared, listener) {
+    let ctx: RequestContext | undefined
+    try {
+      ctx = new RequestContext(req, res, prepared, listener, env)
+      ;(res as WithContext)[CONTEXT] = ctx
+      res.on('close', onResponseClose)
+      runRequestSteps(ctx)
+    } catch (err) {
+      replyToBug(env, ctx, res, err)
+    }
+  }
+}
+
+function onResponseClose(this: WithContext): void {
+  const ctx = this[CONTEXT]
+  if (ctx === undefined || ctx.closed) return
+  ctx.closed = true
+  try {
+    if (ctx.routeTimer !== undefined) clearTimeout(ctx.routeTimer)
+    if (ctx.retryTimer !== undefined) clearTimeout(ctx.retryTimer)
+    if (!this.writableFinished && !ctx.resetByGateway) {
+      ctx.flags |= Flag.DC
+      if (!this.headersSent) ctx.details = 'downstream_remote_disconnect'
+    }
+    if (ctx.exchange !== undefined) {
+      ctx.exchange.cancel('downstream')
+      ctx.exchange = undefined
+    }
+    ctx.env.observer.onRequestComplete(buildRequestRecord(ctx))
+  } catch (err) {
+    ctx.env.log.error('request completion failed', { requestId: ctx.requestId, err })
+  }
+}

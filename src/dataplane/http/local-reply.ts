@@ -1,0 +1,80 @@
+import type { ServerResponse } from 'node:http'
+import type { HandlerEnv, RequestContext } from './context.js'
+import { applyResponsePlan, createHeaderObject } from './response-headers.js'
+
+/** Bodies of Envoy's local replies, as Istio users see them. */
+export const LocalReplyBody = {
+  noHealthyUpstream: 'no healthy upstream',
+  connectFailure:
+    'upstream connect error or disconnect/reset before headers. reset reason: connection failure',
+  connectionTermination:
+    'upstream connect error or disconnect/reset before headers. reset reason: connection termination',
+  timeout: 'upstream request timeout',
+} as const
+
+/**
+ * Answers the request from the gateway itself. The route's (and chosen destination's) response
+ * header operations still apply, as in Envoy; `server` comes last. A body gets
+ * `content-type: text/plain`, which a route `set` can override.
+ */
+export function sendLocalReply(
+  ctx: RequestContext,
+  status: number,
+  flag: number,
+  details: string,
+  body?: string | Buffer,
+  location?: string,
+): void {
+  ctx.flags |= flag
+  ctx.details = details
+  const res = ctx.res
+  if (ctx.closed) return
+  if (res.headersSent) {
+    // Too late to answer: the client must see a broken response, never a clean end.
+    ctx.resetByGateway = true
+    res.destroy()
+    return
+  }
+  const headers = createHeaderObject()
+  if (location !== undefined) headers.location = location
+  const length =
+    body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length
+  if (length > 0) headers['content-type'] = 'text/plain'
+  headers['content-length'] = String(length)
+  const plan = ctx.destination?.responsePlan ?? ctx.route?.responsePlan
+  if (plan !== undefined) applyResponsePlan(headers, plan)
+  const server = ctx.prepared.serverHeader
+  if (server !== undefined) headers.server = server
+  ctx.responseHeaders = headers
+  res.writeHead(status, headers)
+  if (length > 0 && ctx.method !== 'HEAD') {
+    ctx.bytesSent = length
+    res.end(body)
+  } else {
+    res.end()
+  }
+}
+
+/** A throw on the request path is a bug: 500 for the client, an error log with the request id. */
+export function replyToBug(
+  env: HandlerEnv,
+  ctx: RequestContext | undefined,
+  res: ServerResponse,
+  err: unknown,
+): void {
+  env.log.error('request handling failed', { requestId: ctx?.requestId, err })
+  try {
+    if (ctx !== undefined) {
+      ctx.exchange?.cancel('downstream')
+      ctx.exchange = undefined
+      sendLocalReply(ctx, 500, 0, 'internal_error')
+    } else if (!res.headersSent) {
+      res.writeHead(500, { 'content-length': '0' })
+      res.end()
+    } else {
+      res.destroy()
+    }
+  } catch {
+    res.destroy()
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The request path, in order. Each step is a plain function called below; a step a route does
+ * not use costs nothing, and nothing awaits unless the step needs it (only the first request to
+ * a DNS cluster waits for its answer). Reasons say why each step sits where it does.
+ */
+import { HTTPS_REDIRECT, buildRedirectLocation } from './redirect-location.js'
+import { matchRoute, selectVirtualHost } from '../../match/index.js'
+import { normalizeHost } from '../../lib/index.js'
+import type { RequestContext } from './context.js'
+import { Flag } from './flags.js'
+import { forwardRequest } from './forward.js'
+import { sendLocalReply } from './local-reply.js'
+
+export const REQUEST_STEPS = [
+  ['context', 'request id and start time first, so every outcome below is logged with them'],
+  ['virtual-host', 'Host picks the virtual host (exact, longest wildcard, *); none is 404 NR'],
+  ['require-tls', 'httpsRedirect covers the whole virtual host, before any route: 301 to https'],
+  ['route', 'the first route whose match accepts the request; none is 404 NR'],
+  ['redirect', 'terminal and cheap: a Location built as Envoy does, nothing goes upstream'],
+  ['direct-response', 'terminal: the route answers with its status, body and response headers'],
+  ['forward', 'last: destination by weight, cluster (503 NC), endpoint (503 UH), upstream'],
+] as const
+
+/** Runs the steps after the context exists (handler.ts builds it). */
+export function runRequestSteps(ctx: RequestContext): void {
+  const table = ctx.prepared.routeTables.get(ctx.listener.id)
+  const vhost = table && selectVirtualHost(table, normalizeHost(ctx.authority) ?? '')
+  if (vhost === undefined) {
+    sendLocalReply(ctx, 404, Flag.NR, 'route_not_found')
+    return
+  }
+
+  if (vhost.requireTls && ctx.forwardedProto !== 'https') {
+    sendLocalReply(
+      ctx,
+      301,
+      0,
+      'https_redirect',
+      undefined,
+      redirectLocation(ctx, HTTPS_REDIRECT, -1),
+    )
+    return
+  }
+
+  const match = matchRoute(vhost, ctx)
+  const route = match && ctx.prepared.routes.get(match.route)
+  if (match === undefined || route === undefined) {
+    sendLocalReply(ctx, 404, Flag.NR, 'route_not_found')
+    return
+  }
+  ctx.route = route
+  ctx.matchIndex = match.matchIndex
+
+  const action = route.action
+  switch (action.kind) {
+    case 'redirect': {
+      const prefixLength = match.matchIndex < 0 ? 1 : (route.prefixLengths[match.matchIndex] ?? 1)
+      const location = redirectLocation(ctx, action, prefixLength)
+      sendLocalReply(ctx, action.status, 0, 'direct_response', undefined, location)
+      return
+    }
+    case 'direct':
+      sendLocalReply(ctx, action.status, 0, 'direct_response', route.directBody)
+      return
+    case 'forward':
+      forwardRequest(ctx, route)
+      return
+  }
+}
+
+function redirectLocation(
+  ctx: RequestContext,
+  spec: Parameters<typeof buildRedirectLocation>[0],
+  matchedPrefixLength: number,
+): string {
+  return buildRedirectLocation(spec, {
+    scheme: ctx.scheme,
+    forwardedProto: ctx.forwardedProto,
+    authority: ctx.authority,
+    path: ctx.path,
+    query: ctx.query,
+    listenerPort: ctx.listener.port,
+    matchedPrefixLength,
+  })
+}

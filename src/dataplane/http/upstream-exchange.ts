@@ -1,0 +1,105 @@
+import type { Dispatcher } from 'undici'
+import { performance } from 'node:perf_hooks'
+import type { UpstreamEndpoint } from '../upstream/endpoint.js'
+import type { CancelReason, InFlightAttempt, RequestContext } from './context.js'
+import { replyToBug } from './local-reply.js'
+
+/** How the forward step reacts to what happens to one attempt. */
+export interface ExchangeEvents {
+  /** Response headers arrived. Returns false to pause the upstream body. */
+  onHeaders(ex: UpstreamExchange, status: number, raw: Buffer[], resume: () => void): boolean
+  onComplete(ex: UpstreamExchange): void
+  onError(ex: UpstreamExchange, err: Error): void
+}
+
+const CANCELLED = new Error('request cancelled by the gateway')
+
+/**
+ * One attempt of a request to one endpoint, as an undici dispatch handler: no per-chunk
+ * allocations, backpressure both ways (undici pauses the request body when the upstream socket
+ * is full; a full downstream response pauses the upstream via onData's return value).
+ */
+export class UpstreamExchange implements Dispatcher.DispatchHandler, InFlightAttempt {
+  readonly ctx: RequestContext
+  readonly endpoint: UpstreamEndpoint
+  readonly startMark: number
+  /** Set once the request is on a connection (connect succeeded). */
+  connected = false
+  headersReceived = false
+  /** Why the gateway ended this attempt itself; its error is then expected and ignored. */
+  cancelled: CancelReason | undefined = undefined
+  perTryTimer: NodeJS.Timeout | undefined = undefined
+  #abort: ((err?: Error) => void) | undefined = undefined
+  #resume: (() => void) | undefined = undefined
+  readonly #events: ExchangeEvents
+
+  constructor(ctx: RequestContext, endpoint: UpstreamEndpoint, events: ExchangeEvents) {
+    this.ctx = ctx
+    this.endpoint = endpoint
+    this.#events = events
+    this.startMark = performance.now()
+  }
+
+  cancel(reason: CancelReason): void {
+    if (this.cancelled !== undefined) return
+    this.cancelled = reason
+    if (this.perTryTimer !== undefined) clearTimeout(this.perTryTimer)
+    // Before the connection is up there is nothing to abort yet; onConnect does it.
+    this.#abort?.(CANCELLED)
+  }
+
+  resume(): void {
+    this.#resume?.()
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort
+    this.connected = true
+    if (this.cancelled !== undefined) abort(CANCELLED)
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    // 1xx responses (100 Continue) are handled between node and undici.
+    if (status < 200) return true
+    this.headersReceived = true
+    this.#resume = resume
+    try {
+      return this.#events.onHeaders(this, status, raw, resume)
+    } catch (err) {
+      this.#bug(err)
+      return false
+    }
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.ctx.bytesSent += chunk.length
+    return this.ctx.res.write(chunk)
+  }
+
+  onComplete(): void {
+    try {
+      this.#events.onComplete(this)
+    } catch (err) {
+      this.#bug(err)
+    }
+  }
+
+  onError(err: Error): void {
+    try {
+      this.#events.onError(this, err)
+    } catch (bug) {
+      this.#bug(bug)
+    }
+  }
+
+  #bug(err: unknown): void {
+    this.cancel('downstream')
+    replyToBug(this.ctx.env, this.ctx, this.ctx.res, err)
+  }
+
+  /** undici 7 passes the chunk itself (its typings still say a size). */
+  onBodySent(chunk: unknown): void {
+    this.ctx.bytesReceived +=
+      typeof chunk === 'number' ? chunk : (chunk as { readonly length: number }).length
+  }
+}

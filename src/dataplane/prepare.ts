@@ -1,0 +1,155 @@
+/**
+ * Everything per-request work needs, derived once per snapshot: compiled route tables, cluster
+ * runtimes (kept across reloads by the upstream registry) and per-route data (header plans,
+ * rewrites, retry policy, destination runtimes). Requests read it and never look at config.
+ */
+import type * as ir from '../ir/index.js'
+import { compileRouteTable } from '../match/index.js'
+import type { CompiledRouteTable } from '../match/index.js'
+import { compileHeaderPlan } from './http/header-plan.js'
+import type { HeaderPlan } from './http/header-plan.js'
+import { prepareRetry } from './http/retry-policy.js'
+import type { PreparedRetry } from './http/retry-policy.js'
+import { matchedPrefixLengths, preparePathRewrite } from './http/rewrite.js'
+import type { PathRewrite } from './http/rewrite.js'
+import type { ClusterRuntime } from './upstream/cluster-runtime.js'
+import type { UpstreamRegistry } from './upstream/registry.js'
+
+export interface PreparedDestination {
+  readonly destination: ir.RouteDestination
+  readonly clusterId: ir.ClusterId
+  /** The destination host (the ServiceEntry host), for metrics. */
+  readonly service: string
+  /** Undefined when the cluster is not in the snapshot: requests get 503 NC. */
+  readonly cluster: ClusterRuntime | undefined
+  /** Destination then route request header operations, folded. */
+  readonly requestPlan: HeaderPlan
+  readonly responsePlan: HeaderPlan
+  /** Host for the upstream request; undefined keeps the client's Host (Istio's default). */
+  readonly authority: string | undefined
+}
+
+export interface PreparedRoute {
+  readonly route: ir.HttpRoute
+  /** What logs and metrics call the route: its name, else its id. */
+  readonly logName: string
+  readonly action: ir.RouteAction
+  readonly destinations: readonly PreparedDestination[]
+  readonly totalWeight: number
+  /** Route-level response operations, for replies made without a destination. */
+  readonly responsePlan: HeaderPlan
+  readonly rewrite: PathRewrite | undefined
+  /** Per match entry: path characters a prefix swap replaces (-1: the whole path). */
+  readonly prefixLengths: readonly number[]
+  readonly retry: PreparedRetry
+  readonly timeoutMs: number | undefined
+  readonly directBody: Buffer | undefined
+}
+
+export interface PreparedSnapshot {
+  readonly snapshot: ir.Snapshot
+  /** The route table of every plain-HTTP listener, by listener id. */
+  readonly routeTables: ReadonlyMap<ir.ListenerId, CompiledRouteTable>
+  readonly clusters: ReadonlyMap<ir.ClusterId, ClusterRuntime>
+  readonly routes: ReadonlyMap<ir.HttpRoute, PreparedRoute>
+  readonly serverHeader: string | undefined
+  readonly numTrustedProxies: number
+}
+
+/**
+ * Prepares a snapshot for serving. Cluster runtimes are acquired from `upstreams` (reused when
+ * unchanged); pair every successful call with exactly one releaseSnapshot. Throws when the
+ * snapshot carries something that cannot run (a regex RE2 refuses), having released what it took.
+ */
+export function prepareSnapshot(
+  snapshot: ir.Snapshot,
+  upstreams: UpstreamRegistry,
+): PreparedSnapshot {
+  const routeTables = new Map<ir.ListenerId, CompiledRouteTable>()
+  const routes = new Map<ir.HttpRoute, PreparedRoute>()
+  const clusters = new Map<ir.ClusterId, ClusterRuntime>()
+  try {
+    for (const listener of snapshot.listeners) {
+      const chain = listener.chains[0]
+      if (listener.transport !== 'http' || chain?.kind !== 'http') continue
+      routeTables.set(listener.id, compileRouteTable(chain.routeTable))
+    }
+    for (const cluster of Object.values(snapshot.clusters)) {
+      clusters.set(cluster.id, upstreams.acquire(cluster))
+    }
+    for (const table of routeTables.values()) {
+      for (const vh of table.virtualHosts) {
+        for (const r of vh.routes) {
+          if (!routes.has(r.route)) routes.set(r.route, prepareRoute(r.route, clusters))
+        }
+      }
+    }
+  } catch (err) {
+    for (const runtime of clusters.values()) upstreams.release(runtime)
+    throw err
+  }
+  return {
+    snapshot,
+    routeTables,
+    clusters,
+    routes,
+    serverHeader: snapshot.settings.serverHeader,
+    numTrustedProxies: snapshot.settings.numTrustedProxies,
+  }
+}
+
+/**
+ * Gives the snapshot's cluster runtimes back. Call when the snapshot is retired (no request
+ * will start on it again) or when a reload that prepared it is aborted. Pools still used by a
+ * newer snapshot stay open; others close once their in-flight requests have finished.
+ */
+export function releaseSnapshot(prepared: PreparedSnapshot, upstreams: UpstreamRegistry): void {
+  for (const runtime of prepared.clusters.values()) upstreams.release(runtime)
+}
+
+function prepareRoute(
+  route: ir.HttpRoute,
+  clusters: ReadonlyMap<ir.ClusterId, ClusterRuntime>,
+): PreparedRoute {
+  const action = route.action
+  const destinations =
+    action.kind === 'forward'
+      ? action.destinations.map((d) => prepareDestination(route, d, clusters))
+      : []
+  let directBody: Buffer | undefined
+  if (action.kind === 'direct' && action.body !== undefined) {
+    directBody =
+      'text' in action.body
+        ? Buffer.from(action.body.text, 'utf8')
+        : Buffer.from(action.body.base64, 'base64')
+  }
+  return {
+    route,
+    logName: route.name ?? route.id,
+    action,
+    destinations,
+    totalWeight: destinations.reduce((sum, d) => sum + d.destination.weight, 0),
+    responsePlan: compileHeaderPlan([route.headers.response]),
+    rewrite: preparePathRewrite(route.rewrite, route.id),
+    prefixLengths: matchedPrefixLengths(route),
+    retry: prepareRetry(route.retry),
+    timeoutMs: route.timeoutMs,
+    directBody,
+  }
+}
+
+function prepareDestination(
+  route: ir.HttpRoute,
+  d: ir.RouteDestination,
+  clusters: ReadonlyMap<ir.ClusterId, ClusterRuntime>,
+): PreparedDestination {
+  return {
+    destination: d,
+    clusterId: d.cluster,
+    service: d.host,
+    cluster: clusters.get(d.cluster),
+    requestPlan: compileHeaderPlan([d.headers.request, route.headers.request]),
+    responsePlan: compileHeaderPlan([d.headers.response, route.headers.response]),
+    authority: route.authorityRewrite ?? d.authorityRewrite,
+  }
+}
