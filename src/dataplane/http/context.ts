@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../../lib/index.js'
 import type { MatchRequest } from '../../match/index.js'
@@ -67,7 +67,8 @@ export class RequestContext implements MatchRequest {
   details = ''
   upstreamHost: string | undefined = undefined
   upstreamServiceTimeMs: number | undefined = undefined
-  responseHeaders: OutgoingHttpHeaders | undefined = undefined
+  /** The response head as sent downstream (flat name/value list). */
+  responseHeaders: string[] | undefined = undefined
   bytesSent = 0
   bytesReceived = 0
 

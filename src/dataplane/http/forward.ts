@@ -1,7 +1,6 @@
 import { errors as undiciErrors } from 'undici'
 import { performance } from 'node:perf_hooks'
 import type { PreparedDestination, PreparedRoute } from '../prepare.js'
-import { CONTEXT } from './context.js'
 import type { RequestContext } from './context.js'
 import { Flag } from './flags.js'
 import { appendForwardedFor, isInternalAddress, trustedClientAddress } from './forwarded.js'
@@ -142,7 +141,6 @@ const EVENTS: ExchangeEvents = {
     )
     ctx.responseHeaders = headers
     ctx.details = 'via_upstream'
-    ctx.res.on('drain', onResponseDrain)
     ctx.res.writeHead(status, headers)
     return true
   },
@@ -237,11 +235,6 @@ function failAfterHeaders(ctx: RequestContext, flag: number): void {
 function isDownstreamFailure(ctx: RequestContext): boolean {
   const req = ctx.req
   return ctx.hasBody && !req.complete && (req.destroyed || req.errored !== null)
-}
-
-function onResponseDrain(this: { [key: symbol]: unknown }): void {
-  const ctx = this[CONTEXT] as RequestContext | undefined
-  ctx?.exchange?.resume()
 }
 
 function onRouteTimeout(ctx: RequestContext): void {

@@ -54,6 +54,8 @@ export function isProxyHeader(lowerName: string): boolean {
 
 /** Names listed in Connection header values, lower case; undefined when there are none. */
 export function nominatedHeaders(values: readonly string[]): Set<string> | undefined {
+  // The common values name no header; skip the parsing for them.
+  if (values.length === 1 && isPlainConnectionValue(values[0]!)) return undefined
   let out: Set<string> | undefined
   for (const value of values) {
     for (const token of value.split(',')) {
@@ -64,4 +66,8 @@ export function nominatedHeaders(values: readonly string[]): Set<string> | undef
     }
   }
   return out
+}
+
+function isPlainConnectionValue(v: string): boolean {
+  return v === 'keep-alive' || v === 'close' || v === 'Keep-Alive' || v === 'Close'
 }

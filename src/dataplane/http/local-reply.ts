@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http'
 import type { HandlerEnv, RequestContext } from './context.js'
-import { applyResponsePlan, createHeaderObject } from './response-headers.js'
+import { finishResponseHeaders } from './response-headers.js'
+import type { HeaderList } from './response-headers.js'
 
 /** Bodies of Envoy's local replies, as Istio users see them. */
 export const LocalReplyBody = {
@@ -35,16 +36,14 @@ export function sendLocalReply(
     res.destroy()
     return
   }
-  const headers = createHeaderObject()
-  if (location !== undefined) headers.location = location
   const length =
     body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length
-  if (length > 0) headers['content-type'] = 'text/plain'
-  headers['content-length'] = String(length)
+  const list: HeaderList = []
+  if (location !== undefined) list.push('location', location)
+  if (length > 0) list.push('content-type', 'text/plain')
+  list.push('content-length', String(length))
   const plan = ctx.destination?.responsePlan ?? ctx.route?.responsePlan
-  if (plan !== undefined) applyResponsePlan(headers, plan)
-  const server = ctx.prepared.serverHeader
-  if (server !== undefined) headers.server = server
+  const headers = finishResponseHeaders(list, plan, ctx.prepared.serverHeader)
   ctx.responseHeaders = headers
   res.writeHead(status, headers)
   if (length > 0 && ctx.method !== 'HEAD') {

@@ -1,8 +1,10 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { RequestRecord } from '../../observe/events.js'
 import type { RequestContext } from './context.js'
 import { formatFlags } from './flags.js'
 import { peerIp } from './forwarded.js'
+import { headerListToObject } from './response-headers.js'
 
 const PROTOCOLS: Readonly<Record<string, string>> = {
   '1.1': 'HTTP/1.1',
@@ -10,38 +12,110 @@ const PROTOCOLS: Readonly<Record<string, string>> = {
   '2.0': 'HTTP/2',
 }
 
-/** The one record of a finished exchange, built when the downstream response closes. */
-export function buildRequestRecord(ctx: RequestContext): RequestRecord {
-  const req = ctx.req
-  const res = ctx.res
-  const route = ctx.route
-  const dest = ctx.destination
-  return {
-    startTime: ctx.startTime,
-    durationMs: performance.now() - ctx.startMark,
-    method: ctx.method,
-    path: req.url ?? '/',
-    protocol: PROTOCOLS[req.httpVersion] ?? `HTTP/${req.httpVersion}`,
-    scheme: ctx.scheme,
-    authority: ctx.authority,
-    requestHeaders: req.headers,
-    responseHeaders: ctx.responseHeaders,
-    requestId: ctx.requestId,
-    status: res.headersSent ? res.statusCode : 0,
-    responseFlags: formatFlags(ctx.flags),
-    responseCodeDetails: ctx.details,
-    bytesReceived: ctx.bytesReceived,
-    bytesSent: ctx.bytesSent,
-    upstreamHost: ctx.upstreamHost,
-    upstreamCluster: dest?.clusterId,
-    upstreamServiceTimeMs: ctx.upstreamServiceTimeMs,
-    destinationService: dest?.service,
-    routeName: route?.logName,
-    listener: ctx.listener.id,
-    downstreamRemoteAddress: hostPort(ctx.peer, ctx.peerPort),
-    downstreamLocalAddress: hostPort(peerIp(ctx.localAddress), ctx.localPort),
-    requestedServerName: ctx.serverName,
+/**
+ * The one record of a finished exchange, built when the downstream response closes. Fields
+ * most observers never read (addresses, the response head as an object) are computed on first
+ * read, so metrics-only setups do not pay for them.
+ */
+class HttpRequestRecord implements RequestRecord {
+  readonly startTime: number
+  readonly durationMs: number
+  readonly method: string
+  readonly path: string
+  readonly protocol: string
+  readonly scheme: 'http' | 'https'
+  readonly authority: string
+  readonly requestHeaders: IncomingHttpHeaders
+  readonly requestId: string
+  readonly status: number
+  readonly responseFlags: string
+  readonly responseCodeDetails: string
+  readonly bytesReceived: number
+  readonly bytesSent: number
+  readonly upstreamHost: string | undefined
+  readonly upstreamCluster: string | undefined
+  readonly upstreamServiceTimeMs: number | undefined
+  readonly destinationService: string | undefined
+  readonly routeName: string | undefined
+  readonly listener: string
+  readonly requestedServerName: string | undefined
+  readonly #ctx: RequestContext
+  #responseHeaders: OutgoingHttpHeaders | undefined
+
+  constructor(ctx: RequestContext) {
+    const req = ctx.req
+    const res = ctx.res
+    this.#ctx = ctx
+    this.startTime = ctx.startTime
+    this.durationMs = performance.now() - ctx.startMark
+    this.method = ctx.method
+    this.path = req.url ?? '/'
+    this.protocol = PROTOCOLS[req.httpVersion] ?? `HTTP/${req.httpVersion}`
+    this.scheme = ctx.scheme
+    this.authority = ctx.authority
+    this.requestHeaders = req.headers
+    this.requestId = ctx.requestId
+    this.status = res.headersSent ? res.statusCode : 0
+    this.responseFlags = formatFlags(ctx.flags)
+    this.responseCodeDetails = ctx.details
+    this.bytesReceived = ctx.bytesReceived
+    this.bytesSent = ctx.bytesSent
+    this.upstreamHost = ctx.upstreamHost
+    this.upstreamCluster = ctx.destination?.clusterId
+    this.upstreamServiceTimeMs = ctx.upstreamServiceTimeMs
+    this.destinationService = ctx.destination?.service
+    this.routeName = ctx.route?.logName
+    this.listener = ctx.listener.id
+    this.requestedServerName = ctx.serverName
   }
+
+  get responseHeaders(): OutgoingHttpHeaders | undefined {
+    const list = this.#ctx.responseHeaders
+    if (list === undefined) return undefined
+    return (this.#responseHeaders ??= headerListToObject(list))
+  }
+
+  get downstreamRemoteAddress(): string {
+    return hostPort(this.#ctx.peer, this.#ctx.peerPort)
+  }
+
+  get downstreamLocalAddress(): string {
+    return hostPort(peerIp(this.#ctx.localAddress), this.#ctx.localPort)
+  }
+
+  /** Plain-object view (JSON, structured logs), lazy fields included. */
+  toJSON(): RequestRecord {
+    return {
+      startTime: this.startTime,
+      durationMs: this.durationMs,
+      method: this.method,
+      path: this.path,
+      protocol: this.protocol,
+      scheme: this.scheme,
+      authority: this.authority,
+      requestHeaders: this.requestHeaders,
+      responseHeaders: this.responseHeaders,
+      requestId: this.requestId,
+      status: this.status,
+      responseFlags: this.responseFlags,
+      responseCodeDetails: this.responseCodeDetails,
+      bytesReceived: this.bytesReceived,
+      bytesSent: this.bytesSent,
+      upstreamHost: this.upstreamHost,
+      upstreamCluster: this.upstreamCluster,
+      upstreamServiceTimeMs: this.upstreamServiceTimeMs,
+      destinationService: this.destinationService,
+      routeName: this.routeName,
+      listener: this.listener,
+      downstreamRemoteAddress: this.downstreamRemoteAddress,
+      downstreamLocalAddress: this.downstreamLocalAddress,
+      requestedServerName: this.requestedServerName,
+    }
+  }
+}
+
+export function buildRequestRecord(ctx: RequestContext): RequestRecord {
+  return new HttpRequestRecord(ctx)
 }
 
 function hostPort(ip: string, port: number): string {

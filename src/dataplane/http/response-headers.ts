@@ -3,52 +3,76 @@ import { util as undiciUtil } from 'undici'
 import type { HeaderPlan } from './header-plan.js'
 import { RESPONSE_HEADERS_NOT_FORWARDED, isProxyHeader, nominatedHeaders } from './hop-by-hop.js'
 
-/** A header object without a prototype, so names like `constructor` are plain keys. */
-export function createHeaderObject(): OutgoingHttpHeaders {
-  return Object.create(null) as OutgoingHttpHeaders
-}
+/**
+ * Response heads are flat [name, value, ...] lists: node's writeHead takes them without building
+ * an object, and repeated names (set-cookie) stay separate lines.
+ */
+export type HeaderList = string[]
 
-export function addHeader(headers: OutgoingHttpHeaders, name: string, value: string): void {
-  const prev = headers[name]
-  if (prev === undefined) headers[name] = value
-  else if (Array.isArray(prev)) prev.push(value)
-  else headers[name] = [String(prev), value]
-}
-
-/** Route/destination `headers.response` operations. */
-export function applyResponsePlan(headers: OutgoingHttpHeaders, plan: HeaderPlan): void {
-  if (plan.isEmpty) return
-  for (const name of plan.drop) Reflect.deleteProperty(headers, name)
-  for (const [name, value] of plan.append) addHeader(headers, name, value)
+/** Route/destination `headers.response` operations, then the gateway's `server` header. */
+export function finishResponseHeaders(
+  list: HeaderList,
+  plan: HeaderPlan | undefined,
+  serverHeader: string | undefined,
+): HeaderList {
+  let out = list
+  if (plan !== undefined && !plan.isEmpty) {
+    out = plan.drop.size === 0 ? list : dropNames(list, plan.drop)
+    for (const [name, value] of plan.append) out.push(name, value)
+  }
+  // Envoy overwrites the upstream's `server` after every other mutation.
+  if (serverHeader !== undefined) out.push('server', serverHeader)
+  return out
 }
 
 /**
  * The downstream response head for an upstream response: upstream headers minus hop-by-hop
  * ones (and whatever its Connection header names), plus x-envoy-upstream-service-time, the
- * route's response operations and, last, the gateway's `server` header (Envoy overwrites it).
+ * route's response operations and, last, the gateway's `server` header.
  */
 export function buildDownstreamResponseHeaders(
   raw: readonly Buffer[],
   plan: HeaderPlan,
   serverHeader: string | undefined,
   serviceTimeMs: number,
-): OutgoingHttpHeaders {
-  const out = createHeaderObject()
-  let connection: string[] | undefined
+): HeaderList {
+  let out: HeaderList = []
+  let connection: string | undefined
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = undiciUtil.headerNameToString(raw[i]!)
-    const value = raw[i + 1]!.toString('latin1')
     if (RESPONSE_HEADERS_NOT_FORWARDED.has(name) || isProxyHeader(name)) {
-      if (name === 'connection') (connection ??= []).push(value)
+      if (name === 'connection') connection = raw[i + 1]!.toString('latin1')
       continue
     }
-    addHeader(out, name, value)
+    if (serverHeader !== undefined && name === 'server') continue
+    out.push(name, raw[i + 1]!.toString('latin1'))
   }
   if (connection !== undefined) {
-    for (const name of nominatedHeaders(connection) ?? []) Reflect.deleteProperty(out, name)
+    const nominated = nominatedHeaders([connection])
+    if (nominated !== undefined) out = dropNames(out, nominated)
   }
-  out['x-envoy-upstream-service-time'] = String(serviceTimeMs)
-  applyResponsePlan(out, plan)
-  if (serverHeader !== undefined) out.server = serverHeader
+  out.push('x-envoy-upstream-service-time', String(serviceTimeMs))
+  return finishResponseHeaders(out, plan, serverHeader)
+}
+
+function dropNames(list: HeaderList, names: ReadonlySet<string>): HeaderList {
+  const out: HeaderList = []
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    if (!names.has(list[i]!)) out.push(list[i]!, list[i + 1]!)
+  }
+  return out
+}
+
+/** The object form observers get (repeated names become arrays); built only when read. */
+export function headerListToObject(list: HeaderList): OutgoingHttpHeaders {
+  const out = Object.create(null) as OutgoingHttpHeaders
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    const name = list[i]!
+    const value = list[i + 1]!
+    const prev = out[name]
+    if (prev === undefined) out[name] = value
+    else if (Array.isArray(prev)) prev.push(value)
+    else out[name] = [String(prev), value]
+  }
   return out
 }

@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici'
 import { performance } from 'node:perf_hooks'
 import type { UpstreamEndpoint } from '../upstream/endpoint.js'
+import { CONTEXT } from './context.js'
 import type { CancelReason, InFlightAttempt, RequestContext } from './context.js'
 import { replyToBug } from './local-reply.js'
 
@@ -72,8 +73,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, InFlightAtt
   }
 
   onData(chunk: Buffer): boolean {
-    this.ctx.bytesSent += chunk.length
-    return this.ctx.res.write(chunk)
+    const ctx = this.ctx
+    ctx.bytesSent += chunk.length
+    if (ctx.res.write(chunk)) return true
+    // The client reads slower than the upstream sends: pause the upstream until it drains.
+    ctx.res.once('drain', onResponseDrain)
+    return false
   }
 
   onComplete(): void {
@@ -102,4 +107,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, InFlightAtt
     this.ctx.bytesReceived +=
       typeof chunk === 'number' ? chunk : (chunk as { readonly length: number }).length
   }
+}
+
+function onResponseDrain(this: { [CONTEXT]?: RequestContext }): void {
+  this[CONTEXT]?.exchange?.resume()
 }

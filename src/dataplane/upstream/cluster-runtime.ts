@@ -9,6 +9,7 @@ import type { PoolSet } from './pool-set.js'
 
 /** A retry after a failed resolution with nothing cached comes sooner than a normal refresh. */
 const FAILED_RESOLUTION_RETRY_MS = 5000
+const MIN_REFRESH_DELAY_MS = 10
 
 interface ResolvedName {
   addresses: readonly string[]
@@ -125,7 +126,8 @@ export class ClusterRuntime {
         this.#timer = undefined
         void this.#refresh()
       },
-      Math.max(next - Date.now(), 1000),
+      // `next` already honours dnsRefreshMs; the floor only guards against a busy loop.
+      Math.max(next - Date.now(), MIN_REFRESH_DELAY_MS),
     )
     this.#timer.unref()
   }
