@@ -1,0 +1,133 @@
+/**
+ * The composition root: the one file that wires config, compile, the data plane, observe,
+ * runtime, admin and the CLI together. `run` reads in the order the process starts: parse argv →
+ * load → compile → observers → data plane → apply the first snapshot → admin servers → signals
+ * and file watching.
+ */
+import { startAdminServers, type AdminServers } from './admin/index.js'
+import { parseCommand, runValidate, versionText, packageVersion } from './cli/index.js'
+import { compile } from './compile/index.js'
+import { createDataPlane } from './dataplane/index.js'
+import { createLogger, type Logger } from './lib/index.js'
+import { createObservers } from './observe/index.js'
+import {
+  buildSnapshot,
+  createLifecycle,
+  createReloader,
+  createRuntimeView,
+  createSnapshotStore,
+  logDiagnostics,
+  watchConfig,
+} from './runtime/index.js'
+
+const build = (paths: readonly string[]) => buildSnapshot(paths, compile)
+
+async function main(argv: readonly string[]): Promise<number | undefined> {
+  const command = parseCommand(argv)
+  switch (command.kind) {
+    case 'help':
+      process.stdout.write(command.text)
+      return 0
+    case 'usage-error':
+      process.stderr.write(`portcullis: ${command.message}\n\n${command.usage}`)
+      return 2
+    case 'version':
+      process.stdout.write(`${versionText()}\n`)
+      return 0
+    case 'validate':
+      return runValidate({
+        paths: command.paths,
+        format: command.format,
+        check: build,
+        write: (text) => process.stdout.write(text),
+      })
+    case 'run':
+      return run(command.configPaths, command.watch, createLogger(command.log))
+  }
+}
+
+/** Starts the gateway. Returns an exit code when it cannot start; otherwise signals end it. */
+async function run(
+  paths: readonly string[],
+  isWatching: boolean,
+  logger: Logger,
+): Promise<number | undefined> {
+  // Load and compile: the first config must be valid, or the process does not start.
+  const first = build(paths)
+  logDiagnostics(logger, first.diagnostics)
+  if (!first.ok) {
+    logger.error('config rejected; not starting', { files: first.files })
+    return 1
+  }
+  const settings = first.snapshot.settings
+
+  // Observers: metrics and the access log.
+  const observers = createObservers({ accessLog: settings.accessLog })
+
+  // The data plane, and the runtime that feeds it snapshots.
+  const dataPlane = createDataPlane({
+    observer: observers.request,
+    log: logger.child({ component: 'dataplane' }),
+  })
+  const store = createSnapshotStore()
+  const reloader = createReloader({
+    paths,
+    build,
+    dataPlane,
+    store,
+    logger: logger.child({ component: 'reload' }),
+    observer: observers.reload,
+  })
+
+  // Apply the first snapshot: bind the listeners.
+  const started = await reloader.apply(first, 'startup')
+  if (started.result !== 'applied') {
+    await observers.close()
+    return 1
+  }
+
+  // Readiness, metrics and admin servers; they follow the settings on reload.
+  const runtime = createRuntimeView({ snapshots: store.view, dataPlane, reloader })
+  let admin: AdminServers
+  try {
+    admin = await startAdminServers(settings, {
+      runtime,
+      metrics: observers,
+      logger: logger.child({ component: 'admin' }),
+    })
+  } catch (e) {
+    logger.error('cannot start the admin servers', { error: e })
+    await dataPlane.drain(0)
+    await observers.close()
+    return 1
+  }
+  reloader.register(admin)
+
+  // Signals and file watching.
+  const watcher = isWatching
+    ? watchConfig({ paths, onChange: () => void reloader.reload('file'), logger })
+    : undefined
+  createLifecycle({
+    store,
+    reloader,
+    dataPlane,
+    observers,
+    triggers: watcher !== undefined ? [watcher] : [],
+    servers: [admin],
+    logger,
+    exit: (code) => process.exit(code),
+  }).install()
+
+  logger.info('portcullis started', {
+    version: packageVersion(),
+    config: started.hash?.slice(0, 12),
+    listeners: first.snapshot.listeners.map((l) => `${l.address}:${l.port}`),
+    ...Object.fromEntries(
+      Object.entries(admin.addresses()).map(([kind, at]) => [kind, `${at.address}:${at.port}`]),
+    ),
+  })
+  return undefined
+}
+
+const code = await main(process.argv.slice(2))
+if (code !== undefined) process.exitCode = code
