@@ -4,7 +4,7 @@ import type { PreparedDestination, PreparedRoute } from '../prepare.js'
 import type { RequestContext } from './context.js'
 import { Flag } from './flags.js'
 import { appendForwardedFor, isInternalAddress, trustedClientAddress } from './forwarded.js'
-import { LocalReplyBody, sendLocalReply } from './local-reply.js'
+import { LocalReplyBody, replyToBug, sendLocalReply } from './local-reply.js'
 import { buildUpstreamRequestHeaders, setAttemptCount } from './request-headers.js'
 import { buildDownstreamResponseHeaders } from './response-headers.js'
 import { isRetriableStatus, retryBackoffMs } from './retry-policy.js'
@@ -29,7 +29,7 @@ export function forwardRequest(ctx: RequestContext, route: PreparedRoute): void 
   }
   ctx.destination = dest
   if (route.timeoutMs !== undefined && route.timeoutMs > 0) {
-    ctx.routeTimer = setTimeout(onRouteTimeout, route.timeoutMs, ctx)
+    ctx.routeTimer = setTimeout(guarded, route.timeoutMs, onRouteTimeout, ctx)
   }
   const resolving = dest.cluster.resolving
   if (resolving === undefined) {
@@ -38,9 +38,21 @@ export function forwardRequest(ctx: RequestContext, route: PreparedRoute): void 
   }
   // Only the first requests to a DNS cluster wait, until its first answer is in.
   resolving.then(
-    () => startAttempt(ctx),
-    () => startAttempt(ctx),
+    () => guarded(startAttempt, ctx),
+    () => guarded(startAttempt, ctx),
   )
+}
+
+/**
+ * Runs a step that starts outside the request's own call stack (a timer, a DNS answer): a throw
+ * there would otherwise crash the process instead of failing one request.
+ */
+function guarded(step: (ctx: RequestContext) => void, ctx: RequestContext): void {
+  try {
+    step(ctx)
+  } catch (err) {
+    replyToBug(ctx.env, ctx, ctx.res, err)
+  }
 }
 
 /** Weighted pick among the route's destinations (weights are relative). */
@@ -76,7 +88,9 @@ function startAttempt(ctx: RequestContext): void {
   const ex = new UpstreamExchange(ctx, endpoint, EVENTS)
   ctx.exchange = ex
   const perTry = route.retry.perTryTimeoutMs
-  if (perTry !== undefined && perTry > 0) ex.perTryTimer = setTimeout(onPerTryTimeout, perTry, ex)
+  if (perTry !== undefined && perTry > 0) {
+    ex.perTryTimer = setTimeout(guardedPerTryTimeout, perTry, ex)
+  }
   endpoint.pool.dispatch(
     {
       path: upstreamPath(ctx, route),
@@ -220,7 +234,7 @@ function mayRetry(ctx: RequestContext, retry: PreparedRetry, condition: boolean)
 function scheduleRetry(ctx: RequestContext, failed: UpstreamExchange): void {
   ;(ctx.tried ??= []).push(failed.endpoint)
   const delay = retryBackoffMs(ctx.route!.retry, ctx.attempt)
-  ctx.retryTimer = setTimeout(startAttempt, delay, ctx)
+  ctx.retryTimer = setTimeout(guarded, delay, startAttempt, ctx)
 }
 
 /** The upstream broke off mid-response: the client must see a truncated response. */
@@ -248,6 +262,14 @@ function onRouteTimeout(ctx: RequestContext): void {
     return
   }
   sendLocalReply(ctx, 504, Flag.UT, 'response_timeout', LocalReplyBody.timeout)
+}
+
+function guardedPerTryTimeout(ex: UpstreamExchange): void {
+  try {
+    onPerTryTimeout(ex)
+  } catch (err) {
+    replyToBug(ex.ctx.env, ex.ctx, ex.ctx.res, err)
+  }
 }
 
 function onPerTryTimeout(ex: UpstreamExchange): void {

@@ -299,6 +299,27 @@ describe('retries', () => {
     assert.equal(good.seen.length, 1)
   })
 
+  test('a try that exceeds perTryTimeout is retried on another endpoint', async (t) => {
+    const hanging = await startUpstream(t, 'hanging', () => undefined)
+    const good = await startUpstream(t, 'good')
+    const c = cluster('svc.example.com', [{ port: hanging.port }, { port: good.port }])
+    const r = route('r', forward(destination(c)), {
+      retry: {
+        attempts: 1,
+        retryOn: ['gateway-error'],
+        retriableStatusCodes: [],
+        backoffBaseMs: 1,
+        perTryTimeoutMs: 100,
+      },
+    })
+    const gw = await startGateway(t, snapshot({ virtualHosts: [vhost(['*'], [r])], clusters: [c] }))
+    const res = await client(t).get(`${gw.url}/`)
+    assert.equal(res.statusCode, 200)
+    assert.equal(res.headers['x-upstream'], 'good')
+    await res.body.text()
+    assert.equal(good.seen[0]?.headers['x-envoy-attempt-count'], '2')
+  })
+
   test('a route timeout answers 504 UT "upstream request timeout"', async (t) => {
     const slow = await startUpstream(t, 'slow', (_req, res) => {
       setTimeout(() => res.end('late'), 2000).unref()
