@@ -1,0 +1,83 @@
+/**
+ * Joins the listener layer and the HTTP request path into the DataPlane the runtime drives.
+ * prepare = compile matchers and attach clusters (prepareSnapshot) + bind new ports; activate =
+ * the listener manager's one swap; a snapshot's clusters are released only once no request can
+ * start on it any more (onRetired), so pools are never closed under in-flight requests.
+ */
+import type * as ir from '../ir/index.js'
+import type { Logger } from '../lib/index.js'
+import type { RequestObserver } from '../observe/events.js'
+import type { DataPlane, PreparedChange } from './data-plane.js'
+import { createHttpHandler } from './http/handler.js'
+import { createListenerManager, type PreparedListeners } from './listeners/index.js'
+import { prepareSnapshot, releaseSnapshot, type PreparedSnapshot } from './prepare.js'
+import { createUpstreamRegistry, type UpstreamRegistryOptions } from './upstream/registry.js'
+
+export interface DataPlaneDeps {
+  readonly observer: RequestObserver
+  readonly log: Logger
+  /** Upstream pool and DNS options (tests point DNS at a local server). */
+  readonly upstream?: Omit<UpstreamRegistryOptions, 'log'>
+}
+
+interface Change extends PreparedChange {
+  readonly prepared: PreparedSnapshot
+  readonly listeners: PreparedListeners
+}
+
+export function createDataPlane(deps: DataPlaneDeps): DataPlane {
+  const upstreams = createUpstreamRegistry({ ...deps.upstream, log: deps.log })
+  const handler = createHttpHandler({ observer: deps.observer, log: deps.log, upstreams })
+  const listeners = createListenerManager<PreparedSnapshot>({
+    handler,
+    observer: deps.observer,
+    log: deps.log,
+    onRetired: (prepared) => releaseSnapshot(prepared, upstreams),
+  })
+  const pending = new WeakSet<PreparedChange>()
+
+  const asChange = (c: PreparedChange): Change => {
+    if (!pending.has(c))
+      throw new Error('this change was not prepared by this data plane, or was already used')
+    pending.delete(c)
+    return c as Change
+  }
+
+  return {
+    async prepare(snapshot: ir.Snapshot): Promise<PreparedChange> {
+      const prepared = prepareSnapshot(snapshot, upstreams)
+      let bound: PreparedListeners
+      try {
+        bound = await listeners.prepare(prepared)
+      } catch (e) {
+        releaseSnapshot(prepared, upstreams)
+        throw e
+      }
+      const change: Change = { snapshot, prepared, listeners: bound }
+      pending.add(change)
+      return change
+    },
+    activate(change: PreparedChange): void {
+      listeners.activate(asChange(change).listeners)
+    },
+    async abort(change: PreparedChange): Promise<void> {
+      const c = asChange(change)
+      await listeners.abort(c.listeners)
+      releaseSnapshot(c.prepared, upstreams)
+    },
+    get current() {
+      return listeners.current?.snapshot
+    },
+    get ready() {
+      return listeners.ready
+    },
+    async drain(timeoutMs: number) {
+      const result = await listeners.drain(timeoutMs)
+      await upstreams.close()
+      return result
+    },
+    stats() {
+      return listeners.stats()
+    },
+  }
+}
