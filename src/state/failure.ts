@@ -1,0 +1,299 @@
+/**
+ * What limits do while the shared store (Redis) cannot answer. Each rule has a failure mode:
+ *   open    decide with a local in-memory limiter (this replica's share of the limit)
+ *   closed  answer with an error decision (rate) or a refusal (concurrency)
+ * The first failed call marks the store degraded (logged once per transition, reported through
+ * `onHealthChange`); from then on no decision waits for Redis — decisions are local or errors at
+ * once — and Redis is probed with backoff (100 ms doubling to 5 s, or at once when the connection
+ * reports it is back). A probe that succeeds first renews the leases this replica holds and moves
+ * its local leases into Redis, then decisions go to Redis again. Nothing made during the outage is
+ * replayed into Redis, and nothing is queued while it is down.
+ */
+import { silentLogger, type Logger } from '../lib/index.js'
+import { systemScheduler, type Cancel, type Scheduler } from './clock.js'
+import type { MemoryLimitStore } from './memory/store.js'
+import type {
+  AcquireOptions,
+  ConcurrencyLimiter,
+  FailureMode,
+  Lease,
+  LimitStore,
+  LimitStoreHealth,
+  RateDecision,
+  RateLimiter,
+  RateRule,
+} from './ports.js'
+import type { ConnectionWatcher } from './redis/store.js'
+
+/** Callbacks for metrics and health reporting. */
+export interface LimitStoreEvents {
+  /** Called once per transition: 'degraded' when the store stops answering, 'ok' when it is back. */
+  onHealthChange?(health: LimitStoreHealth): void
+  /** Called for each decision made without the shared store (a counter). */
+  onDecisionWithoutStore?(kind: 'rate' | 'concurrency', failureMode: FailureMode): void
+}
+
+/** A store whose calls reject when it cannot answer (the Redis store). */
+export interface SharedStore {
+  readonly rate: { consume(key: string, rule: RateRule, cost?: number): Promise<RateDecision> }
+  readonly concurrency: ConcurrencyLimiter
+  /** Resolves when the store answers and this replica's leases are renewed; else rejects. */
+  recover(): Promise<void>
+  watch(watcher: ConnectionWatcher): void
+  close(): Promise<void>
+}
+
+export interface FailoverOptions {
+  readonly shared: SharedStore
+  readonly local: MemoryLimitStore
+  /** Whether the shared store answered at startup. Default true. */
+  readonly healthy?: boolean
+  /** Replicas sharing the limits; a fail-open local limiter admits ceil(limit / this). Default 1. */
+  readonly expectedReplicas?: number
+  readonly probeInitialMs?: number
+  readonly probeMaxMs?: number
+  readonly logger?: Logger
+  readonly events?: LimitStoreEvents
+  readonly scheduler?: Scheduler
+}
+
+export const DEFAULT_PROBE_INITIAL_MS = 100
+export const DEFAULT_PROBE_MAX_MS = 5000
+const DONE: Promise<void> = Promise.resolve()
+
+export function createFailoverLimitStore(options: FailoverOptions): LimitStore {
+  return new FailoverLimitStore(options)
+}
+
+/** A lease taken from the local limiter during an outage; moved into Redis when it is back. */
+class LocalLease implements Lease {
+  released = false
+
+  constructor(
+    private inner: Lease,
+    readonly key: string,
+    readonly max: number,
+    readonly options: AcquireOptions,
+    private readonly owner: FailoverLimitStore,
+  ) {}
+
+  release(): Promise<void> {
+    if (this.released) return DONE
+    this.released = true
+    this.owner.forgetLocal(this)
+    return this.inner.release()
+  }
+
+  /** Swaps the local slot for a shared one. */
+  adopt(shared: Lease): void {
+    const local = this.inner
+    this.inner = shared
+    void local.release()
+  }
+}
+
+class FailoverLimitStore implements LimitStore, RateLimiter, ConcurrencyLimiter {
+  readonly rate: RateLimiter = this
+  readonly concurrency: ConcurrencyLimiter = this
+  private healthy: boolean
+  private readonly replicas: number
+  private readonly localRules = new WeakMap<RateRule, RateRule>()
+  private readonly localLeases = new Set<LocalLease>()
+  private readonly shared: SharedStore
+  private readonly local: MemoryLimitStore
+  private readonly logger: Logger
+  private readonly events: LimitStoreEvents
+  private readonly scheduler: Scheduler
+  private readonly probeInitialMs: number
+  private readonly probeMaxMs: number
+  private probeDelayMs: number
+  private probeTimer: Cancel | undefined
+  private probing = false
+  private closed = false
+
+  constructor(options: FailoverOptions) {
+    this.shared = options.shared
+    this.local = options.local
+    this.logger = options.logger ?? silentLogger
+    this.events = options.events ?? {}
+    this.scheduler = options.scheduler ?? systemScheduler
+    this.replicas = options.expectedReplicas ?? 1
+    if (!Number.isInteger(this.replicas) || this.replicas < 1) {
+      throw new RangeError(`expectedReplicas must be a positive integer, got ${this.replicas}`)
+    }
+    this.probeInitialMs = options.probeInitialMs ?? DEFAULT_PROBE_INITIAL_MS
+    this.probeMaxMs = options.probeMaxMs ?? DEFAULT_PROBE_MAX_MS
+    this.probeDelayMs = this.probeInitialMs
+    this.healthy = options.healthy ?? true
+    this.shared.watch({
+      onDown: (cause) => this.markDegraded(cause),
+      onUp: () => this.probeSoon(),
+    })
+    if (!this.healthy) {
+      this.logger.warn(
+        'limit store unreachable at startup; limits decided locally until it answers',
+      )
+      this.scheduleProbe()
+    }
+  }
+
+  health(): LimitStoreHealth {
+    return this.healthy ? 'ok' : 'degraded'
+  }
+
+  consume(key: string, rule: RateRule, cost = 1): Promise<RateDecision> | RateDecision {
+    if (!this.healthy) return this.consumeWithoutStore(key, rule, cost)
+    return this.shared.rate.consume(key, rule, cost).then(undefined, (err: unknown) => {
+      this.markDegraded(err)
+      return this.consumeWithoutStore(key, rule, cost)
+    })
+  }
+
+  async acquire(key: string, max: number, options: AcquireOptions): Promise<Lease | undefined> {
+    if (this.healthy) {
+      try {
+        return await this.shared.concurrency.acquire(key, max, options)
+      } catch (err) {
+        this.markDegraded(err)
+      }
+    }
+    const mode = options.failureMode ?? 'open'
+    this.events.onDecisionWithoutStore?.('concurrency', mode)
+    if (mode === 'closed') return undefined
+    const inner = this.local.concurrency.acquireNow(key, Math.ceil(max / this.replicas), options)
+    if (inner === undefined) return undefined
+    const lease = new LocalLease(inner, key, max, options, this)
+    this.localLeases.add(lease)
+    return lease
+  }
+
+  async count(key: string): Promise<number> {
+    if (this.healthy) {
+      try {
+        return await this.shared.concurrency.count(key)
+      } catch (err) {
+        this.markDegraded(err)
+      }
+    }
+    return this.local.concurrency.count(key)
+  }
+
+  forgetLocal(lease: LocalLease): void {
+    this.localLeases.delete(lease)
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    this.probeTimer?.()
+    this.probeTimer = undefined
+    await Promise.all([this.shared.close(), this.local.close()])
+  }
+
+  private consumeWithoutStore(key: string, rule: RateRule, cost: number): RateDecision {
+    const mode = rule.failureMode ?? 'open'
+    this.events.onDecisionWithoutStore?.('rate', mode)
+    if (mode === 'closed') {
+      return {
+        allowed: false,
+        limit: rule.limit,
+        remaining: 0,
+        resetMs: 0,
+        retryAfterMs: 0,
+        error: true,
+      }
+    }
+    return this.local.rate.consume(key, this.localRule(rule), cost)
+  }
+
+  /** This replica's share of a rule; the same object per rule, so no allocation per decision. */
+  private localRule(rule: RateRule): RateRule {
+    if (this.replicas === 1) return rule
+    let local = this.localRules.get(rule)
+    if (local === undefined) {
+      local = { ...rule, limit: Math.ceil(rule.limit / this.replicas) }
+      this.localRules.set(rule, local)
+    }
+    return local
+  }
+
+  private markDegraded(cause: unknown): void {
+    if (!this.healthy || this.closed) return
+    this.healthy = false
+    this.probeDelayMs = this.probeInitialMs
+    this.logger.warn(
+      'limit store unreachable; fail-open limits decided locally, fail-closed refused',
+      {
+        err: cause,
+      },
+    )
+    this.events.onHealthChange?.('degraded')
+    this.scheduleProbe()
+  }
+
+  private scheduleProbe(): void {
+    if (this.closed || this.probeTimer !== undefined || this.probing) return
+    this.probeTimer = this.scheduler.after(this.probeDelayMs, () => {
+      this.probeTimer = undefined
+      void this.probe()
+    })
+  }
+
+  /** The connection says it is back: probe now rather than at the next backoff step. */
+  private probeSoon(): void {
+    if (this.healthy || this.closed || this.probing) return
+    this.probeTimer?.()
+    this.probeTimer = undefined
+    void this.probe()
+  }
+
+  private async probe(): Promise<void> {
+    if (this.healthy || this.closed || this.probing) return
+    this.probing = true
+    try {
+      await this.shared.recover()
+      await this.adoptLocalLeases()
+    } catch {
+      this.probing = false
+      this.probeDelayMs = Math.min(this.probeDelayMs * 2, this.probeMaxMs)
+      this.scheduleProbe()
+      return
+    }
+    this.probing = false
+    if (this.closed) return
+    this.healthy = true
+    this.logger.info('limit store reachable again; limits shared through it')
+    this.events.onHealthChange?.('ok')
+  }
+
+  /**
+   * Leases granted locally during the outage take a slot in Redis before new admissions go
+   * there, so the shared count includes them. Where the shared limit is already full they stay
+   * local until released.
+   */
+  private async adoptLocalLeases(): Promise<void> {
+    const pending = [...this.localLeases]
+    const outcomes = await Promise.allSettled(
+      pending.map((l) => this.shared.concurrency.acquire(l.key, l.max, l.options)),
+    )
+    let failed = false
+    let reason: unknown
+    for (let i = 0; i < pending.length; i++) {
+      const lease = pending[i]!
+      const outcome = outcomes[i]!
+      if (outcome.status === 'rejected') {
+        if (!failed) reason = outcome.reason
+        failed = true
+        continue
+      }
+      const slot = outcome.value
+      if (slot === undefined) continue
+      if (lease.released) {
+        void slot.release()
+        continue
+      }
+      lease.adopt(slot)
+      this.localLeases.delete(lease)
+    }
+    if (failed) throw reason instanceof Error ? reason : new Error('lease adoption failed')
+  }
+}
