@@ -1,0 +1,311 @@
+/**
+ * The limit contract against Redis (a real redis-server on a free loopback port), then what only
+ * a shared store can get wrong: Redis killed, frozen and restarted mid-run, replayed increments,
+ * keys without a TTL.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, test, type TestContext } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import { Redis } from 'ioredis'
+import { createLogger } from '../../src/lib/index.js'
+import {
+  createLimitStore,
+  createRedisLimitStore,
+  type LimitStore,
+  type LimitStoreHealth,
+  type RateRule,
+} from '../../src/state/index.js'
+import { startRedisServer, type RedisServer } from '../support/redis-server.js'
+import { runLimitContract } from './limits.contract.js'
+
+const COMMAND_TIMEOUT_MS = 50
+/** How late a decision may be beyond the command timeout on a busy test machine. */
+const LATENCY_MARGIN_MS = 150
+/** Recovery: ioredis reconnects within ~1 s of Redis returning, then the next probe succeeds. */
+const RECOVERY_TIMEOUT_MS = 8000
+
+let contractServer: RedisServer
+before(async () => {
+  contractServer = await startRedisServer()
+})
+after(() => contractServer.stop())
+
+let subjectCount = 0
+runLimitContract('redis store', () => {
+  // Each case gets its own key prefix: fresh state on the shared server.
+  const keyPrefix = `contract-${++subjectCount}:`
+  return Promise.resolve({
+    manualTime: false,
+    makeStore: () => createLimitStore({ redis: { url: contractServer.url, keyPrefix } }),
+    advance: (ms: number) => sleep(ms),
+  })
+})
+
+interface Observed {
+  readonly store: LimitStore
+  readonly transitions: LimitStoreHealth[]
+  readonly warnings: string[]
+  readonly withoutStore: string[]
+}
+
+async function observedStore(
+  t: TestContext,
+  server: RedisServer,
+  keyPrefix: string,
+): Promise<Observed> {
+  const transitions: LimitStoreHealth[] = []
+  const warnings: string[] = []
+  const withoutStore: string[] = []
+  const logger = createLogger({
+    level: 'warn',
+    write: (line) => void warnings.push(line),
+  })
+  const store = await createLimitStore(
+    { redis: { url: server.url, keyPrefix, commandTimeout: COMMAND_TIMEOUT_MS } },
+    {
+      logger,
+      events: {
+        onHealthChange: (h) => void transitions.push(h),
+        onDecisionWithoutStore: (kind, mode) => void withoutStore.push(`${kind}/${mode}`),
+      },
+    },
+  )
+  t.after(() => store.close())
+  assert.equal(store.health(), 'ok')
+  return { store, transitions, warnings, withoutStore }
+}
+
+async function timed<T>(run: () => Promise<T> | T): Promise<{ value: T; ms: number }> {
+  const start = performance.now()
+  const value = await run()
+  return { value, ms: performance.now() - start }
+}
+
+async function waitFor(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs
+  while (!check()) {
+    if (performance.now() > deadline)
+      assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(20)
+  }
+}
+
+/** A plain client to look at what Redis holds. */
+function inspector(t: TestContext, server: RedisServer): Redis {
+  const redis = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1 })
+  t.after(() => redis.quit())
+  return redis
+}
+
+describe('redis store: faults', () => {
+  let server: RedisServer
+  before(async () => {
+    server = await startRedisServer()
+  })
+  after(() => server.stop())
+
+  test('Redis killed: fail-open rules decide locally within the command timeout', async (t) => {
+    const { store, transitions, warnings, withoutStore } = await observedStore(t, server, 'open:')
+    t.after(() => server.restart())
+    const rule: RateRule = { limit: 5, periodMs: 60_000 }
+    assert.equal((await store.rate.consume('k', rule)).allowed, true)
+
+    await server.kill('SIGKILL')
+    let admitted = 0
+    let slowest = 0
+    for (let i = 0; i < 50; i++) {
+      const { value, ms } = await timed(() => store.rate.consume('k', rule))
+      slowest = Math.max(slowest, ms)
+      assert.equal(value.error, false)
+      if (value.allowed) admitted++
+    }
+    const { value: burst, ms: burstMs } = await timed(() =>
+      Promise.all(
+        Array.from({ length: 100 }, () => Promise.resolve(store.rate.consume('k', rule))),
+      ),
+    )
+    slowest = Math.max(slowest, burstMs)
+    admitted += burst.filter((d) => d.allowed).length
+    assert.ok(slowest <= COMMAND_TIMEOUT_MS + LATENCY_MARGIN_MS, `slowest decision ${slowest} ms`)
+    // The local limiter starts empty: exactly the limit again, from it alone.
+    assert.equal(admitted, 5)
+    const lease = await store.concurrency.acquire('conn', 2, { leaseTtlMs: 1000 })
+    assert.ok(lease !== undefined, 'fail-open concurrency limits are kept locally')
+    assert.equal(store.health(), 'degraded')
+    assert.deepEqual(transitions, ['degraded'])
+    assert.equal(warnings.filter((l) => l.includes('limit store unreachable')).length, 1)
+    assert.equal(withoutStore.filter((k) => k === 'rate/open').length, 150)
+    assert.deepEqual(
+      withoutStore.filter((k) => k.startsWith('concurrency')),
+      ['concurrency/open'],
+    )
+    await lease.release()
+  })
+
+  test('Redis killed: fail-closed rules answer with error decisions', async (t) => {
+    const { store } = await observedStore(t, server, 'closed:')
+    t.after(() => server.restart())
+    const closed: RateRule = { limit: 5, periodMs: 60_000, failureMode: 'closed' }
+    const open: RateRule = { limit: 5, periodMs: 60_000 }
+    assert.equal((await store.rate.consume('k', closed)).allowed, true)
+
+    await server.kill('SIGKILL')
+    for (let i = 0; i < 20; i++) {
+      const { value, ms } = await timed(() => store.rate.consume('k', closed))
+      assert.ok(ms <= COMMAND_TIMEOUT_MS + LATENCY_MARGIN_MS, `decision took ${ms} ms`)
+      assert.equal(value.error, true)
+      assert.equal(value.allowed, false)
+    }
+    assert.equal((await store.rate.consume('other', open)).allowed, true, 'open rules still admit')
+    const refused = await store.concurrency.acquire('conn', 2, {
+      leaseTtlMs: 1000,
+      failureMode: 'closed',
+    })
+    assert.equal(refused, undefined)
+  })
+
+  test('Redis frozen (SIGSTOP): decisions still come within the command timeout', async (t) => {
+    const { store, transitions } = await observedStore(t, server, 'frozen:')
+    t.after(() => server.resume())
+    const rule: RateRule = { limit: 3, periodMs: 60_000 }
+    assert.equal((await store.rate.consume('k', rule)).allowed, true)
+
+    server.pause()
+    const { value: first, ms } = await timed(() => store.rate.consume('k', rule))
+    assert.ok(ms >= COMMAND_TIMEOUT_MS - 5, `the first decision waited for the timeout (${ms} ms)`)
+    assert.ok(ms <= COMMAND_TIMEOUT_MS + LATENCY_MARGIN_MS, `first decision took ${ms} ms`)
+    assert.equal(first.allowed, true, 'decided by the local limiter')
+    const { ms: laterMs } = await timed(() => store.rate.consume('k', rule))
+    assert.ok(laterMs < COMMAND_TIMEOUT_MS, `once degraded, decisions do not wait (${laterMs} ms)`)
+    assert.equal(store.health(), 'degraded')
+
+    server.resume()
+    await waitFor('recovery', () => store.health() === 'ok', RECOVERY_TIMEOUT_MS)
+    assert.deepEqual(transitions, ['degraded', 'ok'])
+  })
+
+  test('Redis restarted: counting resumes in Redis, nothing replayed, leases re-registered', async (t) => {
+    const { store, transitions } = await observedStore(t, server, 'restart:')
+    const redis = inspector(t, server)
+    const rule: RateRule = { limit: 10, periodMs: 60_000 } // T = 6 s
+    const leaseOpts = { leaseTtlMs: 2000 }
+    for (let i = 0; i < 2; i++) assert.equal((await store.rate.consume('r', rule)).allowed, true)
+    const before = [
+      await store.concurrency.acquire('c', 10, leaseOpts),
+      await store.concurrency.acquire('c', 10, leaseOpts),
+    ]
+    assert.equal(await redis.zcard('restart:conc:c'), 2)
+
+    await server.kill('SIGKILL')
+    for (let i = 0; i < 50; i++) await store.rate.consume('r', rule)
+    const during = await store.concurrency.acquire('c', 10, leaseOpts)
+    assert.ok(during !== undefined)
+    assert.equal(store.health(), 'degraded')
+
+    await server.restart()
+    await waitFor('recovery', () => store.health() === 'ok', RECOVERY_TIMEOUT_MS)
+    assert.deepEqual(transitions, ['degraded', 'ok'])
+    // The restarted Redis is empty: nothing decided during the outage was replayed into it...
+    assert.equal(await redis.exists('restart:rate:r'), 0)
+    // ...and every lease this replica holds was put back before new admissions.
+    assert.equal(await redis.zcard('restart:conc:c'), 3)
+    assert.equal(await store.concurrency.count('c'), 3)
+
+    for (let i = 0; i < 3; i++) {
+      const d = await store.rate.consume('r', rule)
+      assert.equal(d.allowed, true)
+      assert.equal(d.remaining, 10 - 1 - i)
+    }
+    const tat = Number(await redis.get('restart:rate:r'))
+    const [sec, usec] = (await redis.time()) as [number | string, number | string]
+    const aheadUs = tat - (Number(sec) * 1e6 + Number(usec))
+    assert.ok(aheadUs > 2 * 6e6 && aheadUs <= 3 * 6e6, `Redis holds 3 admissions (${aheadUs} µs)`)
+
+    for (const lease of [...before, during]) await lease!.release()
+    assert.equal(await redis.exists('restart:conc:c'), 0)
+  })
+
+  test('no queued command is replayed after Redis returns', async (t) => {
+    const shared = createRedisLimitStore({
+      url: server.url,
+      keyPrefix: 'replay:',
+      commandTimeout: COMMAND_TIMEOUT_MS,
+    })
+    t.after(() => shared.close())
+    const redis = inspector(t, server)
+    assert.equal(await shared.connect(), true)
+    const rule: RateRule = { limit: 1000, periodMs: 60_000 }
+    await shared.rate.consume('k', rule)
+
+    await server.kill('SIGKILL')
+    const failures = await Promise.all(
+      Array.from({ length: 200 }, () =>
+        timed(() =>
+          shared.rate.consume('k', rule).then(
+            () => 'answered',
+            () => 'failed',
+          ),
+        ),
+      ),
+    )
+    for (const f of failures) {
+      assert.equal(f.value, 'failed')
+      assert.ok(f.ms <= COMMAND_TIMEOUT_MS + LATENCY_MARGIN_MS, `failed after ${f.ms} ms`)
+    }
+    await server.restart()
+    await waitFor('reconnect', () => shared.health() === 'ok', RECOVERY_TIMEOUT_MS)
+    await sleep(200)
+    assert.equal(await redis.exists('replay:rate:k'), 0, 'no increment reached the new Redis')
+  })
+
+  test('memory does not grow while Redis is down', async (t) => {
+    const { store } = await observedStore(t, server, 'heap:')
+    t.after(() => server.restart())
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const rule: RateRule = { limit: 100, periodMs: 1000 }
+    await server.kill('SIGKILL')
+    await store.rate.consume('warm-up', rule)
+    gc()
+    const baseline = process.memoryUsage().heapUsed
+    for (let batch = 0; batch < 50; batch++) {
+      await Promise.all(
+        Array.from({ length: 1000 }, (_, i) =>
+          Promise.resolve(store.rate.consume(`k${i % 50}`, rule)),
+        ),
+      )
+    }
+    gc()
+    const grownMb = (process.memoryUsage().heapUsed - baseline) / 2 ** 20
+    assert.ok(grownMb < 10, `heap grew ${grownMb.toFixed(1)} MB over 50 000 decisions`)
+  })
+
+  test('every key Redis holds has a TTL', async (t) => {
+    const { store } = await observedStore(t, server, 'ttl:')
+    const redis = inspector(t, server)
+    for (let i = 0; i < 20; i++) {
+      await store.rate.consume(`rate-${i}`, { limit: 3, periodMs: 1000 * (i + 1) }, i % 3)
+    }
+    const held = []
+    for (let i = 0; i < 10; i++) {
+      held.push(await store.concurrency.acquire(`conc-${i % 4}`, 5, { leaseTtlMs: 5000 + i }))
+    }
+    for (const lease of held.slice(0, 5)) await lease!.release()
+    const keys: string[] = []
+    let cursor = '0'
+    for (let page = 0; page < 1000; page++) {
+      const [next, found] = await redis.scan(cursor, 'COUNT', 500)
+      keys.push(...found)
+      cursor = next
+      if (cursor === '0') break
+    }
+    assert.ok(keys.some((k) => k.startsWith('ttl:rate:')))
+    assert.ok(keys.some((k) => k.startsWith('ttl:conc:')))
+    for (const key of keys) {
+      const ttl = await redis.pttl(key)
+      assert.ok(ttl > 0, `${key} has no TTL (${ttl})`)
+    }
+  })
+})
