@@ -4,8 +4,8 @@
  *
  * Memory stays bounded without a timer: a TAT in the past means the same as no entry, so such
  * entries are swept whenever the Map has doubled since the last sweep (amortised O(1) per
- * decision), and past `maxKeys` live entries the least recently used ones are dropped (each
- * update moves its key to the end of the Map's order). Dropping a live entry forgets what that
+ * decision), and past `maxKeys` entries the least recently used one is dropped (each use moves
+ * its key to the end of the Map's order). Dropping a live entry forgets what that
  * key consumed, so `maxKeys` is a cap against floods of distinct keys, set well above normal use.
  */
 import type { Clock } from '../clock.js'
@@ -53,6 +53,8 @@ export class RateTable {
         error: false,
       }
     }
+    // A refused key is in use too: keep it at the recent end, away from eviction.
+    if (stored !== undefined && stored > now) this.store(key, stored, true)
     // A cost above the burst never fits; answer as if it were a whole period away.
     const retryAfterUs = cost <= limit ? newTat - burst - now : burst
     return {
