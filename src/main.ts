@@ -54,8 +54,8 @@ async function run(
 ): Promise<number | undefined> {
   // Load and compile: the first config must be valid, or the process does not start.
   const first = build(paths)
-  logDiagnostics(logger, first.diagnostics)
   if (!first.ok) {
+    logDiagnostics(logger, first.diagnostics)
     logger.error('config rejected; not starting', { files: first.files })
     return 1
   }
