@@ -33,7 +33,7 @@ async function measure(
   store: string,
   operation: string,
   inFlight: number,
-  op: (i: number) => Promise<unknown> | unknown,
+  op: (i: number) => unknown,
 ): Promise<Row> {
   const samples: number[] = []
   const end = performance.now() + DURATION_MS
@@ -116,8 +116,12 @@ async function main(): Promise<void> {
       { redis: { url, keyPrefix: `bench-${process.pid}:` } },
       {
         events: {
-          onDecisionWithoutStore: () => void local++,
-          onHealthChange: (h) => void (h === 'degraded' && outages++),
+          onDecisionWithoutStore: () => {
+            local++
+          },
+          onHealthChange: (h) => {
+            if (h === 'degraded') outages++
+          },
         },
       },
     )
