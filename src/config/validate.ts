@@ -142,13 +142,13 @@ export function validateDocument(p: ParsedDoc, diags: Diagnostic[]): AnyResource
     push({
       code: 'PC1005',
       severity: 'error',
-      message: `"${String(namespace)}" is not a valid namespace`,
+      message: `${JSON.stringify(namespace)} is not a valid namespace`,
       path: 'metadata.namespace',
       loc: at(['metadata', 'namespace']),
     })
   }
   const issues: Issue[] = []
-  const spec = schema.parse(obj['spec'] ?? {}, { issues }, ['spec'])
+  const spec: unknown = schema.parse(obj['spec'] ?? {}, { issues }, ['spec'])
   for (const i of issues) {
     const severity = i.severity ?? codeSeverity(i.code)
     push({

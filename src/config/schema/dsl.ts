@@ -82,7 +82,7 @@ function typeName(v: unknown): string {
   if (Array.isArray(v)) return 'a list'
   if (typeof v === 'object') return 'a mapping'
   if (typeof v === 'string') return `the string ${JSON.stringify(v)}`
-  return `${typeof v} ${String(v)}`
+  return `${typeof v} ${String(v as string | number | boolean | bigint | symbol | undefined)}`
 }
 
 function wrongType(ctx: Ctx, path: Path, expected: string, got: unknown): Invalid {
