@@ -82,7 +82,8 @@ function typeName(v: unknown): string {
   if (Array.isArray(v)) return 'a list'
   if (typeof v === 'object') return 'a mapping'
   if (typeof v === 'string') return `the string ${JSON.stringify(v)}`
-  return `${typeof v} ${String(v as string | number | boolean | bigint | symbol | undefined)}`
+  if (typeof v === 'number' || typeof v === 'boolean') return `${typeof v} ${v}`
+  return typeof v
 }
 
 function wrongType(ctx: Ctx, path: Path, expected: string, got: unknown): Invalid {
