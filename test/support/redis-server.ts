@@ -1,7 +1,8 @@
 /**
  * A real `redis-server` for tests: its own process on a free loopback port, no persistence, a
  * scratch directory. Fault tests kill it (SIGKILL), pause it (SIGSTOP) and start it again on the
- * same port. Every wait is bounded.
+ * same port. Also a small Redis Cluster (`redis-cli --cluster create`) and Sentinels. Every wait
+ * is bounded.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'

@@ -1,0 +1,123 @@
+/**
+ * Redis deployments besides a single server: the limit contract on a 3-master Redis Cluster, and
+ * a Sentinel failover (master killed, replica promoted) while decisions keep coming.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
+import { createLimitStore, type LimitStoreHealth, type RateRule } from '../../src/state/index.js'
+import {
+  inlineCommand,
+  startRedisCluster,
+  startRedisServer,
+  type RedisCluster,
+  type RedisServer,
+} from '../support/redis-server.js'
+import { runLimitContract } from './limits.contract.js'
+
+const COMMAND_TIMEOUT_MS = 50
+const LATENCY_MARGIN_MS = 150
+
+async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number) {
+  const deadline = performance.now() + timeoutMs
+  while (!(await check())) {
+    if (performance.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms: ${what}`)
+    await sleep(50)
+  }
+}
+
+let cluster: RedisCluster
+before(async () => {
+  cluster = await startRedisCluster(3)
+})
+after(() => cluster.stop())
+
+let subjectCount = 0
+runLimitContract('redis cluster', () => {
+  const keyPrefix = `cluster-${++subjectCount}:`
+  const nodes = cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.port }))
+  return Promise.resolve({
+    manualTime: false,
+    makeStore: () => createLimitStore({ redis: { cluster: nodes, keyPrefix } }),
+    advance: (ms: number) => sleep(ms),
+  })
+})
+
+describe('redis sentinel', () => {
+  const servers: RedisServer[] = []
+  let master: RedisServer
+  let replica: RedisServer
+  let sentinel: RedisServer
+  before(async () => {
+    // Without the delay the master waits 5 s for more replicas before the first sync.
+    master = await startRedisServer({ args: ['--repl-diskless-sync-delay', '0'] })
+    servers.push(master)
+    replica = await startRedisServer({ args: ['--replicaof', '127.0.0.1', String(master.port)] })
+    servers.push(replica)
+    await waitFor(
+      'replication link up',
+      async () =>
+        (await inlineCommand(replica.port, 'INFO replication')).includes('link_status:up'),
+      5000,
+    )
+    sentinel = await startRedisServer({
+      sentinelConfig: [
+        `sentinel monitor limits 127.0.0.1 ${master.port} 1`,
+        'sentinel down-after-milliseconds limits 1000',
+        'sentinel failover-timeout limits 5000',
+        '',
+      ].join('\n'),
+    })
+    servers.push(sentinel)
+    await waitFor(
+      'sentinel sees the replica',
+      async () =>
+        !(await inlineCommand(sentinel.port, 'SENTINEL REPLICAS limits')).startsWith('*0'),
+      15_000,
+    )
+  })
+  after(() => Promise.all(servers.map((s) => s.stop())))
+
+  test('master killed: decisions stay bounded, then move to the promoted replica', async (t) => {
+    const transitions: LimitStoreHealth[] = []
+    const store = await createLimitStore(
+      {
+        redis: {
+          sentinels: [{ host: '127.0.0.1', port: sentinel.port }],
+          name: 'limits',
+          keyPrefix: 'sentinel:',
+          commandTimeout: COMMAND_TIMEOUT_MS,
+        },
+      },
+      { events: { onHealthChange: (h) => void transitions.push(h) } },
+    )
+    t.after(() => store.close())
+    assert.equal(store.health(), 'ok')
+    const rule: RateRule = { limit: 100_000, periodMs: 60_000 }
+    assert.equal((await store.rate.consume('k', rule)).allowed, true)
+
+    await master.kill('SIGKILL')
+    let slowest = 0
+    const deadline = performance.now() + 20_000
+    while (transitions.length < 2) {
+      if (performance.now() > deadline)
+        assert.fail(`no failover within 20 s: ${transitions.join(',')}`)
+      const start = performance.now()
+      const d = await store.rate.consume('k', rule)
+      slowest = Math.max(slowest, performance.now() - start)
+      assert.equal(d.allowed, true)
+      await sleep(10)
+    }
+    assert.ok(slowest <= COMMAND_TIMEOUT_MS + LATENCY_MARGIN_MS, `slowest decision ${slowest} ms`)
+    assert.deepEqual(transitions, ['degraded', 'ok'])
+
+    // Decisions are in Redis again: on the promoted replica.
+    const promoted = new Redis(replica.port, '127.0.0.1', { maxRetriesPerRequest: 1 })
+    t.after(() => promoted.quit())
+    assert.match(await promoted.info('replication'), /role:master/)
+    await promoted.del('sentinel:rate:k')
+    await store.rate.consume('k', rule)
+    assert.equal(await promoted.exists('sentinel:rate:k'), 1)
+  })
+})
