@@ -17,9 +17,19 @@ function fixed(value: number | undefined, digits: number): string {
 }
 
 export function formatTable(results: TargetResult[]): string {
-  const header = ['target', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'cpu %', 'rss MB']
+  const header = [
+    'target',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    'errors',
+    'non-2xx',
+    'cpu %',
+    'cpu µs/req',
+    'rss MB',
+  ]
   const rows = results.map((r) => {
-    if (!r.load) return [r.target, 'FAILED', '', '', '', '', '', '']
+    if (!r.load) return [r.target, 'FAILED', '', '', '', '', '', '', '']
     return [
       r.target,
       fixed(r.load.requestsPerSecond, 0),
@@ -28,6 +38,7 @@ export function formatTable(results: TargetResult[]): string {
       String(r.load.errors + r.load.timeouts),
       String(r.load.non2xx),
       fixed(r.cpuPercent, 0),
+      fixed(cpuMicrosPerRequest(r), 0),
       fixed(r.rssMb, 0),
     ]
   })
@@ -35,6 +46,16 @@ export function formatTable(results: TargetResult[]): string {
   const line = (cells: string[]): string =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
   return [line(header), ...rows.map(line)].join('\n')
+}
+
+/**
+ * CPU time the process under test spent per request. On a shared, noisy machine this is the
+ * steadier comparison: throughput depends on how much CPU the process was given, CPU per request
+ * much less so.
+ */
+function cpuMicrosPerRequest(r: TargetResult): number | undefined {
+  if (r.cpuPercent === undefined || !r.load || r.load.requestsPerSecond === 0) return undefined
+  return (r.cpuPercent / 100 / r.load.requestsPerSecond) * 1e6
 }
 
 function ratio(a: LoadResult, b: LoadResult): string {
@@ -51,6 +72,14 @@ export function formatRatios(results: TargetResult[]): string[] {
   const floor = find('floor')
   const direct = find('direct')
   if (floor) lines.push(`Portcullis vs Node floor: ${ratio(portcullis, floor)}`)
+  const cpuP = cpuMicrosPerRequest(results.find((r) => r.target === 'portcullis')!)
+  const cpuF = results.find((r) => r.target === 'floor')
+  const cpuFloor = cpuF ? cpuMicrosPerRequest(cpuF) : undefined
+  if (cpuP !== undefined && cpuFloor !== undefined) {
+    lines.push(
+      `CPU per request: the floor's is ${(cpuFloor / cpuP).toFixed(2)}x Portcullis's (1.00 = parity; the req/s ratio a saturated core would give)`,
+    )
+  }
   if (direct) lines.push(`Portcullis vs direct:     ${ratio(portcullis, direct)}`)
   return lines
 }

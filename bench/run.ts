@@ -169,6 +169,9 @@ async function main(): Promise<number> {
           readinessPort: readinessPort!,
           metricsPort: metricsPort!,
           accessLog: false,
+          // autocannon keeps sending on a connection after `Connection: close`; with the default
+          // cap of 1,000 requests per connection Node would answer those requests 503.
+          extraSpec: ['  downstream:', '    maxRequestsPerConnection: 0'],
         }),
         proxyRouteDocs({ gatewayPort: gatewayPort!, upstreamPort, name: 'bench' }),
       )

@@ -10,6 +10,8 @@ export interface GatewayConfigDocOptions {
   accessLog?: boolean | string
   bindAddress?: string
   drainTimeout?: string
+  // More lines under `spec:`, already indented by two spaces.
+  extraSpec?: string[]
 }
 
 export function gatewayConfigDoc(opts: GatewayConfigDocOptions): string {
@@ -33,6 +35,7 @@ export function gatewayConfigDoc(opts: GatewayConfigDocOptions): string {
     lines.push('  accessLog:', '    disabled: false', `    path: ${JSON.stringify(opts.accessLog)}`)
   }
   if (opts.drainTimeout !== undefined) lines.push(`  drainTimeout: ${opts.drainTimeout}`)
+  if (opts.extraSpec !== undefined) lines.push(...opts.extraSpec)
   return lines.join('\n') + '\n'
 }
 
