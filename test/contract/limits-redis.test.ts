@@ -38,7 +38,10 @@ runLimitContract('redis store', () => {
   const keyPrefix = `contract-${++subjectCount}:`
   return Promise.resolve({
     manualTime: false,
-    makeStore: () => createLimitStore({ redis: { url: contractServer.url, keyPrefix } }),
+    // A generous timeout: these cases are about exactness, and on a loaded machine a 50 ms
+    // timeout would hand some decisions to the local fallback (the fault cases below use 50 ms).
+    makeStore: () =>
+      createLimitStore({ redis: { url: contractServer.url, keyPrefix, commandTimeout: 2000 } }),
     advance: (ms: number) => sleep(ms),
   })
 })
@@ -280,6 +283,34 @@ describe('redis store: faults', () => {
     gc()
     const grownMb = (process.memoryUsage().heapUsed - baseline) / 2 ** 20
     assert.ok(grownMb < 10, `heap grew ${grownMb.toFixed(1)} MB over 50 000 decisions`)
+  })
+
+  test('Redis down at startup: the store starts degraded and joins Redis when it appears', async (t) => {
+    await server.kill('SIGKILL')
+    t.after(() => server.restart())
+    const transitions: LimitStoreHealth[] = []
+    const warnings: string[] = []
+    const { value: store, ms } = await timed(() =>
+      createLimitStore(
+        { redis: { url: server.url, keyPrefix: 'startup:', connectTimeout: 200 } },
+        {
+          logger: createLogger({ level: 'warn', write: (l) => void warnings.push(l) }),
+          events: { onHealthChange: (h) => void transitions.push(h) },
+        },
+      ),
+    )
+    t.after(() => store.close())
+    assert.ok(ms <= 2 * 200 + LATENCY_MARGIN_MS, `startup waited ${ms} ms`)
+    assert.equal(store.health(), 'degraded')
+    assert.equal(warnings.filter((l) => l.includes('unreachable at startup')).length, 1)
+    assert.equal((await store.rate.consume('k', { limit: 1, periodMs: 60_000 })).allowed, true)
+
+    await server.restart()
+    await waitFor('recovery', () => store.health() === 'ok', RECOVERY_TIMEOUT_MS)
+    assert.deepEqual(transitions, ['ok'])
+    const redis = inspector(t, server)
+    await store.rate.consume('k', { limit: 1, periodMs: 60_000 })
+    assert.equal(await redis.exists('startup:rate:k'), 1)
   })
 
   test('every key Redis holds has a TTL', async (t) => {
