@@ -11,9 +11,10 @@ import { resolveBindings, type BoundVirtualService } from './binding.js'
 import { createDestinationResolver } from './destinations.js'
 import { createDiagSink } from './diagnostics.js'
 import { compileVirtualServiceRoutes } from './http-routes.js'
-import { compileHttpListener } from './listeners.js'
+import { compileHttpListener, compileTcpListener, compileTlsListener } from './listeners.js'
 import type { RoutesFor } from './route-table.js'
-import { collectHttpPorts, selectGateways } from './servers.js'
+import { certsDirFor } from './server-tls.js'
+import { collectPorts, selectGateways } from './servers.js'
 import { compileSettings } from './settings.js'
 
 export interface CompileResult {
@@ -25,7 +26,7 @@ export function compile(resources: istio.ResourceSet): CompileResult {
   const sink = createDiagSink()
   const settings = compileSettings(resources.gatewayConfig)
   const gateways = selectGateways(resources.gateways, settings, sink)
-  const httpPorts = collectHttpPorts(gateways, settings, sink)
+  const ports = collectPorts(gateways, settings, sink)
   const bindings = resolveBindings(resources.virtualServices, resources.gateways, sink)
   const destinations = createDestinationResolver(resources, sink)
 
@@ -47,7 +48,18 @@ export function compile(resources: istio.ResourceSet): CompileResult {
     return routes
   }
 
-  const listeners = httpPorts.map((p) => compileHttpListener(p, settings, bindings, routesFor))
+  const l4 = {
+    bindings,
+    routesFor,
+    destinations,
+    certsDir: (gw: istio.Gateway) => certsDirFor(resources.gatewayConfig, gw),
+    sink,
+  }
+  const listeners = [
+    ...ports.http.map((p) => compileHttpListener(p, settings, bindings, routesFor)),
+    ...ports.tls.map((p) => compileTlsListener(p, settings, l4)),
+    ...ports.tcp.map((p) => compileTcpListener(p, settings, l4)),
+  ].sort((a, b) => a.port - b.port)
   const body = { settings, listeners, clusters: destinations.clusters() }
   const snapshot: ir.Snapshot = { hash: sha256Hex(canonicalJson(body)), ...body }
   return { snapshot: deepFreeze(snapshot), diagnostics: sink.drain() }

@@ -1,7 +1,7 @@
 /**
  * Which Gateway servers this instance serves, grouped by port as Istio merges them: one port
  * carries either plain-HTTP servers (one shared route table) or TLS servers (SNI chains), never
- * both. Only plain HTTP is served today; the other protocols are reported, not ignored.
+ * both; a TCP port carries one server.
  */
 import type * as istio from '../config/index.js'
 import type * as ir from '../ir/index.js'
@@ -21,10 +21,17 @@ export interface GatewayServer {
   readonly httpsRedirect: boolean
 }
 
-/** The plain-HTTP servers of one port, in file order (Gateways, then servers). */
+/** The servers of one port, in file order (Gateways, then servers). */
 export interface HttpPort {
   readonly port: number
   readonly servers: readonly GatewayServer[]
+}
+
+/** Ports by what they carry, each list sorted by port. */
+export interface PortGroups {
+  readonly http: HttpPort[]
+  readonly tls: HttpPort[]
+  readonly tcp: HttpPort[]
 }
 
 type PortKind = 'plain' | 'tls' | 'l4'
@@ -40,11 +47,6 @@ function portKind(server: istio.Server): PortKind {
   if (HTTP_FAMILY.has(p)) return server.tls?.mode === undefined ? 'plain' : 'tls'
   if (p === 'HTTPS' || p === 'TLS') return 'tls'
   return 'l4'
-}
-
-function describeServer(s: istio.Server): string {
-  const name = s.name !== undefined ? ` "${s.name}"` : ''
-  return `server${name} (port ${s.port.number} ${s.port.name}, ${s.port.protocol})`
 }
 
 function formatLabels(labels: Readonly<Record<string, string>>): string {
@@ -130,18 +132,22 @@ function reportPortConflict(
 
 /**
  * Walks the servers of the selected Gateways in file order, reports conflicts, and returns the
- * plain-HTTP servers grouped by port (sorted by port). The first server on a port decides what
+ * servers grouped by port and kind (sorted by port). The first server on a port decides what
  * the port carries; later servers that do not fit are reported and left out, as Istio does when
  * it merges Gateways.
  */
-export function collectHttpPorts(
+export function collectPorts(
   gateways: readonly istio.Gateway[],
   settings: ir.GatewaySettings,
   sink: DiagSink,
-): HttpPort[] {
+): PortGroups {
   const reserved = reservedPorts(settings)
   const firstOnPort = new Map<number, FirstOnPort>()
-  const httpByPort = new Map<number, GatewayServer[]>()
+  const byKind: Record<PortKind, Map<number, GatewayServer[]>> = {
+    plain: new Map(),
+    tls: new Map(),
+    l4: new Map(),
+  }
   for (const gw of gateways) {
     const gatewayKey = resourceKey(gw)
     const portNames = new Map<string, number>()
@@ -175,15 +181,6 @@ export function collectHttpPorts(
         reportPortConflict(sink, gw, path, number, first, kind)
         return
       }
-      if (kind !== 'plain') {
-        sink.report(
-          'PC3002',
-          gw,
-          [...path, 'port', 'protocol'],
-          `${describeServer(server)} is not served yet: only plain HTTP servers are; no listener is opened for port ${number}`,
-        )
-        return
-      }
       const entry: GatewayServer = {
         gateway: gw,
         gatewayKey,
@@ -193,12 +190,13 @@ export function collectHttpPorts(
         hosts: server.hosts.map((h) => parseServerHost(h, gw.metadata.namespace)),
         httpsRedirect: server.tls?.httpsRedirect === true,
       }
-      const list = httpByPort.get(number)
-      if (list === undefined) httpByPort.set(number, [entry])
+      const group = byKind[kind]
+      const list = group.get(number)
+      if (list === undefined) group.set(number, [entry])
       else list.push(entry)
     })
   }
-  return [...httpByPort.entries()]
-    .sort(([a], [b]) => a - b)
-    .map(([port, servers]) => ({ port, servers }))
+  const sorted = (m: Map<number, GatewayServer[]>): HttpPort[] =>
+    [...m.entries()].sort(([a], [b]) => a - b).map(([port, servers]) => ({ port, servers }))
+  return { http: sorted(byKind.plain), tls: sorted(byKind.tls), tcp: sorted(byKind.l4) }
 }

@@ -103,6 +103,7 @@ export const CODES = {
 
   PC3001: { severity: 'warning', title: 'route is shadowed by an earlier catch-all' },
   PC3002: { severity: 'warning', title: 'server protocol not served yet' },
+  PC3006: { severity: 'warning', title: 'L4 route cannot be served on this server' },
   PC3003: { severity: 'error', title: 'conflicting listeners on one port' },
   PC3004: { severity: 'warning', title: 'VirtualService host does not intersect any server host' },
   PC3005: {
@@ -111,6 +112,10 @@ export const CODES = {
   },
 
   PC4001: { severity: 'error', title: 'certificate or key file cannot be read' },
+  PC4002: { severity: 'error', title: 'private key does not match its certificate' },
+  PC4003: { severity: 'warning', title: 'certificate does not cover a server host' },
+  PC4004: { severity: 'error', title: 'certificate is expired or not yet valid' },
+  PC4005: { severity: 'warning', title: 'cipher suite not accepted (left out)' },
 } as const satisfies Record<string, CodeInfo>
 
 export type DiagCode = keyof typeof CODES

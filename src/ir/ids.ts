@@ -16,3 +16,11 @@ export function clusterId(port: number, subset: string | undefined, host: string
 export function listenerId(address: string, port: number): ListenerId {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`
 }
+
+/**
+ * The id a terminated TLS chain serves HTTP under (route tables, access logs):
+ * `<listener id>/<gateway ns>/<gateway name>/<port name>`.
+ */
+export function tlsChainId(listener: ListenerId, chainName: string): ListenerId {
+  return `${listener}/${chainName}`
+}

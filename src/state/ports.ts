@@ -42,8 +42,9 @@ export interface RateDecision {
 export interface RateLimiter {
   /**
    * Takes `cost` units (default 1, a non-negative integer) from the bucket of `key`, or none
-   * when they do not fit. The memory store answers synchronously, so callers that can use a
-   * plain value avoid an await; Redis answers with a promise that never rejects.
+   * when they do not fit. The memory store (and a Redis store while degraded) answers with a
+   * plain value, so callers can skip the await; otherwise a promise. Stores made by
+   * `createLimitStore` never reject: a store failure becomes a decision (see FailureMode).
    */
   consume(key: string, rule: RateRule, cost?: number): Promise<RateDecision> | RateDecision
 }
@@ -69,7 +70,10 @@ export interface Lease {
 }
 
 export interface ConcurrencyLimiter {
-  /** A lease when fewer than `max` are held for `key` (across every replica), else undefined. */
+  /**
+   * A lease when fewer than `max` are held for `key` (across every replica), else undefined.
+   * Stores made by `createLimitStore` never reject (a fail-closed store failure is undefined).
+   */
   acquire(key: string, max: number, options: AcquireOptions): Promise<Lease | undefined>
   /** Live leases for `key` (metrics and tests). Never negative. */
   count(key: string): Promise<number>

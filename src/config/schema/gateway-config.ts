@@ -43,7 +43,7 @@ export const gatewayConfigSpec = obj(
       enumOf(['istio-1.27', 'istio-1.28', 'latest']),
       'no behaviour differs between profiles yet',
     ),
-    certsDir: planned(str(), 'certificates arrive with the TLS listener work'),
+    certsDir: str({ nonEmpty: true }),
     outbound: planned(any('OutboundListener'), 'arrives with the egress allowlist work'),
     outboundTrafficPolicy: planned(
       any('OutboundTrafficPolicy'),

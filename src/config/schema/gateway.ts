@@ -43,7 +43,7 @@ export const serverHost = str({
 })
 
 const TLS_VERSIONS = ['TLS_AUTO', 'TLSV1_0', 'TLSV1_1', 'TLSV1_2', 'TLSV1_3'] as const
-const TLS_LATER = 'TLS servers arrive with the TLS listener work; plain HTTP servers work today'
+const TLS_LATER = 'not implemented yet; use credentialName or caCertificates'
 
 export const serverTlsSettings = obj(
   {
@@ -63,27 +63,27 @@ export const serverTlsSettings = obj(
       ),
       'ISTIO_MUTUAL and AUTO_PASSTHROUGH need a mesh and are refused (error PC1113)',
     ),
-    serverCertificate: planned(str(), TLS_LATER),
-    privateKey: planned(str(), TLS_LATER),
-    caCertificates: planned(str(), TLS_LATER),
-    caCrl: planned(str(), TLS_LATER),
-    credentialName: planned(str(), TLS_LATER),
-    credentialNames: planned(arr(str(), { min: 1, max: 2 }), TLS_LATER),
-    tlsCertificates: planned(
-      arr(obj({ serverCertificate: str(), privateKey: str(), caCertificates: str() }), {
-        min: 1,
-        max: 2,
-      }),
-      TLS_LATER,
+    serverCertificate: str(),
+    privateKey: str(),
+    caCertificates: str(),
+    caCrl: str(),
+    credentialName: str(),
+    credentialNames: arr(str(), { min: 1, max: 2 }),
+    tlsCertificates: arr(
+      obj({ serverCertificate: str(), privateKey: str(), caCertificates: str() }),
+      { min: 1, max: 2 },
     ),
     caCertCredentialName: planned(str(), TLS_LATER),
-    subjectAltNames: planned(arr(str()), TLS_LATER),
-    verifyCertificateSpki: planned(arr(str()), TLS_LATER),
-    verifyCertificateHash: planned(arr(str()), TLS_LATER),
-    minProtocolVersion: planned(enumOf(TLS_VERSIONS), TLS_LATER),
-    maxProtocolVersion: planned(enumOf(TLS_VERSIONS), TLS_LATER),
-    cipherSuites: planned(arr(str()), TLS_LATER),
-    insecureSkipVerify: planned(bool(), TLS_LATER),
+    subjectAltNames: arr(str()),
+    verifyCertificateSpki: arr(str()),
+    verifyCertificateHash: arr(str()),
+    minProtocolVersion: enumOf(TLS_VERSIONS),
+    maxProtocolVersion: enumOf(TLS_VERSIONS),
+    cipherSuites: arr(str()),
+    insecureSkipVerify: planned(
+      bool(),
+      'not implemented yet: client certificates are always enforced',
+    ),
   },
   {
     name: 'ServerTLSSettings',

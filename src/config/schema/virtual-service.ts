@@ -211,60 +211,54 @@ export const httpRoute = obj(
 )
 export type HTTPRoute = Infer<typeof httpRoute>
 
-const l4Later = 'TLS and TCP routes arrive with the TLS listener work'
+const l4Subnets = 'L4 matches by address are not implemented yet; match by port and gateways'
 
 const routeDestination = obj(
   { destination: req(destination), weight: int() },
   { name: 'RouteDestination' },
 )
 
-export const tlsRoute = planned(
-  obj(
-    {
-      match: req(
-        arr(
-          obj(
-            {
-              sniHosts: req(arr(str(), { min: 1 })),
-              destinationSubnets: arr(str()),
-              port: port(),
-              sourceLabels: mesh(map(str()), MESH_SOURCE),
-              gateways: arr(str()),
-              sourceNamespace: mesh(str(), MESH_SOURCE),
-            },
-            { name: 'TLSMatchAttributes' },
-          ),
-          { min: 1 },
-        ),
-      ),
-      route: arr(routeDestination),
-    },
-    { name: 'TLSRoute' },
-  ),
-  l4Later,
-)
-
-export const tcpRoute = planned(
-  obj(
-    {
-      match: arr(
+export const tlsRoute = obj(
+  {
+    match: req(
+      arr(
         obj(
           {
-            destinationSubnets: arr(str()),
+            sniHosts: req(arr(str(), { min: 1 })),
+            destinationSubnets: planned(arr(str()), l4Subnets),
             port: port(),
             sourceLabels: mesh(map(str()), MESH_SOURCE),
             gateways: arr(str()),
             sourceNamespace: mesh(str(), MESH_SOURCE),
-            sourceSubnet: str(),
           },
-          { name: 'L4MatchAttributes' },
+          { name: 'TLSMatchAttributes' },
         ),
+        { min: 1 },
       ),
-      route: arr(routeDestination),
-    },
-    { name: 'TCPRoute' },
-  ),
-  l4Later,
+    ),
+    route: arr(routeDestination),
+  },
+  { name: 'TLSRoute' },
+)
+
+export const tcpRoute = obj(
+  {
+    match: arr(
+      obj(
+        {
+          destinationSubnets: planned(arr(str()), l4Subnets),
+          port: port(),
+          sourceLabels: mesh(map(str()), MESH_SOURCE),
+          gateways: arr(str()),
+          sourceNamespace: mesh(str(), MESH_SOURCE),
+          sourceSubnet: planned(str(), l4Subnets),
+        },
+        { name: 'L4MatchAttributes' },
+      ),
+    ),
+    route: arr(routeDestination),
+  },
+  { name: 'TCPRoute' },
 )
 
 const vsHost = str({
@@ -283,8 +277,8 @@ export const virtualServiceSpec = obj(
     gateways: arr(str({ nonEmpty: true })),
     http: arr(httpRoute),
     // Support is reported on the field: an item's level would not be reported inside a list.
-    tls: planned(arr(tlsRoute), l4Later),
-    tcp: planned(arr(tcpRoute), l4Later),
+    tls: arr(tlsRoute),
+    tcp: arr(tcpRoute),
     exportTo: arr(str()),
   },
   { name: 'VirtualService' },

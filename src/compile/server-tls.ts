@@ -1,0 +1,157 @@
+/**
+ * Gateway ServerTLSSettings → ir.ServerTlsSettings: where the certificate files are, how clients
+ * are verified, and the protocol parameters. File names only; reading and checking the files is
+ * runtime's job (compile does no I/O).
+ *
+ * `credentialName: NAME` is a Kubernetes TLS Secret laid out as files: `<certsDir>/NAME/tls.crt`,
+ * `tls.key`, and optionally `ca.crt` (client CA) and `ca.crl`. certsDir is GatewayConfig
+ * `spec.certsDir` (default `./certs`), relative to the file that sets it, or to the Gateway's file.
+ */
+import { dirname, isAbsolute, join } from 'node:path'
+import type * as istio from '../config/index.js'
+import type * as ir from '../ir/index.js'
+import type { DiagSink } from './diagnostics.js'
+import type { GatewayServer } from './servers.js'
+
+/** Mozilla "intermediate" TLS 1.2 suites, in the order the server prefers them. */
+export const INTERMEDIATE_CIPHERS: readonly string[] = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+]
+
+/** The suites Istio accepts in cipherSuites; others are dropped with a warning, as Istio does. */
+const ISTIO_CIPHERS: ReadonlySet<string> = new Set([
+  ...INTERMEDIATE_CIPHERS,
+  'ECDHE-ECDSA-AES128-SHA',
+  'ECDHE-RSA-AES128-SHA',
+  'ECDHE-ECDSA-AES256-SHA',
+  'ECDHE-RSA-AES256-SHA',
+  'AES128-GCM-SHA256',
+  'AES256-GCM-SHA384',
+  'AES128-SHA',
+  'AES256-SHA',
+  'DES-CBC3-SHA',
+])
+
+const VERSIONS: Readonly<Record<string, ir.TlsVersion>> = {
+  TLSV1_0: 'TLSv1',
+  TLSV1_1: 'TLSv1.1',
+  TLSV1_2: 'TLSv1.2',
+  TLSV1_3: 'TLSv1.3',
+}
+
+export const DEFAULT_CERTS_DIR = './certs'
+
+/** The directory `credentialName` resolves in, for servers of `gateway`. */
+export function certsDirFor(
+  config: istio.GatewayConfig | undefined,
+  gateway: istio.Gateway,
+): string {
+  const dir = config?.spec.certsDir ?? DEFAULT_CERTS_DIR
+  if (isAbsolute(dir)) return dir
+  const base = config !== undefined ? config.origin.file : gateway.origin.file
+  return join(dirname(base), dir)
+}
+
+function fileIn(base: string, file: string): string {
+  return isAbsolute(file) ? file : join(base, file)
+}
+
+/**
+ * Returns undefined for PASSTHROUGH (and mesh-only modes, refused by validation). `certsDir`
+ * is the resolved certs directory; plain file paths resolve against the Gateway's directory.
+ */
+export function compileServerTls(
+  s: GatewayServer,
+  certsDir: string,
+  sink: DiagSink,
+): ir.ServerTlsSettings | undefined {
+  const tls = s.server.tls
+  const mode = tls?.mode ?? 'PASSTHROUGH'
+  if (tls === undefined || (mode !== 'SIMPLE' && mode !== 'MUTUAL' && mode !== 'OPTIONAL_MUTUAL'))
+    return undefined
+  const tp = [...s.path, 'tls']
+  const base = dirname(s.gateway.origin.file)
+  const certificates: ir.CertificateFiles[] = []
+  let caFile: string | undefined
+  let crlFile: string | undefined
+  const credentials =
+    tls.credentialName !== undefined ? [tls.credentialName] : (tls.credentialNames ?? [])
+  for (const name of credentials) {
+    const dir = join(certsDir, name)
+    certificates.push({ certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') })
+    // The CA and CRL come from the first credential, as Istio reads them.
+    if (caFile === undefined && mode !== 'SIMPLE') {
+      caFile = join(dir, 'ca.crt')
+      crlFile = join(dir, 'ca.crl')
+    }
+  }
+  for (const pair of tls.tlsCertificates ?? []) {
+    if (pair.serverCertificate === undefined || pair.privateKey === undefined) continue
+    certificates.push({
+      certFile: fileIn(base, pair.serverCertificate),
+      keyFile: fileIn(base, pair.privateKey),
+    })
+    if (caFile === undefined && pair.caCertificates !== undefined) {
+      caFile = fileIn(base, pair.caCertificates)
+    }
+  }
+  if (tls.serverCertificate !== undefined && tls.privateKey !== undefined) {
+    certificates.push({
+      certFile: fileIn(base, tls.serverCertificate),
+      keyFile: fileIn(base, tls.privateKey),
+    })
+  }
+  if (tls.caCertificates !== undefined) caFile = fileIn(base, tls.caCertificates)
+  // With credentialName the CRL is optional (used when ca.crl exists); an explicit caCrl is not.
+  const crlOptional = tls.caCrl === undefined
+  if (tls.caCrl !== undefined) crlFile = fileIn(base, tls.caCrl)
+
+  const client: ir.ClientValidation | undefined =
+    mode === 'SIMPLE' || caFile === undefined
+      ? undefined
+      : {
+          required: mode === 'MUTUAL',
+          caFile,
+          ...(crlFile !== undefined ? { crlFile } : {}),
+          ...(crlFile !== undefined && crlOptional ? { crlOptional: true } : {}),
+          subjectAltNames: (tls.subjectAltNames ?? []).map(stripSanType),
+          spkiSha256: [...(tls.verifyCertificateSpki ?? [])],
+          certSha256: (tls.verifyCertificateHash ?? []).map((h) =>
+            h.replaceAll(':', '').toLowerCase(),
+          ),
+        }
+
+  const minVersion = VERSIONS[tls.minProtocolVersion ?? ''] ?? 'TLSv1.2'
+  const maxVersion = VERSIONS[tls.maxProtocolVersion ?? ''] ?? 'TLSv1.3'
+  const cipherSuites: string[] = []
+  ;(tls.cipherSuites ?? []).forEach((c, i) => {
+    if (ISTIO_CIPHERS.has(c)) cipherSuites.push(c)
+    else {
+      sink.report(
+        'PC4005',
+        s.gateway,
+        [...tp, 'cipherSuites', i],
+        `"${c}" is not a cipher suite Istio accepts; it is left out`,
+      )
+    }
+  })
+  return {
+    mode,
+    certificates,
+    ...(client !== undefined ? { client } : {}),
+    minVersion,
+    maxVersion,
+    cipherSuites: cipherSuites.length > 0 ? cipherSuites : INTERMEDIATE_CIPHERS,
+  }
+}
+
+/** Istio's subjectAltNames are bare values; accept an OpenSSL-style `URI:`/`DNS:` prefix too. */
+function stripSanType(san: string): string {
+  const m = /^(URI|DNS|IP Address|email):(.*)$/.exec(san)
+  return m !== null ? m[2]! : san
+}
