@@ -35,31 +35,61 @@ module.exports = {
       comment: 'compile/ turns resources into a snapshot: no I/O, no sockets',
       severity: 'error',
       from: { path: mod('compile') },
-      to: { path: ['^node:(fs|net|tls|http|https|http2|dns|child_process)', '^(fs|net|tls|http|https|http2|dns|child_process)$', 'node_modules/(undici|ioredis|fastify)/'] },
+      to: {
+        path: [
+          '^node:(fs|net|tls|http|https|http2|dns|child_process)',
+          '^(fs|net|tls|http|https|http2|dns|child_process)$',
+          'node_modules/(undici|ioredis|fastify)/',
+        ],
+      },
     },
     {
       name: 'compile-layer',
       severity: 'error',
       from: { path: mod('compile') },
-      to: { path: '^src/', pathNot: [mod('compile'), mod('config'), mod('ir'), mod('diag'), mod('lib')] },
+      to: {
+        path: '^src/',
+        pathNot: [mod('compile'), mod('config'), mod('ir'), mod('diag'), mod('lib')],
+      },
     },
     {
       name: 'match-is-pure',
       severity: 'error',
       from: { path: mod('match') },
-      to: { path: ['^src/', '^node:(fs|net|tls|http|https|http2|dns)', 'node_modules/'], pathNot: [mod('match'), mod('ir'), mod('lib')] },
+      to: {
+        path: ['^src/', '^node:(fs|net|tls|http|https|http2|dns)', 'node_modules/'],
+        pathNot: [mod('match'), mod('ir'), mod('lib')],
+      },
     },
     {
       name: 'dataplane-never-sees-config',
       severity: 'error',
       from: { path: mod('dataplane') },
-      to: { path: [mod('config'), mod('compile'), mod('admin'), mod('runtime'), mod('cli'), '^src/state/(memory|redis)/'] },
+      to: {
+        path: [
+          mod('config'),
+          mod('compile'),
+          mod('admin'),
+          mod('runtime'),
+          mod('cli'),
+          '^src/state/(memory|redis)/',
+        ],
+      },
     },
     {
       name: 'state-layer',
       severity: 'error',
       from: { path: mod('state') },
-      to: { path: [mod('ir'), mod('dataplane'), mod('config'), mod('compile'), mod('runtime'), mod('admin')] },
+      to: {
+        path: [
+          mod('ir'),
+          mod('dataplane'),
+          mod('config'),
+          mod('compile'),
+          mod('runtime'),
+          mod('admin'),
+        ],
+      },
     },
     {
       name: 'observe-layer',
@@ -86,7 +116,12 @@ module.exports = {
       from: { path: '^src/([^/]+)/', ...notTests },
       to: {
         path: '^src/([^/]+)/.+',
-        pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$', '^src/state/ports\\.ts$', '^src/observe/events\\.ts$'],
+        pathNot: [
+          '^src/$1/',
+          '^src/[^/]+/index\\.ts$',
+          '^src/state/ports\\.ts$',
+          '^src/observe/events\\.ts$',
+        ],
       },
     },
   ],
@@ -94,7 +129,10 @@ module.exports = {
     doNotFollow: { path: 'node_modules' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default'],
+    },
     exclude: { path: '\\.test\\.ts$' },
   },
 }
