@@ -8,6 +8,8 @@ import type * as istio from '../config/index.js'
 import type * as ir from '../ir/index.js'
 import type { ServiceMatch } from './service-entries.js'
 import { sourceRef } from './source-ref.js'
+import { compileClusterPolicy } from './traffic-policy.js'
+import type { TrafficComponents } from './traffic-policy.js'
 
 type ServicePort = NonNullable<istio.ServiceEntrySpec['ports']>[number]
 
@@ -85,8 +87,10 @@ export function buildCluster(
   host: string,
   port: ServicePort,
   subset: { readonly name: string; readonly labels: Readonly<Record<string, string>> } | undefined,
+  components: TrafficComponents = {},
 ): ir.Cluster {
   const { se } = match
+  const { policy, connectTimeoutMs } = compileClusterPolicy(components, host)
   return {
     id: clusterId(port.number, subset?.name, host),
     host,
@@ -96,7 +100,8 @@ export function buildCluster(
     resolution: se.spec.resolution ?? 'NONE',
     endpoints: endpointsOf(se, host, port, subset?.labels ?? {}),
     dnsRefreshMs: DNS_REFRESH_MS,
-    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    connectTimeoutMs: connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+    ...(policy !== undefined ? { policy } : {}),
     source: sourceRef(se, ['spec', 'hosts', match.hostIndex]),
   }
 }

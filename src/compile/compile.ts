@@ -11,6 +11,7 @@ import { resolveBindings, type BoundVirtualService } from './binding.js'
 import { createDestinationResolver } from './destinations.js'
 import { createDiagSink } from './diagnostics.js'
 import { compileVirtualServiceRoutes } from './http-routes.js'
+import { mirrorHostSuffix } from './route-policies.js'
 import { compileHttpListener, compileTcpListener, compileTlsListener } from './listeners.js'
 import type { RoutesFor } from './route-table.js'
 import { certsDirFor } from './server-tls.js'
@@ -42,7 +43,13 @@ export function compile(resources: istio.ResourceSet): CompileResult {
     const key = `${gatewayKey}|${port}`
     let routes = byContext.get(key)
     if (routes === undefined) {
-      routes = compileVirtualServiceRoutes(bound.vs, { gatewayKey, port, destinations, sink })
+      routes = compileVirtualServiceRoutes(bound.vs, {
+        gatewayKey,
+        port,
+        destinations,
+        sink,
+        mirrorHostSuffix: mirrorHostSuffix(resources.gatewayConfig),
+      })
       byContext.set(key, routes)
     }
     return routes

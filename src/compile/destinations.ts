@@ -12,6 +12,7 @@ import { buildCluster } from './clusters.js'
 import { createDestinationRuleIndex } from './destination-rules.js'
 import type { DiagSink } from './diagnostics.js'
 import { expandShortName } from './names.js'
+import { mergeTrafficPolicy } from './traffic-policy.js'
 import { createServiceIndex, type ServiceMatch } from './service-entries.js'
 
 export interface ResolvedDestination {
@@ -117,8 +118,9 @@ export function createDestinationResolver(
       return result
     }
     let subset: { name: string; labels: Readonly<Record<string, string>> } | undefined
+    const dr = rules.find(host, ns)
+    let subsetPolicy: istio.DestinationRuleSpec['trafficPolicy']
     if (subsetName !== undefined) {
-      const dr = rules.find(host, ns)
       const def = dr?.spec.subsets?.find((s) => s.name === subsetName)
       if (def === undefined) {
         sink.report(
@@ -132,9 +134,11 @@ export function createDestinationResolver(
         return result
       }
       subset = { name: subsetName, labels: def.labels ?? {} }
+      subsetPolicy = def.trafficPolicy
     }
     if (!built.has(result.cluster)) {
-      built.set(result.cluster, buildCluster(match, host, sePort, subset))
+      const components = mergeTrafficPolicy(dr?.spec.trafficPolicy, subsetPolicy, port)
+      built.set(result.cluster, buildCluster(match, host, sePort, subset, components))
     }
     return result
   }

@@ -19,6 +19,7 @@ import { compileRequestMatch } from './matches.js'
 import { resolveGatewayName } from './names.js'
 import { compileRetry } from './retry.js'
 import { compileRewrite } from './rewrite.js'
+import { compileCors, compileFault, compileMirrors } from './route-policies.js'
 import { sourceRef } from './source-ref.js'
 
 export interface RouteContext {
@@ -27,6 +28,8 @@ export interface RouteContext {
   readonly port: number
   readonly destinations: DestinationResolver
   readonly sink: DiagSink
+  /** Appended to mirrored requests' Host: `-shadow` for Istio 1.27 compatibility, else ''. */
+  readonly mirrorHostSuffix?: string
 }
 
 function keepsMatch(m: istio.HTTPMatchRequest, namespace: string, ctx: RouteContext): boolean {
@@ -72,6 +75,8 @@ function compileBody(
     // A delegate (not supported, PC1213) or no action at all (PC1211): nothing to serve.
     return undefined
   }
+  const fault = compileFault(route.fault)
+  const cors = compileCors(route.corsPolicy)
   return {
     id: `${ns}/${vs.metadata.name}/http[${index}]`,
     ...(route.name !== undefined ? { name: route.name } : {}),
@@ -79,8 +84,14 @@ function compileBody(
     action,
     ...forwardOnly,
     headers: compileHeaderRules(route.headers),
+    ...(route.timeout !== undefined && route.timeout > 0 ? { timeoutMs: route.timeout } : {}),
     retry: compileRetry(route.retries),
-    mirrors: [],
+    ...(fault !== undefined ? { fault } : {}),
+    mirrors:
+      action.kind === 'forward'
+        ? compileMirrors(vs, route, index, ctx.port, ctx.destinations, ctx.mirrorHostSuffix ?? '')
+        : [],
+    ...(cors !== undefined ? { cors } : {}),
   }
 }
 

@@ -4,9 +4,13 @@
  * rewrites, retry policy, destination runtimes). Requests read it and never look at config.
  */
 import type * as ir from '../ir/index.js'
+import { tlsChainId } from '../ir/index.js'
 import { compileRouteTable } from '../match/index.js'
 import type { CompiledRouteTable } from '../match/index.js'
+import { prepareCors } from './http/cors-policy.js'
+import type { PreparedCors } from './http/cors-policy.js'
 import { compileHeaderPlan } from './http/header-plan.js'
+import type { PreparedMirror } from './http/mirror-policy.js'
 import type { HeaderPlan } from './http/header-plan.js'
 import { prepareRetry } from './http/retry-policy.js'
 import type { PreparedRetry } from './http/retry-policy.js'
@@ -44,6 +48,9 @@ export interface PreparedRoute {
   readonly retry: PreparedRetry
   readonly timeoutMs: number | undefined
   readonly directBody: Buffer | undefined
+  readonly fault: ir.FaultPolicy | undefined
+  readonly cors: PreparedCors | undefined
+  readonly mirrors: readonly PreparedMirror[]
 }
 
 export interface PreparedSnapshot {
@@ -70,9 +77,16 @@ export function prepareSnapshot(
   const clusters = new Map<ir.ClusterId, ClusterRuntime>()
   try {
     for (const listener of snapshot.listeners) {
-      const chain = listener.chains[0]
-      if (listener.transport !== 'http' || chain?.kind !== 'http') continue
-      routeTables.set(listener.id, compileRouteTable(chain.routeTable))
+      for (const chain of listener.chains) {
+        if (chain.kind === 'http') routeTables.set(listener.id, compileRouteTable(chain.routeTable))
+        // Terminated HTTPS: one route table per server, served under the chain's id.
+        else if (chain.kind === 'tls' && chain.service.kind === 'http') {
+          routeTables.set(
+            tlsChainId(listener.id, chain.name),
+            compileRouteTable(chain.service.routeTable),
+          )
+        }
+      }
     }
     for (const cluster of Object.values(snapshot.clusters)) {
       clusters.set(cluster.id, upstreams.acquire(cluster))
@@ -135,6 +149,13 @@ function prepareRoute(
     retry: prepareRetry(route.retry),
     timeoutMs: route.timeoutMs,
     directBody,
+    fault: route.fault,
+    cors: route.cors !== undefined ? prepareCors(route.cors, route.id) : undefined,
+    mirrors: route.mirrors.map((m) => ({
+      cluster: clusters.get(m.cluster),
+      percent: m.percent,
+      hostSuffix: m.hostSuffix ?? '',
+    })),
   }
 }
 

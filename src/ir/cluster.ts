@@ -34,5 +34,84 @@ export interface Cluster {
   /** Minimum DNS refresh when the answer's TTL is shorter (ms). */
   readonly dnsRefreshMs: number
   readonly connectTimeoutMs: number
+  /** DestinationRule traffic policy; absent when no rule sets one (Istio's defaults apply). */
+  readonly policy?: ClusterPolicy
   readonly source: SourceRef
+}
+
+/** Which key a consistent-hash balancer hashes (Istio ConsistentHashLB). */
+export type HashKey =
+  | { readonly kind: 'header'; readonly name: string }
+  | {
+      readonly kind: 'cookie'
+      readonly name: string
+      readonly path?: string
+      /** When set, the gateway issues the cookie if the request has none (0: session cookie). */
+      readonly ttlMs?: number
+    }
+  | { readonly kind: 'source-ip' }
+  | { readonly kind: 'query'; readonly name: string }
+
+export type LoadBalancer =
+  | { readonly kind: 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'PASSTHROUGH' }
+  | {
+      readonly kind: 'CONSISTENT_HASH'
+      readonly key: HashKey
+      /** Ring entries (ringHash.minimumRingSize, default 1024; maglev uses its table size). */
+      readonly ringSize: number
+    }
+
+/** DestinationRule connectionPool; absent fields mean Istio's effectively unlimited default. */
+export interface ConnectionPoolPolicy {
+  readonly maxConnections?: number
+  readonly maxPendingRequests?: number
+  readonly maxRequests?: number
+  /** 0: unlimited; 1 disables keep-alive. */
+  readonly maxRequestsPerConnection?: number
+  readonly maxRetries?: number
+  /** Idle upstream connections are closed after this long (default 1 h; 0 disables). */
+  readonly idleTimeoutMs?: number
+  readonly maxConnectionDurationMs?: number
+  readonly tcpKeepalive?: {
+    readonly timeMs?: number
+    readonly intervalMs?: number
+    readonly probes?: number
+  }
+  readonly h2UpgradePolicy?: 'DEFAULT' | 'DO_NOT_UPGRADE' | 'UPGRADE'
+  readonly maxConcurrentStreams?: number
+}
+
+/** DestinationRule outlierDetection with Istio's defaults filled in (only present when set). */
+export interface OutlierDetectionPolicy {
+  /** 0 disables the detector. */
+  readonly consecutive5xxErrors: number
+  readonly consecutiveGatewayErrors: number
+  readonly consecutiveLocalOriginFailures: number
+  readonly splitExternalLocalOriginErrors: boolean
+  readonly intervalMs: number
+  readonly baseEjectionTimeMs: number
+  readonly maxEjectionPercent: number
+  readonly minHealthPercent: number
+}
+
+/** DestinationRule tls (origination). DISABLE is represented by no policy at all. */
+export interface UpstreamTlsPolicy {
+  readonly mode: 'SIMPLE' | 'MUTUAL'
+  readonly clientCertificate?: string
+  readonly privateKey?: string
+  readonly caCertificates?: string
+  readonly credentialName?: string
+  readonly caCrl?: string
+  readonly subjectAltNames: readonly string[]
+  /** Defaults to the destination host. */
+  readonly sni: string
+  readonly insecureSkipVerify: boolean
+}
+
+/** The DestinationRule traffic policy in effect for one cluster, after Istio's merge rules. */
+export interface ClusterPolicy {
+  readonly loadBalancer?: LoadBalancer
+  readonly connectionPool?: ConnectionPoolPolicy
+  readonly outlierDetection?: OutlierDetectionPolicy
+  readonly tls?: UpstreamTlsPolicy
 }

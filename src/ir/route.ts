@@ -83,7 +83,10 @@ export interface MirrorPolicy {
   readonly cluster: ClusterId
   readonly host: string
   readonly port: number
+  /** 0–100, a double. */
   readonly percent: number
+  /** Appended to the mirrored request's Host (`-shadow` on Istio 1.27 and earlier). */
+  readonly hostSuffix?: string
 }
 
 export interface CorsPolicy {

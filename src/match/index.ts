@@ -24,3 +24,4 @@ export type {
 export { InvalidRouteRegexError } from './string-matcher.js'
 export type { StringMatcher } from './string-matcher.js'
 export { findQueryParam } from './query.js'
+export { compileStringMatch, testStringMatch } from './string-matcher.js'

@@ -99,7 +99,10 @@ describe('configuration docs', () => {
     assert.match(doc, /^\| `spec\.http\[\]\.match\[\]\.sourceLabels` \| [^|]+ \| mesh-only \|/m)
     assert.match(doc, /^\| `spec\.http\[\]\.mirrorPercent` \| integer \| deprecated \|/m)
     // A field inside a planned field is planned too.
-    assert.match(doc, /^\| `spec\.http\[\]\.retries\.attempts` \| integer \| planned \| follows/m)
+    assert.match(
+      doc,
+      /^\| `spec\.trafficPolicy\.tunnel\.targetHost` \| string \(required\) \| planned \| follows/m,
+    )
   })
 })
 

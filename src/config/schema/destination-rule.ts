@@ -11,6 +11,7 @@ import {
   noted,
   num,
   obj,
+  partial,
   planned,
   port,
   req,
@@ -19,7 +20,7 @@ import {
 } from './dsl.js'
 import { int32NonNeg, portSelector } from './common.js'
 
-const POLICY_LATER = 'traffic policies arrive with the upstream-policy work; subsets work today'
+const H2_LATER = 'HTTP/2 to upstreams is not configurable yet; upstreams are reached over HTTP/1.1'
 const u32 = int({ min: 0, max: 4294967295 })
 
 const consistentHash = obj(
@@ -36,8 +37,14 @@ const consistentHash = obj(
     ),
     useSourceIp: bool(),
     httpQueryParameterName: str(),
-    ringHash: obj({ minimumRingSize: u32 }, { name: 'RingHash' }),
-    maglev: obj({ tableSize: u32 }, { name: 'MagLev' }),
+    ringHash: noted(
+      obj({ minimumRingSize: u32 }, { name: 'RingHash' }),
+      'a hash ring of this size; a key moves only when its endpoint leaves',
+    ),
+    maglev: partial(
+      obj({ tableSize: u32 }, { name: 'MagLev' }),
+      'served by the same hash ring as ringHash (tableSize entries): keys stick the same way, the spread differs from Envoy maglev',
+    ),
     minimumRingSize: deprecated(u32, 'use ringHash.minimumRingSize'),
   },
   {
@@ -61,28 +68,43 @@ const localityLbSetting = obj(
 
 const loadBalancer = obj(
   {
-    simple: enumOf([
-      'UNSPECIFIED',
-      'LEAST_CONN',
-      'RANDOM',
-      'PASSTHROUGH',
-      'ROUND_ROBIN',
-      'LEAST_REQUEST',
-    ]),
+    simple: noted(
+      enumOf([
+        'UNSPECIFIED',
+        'LEAST_CONN',
+        'RANDOM',
+        'PASSTHROUGH',
+        'ROUND_ROBIN',
+        'LEAST_REQUEST',
+      ]),
+      'PASSTHROUGH balances like ROUND_ROBIN over the ServiceEntry endpoints',
+    ),
     consistentHash,
-    localityLbSetting,
-    zoneAwareLbSetting: obj({
-      enabled: bool(),
-      failover: arr(str()),
-      failoverPriority: arr(str()),
-      minClusterSize: u32,
-    }),
-    warmupDurationSecs: deprecated(duration(), 'use warmup.duration'),
-    warmup: obj({
-      duration: req(duration()),
-      minimumPercent: num({ min: 0, max: 100 }),
-      aggression: num({ min: 1 }),
-    }),
+    localityLbSetting: planned(
+      localityLbSetting,
+      'endpoints have no locality preference yet; all are balanced together',
+    ),
+    zoneAwareLbSetting: planned(
+      obj({
+        enabled: bool(),
+        failover: arr(str()),
+        failoverPriority: arr(str()),
+        minClusterSize: u32,
+      }),
+      'endpoints have no zones yet; all are balanced together',
+    ),
+    warmupDurationSecs: deprecated(
+      planned(duration(), 'new endpoints get their full share at once'),
+      'use warmup.duration',
+    ),
+    warmup: planned(
+      obj({
+        duration: req(duration()),
+        minimumPercent: num({ min: 0, max: 100 }),
+        aggression: num({ min: 1 }),
+      }),
+      'new endpoints get their full share at once (no slow start)',
+    ),
   },
   {
     name: 'LoadBalancerSettings',
@@ -99,11 +121,11 @@ const connectionPool = obj(
       {
         maxConnections: int32NonNeg,
         connectTimeout: duration(),
-        tcpKeepalive: obj(
-          { probes: u32, time: duration(), interval: duration() },
-          { name: 'TcpKeepalive' },
+        tcpKeepalive: partial(
+          obj({ probes: u32, time: duration(), interval: duration() }, { name: 'TcpKeepalive' }),
+          'time sets the first probe delay; Node does not expose probes and interval (OS defaults)',
         ),
-        maxConnectionDuration: duration(),
+        maxConnectionDuration: planned(duration(), 'upstream connections are not aged out yet'),
         idleTimeout: duration({ minMs: 0 }),
       },
       { name: 'TCPSettings' },
@@ -115,10 +137,10 @@ const connectionPool = obj(
         maxRequestsPerConnection: int32NonNeg,
         maxRetries: int32NonNeg,
         idleTimeout: duration({ minMs: 0 }),
-        h2UpgradePolicy: enumOf(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE']),
-        useClientProtocol: bool(),
-        maxConcurrentStreams: int32NonNeg,
-        http2KeepAlive: obj({ interval: duration(), timeout: duration() }),
+        h2UpgradePolicy: planned(enumOf(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE']), H2_LATER),
+        useClientProtocol: planned(bool(), H2_LATER),
+        maxConcurrentStreams: planned(int32NonNeg, H2_LATER),
+        http2KeepAlive: planned(obj({ interval: duration(), timeout: duration() }), H2_LATER),
       },
       { name: 'HTTPSettings' },
     ),
@@ -137,7 +159,10 @@ const outlierDetection = obj(
     baseEjectionTime: duration(),
     maxEjectionPercent: int({ min: 0, max: 100 }),
     minHealthPercent: int({ min: 0, max: 100 }),
-    outlierDetectionHttpErrorCodes: arr(int({ min: 100, max: 599 })),
+    outlierDetectionHttpErrorCodes: planned(
+      arr(int({ min: 100, max: 599 })),
+      'errors are the 5xx statuses (gateway errors: 502, 503, 504)',
+    ),
   },
   { name: 'OutlierDetection' },
 )
@@ -170,7 +195,7 @@ const trafficPolicyFields = {
   loadBalancer,
   connectionPool,
   outlierDetection,
-  tls: clientTls,
+  tls: planned(clientTls, 'TLS origination to upstreams is not implemented yet'),
 }
 
 const portTrafficPolicy = obj(
@@ -178,25 +203,31 @@ const portTrafficPolicy = obj(
   { name: 'PortTrafficPolicy' },
 )
 
-const trafficPolicy = planned(
-  obj(
-    {
-      ...trafficPolicyFields,
-      portLevelSettings: arr(portTrafficPolicy, { max: 4096 }),
-      tunnel: obj({
+const trafficPolicy = obj(
+  {
+    ...trafficPolicyFields,
+    portLevelSettings: arr(portTrafficPolicy, { max: 4096 }),
+    tunnel: planned(
+      obj({
         protocol: enumOf(['CONNECT', 'POST']),
         targetHost: req(str()),
         targetPort: req(port()),
       }),
-      proxyProtocol: obj({ version: enumOf(['V1', 'V2']) }),
-      retryBudget: obj({
+      'upstream tunnelling is not implemented',
+    ),
+    proxyProtocol: planned(
+      obj({ version: enumOf(['V1', 'V2']) }),
+      'PROXY protocol towards upstreams is not implemented',
+    ),
+    retryBudget: planned(
+      obj({
         percent: obj({ value: num({ min: 0, max: 100 }) }),
         minRetryConcurrency: u32,
       }),
-    },
-    { name: 'TrafficPolicy' },
-  ),
-  POLICY_LATER,
+      'use connectionPool.http.maxRetries',
+    ),
+  },
+  { name: 'TrafficPolicy' },
 )
 
 export const subset = obj(

@@ -1,5 +1,17 @@
 /** portcullis.io/v1alpha1 GatewayConfig: our own process settings, in the same file. */
-import { any, bool, duration, enumOf, int, map, obj, planned, str, type Infer } from './dsl.js'
+import {
+  any,
+  bool,
+  duration,
+  enumOf,
+  int,
+  map,
+  noted,
+  obj,
+  planned,
+  str,
+  type Infer,
+} from './dsl.js'
 
 const listenPort = int({ min: 0, max: 65535, type: 'port (0 disables)' })
 const address = str({
@@ -39,9 +51,9 @@ export const gatewayConfigSpec = obj(
     numTrustedProxies: int({ min: 0, max: 64 }),
     serverHeader: str(),
     labels: map(str()),
-    compatibility: planned(
+    compatibility: noted(
       enumOf(['istio-1.27', 'istio-1.28', 'latest']),
-      'no behaviour differs between profiles yet',
+      'istio-1.27 adds the -shadow Host suffix to mirrored requests; later profiles do not',
     ),
     certsDir: str({ nonEmpty: true }),
     outbound: planned(any('OutboundListener'), 'arrives with the egress allowlist work'),

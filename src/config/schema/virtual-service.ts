@@ -20,9 +20,6 @@ import {
 } from './dsl.js'
 import { destination, int32NonNeg, MESH_SOURCE, percent, re2, stringMatch } from './common.js'
 
-const ROUTE_LATER =
-  'route policies (timeouts, retries, faults, mirroring, CORS) arrive with the upstream-policy work'
-
 const headerName = (v: string): string | undefined =>
   /^:?[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v) ? undefined : `"${v}" is not a valid header name`
 
@@ -109,64 +106,58 @@ export const httpRewrite = obj(
   { name: 'HTTPRewrite', oneOf: [['uri', 'uriRegexRewrite']] },
 )
 
-export const httpRetry = planned(
-  obj(
-    {
-      attempts: int32NonNeg,
-      perTryTimeout: duration(),
-      retryOn: str(),
-      retryRemoteLocalities: bool(),
-      retryIgnorePreviousHosts: bool(),
-      backoff: duration(),
-    },
-    { name: 'HTTPRetry' },
-  ),
-  ROUTE_LATER,
+export const httpRetry = obj(
+  {
+    attempts: int32NonNeg,
+    perTryTimeout: duration(),
+    retryOn: str(),
+    retryRemoteLocalities: planned(
+      bool(),
+      'a standalone gateway has no localities to prefer; retries already go to another endpoint',
+    ),
+    retryIgnorePreviousHosts: bool(),
+    backoff: duration(),
+  },
+  { name: 'HTTPRetry' },
 )
 
 const grpcStatus = str()
-export const httpFaultInjection = planned(
-  obj(
-    {
-      delay: obj(
-        {
-          fixedDelay: duration(),
-          exponentialDelay: duration(),
-          percentage: percent,
-          percent: deprecated(int({ min: 0, max: 100 }), 'use percentage'),
-        },
-        { name: 'Delay', oneOf: [['fixedDelay', 'exponentialDelay']] },
-      ),
-      abort: obj(
-        {
-          httpStatus: int({ min: 200, max: 599 }),
-          grpcStatus,
-          http2Error: str(),
-          percentage: percent,
-        },
-        { name: 'Abort', oneOf: [['httpStatus', 'grpcStatus', 'http2Error']] },
-      ),
-    },
-    { name: 'HTTPFaultInjection' },
-  ),
-  ROUTE_LATER,
+export const httpFaultInjection = obj(
+  {
+    delay: obj(
+      {
+        fixedDelay: duration(),
+        exponentialDelay: planned(duration(), 'hidden in the Istio API; use fixedDelay'),
+        percentage: percent,
+        percent: deprecated(int({ min: 0, max: 100 }), 'use percentage'),
+      },
+      { name: 'Delay', oneOf: [['fixedDelay', 'exponentialDelay']] },
+    ),
+    abort: obj(
+      {
+        httpStatus: int({ min: 200, max: 599 }),
+        grpcStatus: planned(grpcStatus, 'gRPC aborts are not injected yet; use httpStatus'),
+        http2Error: planned(str(), 'hidden in the Istio API; use httpStatus'),
+        percentage: percent,
+      },
+      { name: 'Abort', oneOf: [['httpStatus', 'grpcStatus', 'http2Error']] },
+    ),
+  },
+  { name: 'HTTPFaultInjection' },
 )
 
-export const corsPolicy = planned(
-  obj(
-    {
-      allowOrigins: arr(stringMatch),
-      allowOrigin: deprecated(arr(str()), 'use allowOrigins'),
-      allowMethods: arr(str()),
-      allowHeaders: arr(str()),
-      exposeHeaders: arr(str()),
-      maxAge: duration(),
-      allowCredentials: bool(),
-      unmatchedPreflights: enumOf(['UNSPECIFIED', 'FORWARD', 'IGNORE']),
-    },
-    { name: 'CorsPolicy' },
-  ),
-  ROUTE_LATER,
+export const corsPolicy = obj(
+  {
+    allowOrigins: arr(stringMatch),
+    allowOrigin: deprecated(arr(str()), 'use allowOrigins'),
+    allowMethods: arr(str()),
+    allowHeaders: arr(str()),
+    exposeHeaders: arr(str()),
+    maxAge: duration(),
+    allowCredentials: bool(),
+    unmatchedPreflights: enumOf(['UNSPECIFIED', 'FORWARD', 'IGNORE']),
+  },
+  { name: 'CorsPolicy' },
 )
 
 export const httpRoute = obj(
@@ -181,21 +172,15 @@ export const httpRoute = obj(
       'delegate VirtualServices are not supported',
     ),
     rewrite: httpRewrite,
-    timeout: planned(duration(), ROUTE_LATER),
+    timeout: duration(),
     retries: httpRetry,
     fault: httpFaultInjection,
-    mirror: planned(destination, ROUTE_LATER),
-    mirrors: planned(
-      arr(
-        obj({ destination: req(destination), percentage: percent }, { name: 'HTTPMirrorPolicy' }),
-      ),
-      ROUTE_LATER,
+    mirror: destination,
+    mirrors: arr(
+      obj({ destination: req(destination), percentage: percent }, { name: 'HTTPMirrorPolicy' }),
     ),
-    mirrorPercentage: planned(percent, ROUTE_LATER),
-    mirrorPercent: deprecated(
-      planned(int({ min: 0, max: 100 }), ROUTE_LATER),
-      'use mirrorPercentage',
-    ),
+    mirrorPercentage: percent,
+    mirrorPercent: deprecated(int({ min: 0, max: 100 }), 'use mirrorPercentage'),
     corsPolicy,
     headers,
     websocketUpgrade: removed(any('boolean'), 'WebSocket upgrades are always allowed'),

@@ -6,6 +6,7 @@ import type { MatchRequest } from '../../match/index.js'
 import type { RequestObserver } from '../../observe/events.js'
 import type { PreparedDestination, PreparedRoute, PreparedSnapshot } from '../prepare.js'
 import type { ListenerContext } from '../types.js'
+import type { ClusterRuntime } from '../upstream/cluster-runtime.js'
 import type { UpstreamEndpoint } from '../upstream/endpoint.js'
 import { forwardedProto, peerIp } from './forwarded.js'
 
@@ -79,6 +80,15 @@ export class RequestContext implements MatchRequest {
   upstreamHeaders: string[] | undefined = undefined
   routeTimer: NodeJS.Timeout | undefined = undefined
   retryTimer: NodeJS.Timeout | undefined = undefined
+  /** Headers added to whatever response goes out (CORS, an issued hash cookie). */
+  extraResponseHeaders: string[] | undefined = undefined
+  /** The request body, kept when it is small enough to be sent again on a retry. */
+  bodyBuffer: Buffer | undefined = undefined
+  /** The consistent-hash key of this request, hashed (when the cluster balances by one). */
+  hash: number | undefined = undefined
+  /** The cluster whose circuit breaker admitted this request, and retries it holds there. */
+  admittedBy: ClusterRuntime | undefined = undefined
+  retriesHeld = 0
   /** The downstream response has closed; the record is out. */
   closed = false
   /** The gateway destroyed the response itself (upstream reset mid-body, timeout). */

@@ -9,6 +9,8 @@ import { buildUpstreamRequestHeaders, setAttemptCount } from './request-headers.
 import { buildDownstreamResponseHeaders } from './response-headers.js'
 import { isRetriableStatus, retryBackoffMs } from './retry-policy.js'
 import type { PreparedRetry } from './retry-policy.js'
+import { requestHash } from './hash-key.js'
+import { sendMirrors } from './mirror.js'
 import { rewritePath } from './rewrite.js'
 import { UpstreamExchange } from './upstream-exchange.js'
 import type { ExchangeEvents } from './upstream-exchange.js'
@@ -19,7 +21,14 @@ import type { ExchangeEvents } from './upstream-exchange.js'
  */
 const UPSTREAM_IDLE_TIMEOUT_MS = 300_000
 
-/** The forward action: pick a destination, then run attempts until one answers or we give up. */
+/** Bodies up to this size are kept so a retry can send them again (Envoy buffers similarly). */
+export const RETRY_BODY_CAP_BYTES = 64 * 1024
+
+/**
+ * The forward action: pick a destination, apply fault injection (a delay, then maybe an
+ * abort), then run attempts until one answers or we give up. The route timeout starts after
+ * an injected delay, as in Envoy where the fault filter runs before the router.
+ */
 export function forwardRequest(ctx: RequestContext, route: PreparedRoute): void {
   const dest = pickDestination(route)
   if (dest === undefined || dest.cluster === undefined) {
@@ -28,10 +37,96 @@ export function forwardRequest(ctx: RequestContext, route: PreparedRoute): void 
     return
   }
   ctx.destination = dest
-  if (route.timeoutMs !== undefined && route.timeoutMs > 0) {
-    ctx.routeTimer = setTimeout(guarded, route.timeoutMs, onRouteTimeout, ctx)
+  const delay = route.fault?.delay
+  if (delay !== undefined && isSelected(delay.percent)) {
+    ctx.flags |= Flag.DI
+    ctx.retryTimer = setTimeout(guarded, delay.fixedDelayMs, afterFaultDelay, ctx)
+    return
   }
-  const resolving = dest.cluster.resolving
+  afterFaultDelay(ctx)
+}
+
+/** Percentages are doubles; Envoy resolves them to one part per million. */
+function isSelected(percent: number): boolean {
+  return percent >= 100 || (percent > 0 && Math.random() * 100 < percent)
+}
+
+function afterFaultDelay(ctx: RequestContext): void {
+  ctx.retryTimer = undefined
+  if (ctx.closed) return
+  const route = ctx.route!
+  const abort = route.fault?.abort
+  if (abort !== undefined && isSelected(abort.percent)) {
+    sendLocalReply(ctx, abort.httpStatus, Flag.FI, 'fault_filter_abort', LocalReplyBody.faultAbort)
+    return
+  }
+  const cluster = ctx.destination!.cluster!
+  if (!cluster.admit()) {
+    sendLocalReply(
+      ctx,
+      503,
+      Flag.UO,
+      'upstream_reset_before_response_started{overflow}',
+      LocalReplyBody.overflow,
+      undefined,
+      OVERLOADED,
+    )
+    return
+  }
+  ctx.admittedBy = cluster
+  const timeoutMs = effectiveTimeoutMs(ctx, route)
+  if (timeoutMs !== undefined && timeoutMs > 0) {
+    ctx.routeTimer = setTimeout(guarded, timeoutMs, onRouteTimeout, ctx)
+  }
+  if (cluster.hashKey !== undefined) ctx.hash = requestHash(ctx, cluster.hashKey)
+  if (ctx.hasBody && route.retry.attempts > 0 && isSmallBody(ctx)) {
+    readBody(ctx)
+    return
+  }
+  afterBody(ctx)
+}
+
+const OVERLOADED = ['x-envoy-overloaded', 'true'] as const
+
+/**
+ * The route timeout, or a client's `x-envoy-upstream-rq-timeout-ms` when the client is
+ * internal by Envoy's rules (the trusted client address, after numTrustedProxies, is loopback,
+ * RFC 1918 or ULA). 0 disables the timeout, as in Envoy.
+ */
+function effectiveTimeoutMs(ctx: RequestContext, route: PreparedRoute): number | undefined {
+  const sent = ctx.req.headers['x-envoy-upstream-rq-timeout-ms']
+  if (typeof sent !== 'string' || !/^\d{1,9}$/.test(sent)) return route.timeoutMs
+  const xff = ctx.header('x-forwarded-for')
+  const client = trustedClientAddress(xff, ctx.peer, ctx.prepared.numTrustedProxies)
+  return isInternalAddress(client) ? Number(sent) : route.timeoutMs
+}
+
+function isSmallBody(ctx: RequestContext): boolean {
+  const length = ctx.req.headers['content-length']
+  return length !== undefined && Number(length) <= RETRY_BODY_CAP_BYTES
+}
+
+/** Keeps a small body whole so every attempt can send it. */
+function readBody(ctx: RequestContext): void {
+  const chunks: Buffer[] = []
+  const req = ctx.req
+  req.on('data', (c: Buffer) => chunks.push(c))
+  req.once('end', () => {
+    const body = Buffer.concat(chunks)
+    ctx.bodyBuffer = body
+    ctx.bytesReceived = body.length
+    guarded(afterBody, ctx)
+  })
+}
+
+function afterBody(ctx: RequestContext): void {
+  if (ctx.closed) return
+  const dest = ctx.destination!
+  const route = ctx.route!
+  if (route.mirrors.length > 0 && (!ctx.hasBody || ctx.bodyBuffer !== undefined)) {
+    sendMirrors(ctx, route.mirrors, headersFor(ctx, dest), upstreamPath(ctx, route))
+  }
+  const resolving = dest.cluster!.resolving
   if (resolving === undefined) {
     startAttempt(ctx)
     return
@@ -41,6 +136,10 @@ export function forwardRequest(ctx: RequestContext, route: PreparedRoute): void 
     () => guarded(startAttempt, ctx),
     () => guarded(startAttempt, ctx),
   )
+}
+
+function headersFor(ctx: RequestContext, dest: PreparedDestination): string[] {
+  return (ctx.upstreamHeaders ??= buildHeaders(ctx, dest))
 }
 
 /**
@@ -71,19 +170,15 @@ function startAttempt(ctx: RequestContext): void {
   ctx.retryTimer = undefined
   if (ctx.closed || ctx.res.headersSent) return
   const dest = ctx.destination!
-  const endpoint = dest.cluster!.pick(ctx.tried)
+  const endpoint = dest.cluster!.pick(ctx.hash, ctx.tried)
   if (endpoint === undefined) {
     sendLocalReply(ctx, 503, Flag.UH, 'no_healthy_upstream', LocalReplyBody.noHealthyUpstream)
     return
   }
   ctx.attempt++
   ctx.upstreamHost = endpoint.address
-  let headers = ctx.upstreamHeaders
-  if (headers === undefined) {
-    headers = ctx.upstreamHeaders = buildHeaders(ctx, dest)
-  } else {
-    setAttemptCount(headers, ctx.attempt)
-  }
+  const headers = headersFor(ctx, dest)
+  setAttemptCount(headers, ctx.attempt)
   const route = ctx.route!
   const ex = new UpstreamExchange(ctx, endpoint, EVENTS)
   ctx.exchange = ex
@@ -96,7 +191,7 @@ function startAttempt(ctx: RequestContext): void {
       path: upstreamPath(ctx, route),
       method: ctx.method,
       headers,
-      body: ctx.hasBody ? ctx.req : null,
+      body: ctx.bodyBuffer ?? (ctx.hasBody ? ctx.req : null),
       headersTimeout: UPSTREAM_IDLE_TIMEOUT_MS,
       bodyTimeout: UPSTREAM_IDLE_TIMEOUT_MS,
     },
@@ -136,6 +231,7 @@ const EVENTS: ExchangeEvents = {
     const ctx = ex.ctx
     if (ex.cancelled !== undefined || ctx.closed) return false
     if (ex.perTryTimer !== undefined) clearTimeout(ex.perTryTimer)
+    ctx.destination!.cluster!.reportStatus(ex.endpoint, status)
     const retry = ctx.route!.retry
     if (isRetriableStatus(retry, status)) {
       if (mayRetry(ctx, retry, true)) {
@@ -143,7 +239,7 @@ const EVENTS: ExchangeEvents = {
         scheduleRetry(ctx, ex)
         return false
       }
-      if (retry.attempts > 0 && !ctx.hasBody) ctx.flags |= Flag.URX
+      if (hadRetries(ctx, retry)) ctx.flags |= Flag.URX
     }
     const serviceTime = Math.round(performance.now() - ex.startMark)
     ctx.upstreamServiceTimeMs = serviceTime
@@ -153,6 +249,7 @@ const EVENTS: ExchangeEvents = {
       ctx.prepared.serverHeader,
       serviceTime,
     )
+    if (ctx.extraResponseHeaders !== undefined) headers.push(...ctx.extraResponseHeaders)
     ctx.responseHeaders = headers
     ctx.details = 'via_upstream'
     ctx.res.writeHead(status, headers)
@@ -195,13 +292,14 @@ const EVENTS: ExchangeEvents = {
       sendLocalReply(ctx, 504, Flag.UT, 'response_timeout', LocalReplyBody.timeout)
       return
     }
+    ctx.destination!.cluster!.reportLocalFailure(ex.endpoint)
     if (!ex.connected) {
       // Nothing was sent: connect refused or timed out, or the pool is gone.
       if (mayRetry(ctx, retry, retry.onConnectFailure)) {
         scheduleRetry(ctx, ex)
         return
       }
-      const urx = retry.onConnectFailure && retry.attempts > 0 && !ctx.hasBody ? Flag.URX : 0
+      const urx = retry.onConnectFailure && hadRetries(ctx, retry) ? Flag.URX : 0
       sendLocalReply(
         ctx,
         503,
@@ -215,7 +313,7 @@ const EVENTS: ExchangeEvents = {
       scheduleRetry(ctx, ex)
       return
     }
-    const urx = retry.onReset && retry.attempts > 0 && !ctx.hasBody ? Flag.URX : 0
+    const urx = retry.onReset && hadRetries(ctx, retry) ? Flag.URX : 0
     sendLocalReply(
       ctx,
       503,
@@ -226,9 +324,25 @@ const EVENTS: ExchangeEvents = {
   },
 }
 
-/** Retries need a bodyless request (bodies are streamed, not buffered) and attempts left. */
+/** Whether the request can be sent again: no body, or a kept one. */
+function isReplayable(ctx: RequestContext): boolean {
+  return !ctx.hasBody || ctx.bodyBuffer !== undefined
+}
+
+/**
+ * Retries need a replayable request (a body already streamed upstream is gone), attempts
+ * left, and room under the cluster's maxRetries breaker.
+ */
 function mayRetry(ctx: RequestContext, retry: PreparedRetry, condition: boolean): boolean {
-  return condition && !ctx.hasBody && ctx.attempt <= retry.attempts
+  if (!condition || !isReplayable(ctx) || ctx.attempt > retry.attempts) return false
+  if (!ctx.destination!.cluster!.admitRetry()) return false
+  ctx.retriesHeld++
+  return true
+}
+
+/** URX: the route could retry this request and the retries ran out. */
+function hadRetries(ctx: RequestContext, retry: PreparedRetry): boolean {
+  return retry.attempts > 0 && isReplayable(ctx) && ctx.attempt > retry.attempts
 }
 
 function scheduleRetry(ctx: RequestContext, failed: UpstreamExchange): void {
@@ -278,11 +392,12 @@ function onPerTryTimeout(ex: UpstreamExchange): void {
   if (ex.headersReceived || ex.cancelled !== undefined || ctx.closed) return
   ex.cancel('per-try-timeout')
   if (ctx.exchange === ex) ctx.exchange = undefined
+  ctx.destination!.cluster!.reportLocalFailure(ex.endpoint)
   const retry = ctx.route!.retry
   if (mayRetry(ctx, retry, retry.onPerTryTimeout)) {
     scheduleRetry(ctx, ex)
     return
   }
-  const urx = retry.onPerTryTimeout && retry.attempts > 0 && !ctx.hasBody ? Flag.URX : 0
+  const urx = retry.onPerTryTimeout && hadRetries(ctx, retry) ? Flag.URX : 0
   sendLocalReply(ctx, 504, Flag.UT | urx, 'response_timeout', LocalReplyBody.timeout)
 }

@@ -107,7 +107,7 @@ describe('forwarding', () => {
       'x-secret': 'do-not-pass',
       te: 'trailers',
       'proxy-authorization': 'Basic Zm9vOmJhcg==',
-      'x-envoy-upstream-rq-timeout-ms': '1',
+      'x-envoy-upstream-rq-timeout-ms': '60000',
       'x-envoy-debug': '1',
       'x-request-id': 'mine',
       'x-forwarded-for': '203.0.113.9',

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream'
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type * as ir from '../../ir/index.js'
@@ -291,12 +292,21 @@ describe('retries', () => {
     const first = await http.get(`${gw.url}/`)
     assert.equal(first.statusCode, 200)
     await first.body.text()
-    // A POST with a body is streamed, so it is not retried: the 503 comes back as it is.
-    const post = await http.get(`${gw.url}/`, { method: 'POST', body: 'payload' })
+    // A small POST body is kept, so it is retried too (with its body).
+    const small = await http.get(`${gw.url}/`, { method: 'POST', body: 'payload' })
+    assert.equal(small.statusCode, 200)
+    assert.equal((JSON.parse(await small.body.text()) as { bodyLength: number }).bodyLength, 7)
+    // A body of unknown length is streamed upstream and gone: the 503 comes back as it is.
+    const post = await http.get(`${gw.url}/`, {
+      method: 'POST',
+      body: Readable.from([Buffer.from('pay'), Buffer.from('load')]),
+    })
     assert.equal(post.statusCode, 503)
     assert.equal(await post.body.text(), 'busy')
-    assert.equal(failing.seen.length, 2)
-    assert.equal(good.seen.length, 1)
+    assert.equal(failing.seen.length, 3)
+    assert.equal(good.seen.length, 2)
+    const records = await gw.waitForRecords(3)
+    assert.equal(records[2]?.responseFlags, '-')
   })
 
   test('a try that exceeds perTryTimeout is retried on another endpoint', async (t) => {

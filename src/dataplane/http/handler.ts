@@ -54,6 +54,11 @@ function onResponseClose(this: WithContext): void {
   try {
     if (ctx.routeTimer !== undefined) clearTimeout(ctx.routeTimer)
     if (ctx.retryTimer !== undefined) clearTimeout(ctx.retryTimer)
+    const admitted = ctx.admittedBy
+    if (admitted !== undefined) {
+      admitted.inFlight--
+      admitted.retriesInFlight -= ctx.retriesHeld
+    }
     if (!this.writableFinished && !ctx.resetByGateway) {
       ctx.flags |= Flag.DC
       if (!this.headersSent) ctx.details = 'downstream_remote_disconnect'

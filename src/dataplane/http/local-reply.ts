@@ -11,6 +11,8 @@ export const LocalReplyBody = {
   connectionTermination:
     'upstream connect error or disconnect/reset before headers. reset reason: connection termination',
   timeout: 'upstream request timeout',
+  overflow: 'upstream connect error or disconnect/reset before headers. reset reason: overflow',
+  faultAbort: 'fault filter abort',
 } as const
 
 /**
@@ -25,6 +27,7 @@ export function sendLocalReply(
   details: string,
   body?: string | Buffer,
   location?: string,
+  extra?: readonly string[],
 ): void {
   ctx.flags |= flag
   ctx.details = details
@@ -42,6 +45,8 @@ export function sendLocalReply(
   if (location !== undefined) list.push('location', location)
   if (length > 0) list.push('content-type', 'text/plain')
   list.push('content-length', String(length))
+  if (extra !== undefined) list.push(...extra)
+  if (ctx.extraResponseHeaders !== undefined) list.push(...ctx.extraResponseHeaders)
   const plan = ctx.destination?.responsePlan ?? ctx.route?.responsePlan
   const headers = finishResponseHeaders(list, plan, ctx.prepared.serverHeader)
   ctx.responseHeaders = headers

@@ -7,6 +7,7 @@ import { HTTPS_REDIRECT, buildRedirectLocation } from './redirect-location.js'
 import { matchRoute, selectVirtualHost } from '../../match/index.js'
 import { normalizeHost } from '../../lib/index.js'
 import type { RequestContext } from './context.js'
+import { applyCors } from './cors.js'
 import { Flag } from './flags.js'
 import { forwardRequest } from './forward.js'
 import { sendLocalReply } from './local-reply.js'
@@ -16,9 +17,16 @@ export const REQUEST_STEPS = [
   ['virtual-host', 'Host picks the virtual host (exact, longest wildcard, *); none is 404 NR'],
   ['require-tls', 'httpsRedirect covers the whole virtual host, before any route: 301 to https'],
   ['route', 'the first route whose match accepts the request; none is 404 NR'],
+  [
+    'cors',
+    'Envoy runs its CORS filter before the router: an allowed preflight is answered here, and CORS headers go on every response after it',
+  ],
   ['redirect', 'terminal and cheap: a Location built as Envoy does, nothing goes upstream'],
   ['direct-response', 'terminal: the route answers with its status, body and response headers'],
-  ['forward', 'last: destination by weight, cluster (503 NC), endpoint (503 UH), upstream'],
+  [
+    'forward',
+    'last: destination by weight (503 NC), fault delay (DI) then abort (FI, never retried), circuit breaker (503 UO), route timeout from here, mirrors, endpoint by the load balancer (503 UH), attempts and retries',
+  ],
 ] as const
 
 /** Runs the steps after the context exists (handler.ts builds it). */
@@ -50,6 +58,7 @@ export function runRequestSteps(ctx: RequestContext): void {
   }
   ctx.route = route
   ctx.matchIndex = match.matchIndex
+  if (route.cors !== undefined && applyCors(ctx, route.cors)) return
 
   const action = route.action
   switch (action.kind) {

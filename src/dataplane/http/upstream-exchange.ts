@@ -32,6 +32,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, InFlightAtt
   perTryTimer: NodeJS.Timeout | undefined = undefined
   #abort: ((err?: Error) => void) | undefined = undefined
   #resume: (() => void) | undefined = undefined
+  #settled = false
   readonly #events: ExchangeEvents
 
   constructor(ctx: RequestContext, endpoint: UpstreamEndpoint, events: ExchangeEvents) {
@@ -39,6 +40,14 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, InFlightAtt
     this.endpoint = endpoint
     this.#events = events
     this.startMark = performance.now()
+    endpoint.active++
+  }
+
+  /** Ends the attempt's share of its endpoint's load (once, whichever way it ends). */
+  #settle(): void {
+    if (this.#settled) return
+    this.#settled = true
+    this.endpoint.active--
   }
 
   cancel(reason: CancelReason): void {
@@ -82,6 +91,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, InFlightAtt
   }
 
   onComplete(): void {
+    this.#settle()
     try {
       this.#events.onComplete(this)
     } catch (err) {
@@ -90,6 +100,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, InFlightAtt
   }
 
   onError(err: Error): void {
+    this.#settle()
     try {
       this.#events.onError(this, err)
     } catch (bug) {
@@ -104,6 +115,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, InFlightAtt
 
   /** undici 7 passes the chunk itself (its typings still say a size). */
   onBodySent(chunk: unknown): void {
+    // A kept body was counted once when it was read; retries send it again.
+    if (this.ctx.bodyBuffer !== undefined) return
     this.ctx.bytesReceived +=
       typeof chunk === 'number' ? chunk : (chunk as { readonly length: number }).length
   }

@@ -2,10 +2,12 @@ import { isIP } from 'node:net'
 import type * as ir from '../../ir/index.js'
 import type { Logger } from '../../lib/index.js'
 import type { UpstreamEndpoint } from './endpoint.js'
-import { endpointAddress } from './endpoint.js'
-import { EndpointPicker } from './endpoint-picker.js'
+import { endpointAddress, isAvailable } from './endpoint.js'
+import { createBalancer } from './balancer.js'
+import type { Balancer } from './balancer.js'
 import type { HostResolver } from './host-resolver.js'
-import type { PoolSet } from './pool-set.js'
+import { OutlierDetector } from './outlier.js'
+import type { EndpointPoolOptions, PoolSet } from './pool-set.js'
 
 /** A retry after a failed resolution with nothing cached comes sooner than a normal refresh. */
 const FAILED_RESOLUTION_RETRY_MS = 5000
@@ -17,11 +19,15 @@ interface ResolvedName {
   refreshAt: number
 }
 
+/** Istio's connection-pool limits default to 2^32-1: effectively none. */
+const UNLIMITED = 4_294_967_295
+
 /**
- * The live side of one cluster: its endpoints with their pools, the load-balancer cursor, and
- * for DNS clusters the resolved addresses, refreshed at the answer's TTL (never sooner than the
- * cluster's dnsRefreshMs) and kept when a refresh fails. Lives outside the snapshot, keyed by
- * cluster id, so a reload that leaves the endpoints alone keeps all of it.
+ * The live side of one cluster: its endpoints with their pools, the load balancer, circuit
+ * breaker counters and outlier state, and for DNS clusters the resolved addresses, refreshed at
+ * the answer's TTL (never sooner than the cluster's dnsRefreshMs) and kept when a refresh fails.
+ * Lives outside the snapshot, keyed by cluster id, so a reload that leaves the cluster alone
+ * keeps all of it. Breaker limits are per process, as in Envoy.
  */
 export class ClusterRuntime {
   readonly id: ir.ClusterId
@@ -30,8 +36,18 @@ export class ClusterRuntime {
   readonly fingerprint: string
   /** Snapshots holding this runtime; the registry closes it at zero. */
   refs = 0
+  /** The consistent-hash key of the cluster's load balancer, if it has one. */
+  readonly hashKey: ir.HashKey | undefined
+  /** Requests admitted and not finished, and retries in flight (circuit breakers). */
+  inFlight = 0
+  retriesInFlight = 0
+  readonly #maxInFlight: number
+  readonly #maxRetries: number
+  readonly #poolOptions: EndpointPoolOptions
+  readonly #outlier: OutlierDetector | undefined
+  readonly #minHealthPercent: number
 
-  #picker: EndpointPicker
+  #picker: Balancer
   #resolving: Promise<void> | undefined
   #timer: NodeJS.Timeout | undefined
   #closed = false
@@ -53,7 +69,30 @@ export class ClusterRuntime {
     this.#pools = pools
     this.#resolver = resolver
     this.#log = log
-    this.#picker = new EndpointPicker([])
+    const policy = cluster.policy
+    const lb = policy?.loadBalancer
+    this.hashKey = lb?.kind === 'CONSISTENT_HASH' ? lb.key : undefined
+    const cp = policy?.connectionPool
+    // HTTP/1.1: one request per connection; beyond maxConnections requests wait as pending.
+    const connections = cp?.maxConnections ?? UNLIMITED
+    const pending = cp?.maxPendingRequests ?? UNLIMITED
+    this.#maxInFlight = Math.min(connections + pending, cp?.maxRequests ?? UNLIMITED)
+    this.#maxRetries = cp?.maxRetries ?? UNLIMITED
+    this.#poolOptions = {
+      connectTimeoutMs: cluster.connectTimeoutMs,
+      ...(cp?.maxConnections !== undefined ? { maxConnections: cp.maxConnections } : {}),
+      ...(cp?.idleTimeoutMs !== undefined ? { idleTimeoutMs: cp.idleTimeoutMs } : {}),
+      ...(cp?.maxRequestsPerConnection !== undefined
+        ? { maxRequestsPerConnection: cp.maxRequestsPerConnection }
+        : {}),
+      ...(cp?.tcpKeepalive?.timeMs !== undefined
+        ? { keepaliveTimeMs: cp.tcpKeepalive.timeMs }
+        : {}),
+    }
+    const od = policy?.outlierDetection
+    this.#outlier = od !== undefined ? new OutlierDetector(od, cluster.id, log) : undefined
+    this.#minHealthPercent = od?.minHealthPercent ?? 0
+    this.#picker = createBalancer(lb, [])
     if (this.#needsResolution()) {
       this.#resolving = this.#refresh()
     } else {
@@ -70,11 +109,47 @@ export class ClusterRuntime {
     return this.#resolving
   }
 
-  /** Round robin by weight; undefined when there is no endpoint (503 UH). */
-  pick(tried?: readonly UpstreamEndpoint[]): UpstreamEndpoint | undefined {
-    return tried === undefined || tried.length === 0
-      ? this.#picker.pick()
-      : this.#picker.pickAvoiding(tried)
+  /**
+   * The endpoint for the next attempt by the cluster's load balancer; undefined when none can
+   * take it (503 UH). Below minHealthPercent healthy endpoints, ejections are ignored (Envoy's
+   * panic mode).
+   */
+  pick(
+    hash: number | undefined,
+    tried?: readonly UpstreamEndpoint[],
+  ): UpstreamEndpoint | undefined {
+    const now = Date.now()
+    const e = this.#picker.pick(hash, tried, now)
+    if (this.#minHealthPercent <= 0) return e
+    const eps = this.#picker.endpoints
+    let healthy = 0
+    for (const x of eps) if (isAvailable(x, now)) healthy++
+    if (eps.length === 0 || (healthy * 100) / eps.length >= this.#minHealthPercent) return e
+    return eps[Math.floor(Math.random() * eps.length)]
+  }
+
+  /** Admits one more request, or refuses it when the breaker is full (503 UO). */
+  admit(): boolean {
+    if (this.inFlight >= this.#maxInFlight) return false
+    this.inFlight++
+    return true
+  }
+
+  /** Admits one more retry against connectionPool.http.maxRetries. */
+  admitRetry(): boolean {
+    if (this.retriesInFlight >= this.#maxRetries) return false
+    this.retriesInFlight++
+    return true
+  }
+
+  /** An upstream answered with `status` (outlier detection). */
+  reportStatus(e: UpstreamEndpoint, status: number): void {
+    this.#outlier?.onStatus(e, status, this.#picker.endpoints, Date.now())
+  }
+
+  /** An attempt failed before a response: connect failure, reset or timeout. */
+  reportLocalFailure(e: UpstreamEndpoint): void {
+    this.#outlier?.onLocalFailure(e, this.#picker.endpoints, Date.now())
   }
 
   /** Stops DNS refreshes and lets go of the pools (they close once idle). */
@@ -83,7 +158,7 @@ export class ClusterRuntime {
     this.#closed = true
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#releasePools(this.#picker.endpoints)
-    this.#picker = new EndpointPicker([])
+    this.#picker = createBalancer(undefined, [])
   }
 
   #needsResolution(): boolean {
@@ -145,12 +220,20 @@ export class ClusterRuntime {
         ips = c.resolution === 'DNS_ROUND_ROBIN' ? all.slice(0, 1) : all
       }
       for (const ip of ips) {
+        const { pool, key } = this.#pools.acquire(ip, e.port, this.#poolOptions)
         next.push({
           address: endpointAddress(ip, e.port),
           ip,
           port: e.port,
           weight: e.weight,
-          pool: this.#pools.acquire(ip, e.port, c.connectTimeoutMs),
+          pool,
+          poolKey: key,
+          active: 0,
+          consecutive5xx: 0,
+          consecutiveGateway: 0,
+          consecutiveLocal: 0,
+          ejectedUntil: 0,
+          ejections: 0,
         })
       }
     }
@@ -160,12 +243,22 @@ export class ClusterRuntime {
       this.#releasePools(next)
       return
     }
-    this.#picker = new EndpointPicker(next)
-    this.#releasePools(previous)
+    // Endpoints that stay keep their counters and ejections.
+    const kept = new Map(previous.map((p) => [p.address, p]))
+    for (let i = 0; i < next.length; i++) {
+      const old = kept.get(next[i]!.address)
+      if (old !== undefined && old.poolKey === next[i]!.poolKey) {
+        this.#pools.release(next[i]!.poolKey)
+        next[i] = old
+        kept.delete(old.address)
+      }
+    }
+    this.#picker = createBalancer(c.policy?.loadBalancer, next)
+    this.#releasePools([...kept.values()])
   }
 
   #releasePools(endpoints: readonly UpstreamEndpoint[]): void {
-    for (const e of endpoints) this.#pools.release(e.ip, e.port, this.cluster.connectTimeoutMs)
+    for (const e of endpoints) this.#pools.release(e.poolKey)
   }
 }
 

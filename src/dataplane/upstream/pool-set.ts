@@ -17,15 +17,30 @@ export const DEFAULT_POOL_SETTINGS: PoolSettings = {
   maxHeaderBytes: 64 * 1024,
 }
 
+/** What a cluster's DestinationRule connectionPool asks of the pool to one endpoint. */
+export interface EndpointPoolOptions {
+  readonly connectTimeoutMs: number
+  readonly maxConnections?: number
+  /** 0 leaves idle connections open (Istio's idleTimeout: 0s). */
+  readonly idleTimeoutMs?: number
+  /** 0: unlimited. */
+  readonly maxRequestsPerConnection?: number
+  /** TCP keepalive: delay before the first probe. */
+  readonly keepaliveTimeMs?: number
+}
+
 interface Entry {
   readonly pool: Pool
   refs: number
 }
 
+/** Node's timers hold at most 2^31-1 ms; "never" is expressed as that. */
+const NEVER_MS = 2_147_483_647
+
 /**
- * One undici Pool per endpoint (`ip:port` and connect timeout), reference-counted so that
+ * One undici Pool per endpoint (`ip:port` and pool options), reference-counted so that
  * clusters and DNS answers sharing an address share its keep-alive connections, and a pool
- * survives reloads as long as some cluster still uses the address.
+ * survives reloads as long as some cluster still uses the address with the same options.
  */
 export class PoolSet {
   readonly #entries = new Map<string, Entry>()
@@ -41,29 +56,46 @@ export class PoolSet {
     return this.#entries.size
   }
 
-  acquire(ip: string, port: number, connectTimeoutMs: number): Pool {
-    const key = `${endpointAddress(ip, port)}|${connectTimeoutMs}`
+  static keyOf(ip: string, port: number, o: EndpointPoolOptions): string {
+    return `${endpointAddress(ip, port)}|${o.connectTimeoutMs}|${o.maxConnections ?? ''}|${o.idleTimeoutMs ?? ''}|${o.maxRequestsPerConnection ?? ''}|${o.keepaliveTimeMs ?? ''}`
+  }
+
+  acquire(ip: string, port: number, o: EndpointPoolOptions): { pool: Pool; key: string } {
+    const key = PoolSet.keyOf(ip, port, o)
     let entry = this.#entries.get(key)
     if (entry === undefined) {
       const s = this.#settings
+      const idle =
+        o.idleTimeoutMs === undefined
+          ? s.keepAliveTimeoutMs
+          : o.idleTimeoutMs === 0
+            ? NEVER_MS
+            : o.idleTimeoutMs
+      const perConnection = o.maxRequestsPerConnection ?? 0
       const pool = new Pool(`http://${endpointAddress(ip, port)}`, {
-        connections: s.connectionsPerEndpoint,
+        connections:
+          o.maxConnections !== undefined && o.maxConnections > 0
+            ? o.maxConnections
+            : s.connectionsPerEndpoint,
         pipelining: 1,
-        connectTimeout: connectTimeoutMs,
-        keepAliveTimeout: s.keepAliveTimeoutMs,
-        keepAliveMaxTimeout: Math.max(s.keepAliveTimeoutMs, 600_000),
+        connectTimeout: o.connectTimeoutMs,
+        keepAliveTimeout: idle,
+        keepAliveMaxTimeout: Math.max(idle, 600_000),
         maxHeaderSize: s.maxHeaderBytes,
+        ...(perConnection > 0 ? { maxRequestsPerClient: perConnection } : {}),
+        ...(o.keepaliveTimeMs !== undefined
+          ? { connect: { keepAlive: true, keepAliveInitialDelay: o.keepaliveTimeMs } }
+          : {}),
       })
       entry = { pool, refs: 0 }
       this.#entries.set(key, entry)
     }
     entry.refs++
-    return entry.pool
+    return { pool: entry.pool, key }
   }
 
   /** Drops one reference; the last one closes the pool once its in-flight requests finish. */
-  release(ip: string, port: number, connectTimeoutMs: number): void {
-    const key = `${endpointAddress(ip, port)}|${connectTimeoutMs}`
+  release(key: string): void {
     const entry = this.#entries.get(key)
     if (entry === undefined) return
     if (--entry.refs > 0) return

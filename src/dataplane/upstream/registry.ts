@@ -9,9 +9,9 @@ import type { PoolSettings } from './pool-set.js'
 
 /**
  * Cluster runtime state that outlives reloads. Each prepared snapshot acquires one runtime per
- * cluster and releases them when it is retired. A runtime is reused while the cluster id and
- * everything about its endpoints are unchanged (pools, keep-alive connections and the LB cursor
- * carry over); a changed cluster gets a fresh runtime, and the old one closes its pools once the
+ * cluster and releases them when it is retired. A runtime is reused while the cluster id, its
+ * endpoints and its traffic policy are unchanged (pools, keep-alive connections, the LB cursor,
+ * breaker counters and outlier ejections carry over); a changed cluster gets a fresh runtime, and the old one closes its pools once the
  * last snapshot using it is released and its in-flight requests have finished.
  */
 export interface UpstreamRegistry {
@@ -75,5 +75,6 @@ function fingerprintOf(c: ir.Cluster): string {
     endpoints: c.endpoints.map((e) => [e.address, e.port, e.weight]),
     connectTimeoutMs: c.connectTimeoutMs,
     dnsRefreshMs: c.dnsRefreshMs,
+    policy: c.policy ?? null,
   })
 }
