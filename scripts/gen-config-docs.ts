@@ -60,6 +60,13 @@ const KINDS: readonly { kind: string; apiVersion: string; spec: AnySchema; about
     about:
       'Settings of the gateway process itself (at most one per configuration). Ports set to 0 turn a listener off.',
   },
+  {
+    kind: 'RateLimitPolicy',
+    apiVersion: 'portcullis.io/v1alpha1',
+    spec: schema.rateLimitPolicySpec,
+    about:
+      'Request rate limits on a Gateway or a VirtualService (one HTTP route with `sectionName`), shared by every replica through Redis when `GatewayConfig.spec.redis` is set. `by` keys: `clientIp`, `host`, `route`, `header:<name>`. See [limits.md](limits.md).',
+  },
 ]
 
 const INTRO = `# Configuration reference

@@ -11,6 +11,7 @@ import { resolveBindings, type BoundVirtualService } from './binding.js'
 import { createDestinationResolver } from './destinations.js'
 import { createDiagSink } from './diagnostics.js'
 import { compileVirtualServiceRoutes } from './http-routes.js'
+import { compileRateLimits } from './rate-limits.js'
 import { mirrorHostSuffix } from './route-policies.js'
 import { compileHttpListener, compileTcpListener, compileTlsListener } from './listeners.js'
 import type { RoutesFor } from './route-table.js'
@@ -67,7 +68,13 @@ export function compile(resources: istio.ResourceSet): CompileResult {
     ...ports.tls.map((p) => compileTlsListener(p, settings, l4)),
     ...ports.tcp.map((p) => compileTcpListener(p, settings, l4)),
   ].sort((a, b) => a.port - b.port)
-  const body = { settings, listeners, clusters: destinations.clusters() }
+  const rateLimits = compileRateLimits(resources, bindings, sink)
+  const body = {
+    settings,
+    listeners,
+    clusters: destinations.clusters(),
+    ...(rateLimits.length > 0 ? { rateLimits } : {}),
+  }
   const snapshot: ir.Snapshot = { hash: sha256Hex(canonicalJson(body)), ...body }
   return { snapshot: deepFreeze(snapshot), diagnostics: sink.drain() }
 }

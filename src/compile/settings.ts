@@ -61,5 +61,15 @@ export function compileSettings(config: istio.GatewayConfig | undefined): ir.Gat
     // An explicit empty string turns the header off.
     serverHeader: s.serverHeader === '' ? undefined : (s.serverHeader ?? d.serverHeader),
     labels: { ...(s.labels ?? {}) },
+    ...(s.redis !== undefined ? { redis: compileRedis(s.redis) } : {}),
+  }
+}
+
+function compileRedis(r: istio.RedisSettingsSpec): ir.RedisStoreSettings {
+  const { commandTimeout, connectTimeout, ...rest } = r
+  return {
+    ...rest,
+    ...(commandTimeout !== undefined ? { commandTimeoutMs: commandTimeout } : {}),
+    ...(connectTimeout !== undefined ? { connectTimeoutMs: connectTimeout } : {}),
   }
 }

@@ -11,6 +11,7 @@ import type {
   DestinationRule,
   Gateway,
   GatewayConfig,
+  RateLimitPolicy,
   ResourceSet,
   ServiceEntry,
   Sidecar,
@@ -84,6 +85,7 @@ function group(all: readonly AnyResource[], diags: Diagnostic[]): ResourceSet {
   const destinationRules: DestinationRule[] = []
   const serviceEntries: ServiceEntry[] = []
   const sidecars: Sidecar[] = []
+  const rateLimitPolicies: RateLimitPolicy[] = []
   let gatewayConfig: GatewayConfig | undefined
   for (const r of all) {
     const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`
@@ -117,6 +119,9 @@ function group(all: readonly AnyResource[], diags: Diagnostic[]): ResourceSet {
       case 'Sidecar':
         sidecars.push(r)
         break
+      case 'RateLimitPolicy':
+        rateLimitPolicies.push(r)
+        break
       case 'GatewayConfig':
         if (gatewayConfig !== undefined) {
           diags.push({
@@ -130,5 +135,13 @@ function group(all: readonly AnyResource[], diags: Diagnostic[]): ResourceSet {
         break
     }
   }
-  return { gateways, virtualServices, destinationRules, serviceEntries, sidecars, gatewayConfig }
+  return {
+    gateways,
+    virtualServices,
+    destinationRules,
+    serviceEntries,
+    sidecars,
+    gatewayConfig,
+    rateLimitPolicies,
+  }
 }

@@ -5,6 +5,8 @@ import type {
   GatewayConfigSpec,
   GatewaySpec,
   Path,
+  RateLimitPolicySpec,
+  RedisSettingsSpec,
   ServiceEntrySpec,
   SidecarSpec,
   VirtualServiceSpec,
@@ -14,6 +16,8 @@ export type {
   DestinationRuleSpec,
   GatewayConfigSpec,
   GatewaySpec,
+  RateLimitPolicySpec,
+  RedisSettingsSpec,
   ServiceEntrySpec,
   SidecarSpec,
   VirtualServiceSpec,
@@ -61,9 +65,16 @@ export type DestinationRule = Resource<'DestinationRule', DestinationRuleSpec>
 export type ServiceEntry = Resource<'ServiceEntry', ServiceEntrySpec>
 export type Sidecar = Resource<'Sidecar', SidecarSpec>
 export type GatewayConfig = Resource<'GatewayConfig', GatewayConfigSpec>
+export type RateLimitPolicy = Resource<'RateLimitPolicy', RateLimitPolicySpec>
 
 export type AnyResource =
-  Gateway | VirtualService | DestinationRule | ServiceEntry | Sidecar | GatewayConfig
+  | Gateway
+  | VirtualService
+  | DestinationRule
+  | ServiceEntry
+  | Sidecar
+  | GatewayConfig
+  | RateLimitPolicy
 
 /** Everything one load produced, in file order. */
 export interface ResourceSet {
@@ -73,4 +84,5 @@ export interface ResourceSet {
   readonly serviceEntries: readonly ServiceEntry[]
   readonly sidecars: readonly Sidecar[]
   readonly gatewayConfig: GatewayConfig | undefined
+  readonly rateLimitPolicies: readonly RateLimitPolicy[]
 }

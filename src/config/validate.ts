@@ -11,6 +11,7 @@ import {
   gatewayConfigSpec,
   gatewaySpec,
   INVALID,
+  rateLimitPolicySpec,
   serviceEntrySpec,
   sidecarSpec,
   virtualServiceSpec,
@@ -33,6 +34,7 @@ const ISTIO_KINDS: Readonly<Record<string, AnySchema>> = {
 }
 const OWN_KINDS: Readonly<Record<string, AnySchema>> = {
   GatewayConfig: gatewayConfigSpec,
+  RateLimitPolicy: rateLimitPolicySpec,
 }
 const TOP_LEVEL = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status'])
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
@@ -93,7 +95,7 @@ export function validateDocument(p: ParsedDoc, diags: Diagnostic[]): AnyResource
     diags.push({
       code: 'PC1004',
       severity: 'error',
-      message: `unsupported ${apiVersion} ${kind}: expected ${ISTIO_GROUP}/{${ISTIO_VERSIONS.join(',')}} Gateway, VirtualService, DestinationRule, ServiceEntry or Sidecar, or ${OWN_API} GatewayConfig`,
+      message: `unsupported ${apiVersion} ${kind}: expected ${ISTIO_GROUP}/{${ISTIO_VERSIONS.join(',')}} Gateway, VirtualService, DestinationRule, ServiceEntry or Sidecar, or ${OWN_API} GatewayConfig or RateLimitPolicy`,
       loc: at(['kind']),
     })
     return undefined

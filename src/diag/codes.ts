@@ -4,6 +4,7 @@
  *   PC12xx  VirtualService            PC13xx  Gateway
  *   PC14xx  DestinationRule           PC15xx  ServiceEntry
  *   PC16xx  Sidecar                   PC17xx  GatewayConfig
+ *   PC18xx  RateLimitPolicy
  *   PC2xxx  references between resources
  *   PC3xxx  compile: conflicts, shadowing, binding
  *   PC4xxx  assets (certificates, files)
@@ -87,6 +88,9 @@ export const CODES = {
   PC1701: { severity: 'error', title: 'more than one GatewayConfig' },
   PC1702: { severity: 'error', title: 'port conflict between gateway and admin ports' },
 
+  PC1801: { severity: 'error', title: 'sectionName on a Gateway target' },
+  PC1802: { severity: 'error', title: 'match field that does not apply to a rate-limit rule' },
+
   PC2001: { severity: 'warning', title: 'VirtualService names a Gateway that does not exist' },
   PC2002: {
     severity: 'warning',
@@ -99,6 +103,11 @@ export const CODES = {
   PC2007: {
     severity: 'warning',
     title: 'destination port is not a port of its ServiceEntry (requests get 503 NC)',
+  },
+  PC2008: { severity: 'warning', title: 'RateLimitPolicy target does not exist (no limit applies)' },
+  PC2009: {
+    severity: 'warning',
+    title: 'RateLimitPolicy sectionName names no HTTP route (no limit applies)',
   },
 
   PC3001: { severity: 'warning', title: 'route is shadowed by an earlier catch-all' },

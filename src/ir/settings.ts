@@ -26,6 +26,30 @@ export interface DownstreamLimits {
   readonly headersWithUnderscores: 'REJECT' | 'DROP' | 'ALLOW'
 }
 
+/**
+ * Redis for shared limits, as configured (secrets stay in files; the composition root reads
+ * them when it builds the store). Read at startup: a change takes effect on restart.
+ */
+export interface RedisStoreSettings {
+  readonly url?: string
+  readonly sentinels?: readonly { readonly host: string; readonly port: number }[]
+  readonly name?: string
+  readonly cluster?: readonly { readonly host: string; readonly port: number }[]
+  readonly username?: string
+  readonly passwordFile?: string
+  readonly tls?: {
+    readonly caFile?: string
+    readonly certFile?: string
+    readonly keyFile?: string
+    readonly servername?: string
+  }
+  readonly keyPrefix?: string
+  readonly commandTimeoutMs?: number
+  readonly connectTimeoutMs?: number
+  /** Replicas sharing the limits; a fail-open replica admits ceil(limit / this) alone. */
+  readonly expectedReplicas?: number
+}
+
 export interface GatewaySettings {
   readonly bindAddress: string
   readonly admin: EndpointSetting
@@ -40,4 +64,6 @@ export interface GatewaySettings {
   readonly serverHeader: string | undefined
   /** Labels of this instance, matched against Gateway.selector. */
   readonly labels: Readonly<Record<string, string>>
+  /** Shared limits through Redis; absent: limits in this process's memory. */
+  readonly redis?: RedisStoreSettings
 }

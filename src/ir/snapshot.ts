@@ -1,5 +1,6 @@
 import type { Cluster } from './cluster.js'
 import type { ClusterId } from './ids.js'
+import type { RateLimitPolicy } from './limits.js'
 import type { Listener } from './listener.js'
 import type { GatewaySettings } from './settings.js'
 
@@ -14,4 +15,6 @@ export interface Snapshot {
   /** Sorted by port. */
   readonly listeners: readonly Listener[]
   readonly clusters: Readonly<Record<ClusterId, Cluster>>
+  /** RateLimitPolicies in file order; absent when there are none. */
+  readonly rateLimits?: readonly RateLimitPolicy[]
 }

@@ -12,6 +12,7 @@ import {
   str,
   type Infer,
 } from './dsl.js'
+import { redisSettings } from './redis.js'
 
 const listenPort = int({ min: 0, max: 65535, type: 'port (0 disables)' })
 const address = str({
@@ -61,7 +62,7 @@ export const gatewayConfigSpec = obj(
       any('OutboundTrafficPolicy'),
       'arrives with the egress allowlist work',
     ),
-    redis: planned(any('Redis'), 'arrives with shared limits'),
+    redis: redisSettings,
     workers: planned(any('integer | auto'), 'arrives with shared limits'),
   },
   { name: 'GatewayConfig' },
