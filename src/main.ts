@@ -5,7 +5,7 @@
  * and file watching.
  */
 import { startAdminServers, type AdminServers } from './admin/index.js'
-import { parseCommand, runValidate, versionText, packageVersion } from './cli/index.js'
+import { parseCommand, runCerts, runValidate, versionText, packageVersion } from './cli/index.js'
 import { compile } from './compile/index.js'
 import { createDataPlane } from './dataplane/index.js'
 import { createLogger, type Logger } from './lib/index.js'
@@ -41,6 +41,12 @@ async function main(argv: readonly string[]): Promise<number | undefined> {
         check: build,
         write: (text) => process.stdout.write(text),
       })
+    case 'certs':
+      return runCerts(
+        command.argv,
+        (t) => process.stdout.write(t),
+        (t) => process.stderr.write(t),
+      )
     case 'run':
       return run(command.configPaths, command.watch, createLogger(command.log))
   }

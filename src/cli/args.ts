@@ -27,6 +27,8 @@ export type Command =
       readonly log: LogOptions
     }
   | { readonly kind: 'version' }
+  /** `certs ca|issue …`: parsed by cli/certs.ts. */
+  | { readonly kind: 'certs'; readonly argv: readonly string[] }
   /** Print `text` to stdout and exit 0. */
   | { readonly kind: 'help'; readonly text: string }
   /** Print `message` and `usage` to stderr and exit 2. */
@@ -72,6 +74,8 @@ export function parseCommand(argv: readonly string[], env: Env = process.env): C
         return parseValidate(rest, env)
       case 'version':
         return parseVersion(rest)
+      case 'certs':
+        return { kind: 'certs', argv: rest }
       default:
         return usageError(
           first.startsWith('-') ? `unknown option "${first}"` : `unknown command "${first}"`,

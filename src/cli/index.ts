@@ -9,3 +9,4 @@ export {
 export { MAIN_USAGE, RUN_USAGE, VALIDATE_USAGE, VERSION_USAGE } from './usage.js'
 export { runValidate, summary, type ValidateOptions } from './validate.js'
 export { packageVersion, versionText } from './version.js'
+export { CERTS_USAGE, runCerts } from './certs.js'

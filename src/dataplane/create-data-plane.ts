@@ -11,6 +11,7 @@ import type { DataPlane, PreparedChange } from './data-plane.js'
 import { createHttpHandler } from './http/handler.js'
 import { createListenerManager, type PreparedListeners } from './listeners/index.js'
 import { prepareSnapshot, releaseSnapshot, type PreparedSnapshot } from './prepare.js'
+import { createL4Support } from './tls/index.js'
 import { createUpstreamRegistry, type UpstreamRegistryOptions } from './upstream/registry.js'
 
 export interface DataPlaneDeps {
@@ -33,6 +34,10 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
     observer: deps.observer,
     log: deps.log,
     onRetired: (prepared) => releaseSnapshot(prepared, upstreams),
+    l4: createL4Support<PreparedSnapshot>({
+      log: deps.log,
+      pickEndpoint: (prepared, cluster) => prepared.clusters.get(cluster)?.pick(undefined),
+    }),
   })
   const pending = new WeakSet<PreparedChange>()
 

@@ -16,7 +16,7 @@ import { createServer as createHttpServer } from 'node:http'
 import type { Server as NetServer, Socket } from 'node:net'
 import { createServer as createNetServer } from 'node:net'
 import type * as ir from '../../ir/index.js'
-import type { Logger } from '../../lib/index.js'
+import { normalizeHost, type Logger } from '../../lib/index.js'
 import type { RequestObserver } from '../../observe/events.js'
 import type { ListenerContext } from '../types.js'
 import { ListenerBindError } from './bind-error.js'
@@ -53,6 +53,30 @@ export interface ListenerHooks<P> {
   readonly observer: RequestObserver
   readonly log: Logger
 }
+
+/** A terminated TLS connection handed to HTTP processing, with what its chain says. */
+export interface AcceptedConnection {
+  readonly socket: Socket
+  /** Scheme https and the chain's route table id. */
+  readonly context: ListenerContext
+  /** The chain's server hosts: a Host outside them gets 421. */
+  readonly serverHosts: readonly string[]
+  /** x-forwarded-client-cert for the upstream (replaces the client's); undefined removes it. */
+  readonly clientCert: string | undefined
+  /** The client certificate verified but is not one the server admits: requests get 403. */
+  readonly forbidden?: string
+}
+
+/**
+ * Takes every accepted socket of a TLS or TCP listener (it peeks, terminates, or proxies);
+ * `deliver` hands a terminated connection to HTTP processing. `prepared` is what the listener
+ * serves from at accept time (undefined before the first activation).
+ */
+export type ConnectionAcceptor<P> = (
+  socket: Socket,
+  prepared: P | undefined,
+  deliver: (conn: AcceptedConnection) => void,
+) => void
 
 export interface HttpListener<P> {
   readonly context: ListenerContext
@@ -99,6 +123,10 @@ interface Connection {
   readonly responses: Set<ServerResponse>
   /** A local reply is closing this connection: pipelined requests behind it are never served. */
   closing: boolean
+  /** Set for terminated TLS connections. */
+  accepted?: AcceptedConnection
+  /** The raw socket was handed on to a TLS socket, tracked on its own. */
+  moved?: boolean
 }
 
 const kConnection = Symbol('portcullis.connection')
@@ -113,6 +141,7 @@ export async function bindHttpListener<P>(
   listener: ir.Listener,
   limits: ir.DownstreamLimits,
   hooks: ListenerHooks<P>,
+  accept?: ConnectionAcceptor<P>,
 ): Promise<HttpListener<P>> {
   const context: ListenerContext = Object.freeze({
     id: listener.id,
@@ -158,9 +187,28 @@ export async function bindHttpListener<P>(
   })
 
   const netServer = createNetServer({ allowHalfOpen: true, noDelay: true })
+  const deliver = (accepted: AcceptedConnection): void => {
+    if (accepted.socket.destroyed) return
+    trackConnection(state, accepted.socket).accepted = accepted
+    httpServer.emit('connection', accepted.socket)
+  }
   netServer.on('connection', (socket: Socket) => {
-    trackConnection(state, socket)
-    httpServer.emit('connection', socket)
+    const raw = trackConnection(state, socket)
+    if (accept === undefined) {
+      httpServer.emit('connection', socket)
+      return
+    }
+    try {
+      accept(socket, state.view?.prepared, (accepted) => {
+        // From here the TLS socket stands for the connection (drain, counts, requests).
+        raw.moved = true
+        state.connections.delete(raw)
+        deliver(accepted)
+      })
+    } catch (err) {
+      hooks.log.error('connection acceptor threw', { listener: listener.id, err })
+      socket.destroy()
+    }
   })
   try {
     await listen(netServer, listener.address, listener.port)
@@ -239,7 +287,7 @@ function listen(server: NetServer, host: string, port: number): Promise<void> {
   })
 }
 
-function trackConnection<P>(state: ListenerState<P>, socket: Socket): void {
+function trackConnection<P>(state: ListenerState<P>, socket: Socket): Connection {
   const conn: Connection = {
     socket,
     owner: state as ListenerState<unknown>,
@@ -249,11 +297,12 @@ function trackConnection<P>(state: ListenerState<P>, socket: Socket): void {
   ;(socket as Tracked)[kConnection] = conn
   state.connections.add(conn)
   socket.on('close', onSocketClose)
+  return conn
 }
 
 function onSocketClose(this: Socket): void {
   const conn = (this as Tracked)[kConnection]
-  if (conn === undefined) return
+  if (conn === undefined || conn.moved === true) return
   const owner = conn.owner
   owner.connections.delete(conn)
   if (conn.responses.size > 0) {
@@ -297,6 +346,8 @@ function onRequest<P>(state: ListenerState<P>, req: IncomingMessage, res: Server
     state.waiting.push([req, res])
     return
   }
+  const accepted = conn.accepted
+  if (accepted !== undefined && !onTlsRequest(state, view, conn, accepted, req, res)) return
   const verdict = inspectRequest(req, view.guard)
   if (verdict !== undefined) {
     if (verdict !== DROP_UNDERSCORE_HEADERS) {
@@ -313,10 +364,59 @@ function onRequest<P>(state: ListenerState<P>, req: IncomingMessage, res: Server
   // The guard let `Expect` through only as exactly 100-continue (ignored in HTTP/1.0).
   if (req.httpVersionMinor === 1 && req.headers.expect !== undefined) res.writeContinue()
   try {
-    state.hooks.handler(req, res, view.prepared, state.context)
+    state.hooks.handler(req, res, view.prepared, accepted?.context ?? state.context)
   } catch (err) {
     onHandlerThrow(state, view, req, res, err)
   }
+}
+
+const MISDIRECTED: Rejection = Object.freeze({ status: 421, details: 'misdirected_request' })
+const XFCC = 'x-forwarded-client-cert'
+
+/**
+ * A terminated connection may only carry hosts of the server its SNI chose (421 otherwise,
+ * hardening.md §3.3: a certificate for several names must not open the other servers' routes).
+ * x-forwarded-client-cert is set from the verified client certificate, never from the client.
+ */
+function onTlsRequest<P>(
+  state: ListenerState<P>,
+  view: ServeView<P>,
+  conn: Connection,
+  accepted: AcceptedConnection,
+  req: IncomingMessage,
+  res: ServerResponse,
+): boolean {
+  if (accepted.forbidden !== undefined) {
+    rejectWithResponse(state, view, conn, req, res, { status: 403, details: accepted.forbidden })
+    return false
+  }
+  const host = normalizeHost(req.headers.host ?? '')
+  if (host !== undefined && !hostCovered(accepted.serverHosts, host)) {
+    rejectWithResponse(state, view, conn, req, res, MISDIRECTED)
+    return false
+  }
+  // SANITIZE_SET: whatever the client sent is dropped; the verified certificate is described.
+  if (req.headers[XFCC] !== undefined) {
+    req.headers['x-forwarded-client-cert'] = undefined
+    const raw = req.rawHeaders
+    for (let i = raw.length - 2; i >= 0; i -= 2) {
+      if (raw[i]!.toLowerCase() === XFCC) raw.splice(i, 2)
+    }
+  }
+  if (accepted.clientCert !== undefined) {
+    req.headers[XFCC] = accepted.clientCert
+    req.rawHeaders.push(XFCC, accepted.clientCert)
+  }
+  return true
+}
+
+function hostCovered(patterns: readonly string[], host: string): boolean {
+  for (const p of patterns) {
+    if (p === '*' || p === host) return true
+    if (p.charCodeAt(0) === 42 /* '*' */ && host.length > p.length - 1 && host.endsWith(p.slice(1)))
+      return true
+  }
+  return false
 }
 
 function rejectWithResponse<P>(
@@ -334,7 +434,7 @@ function rejectWithResponse<P>(
   res.end()
   recordRejection(
     state.hooks.observer,
-    state.context,
+    conn.accepted?.context ?? state.context,
     conn.socket,
     describeRequest(req),
     rejection,

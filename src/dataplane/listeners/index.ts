@@ -8,3 +8,5 @@ export type {
   PreparedListeners,
   RequestHandler,
 } from './types.js'
+export type { AcceptedConnection, ConnectionAcceptor } from './http-listener.js'
+export type { L4Side, L4Support, PreparedL4 } from './l4-listener.js'

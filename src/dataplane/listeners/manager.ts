@@ -6,6 +6,7 @@ import type * as ir from '../../ir/index.js'
 import type { HttpListener, ListenerHooks, ServeView } from './http-listener.js'
 import { bindHttpListener } from './http-listener.js'
 import { createLocalReplyHeaders } from './local-reply.js'
+import { bindL4Listener, type L4Listener, type PreparedL4 } from './l4-listener.js'
 import { assertStrictHttpParser, checkLimits } from './server-options.js'
 import type {
   ListenerManager,
@@ -18,6 +19,8 @@ interface PendingSet<P> {
   readonly next: P
   readonly created: ReadonlyMap<ir.ListenerId, HttpListener<P>>
   readonly summary: PreparedListeners
+  /** TLS and TCP listeners: what they serve once this set is activated. */
+  readonly l4: ReadonlyMap<ir.ListenerId, PreparedL4>
 }
 
 export function createListenerManager<P extends { readonly snapshot: ir.Snapshot }>(
@@ -27,6 +30,8 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
   const log = deps.log
   const hooks: ListenerHooks<P> = { handler: deps.handler, observer: deps.observer, log }
   const active = new Map<ir.ListenerId, HttpListener<P>>()
+  /** The TLS/TCP side of listeners bound with an acceptor (active, created or retiring). */
+  const l4 = new Map<HttpListener<P>, L4Listener<P>>()
   const retiring = new Set<HttpListener<P>>()
   const pendingSets = new WeakMap<PreparedListeners, PendingSet<P>>()
   let preparing = false
@@ -51,16 +56,30 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
     const kept: ir.ListenerId[] = []
     const skipped: ir.ListenerId[] = []
     const served = new Set<ir.ListenerId>()
+    const preparedL4 = new Map<ir.ListenerId, PreparedL4>()
     try {
       for (const listener of next.snapshot.listeners) {
         if (served.has(listener.id) || skipped.includes(listener.id)) continue
         if (listener.transport !== 'http') {
-          skipped.push(listener.id)
-          continue
+          if (deps.l4 === undefined) {
+            skipped.push(listener.id)
+            continue
+          }
+          // Reads certificate files: a missing or broken one rejects the whole reload.
+          preparedL4.set(listener.id, await deps.l4.prepare(listener))
         }
         served.add(listener.id)
-        if (active.has(listener.id)) kept.push(listener.id)
-        else created.set(listener.id, await bindHttpListener(listener, limits, hooks))
+        const bound = active.get(listener.id)
+        // A port that changes transport is bound anew, which fails while the old one holds it.
+        if (bound !== undefined && (l4.get(bound)?.transport ?? 'http') === listener.transport) {
+          kept.push(listener.id)
+        } else if (listener.transport === 'http') {
+          created.set(listener.id, await bindHttpListener(listener, limits, hooks))
+        } else {
+          const side = await bindL4Listener(listener, limits, hooks, deps.l4!)
+          l4.set(side.http, side)
+          created.set(listener.id, side.http)
+        }
       }
       if (shutdown !== undefined) throw new Error('listeners are shutting down; reload refused')
     } catch (err) {
@@ -78,7 +97,7 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
       removed: [...active.keys()].filter((id) => !served.has(id)),
       skipped,
     })
-    const set: PendingSet<P> = { next, created, summary }
+    const set: PendingSet<P> = { next, created, summary, l4: preparedL4 }
     pendingSets.set(summary, set)
     outstanding = set
     return summary
@@ -103,9 +122,13 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
       const listener = active.get(id)
       if (listener === undefined) continue
       listener.applyLimits(settings.downstream)
+      const prepared = set.l4.get(id)
+      if (prepared !== undefined) l4.get(listener)?.use(prepared)
       listener.serve(view)
     }
     for (const [id, listener] of set.created) {
+      const prepared = set.l4.get(id)
+      if (prepared !== undefined) l4.get(listener)?.use(prepared)
       listener.serve(view)
       active.set(id, listener)
     }
@@ -143,7 +166,13 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
       listener.destroyConnections()
     }
     await Promise.all(all.map((l) => l.emptied))
-    for (const listener of all) listener.dispose()
+    for (const listener of all) disposeListener(listener)
+  }
+
+  function disposeListener(listener: HttpListener<P>): void {
+    listener.dispose()
+    l4.get(listener)?.close()
+    l4.delete(listener)
   }
 
   function retire(listener: HttpListener<P>, timeoutMs: number): void {
@@ -162,7 +191,7 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
     void listener.emptied.then(() => {
       clearTimeout(timer)
       retiring.delete(listener)
-      listener.dispose()
+      disposeListener(listener)
       log.info('listener drained', { listener: listener.context.id })
       const servedFrom = listener.servedFrom
       if (servedFrom !== undefined) retireIfUnused(servedFrom)
@@ -201,7 +230,7 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
     await Promise.all(all.map((l) => l.emptied))
     for (const listener of all) {
       retiring.delete(listener)
-      listener.dispose()
+      disposeListener(listener)
     }
     const servedFrom = new Set<P>(current === undefined ? [] : [current])
     for (const listener of all) {

@@ -3,6 +3,7 @@ import type * as ir from '../../ir/index.js'
 import type { Logger } from '../../lib/index.js'
 import type { RequestObserver } from '../../observe/events.js'
 import type { RequestHandler } from './http-listener.js'
+import type { L4Support } from './l4-listener.js'
 
 export type { RequestHandler } from './http-listener.js'
 
@@ -22,6 +23,8 @@ export interface ListenerManagerDeps<P extends { readonly snapshot: ir.Snapshot 
    * running may still use it. After `drain`, every activated snapshot has been retired.
    */
   readonly onRetired?: (prepared: P) => void
+  /** TLS and TCP listeners; without it they are skipped (logged). */
+  readonly l4?: L4Support<P>
 }
 
 /** The outcome of `prepare`: listeners bound and waiting for `activate` (or `abort`). */

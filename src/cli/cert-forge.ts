@@ -1,0 +1,83 @@
+/**
+ * Development CA and certificates for `portcullis certs` (node-forge, RSA 2048, SHA-256). Only
+ * for making certificates offline: serving and verifying use node:tls and X509Certificate.
+ */
+import forge from 'node-forge'
+
+export interface Pem {
+  readonly cert: string
+  readonly key: string
+}
+
+export interface IssueOptions {
+  readonly hosts: readonly string[]
+  /** A client certificate (extendedKeyUsage clientAuth) instead of a server one. */
+  readonly client?: boolean
+  /** Extra URI SANs, e.g. SPIFFE identities for subjectAltNames checks. */
+  readonly uris?: readonly string[]
+  readonly days?: number
+  /** Validity start; default now minus one hour (clock skew). */
+  readonly notBefore?: Date
+}
+
+const DAY_MS = 86_400_000
+
+function serial(): string {
+  // Positive, 16 random bytes.
+  return '00' + forge.util.bytesToHex(forge.random.getBytesSync(16))
+}
+
+function validity(cert: forge.pki.Certificate, notBefore: Date, days: number): void {
+  cert.validity.notBefore = notBefore
+  cert.validity.notAfter = new Date(notBefore.getTime() + days * DAY_MS)
+}
+
+export function createCa(commonName = 'Portcullis development CA', days = 3650): Pem {
+  const keys = forge.pki.rsa.generateKeyPair(2048)
+  const cert = forge.pki.createCertificate()
+  cert.publicKey = keys.publicKey
+  cert.serialNumber = serial()
+  validity(cert, new Date(Date.now() - 3_600_000), days)
+  const attrs = [{ name: 'commonName', value: commonName }]
+  cert.setSubject(attrs)
+  cert.setIssuer(attrs)
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+  ])
+  cert.sign(keys.privateKey, forge.md.sha256.create())
+  return { cert: forge.pki.certificateToPem(cert), key: forge.pki.privateKeyToPem(keys.privateKey) }
+}
+
+const IP = /^[0-9.]+$|:/
+
+export function issueCertificate(ca: Pem, opts: IssueOptions): Pem {
+  const caCert = forge.pki.certificateFromPem(ca.cert)
+  const caKey = forge.pki.privateKeyFromPem(ca.key)
+  const keys = forge.pki.rsa.generateKeyPair(2048)
+  const cert = forge.pki.createCertificate()
+  cert.publicKey = keys.publicKey
+  cert.serialNumber = serial()
+  validity(cert, opts.notBefore ?? new Date(Date.now() - 3_600_000), opts.days ?? 90)
+  cert.setSubject([{ name: 'commonName', value: opts.hosts[0] ?? opts.uris?.[0] ?? 'client' }])
+  cert.setIssuer(caCert.subject.attributes)
+  const altNames = [
+    ...opts.hosts.map((h) => (IP.test(h) ? { type: 7, ip: h } : { type: 2, value: h })),
+    ...(opts.uris ?? []).map((u) => ({ type: 6, value: u })),
+  ]
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    opts.client === true
+      ? { name: 'extKeyUsage', clientAuth: true }
+      : { name: 'extKeyUsage', serverAuth: true },
+    ...(altNames.length > 0 ? [{ name: 'subjectAltName', altNames }] : []),
+    {
+      name: 'authorityKeyIdentifier',
+      keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes(),
+    },
+  ])
+  cert.sign(caKey, forge.md.sha256.create())
+  return { cert: forge.pki.certificateToPem(cert), key: forge.pki.privateKeyToPem(keys.privateKey) }
+}

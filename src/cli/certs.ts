@@ -1,0 +1,84 @@
+/**
+ * `portcullis certs ca --out DIR` and `portcullis certs issue --ca DIR --host NAME… [--client]
+ * [--uri URI…] [--days N] --out OUT`: a development CA, and certificates in the credential layout
+ * (`tls.crt`, `tls.key`, `ca.crt`) that `credentialName` reads from the certs directory.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { createCa, issueCertificate } from './cert-forge.js'
+
+export const CERTS_USAGE = `Usage:
+  portcullis certs ca --out DIR
+      Writes DIR/ca.crt and DIR/ca.key (a development CA, RSA 2048, 10 years).
+  portcullis certs issue --ca DIR --host NAME [--host NAME...] [--client] [--uri URI...]
+                         [--days N] --out OUT
+      Writes OUT/tls.crt, OUT/tls.key and OUT/ca.crt (the issuing CA): the layout of a
+      Kubernetes TLS Secret, read by credentialName from the certs directory.
+`
+
+/** Returns the exit code; messages go to `out`/`err`. */
+export function runCerts(
+  argv: readonly string[],
+  out: (s: string) => void,
+  err: (s: string) => void,
+): number {
+  const [sub, ...rest] = argv
+  let values
+  try {
+    values = parseArgs({
+      args: [...rest],
+      options: {
+        out: { type: 'string' },
+        ca: { type: 'string' },
+        host: { type: 'string', multiple: true },
+        uri: { type: 'string', multiple: true },
+        client: { type: 'boolean' },
+        days: { type: 'string' },
+      },
+      strict: true,
+    }).values
+  } catch (e) {
+    err(`portcullis certs: ${(e as Error).message}\n${CERTS_USAGE}`)
+    return 2
+  }
+  if (values.out === undefined || (sub !== 'ca' && sub !== 'issue')) {
+    err(CERTS_USAGE)
+    return 2
+  }
+  mkdirSync(values.out, { recursive: true })
+  if (sub === 'ca') {
+    const ca = createCa()
+    writeFileSync(join(values.out, 'ca.crt'), ca.cert)
+    writeFileSync(join(values.out, 'ca.key'), ca.key, { mode: 0o600 })
+    out(`wrote ${join(values.out, 'ca.crt')} and ca.key\n`)
+    return 0
+  }
+  const hosts = values.host ?? []
+  if (values.ca === undefined || (hosts.length === 0 && (values.uri ?? []).length === 0)) {
+    err(
+      `portcullis certs issue: --ca and at least one --host (or --uri) are required\n${CERTS_USAGE}`,
+    )
+    return 2
+  }
+  const ca = {
+    cert: readFileSync(join(values.ca, 'ca.crt'), 'utf8'),
+    key: readFileSync(join(values.ca, 'ca.key'), 'utf8'),
+  }
+  const days = values.days !== undefined ? Number(values.days) : undefined
+  if (days !== undefined && !(Number.isInteger(days) && days > 0)) {
+    err('portcullis certs issue: --days must be a positive integer\n')
+    return 2
+  }
+  const pem = issueCertificate(ca, {
+    hosts,
+    ...(values.uri !== undefined ? { uris: values.uri } : {}),
+    ...(values.client === true ? { client: true } : {}),
+    ...(days !== undefined ? { days } : {}),
+  })
+  writeFileSync(join(values.out, 'tls.crt'), pem.cert)
+  writeFileSync(join(values.out, 'tls.key'), pem.key, { mode: 0o600 })
+  writeFileSync(join(values.out, 'ca.crt'), ca.cert)
+  out(`wrote ${join(values.out, 'tls.crt')}, tls.key and ca.crt\n`)
+  return 0
+}

@@ -1,0 +1,191 @@
+/**
+ * The accept path of a TLS listener: peek the ClientHello (bounded in size and time), pick the
+ * server's chain by SNI, then pass the bytes through (PASSTHROUGH) or terminate with that
+ * chain's context and hand the TLS socket to HTTP processing or to a tcp route. An SNI no chain
+ * covers (and no `*` server) closes the connection before any handshake, as Envoy does when no
+ * filter chain matches.
+ */
+import type { Socket } from 'node:net'
+import { TLSSocket } from 'node:tls'
+import type * as ir from '../../ir/index.js'
+import type { Logger } from '../../lib/index.js'
+import type { AcceptedConnection, ConnectionAcceptor } from '../listeners/index.js'
+import { MAX_HELLO_BYTES, parseClientHello } from './client-hello.js'
+import { ReplayDuplex } from './replay-duplex.js'
+import { checkClient, forwardedClientCert } from './server-context.js'
+import { pickWeighted, proxyConnection, type L4Endpoint } from './tcp-proxy.js'
+import type { ChainRuntime, TlsPlan } from './tls-plan.js'
+
+/** Time a client has to send its ClientHello, and then to finish the handshake. */
+const HELLO_TIMEOUT_MS = 10_000
+const HANDSHAKE_TIMEOUT_MS = 10_000
+
+export interface L4Deps<P> {
+  readonly log: Logger
+  /** An endpoint of `cluster` in the snapshot `prepared`, or undefined (no cluster, none healthy). */
+  readonly pickEndpoint: (prepared: P, cluster: ir.ClusterId) => L4Endpoint | undefined
+}
+
+function routeEndpoint<P>(
+  deps: L4Deps<P>,
+  prepared: P,
+  route: ir.L4Route | undefined,
+): L4Endpoint | undefined {
+  if (route === undefined) return undefined
+  const dest = pickWeighted(route.destinations, route.totalWeight)
+  return dest === undefined ? undefined : deps.pickEndpoint(prepared, dest.cluster)
+}
+
+/** TCP listeners: every connection goes to the first bound tcp route. */
+export function createTcpAcceptor<P>(
+  deps: L4Deps<P>,
+  route: () => ir.L4Route | undefined,
+): ConnectionAcceptor<P> {
+  return (socket, prepared) => {
+    const endpoint = prepared === undefined ? undefined : routeEndpoint(deps, prepared, route())
+    if (endpoint === undefined) {
+      socket.destroy()
+      return
+    }
+    proxyConnection(socket, endpoint)
+  }
+}
+
+export function createTlsAcceptor<P>(
+  deps: L4Deps<P>,
+  plan: () => TlsPlan | undefined,
+): ConnectionAcceptor<P> {
+  return (socket, prepared, deliver) => {
+    const current = plan()
+    if (prepared === undefined || current === undefined) {
+      socket.destroy()
+      return
+    }
+    let buffered: Buffer = Buffer.alloc(0)
+    const timer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS)
+    timer.unref()
+    const onData = (chunk: Buffer): void => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
+      const result = parseClientHello(buffered)
+      if (result.kind === 'incomplete' && buffered.length < MAX_HELLO_BYTES) return
+      clearTimeout(timer)
+      socket.off('data', onData)
+      socket.pause()
+      if (result.kind !== 'hello') {
+        socket.destroy()
+        return
+      }
+      const runtime = current.chains.select(result.hello.serverName)
+      if (runtime === undefined) {
+        socket.destroy()
+        return
+      }
+      dispatch(deps, prepared, runtime, socket, buffered, result.hello.serverName, deliver)
+    }
+    socket.on('data', onData)
+    socket.on('error', () => socket.destroy())
+  }
+}
+
+function dispatch<P>(
+  deps: L4Deps<P>,
+  prepared: P,
+  runtime: ChainRuntime,
+  socket: Socket,
+  hello: Buffer,
+  serverName: string | undefined,
+  deliver: (conn: AcceptedConnection) => void,
+): void {
+  const { chain, material } = runtime
+  if (material === undefined) {
+    const route = runtime.sniRoutes?.select(serverName)
+    const endpoint = routeEndpoint(deps, prepared, route)
+    if (endpoint === undefined) {
+      socket.destroy()
+      return
+    }
+    proxyConnection(socket, endpoint, hello)
+    return
+  }
+  const client = material.settings.client
+  const tlsSocket = new TLSSocket(new ReplayDuplex(socket, hello), {
+    isServer: true,
+    secureContext: material.context,
+    requestCert: client !== undefined,
+    // MUTUAL: OpenSSL refuses a missing or unverifiable certificate with the proper alert.
+    rejectUnauthorized: client?.required === true,
+    ALPNProtocols: ['http/1.1'],
+  })
+  exposeAddresses(tlsSocket, socket)
+  const timer = setTimeout(() => tlsSocket.destroy(), HANDSHAKE_TIMEOUT_MS)
+  timer.unref()
+  tlsSocket.on('error', () => {
+    clearTimeout(timer)
+    tlsSocket.destroy()
+  })
+  tlsSocket.once('secure', () => {
+    clearTimeout(timer)
+    if (client !== undefined) recordVerification(tlsSocket)
+    const refusal = client === undefined ? undefined : checkClient(tlsSocket, client)
+    // No certificate, or one that does not verify: no HTTP at all (hardening.md §4.3).
+    if (refusal !== undefined && refusal.close) {
+      tlsSocket.destroy()
+      return
+    }
+    const service = chain.service
+    if (service.kind === 'http') {
+      deliver({
+        socket: tlsSocket,
+        context: runtime.context,
+        serverHosts: chain.sniHosts,
+        clientCert: client === undefined ? undefined : forwardedClientCert(tlsSocket),
+        ...(refusal !== undefined ? { forbidden: refusal.reason } : {}),
+      })
+      return
+    }
+    const endpoint =
+      refusal === undefined && service.kind === 'tcp'
+        ? routeEndpoint(deps, prepared, service.route)
+        : undefined
+    if (endpoint === undefined) {
+      tlsSocket.destroy()
+      return
+    }
+    proxyConnection(tlsSocket, endpoint)
+  })
+}
+
+/**
+ * A TLSSocket over a JS stream has no handle to ask for addresses; logs, X-Forwarded-For and
+ * limits need the client's, so they are read from the accepted socket.
+ */
+function exposeAddresses(tlsSocket: TLSSocket, raw: Socket): void {
+  const values = {
+    remoteAddress: raw.remoteAddress,
+    remotePort: raw.remotePort,
+    remoteFamily: raw.remoteFamily,
+    localAddress: raw.localAddress,
+    localPort: raw.localPort,
+  }
+  for (const [name, value] of Object.entries(values)) {
+    Object.defineProperty(tlsSocket, name, { value, configurable: true })
+  }
+}
+
+interface VerifyingHandle {
+  verifyError?: () => Error | null
+}
+
+/**
+ * What tls.Server does in its 'secure' listener (onServerSocketSecure in Node's _tls_wrap) and a
+ * TLSSocket created on its own does not: record OpenSSL's verdict on the client certificate.
+ */
+function recordVerification(socket: TLSSocket): void {
+  const handle = (socket as unknown as { _handle?: VerifyingHandle })._handle
+  const error = handle?.verifyError?.() ?? null
+  if (error === null) socket.authorized = true
+  else {
+    socket.authorized = false
+    socket.authorizationError = error
+  }
+}
