@@ -366,10 +366,11 @@ describe('startGateway process handling (with a stub process)', () => {
         yaml: gatewayConfigDoc({ readinessPort: readinessPort! }),
         command: stub,
         env: { STUB_MODE: 'never-ready' },
-        readyTimeoutMs: 1500,
+        // Long enough for the stub to start under tsx on a busy machine, so it answers 503.
+        readyTimeoutMs: 6000,
       }),
       (err: Error) => {
-        assert.match(err.message, /not ready within 1500 ms/)
+        assert.match(err.message, /not ready within 6000 ms/)
         assert.match(err.message, /last answer .*: 503/)
         // The stub's own output is part of the error.
         assert.match(err.message, /stub: readiness on/)
