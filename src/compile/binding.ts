@@ -57,6 +57,7 @@ export function resolveBindings(
   virtualServices: readonly istio.VirtualService[],
   gateways: readonly istio.Gateway[],
   sink: DiagSink,
+  opts: { readonly meshServed?: boolean } = {},
 ): BoundVirtualService[] {
   const byKey = new Map(gateways.map((g) => [resourceKey(g), g]))
   const out: BoundVirtualService[] = []
@@ -71,7 +72,8 @@ export function resolveBindings(
         refs.map((r) => resolveGatewayName(r, ns)).filter((g) => g !== MESH_GATEWAY),
       ),
     }
-    if (bound.gateways.size === 0) {
+    // With an outbound listener, mesh-bound VirtualServices serve there (compile/egress.ts).
+    if (bound.gateways.size === 0 && opts.meshServed !== true) {
       sink.report(
         'PC2004',
         vs,

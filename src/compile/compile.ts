@@ -10,6 +10,7 @@ import type * as ir from '../ir/index.js'
 import { resolveBindings, type BoundVirtualService } from './binding.js'
 import { createDestinationResolver } from './destinations.js'
 import { createDiagSink } from './diagnostics.js'
+import { compileEgress, isEgressConfigured } from './egress.js'
 import { compileVirtualServiceRoutes } from './http-routes.js'
 import { compileRateLimits } from './rate-limits.js'
 import { mirrorHostSuffix } from './route-policies.js'
@@ -29,7 +30,9 @@ export function compile(resources: istio.ResourceSet): CompileResult {
   const settings = compileSettings(resources.gatewayConfig)
   const gateways = selectGateways(resources.gateways, settings, sink)
   const ports = collectPorts(gateways, settings, sink)
-  const bindings = resolveBindings(resources.virtualServices, resources.gateways, sink)
+  const bindings = resolveBindings(resources.virtualServices, resources.gateways, sink, {
+    meshServed: (resources.gatewayConfig?.spec.outbound?.port ?? 0) > 0,
+  })
   const destinations = createDestinationResolver(resources, sink)
 
   // A VirtualService compiles once per (Gateway, port): match-level gateways and ports make
@@ -69,11 +72,16 @@ export function compile(resources: istio.ResourceSet): CompileResult {
     ...ports.tcp.map((p) => compileTcpListener(p, settings, l4)),
   ].sort((a, b) => a.port - b.port)
   const rateLimits = compileRateLimits(resources, bindings, sink)
+  // Before clusters(): the egress default routes add the clusters of registered hosts.
+  const egress = isEgressConfigured(resources)
+    ? compileEgress({ resources, settings, bindings, routesFor })
+    : undefined
   const body = {
     settings,
     listeners,
     clusters: destinations.clusters(),
     ...(rateLimits.length > 0 ? { rateLimits } : {}),
+    ...(egress !== undefined ? { egress } : {}),
   }
   const snapshot: ir.Snapshot = { hash: sha256Hex(canonicalJson(body)), ...body }
   return { snapshot: deepFreeze(snapshot), diagnostics: sink.drain() }

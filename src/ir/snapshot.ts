@@ -1,4 +1,5 @@
 import type { Cluster } from './cluster.js'
+import type { Egress } from './egress.js'
 import type { ClusterId } from './ids.js'
 import type { RateLimitPolicy } from './limits.js'
 import type { Listener } from './listener.js'
@@ -15,6 +16,8 @@ export interface Snapshot {
   /** Sorted by port. */
   readonly listeners: readonly Listener[]
   readonly clusters: Readonly<Record<ClusterId, Cluster>>
+  /** The outbound allowlist and listener; absent in snapshots built before egress existed. */
+  readonly egress?: Egress
   /** RateLimitPolicies in file order; absent when there are none. */
   readonly rateLimits?: readonly RateLimitPolicy[]
 }

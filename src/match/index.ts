@@ -25,3 +25,11 @@ export { InvalidRouteRegexError } from './string-matcher.js'
 export type { StringMatcher } from './string-matcher.js'
 export { findQueryParam } from './query.js'
 export { compileStringMatch, testStringMatch } from './string-matcher.js'
+export {
+  BLACK_HOLE_CLUSTER,
+  PASSTHROUGH_CLUSTER,
+  checkEgressAddress,
+  compileEgressMatcher,
+  decideEgress,
+} from './egress.js'
+export type { EgressDecision, EgressMatcher, EgressReason, EgressVerdict } from './egress.js'

@@ -1,6 +1,7 @@
 /** portcullis.io/v1alpha1 GatewayConfig: our own process settings, in the same file. */
 import {
   any,
+  arr,
   bool,
   duration,
   enumOf,
@@ -9,6 +10,7 @@ import {
   noted,
   obj,
   planned,
+  req,
   str,
   type Infer,
 } from './dsl.js'
@@ -57,11 +59,25 @@ export const gatewayConfigSpec = obj(
       'istio-1.27 adds the -shadow Host suffix to mirrored requests; later profiles do not',
     ),
     certsDir: str({ nonEmpty: true }),
-    outbound: planned(any('OutboundListener'), 'arrives with the egress allowlist work'),
-    outboundTrafficPolicy: planned(
-      any('OutboundTrafficPolicy'),
-      'arrives with the egress allowlist work',
+    outbound: obj({ address, port: req(listenPort) }, { name: 'OutboundListener' }),
+    outboundTrafficPolicy: obj(
+      {
+        mode: noted(
+          enumOf(['REGISTRY_ONLY', 'ALLOW_ANY']),
+          'ALLOW_ANY (the Istio mesh default) passes unknown destinations; REGISTRY_ONLY admits only ServiceEntry hosts, ports and addresses',
+        ),
+        enforcement: noted(
+          enumOf(['enforce', 'audit']),
+          'audit lets REGISTRY_ONLY denials through and records each one (log flag EG, decision audited)',
+        ),
+        allowPrivateAddresses: noted(
+          bool(),
+          'default false: loopback, private, link-local and unique-local destinations are refused unless a ServiceEntry lists the address',
+        ),
+      },
+      { name: 'OutboundTrafficPolicy' },
     ),
+    dns: obj({ servers: arr(str({ nonEmpty: true })) }, { name: 'Dns' }),
     redis: redisSettings,
     workers: planned(any('integer | auto'), 'arrives with shared limits'),
   },

@@ -1,7 +1,18 @@
 /** networking.istio.io Sidecar (sidecar.proto): its egress part scopes the outbound allowlist. */
-import { any, arr, enumOf, map, mesh, obj, planned, port, req, str, type Infer } from './dsl.js'
-
-const EGRESS_LATER = 'egress scoping arrives with the egress allowlist work'
+import {
+  any,
+  arr,
+  enumOf,
+  map,
+  mesh,
+  noted,
+  obj,
+  planned,
+  port,
+  req,
+  str,
+  type Infer,
+} from './dsl.js'
 
 export const sidecarSpec = obj(
   {
@@ -10,7 +21,7 @@ export const sidecarSpec = obj(
       'selects mesh workloads; here the Sidecar applies to the whole gateway',
     ),
     ingress: mesh(arr(any('IstioIngressListener')), 'configures inbound traffic of mesh workloads'),
-    egress: planned(
+    egress: noted(
       arr(
         obj(
           {
@@ -25,17 +36,17 @@ export const sidecarSpec = obj(
           { name: 'IstioEgressListener' },
         ),
       ),
-      EGRESS_LATER,
+      'the hosts of every listener together narrow what the outbound listener and egress may reach; port and bind do not split it',
     ),
-    outboundTrafficPolicy: planned(
-      obj(
-        {
-          mode: enumOf(['REGISTRY_ONLY', 'ALLOW_ANY']),
-          egressProxy: any('Destination'),
-        },
-        { name: 'OutboundTrafficPolicy' },
-      ),
-      EGRESS_LATER,
+    outboundTrafficPolicy: obj(
+      {
+        mode: enumOf(['REGISTRY_ONLY', 'ALLOW_ANY']),
+        egressProxy: planned(
+          any('Destination'),
+          'ALLOW_ANY through another proxy is not supported',
+        ),
+      },
+      { name: 'OutboundTrafficPolicy' },
     ),
     inboundConnectionPool: mesh(
       any('ConnectionPoolSettings'),

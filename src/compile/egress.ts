@@ -1,0 +1,222 @@
+/**
+ * ServiceEntries, the outbound traffic policy and mesh-bound VirtualServices → the egress part
+ * of the snapshot. Every ServiceEntry is an allowlist entry (hosts, ports, addresses); the
+ * outbound listener plays the sidecar's role, so VirtualServices bound to `mesh` (or to no
+ * Gateway) get a route table per destination port there, and every registered host that has
+ * endpoints gets a default route to its cluster, so a ServiceEntry alone is enough.
+ */
+import { isWildcardHost } from '../lib/index.js'
+import { listenerId } from '../ir/index.js'
+import type * as istio from '../config/index.js'
+import type * as ir from '../ir/index.js'
+import type { BoundVirtualService } from './binding.js'
+import { moveCatchAllsLast } from './catch-all.js'
+import { portProtocol } from './clusters.js'
+import { MESH_GATEWAY, resolveGatewayName } from './names.js'
+import { compareHostPrecedence, type RoutesFor } from './route-table.js'
+import { sourceRef } from './source-ref.js'
+
+/** Protocols a plain-HTTP request to the outbound listener can be routed for. */
+const HTTP_PROTOCOLS: ReadonlySet<ir.ServiceProtocol> = new Set([
+  'HTTP',
+  'HTTP2',
+  'GRPC',
+  'GRPC-WEB',
+  'UNSPECIFIED',
+])
+
+/** Resolutions whose clusters carry endpoints; the others are resolved per request. */
+const WITH_ENDPOINTS: ReadonlySet<ir.Resolution> = new Set(['DNS', 'DNS_ROUND_ROBIN', 'STATIC'])
+
+/** Port a plain-HTTP proxy request names when its URL has none. */
+const DEFAULT_HTTP_PORT = 80
+
+export interface EgressInputs {
+  readonly resources: istio.ResourceSet
+  readonly settings: ir.GatewaySettings
+  readonly bindings: readonly BoundVirtualService[]
+  readonly routesFor: RoutesFor
+}
+
+/** True when the VirtualService applies to the mesh: no `gateways`, or `mesh` among them. */
+export function isMeshBound(vs: istio.VirtualService): boolean {
+  const refs = vs.spec.gateways ?? []
+  if (refs.length === 0) return true
+  return refs.some((r) => resolveGatewayName(r, vs.metadata.namespace) === MESH_GATEWAY)
+}
+
+export function compileEgressServices(
+  serviceEntries: readonly istio.ServiceEntry[],
+): ir.EgressService[] {
+  return serviceEntries.map((se) => {
+    const resolution = se.spec.resolution ?? 'NONE'
+    return {
+      name: `${se.metadata.namespace}/${se.metadata.name}`,
+      hosts: se.spec.hosts.map((h) => h.toLowerCase()),
+      ports: (se.spec.ports ?? []).map((p) => ({
+        number: p.number,
+        protocol: portProtocol(p),
+        targetPort: p.targetPort ?? p.number,
+      })),
+      addresses: [...(se.spec.addresses ?? [])],
+      resolution,
+      endpointAddresses:
+        resolution === 'STATIC'
+          ? (se.spec.endpoints ?? []).flatMap((e) => (e.address ? [e.address] : []))
+          : [],
+      source: sourceRef(se, ['spec', 'hosts']),
+    }
+  })
+}
+
+/**
+ * The policy: GatewayConfig sets mode and enforcement (Istio's mesh default is ALLOW_ANY); a
+ * Sidecar's outboundTrafficPolicy overrides the mode, and Sidecar egress hosts narrow the scope.
+ */
+export function compileEgressPolicy(
+  config: istio.GatewayConfig | undefined,
+  sidecars: readonly istio.Sidecar[],
+): ir.EgressPolicy {
+  const otp = config?.spec.outboundTrafficPolicy
+  let mode: ir.EgressMode = otp?.mode ?? 'ALLOW_ANY'
+  const sidecarMode = sidecars.find((s) => s.spec.outboundTrafficPolicy?.mode !== undefined)
+  if (sidecarMode?.spec.outboundTrafficPolicy?.mode !== undefined) {
+    mode = sidecarMode.spec.outboundTrafficPolicy.mode
+  }
+  const scoped = sidecars.filter((s) => (s.spec.egress?.length ?? 0) > 0)
+  let scope: string[] | undefined
+  if (scoped.length > 0) {
+    scope = []
+    for (const sc of scoped) {
+      for (const listener of sc.spec.egress ?? []) {
+        for (const h of listener.hosts) {
+          const slash = h.indexOf('/')
+          // `~/...` imports nothing.
+          if (h.slice(0, slash) === '~') continue
+          const name = h.slice(slash + 1).toLowerCase()
+          if (!scope.includes(name)) scope.push(name)
+        }
+      }
+    }
+  }
+  return {
+    mode,
+    enforcement: otp?.enforcement ?? 'enforce',
+    allowPrivateAddresses: otp?.allowPrivateAddresses ?? false,
+    ...(scope !== undefined ? { scope } : {}),
+  }
+}
+
+/** A VirtualService standing for "a ServiceEntry alone": every request to the host and port. */
+function defaultRouteFor(se: istio.ServiceEntry, host: string, port: number): istio.VirtualService {
+  return {
+    ...se,
+    kind: 'VirtualService',
+    spec: {
+      hosts: [host],
+      http: [
+        {
+          name: `egress:${host}:${port}`,
+          route: [{ destination: { host, port: { number: port } } }],
+        },
+      ],
+    },
+  } as unknown as istio.VirtualService
+}
+
+function httpPorts(
+  services: readonly istio.ServiceEntry[],
+  meshBound: readonly BoundVirtualService[],
+): number[] {
+  const ports = new Set<number>([DEFAULT_HTTP_PORT])
+  for (const se of services) {
+    for (const p of se.spec.ports ?? [])
+      if (HTTP_PROTOCOLS.has(portProtocol(p))) ports.add(p.number)
+  }
+  for (const b of meshBound) {
+    for (const r of b.vs.spec.http ?? []) {
+      for (const m of r.match ?? []) if (m.port !== undefined) ports.add(m.port)
+    }
+  }
+  return [...ports].sort((a, b) => a - b)
+}
+
+function routeTableFor(
+  port: number,
+  meshBound: readonly BoundVirtualService[],
+  serviceEntries: readonly istio.ServiceEntry[],
+  routesFor: RoutesFor,
+): ir.RouteTable {
+  const hosts = new Map<string, ir.HttpRoute[]>()
+  for (const bound of meshBound) {
+    const routes = routesFor(bound, MESH_GATEWAY, port)
+    if (routes.length === 0) continue
+    for (const host of bound.hosts) {
+      let list = hosts.get(host)
+      if (list === undefined) hosts.set(host, (list = []))
+      list.push(...routes)
+    }
+  }
+  for (const se of serviceEntries) {
+    if (!WITH_ENDPOINTS.has(se.spec.resolution ?? 'NONE')) continue
+    const sePort = (se.spec.ports ?? []).find((p) => p.number === port)
+    if (sePort === undefined || !HTTP_PROTOCOLS.has(portProtocol(sePort))) continue
+    for (const raw of se.spec.hosts) {
+      const host = raw.toLowerCase()
+      if (isWildcardHost(host) || hosts.has(host)) continue
+      const synthetic = defaultRouteFor(se, host, port)
+      const routes = routesFor(
+        { vs: synthetic, hosts: [host], gateways: new Set() },
+        MESH_GATEWAY,
+        port,
+      )
+      hosts.set(host, [...routes])
+    }
+  }
+  const virtualHosts: ir.VirtualHost[] = [...hosts.keys()].sort(compareHostPrecedence).map((h) => ({
+    name: `${h}:${port}`,
+    domains: [h],
+    requireTls: false,
+    routes: moveCatchAllsLast(hosts.get(h)!),
+  }))
+  return { name: `egress.${port}`, virtualHosts }
+}
+
+/**
+ * Snapshots carry an egress part only when the file configures something about egress, so
+ * configurations without it keep their snapshot (and hash) unchanged.
+ */
+export function isEgressConfigured(resources: istio.ResourceSet): boolean {
+  const spec = resources.gatewayConfig?.spec
+  return (
+    spec?.outbound !== undefined ||
+    spec?.outboundTrafficPolicy !== undefined ||
+    spec?.dns !== undefined ||
+    resources.sidecars.length > 0
+  )
+}
+
+export function compileEgress(inputs: EgressInputs): ir.Egress {
+  const { resources, settings, bindings, routesFor } = inputs
+  const config = resources.gatewayConfig?.spec
+  const policy = compileEgressPolicy(resources.gatewayConfig, resources.sidecars)
+  const services = compileEgressServices(resources.serviceEntries)
+  const dnsServers = [...(config?.dns?.servers ?? [])]
+  const out = config?.outbound
+  if (out === undefined || out.port === 0) {
+    return { policy, services, routeTables: {}, dnsServers }
+  }
+  const address = out.address ?? settings.bindAddress
+  const meshBound = bindings.filter((b) => isMeshBound(b.vs))
+  const routeTables: Record<string, ir.RouteTable> = {}
+  for (const port of httpPorts(resources.serviceEntries, meshBound)) {
+    routeTables[String(port)] = routeTableFor(port, meshBound, resources.serviceEntries, routesFor)
+  }
+  return {
+    policy,
+    services,
+    outbound: { id: listenerId(address, out.port), address, port: out.port },
+    routeTables,
+    dnsServers,
+  }
+}

@@ -1,0 +1,74 @@
+import type { Resolution, ServiceProtocol } from './cluster.js'
+import type { ListenerId } from './ids.js'
+import type { RouteTable } from './route.js'
+import type { SourceRef } from './source.js'
+
+/** Istio MeshConfig/Sidecar outboundTrafficPolicy.mode. */
+export type EgressMode = 'ALLOW_ANY' | 'REGISTRY_ONLY'
+
+/** `audit`: REGISTRY_ONLY lets unknown destinations through but records each one. */
+export type EgressEnforcement = 'enforce' | 'audit'
+
+export interface EgressPort {
+  readonly number: number
+  readonly protocol: ServiceProtocol
+  /** Where connections go; the port number unless the ServiceEntry sets targetPort. */
+  readonly targetPort: number
+}
+
+/** One ServiceEntry as the allowlist sees it. */
+export interface EgressService {
+  /** `<namespace>/<name>`. */
+  readonly name: string
+  /** Lower-case names and `*.suffix` wildcards. */
+  readonly hosts: readonly string[]
+  readonly ports: readonly EgressPort[]
+  /** IPs and CIDRs (`10.0.0.0/8`, `2001:db8::/32`) the entry admits as destinations. */
+  readonly addresses: readonly string[]
+  readonly resolution: Resolution
+  /** STATIC endpoint addresses: connecting there is allowed even in a private range. */
+  readonly endpointAddresses: readonly string[]
+  readonly source: SourceRef
+}
+
+export interface EgressPolicy {
+  readonly mode: EgressMode
+  readonly enforcement: EgressEnforcement
+  /**
+   * false (the default): loopback, private, link-local and unique-local destinations are
+   * refused unless a ServiceEntry lists the address (or it is a STATIC endpoint).
+   */
+  readonly allowPrivateAddresses: boolean
+  /**
+   * Sidecar `egress[].hosts`, namespace part dropped: when present, only names these patterns
+   * cover may leave, whatever the registry says (`*` admits everything).
+   */
+  readonly scope?: readonly string[]
+}
+
+/** GatewayConfig.spec.outbound: the forward-proxy listener clients use as HTTP(S)_PROXY. */
+export interface OutboundListener {
+  readonly id: ListenerId
+  readonly address: string
+  readonly port: number
+}
+
+export interface Egress {
+  readonly policy: EgressPolicy
+  /** Every ServiceEntry, in file order. */
+  readonly services: readonly EgressService[]
+  readonly outbound?: OutboundListener
+  /**
+   * Route tables the outbound listener serves plain HTTP from, one per destination port (as
+   * Istio's sidecar `http.<port>` route configs): VirtualServices bound to `mesh` plus a default
+   * route for every registered host on that port. Keyed by the port as a decimal string.
+   */
+  readonly routeTables: Readonly<Record<string, RouteTable>>
+  /** DNS servers (`ip` or `ip:port`) for egress names; the system's when empty. */
+  readonly dnsServers: readonly string[]
+}
+
+/** The id the outbound listener's route table for one destination port is served under. */
+export function egressRouteTableId(listener: ListenerId, port: number): ListenerId {
+  return `${listener}/egress:${port}`
+}
