@@ -4,7 +4,7 @@
  * rewrites, retry policy, destination runtimes). Requests read it and never look at config.
  */
 import type * as ir from '../ir/index.js'
-import { tlsChainId } from '../ir/index.js'
+import { egressRouteTableId, tlsChainId } from '../ir/index.js'
 import { compileRouteTable } from '../match/index.js'
 import type { CompiledRouteTable } from '../match/index.js'
 import { prepareCors } from './http/cors-policy.js'
@@ -86,6 +86,16 @@ export function prepareSnapshot(
             compileRouteTable(chain.service.routeTable),
           )
         }
+      }
+    }
+    // The outbound listener's tables, one per destination port (compile/egress.ts).
+    const egress = snapshot.egress
+    if (egress?.outbound !== undefined) {
+      for (const [port, table] of Object.entries(egress.routeTables)) {
+        routeTables.set(
+          egressRouteTableId(egress.outbound.id, Number(port)),
+          compileRouteTable(table),
+        )
       }
     }
     for (const cluster of Object.values(snapshot.clusters)) {

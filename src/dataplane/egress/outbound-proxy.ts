@@ -1,0 +1,403 @@
+/**
+ * The outbound proxy listener (GatewayConfig.spec.outbound): clients set HTTP_PROXY/HTTPS_PROXY
+ * to it. Absolute-form HTTP requests and CONNECT tunnels are checked against the egress
+ * allowlist before anything goes upstream. Allowed HTTP to a host the outbound route tables know
+ * (a mesh-bound VirtualService, or a registered host with endpoints) is served by the normal
+ * request path, so timeouts, retries, faults, header rules and TLS origination apply; other
+ * allowed destinations (wildcards, NONE, ALLOW_ANY) are resolved once per request and the
+ * checked address is the one connected to.
+ */
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
+import { connect, type Socket } from 'node:net'
+import type * as ir from '../../ir/index.js'
+import { egressRouteTableId } from '../../ir/index.js'
+import { isIpLiteral, normalizeHost, type Logger } from '../../lib/index.js'
+import {
+  checkEgressAddress,
+  compileEgressMatcher,
+  decideEgress,
+  selectVirtualHost,
+  type EgressDecision,
+  type EgressMatcher,
+} from '../../match/index.js'
+import type { RequestObserver } from '../../observe/events.js'
+import type { HttpHandler } from '../http/handler.js'
+import { httpServerOptions } from '../listeners/server-options.js'
+import type { PreparedSnapshot } from '../prepare.js'
+import type { ListenerContext } from '../types.js'
+import { createHostResolver, type HostResolver } from '../upstream/host-resolver.js'
+import { complete, egressRecord, replyConnectRefused, replyHttpDenied } from './egress-reply.js'
+
+export interface OutboundProxyDeps {
+  readonly handler: HttpHandler
+  readonly observer: RequestObserver
+  readonly log: Logger
+  /** Overrides GatewayConfig dns.servers (tests point it at a loopback DNS server). */
+  readonly dnsServers?: readonly string[]
+}
+
+export interface OutboundProxy {
+  /** Binds, rebinds or closes the listener for this snapshot; serving starts at activate. */
+  prepare(prepared: PreparedSnapshot): Promise<void>
+  activate(prepared: PreparedSnapshot): void
+  /** The bound port, once listening (0 otherwise). */
+  readonly port: number
+  close(): Promise<void>
+}
+
+interface Pinned {
+  readonly prepared: PreparedSnapshot
+  readonly egress: ir.Egress
+  readonly outbound: ir.OutboundListener
+  readonly matcher: EgressMatcher
+  readonly resolver: HostResolver
+}
+
+const ALLOWED = new Set(['allowed', 'passthrough', 'audited'])
+
+function parseTarget(target: string): { host: string; port: number } | undefined {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]/]+):([0-9]{1,5})$/.exec(target)
+  if (m === null) return undefined
+  const port = Number(m[2])
+  if (port < 1 || port > 65535) return undefined
+  return { host: m[1]!, port }
+}
+
+export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
+  let server: Server | undefined
+  let bound: ir.OutboundListener | undefined
+  let current: Pinned | undefined
+  let pending: Pinned | undefined
+  const sockets = new Set<Socket>()
+
+  function pin(prepared: PreparedSnapshot): Pinned | undefined {
+    const egress = prepared.snapshot.egress
+    if (egress?.outbound === undefined) return undefined
+    const servers = deps.dnsServers ?? egress.dnsServers
+    return {
+      prepared,
+      egress,
+      outbound: egress.outbound,
+      matcher: compileEgressMatcher(egress),
+      resolver: createHostResolver(servers.length > 0 ? { servers } : {}),
+    }
+  }
+
+  function record(
+    p: Pinned,
+    req: IncomingMessage,
+    startTime: number,
+    status: number,
+    flags: string,
+    details: string,
+    decision: EgressDecision | undefined,
+    authority: string,
+    extra: { upstreamHost?: string; bytesSent?: number } = {},
+  ): void {
+    complete(
+      deps.observer,
+      egressRecord({
+        req,
+        startTime,
+        status,
+        flags,
+        details,
+        decision,
+        listener: p.outbound.id,
+        authority,
+        ...extra,
+      }),
+    )
+    if (decision !== undefined && decision.verdict !== 'allowed') {
+      deps.log.info('egress decision', {
+        verdict: decision.verdict,
+        reason: decision.reason,
+        host: decision.host,
+        port: decision.port,
+        source: req.socket.remoteAddress,
+      })
+    }
+  }
+
+  /** Resolves once and checks the answer; the returned address is the one to connect to. */
+  async function resolveChecked(
+    p: Pinned,
+    d: EgressDecision,
+  ): Promise<{ address: string; decision: EgressDecision } | { error: string }> {
+    let address = d.host
+    if (!isIpLiteral(d.host)) {
+      try {
+        const answer = await p.resolver.resolve(d.host)
+        address = answer.addresses[0]!
+      } catch {
+        return { error: 'dns_resolution_failed' }
+      }
+    }
+    return { address, decision: checkEgressAddress(p.matcher, d, address) }
+  }
+
+  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const p = current
+    const startTime = Date.now()
+    if (p === undefined) {
+      res.writeHead(503).end()
+      return
+    }
+    let url: URL
+    try {
+      url = new URL(
+        req.url?.startsWith('/') ? `http://${req.headers.host ?? ''}${req.url}` : (req.url ?? ''),
+      )
+    } catch {
+      res.writeHead(400, { connection: 'close' }).end()
+      return
+    }
+    if (url.protocol !== 'http:') {
+      res.writeHead(400, { connection: 'close' }).end()
+      return
+    }
+    const port = url.port === '' ? 80 : Number(url.port)
+    const decision = decideEgress(p.matcher, url.hostname, port)
+    if (!ALLOWED.has(decision.verdict)) {
+      const bytes = replyHttpDenied(res, 502, decision, decision.reason!)
+      record(p, req, startTime, 502, 'EG', `egress_denied:${decision.reason}`, decision, url.host, {
+        bytesSent: bytes,
+      })
+      return
+    }
+    if (decision.verdict !== 'allowed')
+      record(
+        p,
+        req,
+        startTime,
+        0,
+        decision.verdict === 'audited' ? 'EG' : '-',
+        `egress_${decision.verdict}`,
+        decision,
+        url.host,
+      )
+    // Origin-form from here on, as the request path expects; the URL's authority wins over Host.
+    req.url = `${url.pathname}${url.search}`
+    req.headers.host = url.host
+    const tableId = egressRouteTableId(p.outbound.id, port)
+    const table = p.prepared.routeTables.get(tableId)
+    if (
+      decision.verdict === 'allowed' &&
+      table !== undefined &&
+      selectVirtualHost(table, normalizeHost(url.host) ?? '') !== undefined
+    ) {
+      const listener: ListenerContext = {
+        id: tableId,
+        address: p.outbound.address,
+        port,
+        scheme: 'http',
+      }
+      deps.handler(req, res, p.prepared, listener)
+      return
+    }
+    void forwardDirect(p, req, res, decision, startTime, url.host)
+  }
+
+  async function forwardDirect(
+    p: Pinned,
+    req: IncomingMessage,
+    res: ServerResponse,
+    decision: EgressDecision,
+    startTime: number,
+    authority: string,
+  ): Promise<void> {
+    const checked = await resolveChecked(p, decision)
+    if ('error' in checked) {
+      const bytes = replyHttpDenied(res, 503, decision, checked.error)
+      record(p, req, startTime, 503, 'UF', checked.error, decision, authority, { bytesSent: bytes })
+      return
+    }
+    if (checked.decision.verdict === 'denied') {
+      const bytes = replyHttpDenied(res, 502, checked.decision, checked.decision.reason!)
+      record(
+        p,
+        req,
+        startTime,
+        502,
+        'EG',
+        `egress_denied:${checked.decision.reason}`,
+        checked.decision,
+        authority,
+        { bytesSent: bytes },
+      )
+      return
+    }
+    const targetPort = decision.servicePort?.targetPort ?? decision.port
+    const headers = { ...req.headers }
+    delete headers['proxy-connection']
+    delete headers['proxy-authorization']
+    const up = httpRequest({
+      host: checked.address,
+      port: targetPort,
+      method: req.method,
+      path: req.url,
+      headers,
+      setHost: false,
+    })
+    up.on('response', (ur) => {
+      res.writeHead(ur.statusCode ?? 502, ur.headers)
+      ur.pipe(res)
+      ur.on('end', () =>
+        record(p, req, startTime, ur.statusCode ?? 0, '-', 'via_upstream', decision, authority, {
+          upstreamHost: `${checked.address}:${targetPort}`,
+        }),
+      )
+    })
+    up.on('error', () => {
+      if (res.headersSent) {
+        res.destroy()
+        return
+      }
+      const bytes = replyHttpDenied(res, 503, decision, 'upstream_connect_failure')
+      record(p, req, startTime, 503, 'UF', 'upstream_connect_failure', decision, authority, {
+        bytesSent: bytes,
+      })
+    })
+    req.pipe(up)
+  }
+
+  function onConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const p = current
+    const startTime = Date.now()
+    socket.on('error', () => socket.destroy())
+    const target = parseTarget(req.url ?? '')
+    if (p === undefined || target === undefined) {
+      replyConnectRefused(socket, 400, undefined, 'bad_connect_target')
+      return
+    }
+    const decision = decideEgress(p.matcher, target.host, target.port)
+    if (!ALLOWED.has(decision.verdict)) {
+      const bytes = replyConnectRefused(socket, 403, decision, decision.reason!)
+      record(
+        p,
+        req,
+        startTime,
+        403,
+        'EG',
+        `egress_denied:${decision.reason}`,
+        decision,
+        req.url ?? '',
+        { bytesSent: bytes },
+      )
+      return
+    }
+    void tunnel(p, req, socket, head, decision, startTime)
+  }
+
+  async function tunnel(
+    p: Pinned,
+    req: IncomingMessage,
+    socket: Socket,
+    head: Buffer,
+    decision: EgressDecision,
+    startTime: number,
+  ): Promise<void> {
+    const authority = req.url ?? ''
+    const checked = await resolveChecked(p, decision)
+    if ('error' in checked) {
+      replyConnectRefused(socket, 503, decision, checked.error)
+      record(p, req, startTime, 503, 'UF', checked.error, decision, authority)
+      return
+    }
+    const d = checked.decision
+    if (d.verdict === 'denied') {
+      replyConnectRefused(socket, 403, d, d.reason!)
+      record(p, req, startTime, 403, 'EG', `egress_denied:${d.reason}`, d, authority)
+      return
+    }
+    const targetPort = decision.servicePort?.targetPort ?? decision.port
+    const upstream = connect({ host: checked.address, port: targetPort })
+    const upstreamHost = `${checked.address}:${targetPort}`
+    upstream.once('connect', () => {
+      socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+      if (head.length > 0) upstream.write(head)
+      upstream.pipe(socket)
+      socket.pipe(upstream)
+    })
+    upstream.once('error', () => {
+      if (upstream.connecting || !socket.writable) {
+        replyConnectRefused(socket, 503, d, 'upstream_connect_failure')
+        record(p, req, startTime, 503, 'UF', 'upstream_connect_failure', d, authority, {
+          upstreamHost,
+        })
+      }
+      socket.destroy()
+    })
+    upstream.once('close', () => socket.destroy())
+    socket.once('close', () => {
+      upstream.destroy()
+      record(
+        p,
+        req,
+        startTime,
+        200,
+        d.verdict === 'audited' ? 'EG' : '-',
+        `egress_${d.verdict}`,
+        d,
+        authority,
+        {
+          upstreamHost,
+          bytesSent: upstream.bytesRead,
+        },
+      )
+    })
+  }
+
+  async function closeServer(): Promise<void> {
+    const s = server
+    server = undefined
+    bound = undefined
+    if (s === undefined) return
+    for (const sock of sockets) sock.destroy()
+    s.closeAllConnections()
+    await new Promise<void>((resolve) => s.close(() => resolve()))
+  }
+
+  return {
+    async prepare(prepared) {
+      pending = pin(prepared)
+      const want = pending?.outbound
+      if (bound !== undefined && want !== undefined && bound.id === want.id) return
+      await closeServer()
+      if (want === undefined) return
+      const s = createServer({
+        ...httpServerOptions(prepared.snapshot.settings.downstream),
+        requireHostHeader: false,
+      })
+      s.on('request', onRequest)
+      s.on('connect', onConnect)
+      s.on('connection', (sock: Socket) => {
+        sockets.add(sock)
+        sock.once('close', () => sockets.delete(sock))
+      })
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject)
+        s.listen(want.port, want.address, () => {
+          s.off('error', reject)
+          resolve()
+        })
+      })
+      server = s
+      bound = want
+    },
+    activate(prepared) {
+      current = pending?.prepared === prepared ? pending : pin(prepared)
+    },
+    get port() {
+      const a = server?.address()
+      return typeof a === 'object' && a !== null ? a.port : 0
+    },
+    close: closeServer,
+  }
+}
