@@ -15,6 +15,7 @@ import {
   createLifecycle,
   createReloader,
   createRuntimeView,
+  createLimitStoreFor,
   createSnapshotStore,
   logDiagnostics,
   watchConfig,
@@ -70,10 +71,17 @@ async function run(
   // Observers: metrics and the access log.
   const observers = createObservers({ accessLog: settings.accessLog })
 
+  // The limit store (Redis when configured, else memory) RateLimitPolicies count in.
+  const limitStore = await createLimitStoreFor(settings, {
+    logger: logger.child({ component: 'limits' }),
+    observer: observers.limits,
+  })
+
   // The data plane, and the runtime that feeds it snapshots.
   const dataPlane = createDataPlane({
     observer: observers.request,
     log: logger.child({ component: 'dataplane' }),
+    limits: { limiter: limitStore.rate, observer: observers.limits },
   })
   const store = createSnapshotStore()
   const reloader = createReloader({
@@ -88,6 +96,7 @@ async function run(
   // Apply the first snapshot: bind the listeners.
   const started = await reloader.apply(first, 'startup')
   if (started.result !== 'applied') {
+    await limitStore.close()
     await observers.close()
     return 1
   }
@@ -104,6 +113,7 @@ async function run(
   } catch (e) {
     logger.error('cannot start the admin servers', { error: e })
     await dataPlane.drain(0)
+    await limitStore.close()
     await observers.close()
     return 1
   }
@@ -119,7 +129,7 @@ async function run(
     dataPlane,
     observers,
     triggers: watcher !== undefined ? [watcher] : [],
-    servers: [admin],
+    servers: [admin, limitStore],
     logger,
     exit: (code) => process.exit(code),
   }).install()

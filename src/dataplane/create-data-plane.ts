@@ -9,6 +9,7 @@ import type { Logger } from '../lib/index.js'
 import type { RequestObserver } from '../observe/events.js'
 import type { DataPlane, PreparedChange } from './data-plane.js'
 import { createHttpHandler } from './http/handler.js'
+import type { RateLimitDeps } from './http/rate-limit-policy.js'
 import { createListenerManager, type PreparedListeners } from './listeners/index.js'
 import { prepareSnapshot, releaseSnapshot, type PreparedSnapshot } from './prepare.js'
 import { createL4Support } from './tls/index.js'
@@ -19,6 +20,8 @@ export interface DataPlaneDeps {
   readonly log: Logger
   /** Upstream pool and DNS options (tests point DNS at a local server). */
   readonly upstream?: Omit<UpstreamRegistryOptions, 'log'>
+  /** The limit store (state/ports) RateLimitPolicies count in; without it they are not enforced. */
+  readonly limits?: RateLimitDeps
 }
 
 interface Change extends PreparedChange {
@@ -50,7 +53,7 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
 
   return {
     async prepare(snapshot: ir.Snapshot): Promise<PreparedChange> {
-      const prepared = prepareSnapshot(snapshot, upstreams)
+      const prepared = prepareSnapshot(snapshot, upstreams, deps.limits)
       let bound: PreparedListeners
       try {
         bound = await listeners.prepare(prepared)

@@ -12,6 +12,8 @@ import type { PreparedCors } from './http/cors-policy.js'
 import { compileHeaderPlan } from './http/header-plan.js'
 import type { PreparedMirror } from './http/mirror-policy.js'
 import type { HeaderPlan } from './http/header-plan.js'
+import { prepareRateLimits } from './http/rate-limit-policy.js'
+import type { PreparedRateLimits, RateLimitDeps } from './http/rate-limit-policy.js'
 import { prepareRetry } from './http/retry-policy.js'
 import type { PreparedRetry } from './http/retry-policy.js'
 import { matchedPrefixLengths, preparePathRewrite } from './http/rewrite.js'
@@ -51,6 +53,8 @@ export interface PreparedRoute {
   readonly fault: ir.FaultPolicy | undefined
   readonly cors: PreparedCors | undefined
   readonly mirrors: readonly PreparedMirror[]
+  /** The RateLimitPolicy rules on this route; undefined costs the request nothing. */
+  readonly rateLimits: PreparedRateLimits | undefined
 }
 
 export interface PreparedSnapshot {
@@ -71,6 +75,7 @@ export interface PreparedSnapshot {
 export function prepareSnapshot(
   snapshot: ir.Snapshot,
   upstreams: UpstreamRegistry,
+  limits?: RateLimitDeps,
 ): PreparedSnapshot {
   const routeTables = new Map<ir.ListenerId, CompiledRouteTable>()
   const routes = new Map<ir.HttpRoute, PreparedRoute>()
@@ -88,6 +93,7 @@ export function prepareSnapshot(
         }
       }
     }
+    const rateLimits = prepareRateLimits(snapshot.rateLimits, limits)
     // The outbound listener's tables, one per destination port (compile/egress.ts).
     const egress = snapshot.egress
     if (egress?.outbound !== undefined) {
@@ -104,7 +110,9 @@ export function prepareSnapshot(
     for (const table of routeTables.values()) {
       for (const vh of table.virtualHosts) {
         for (const r of vh.routes) {
-          if (!routes.has(r.route)) routes.set(r.route, prepareRoute(r.route, clusters))
+          if (!routes.has(r.route)) {
+            routes.set(r.route, prepareRoute(r.route, clusters, rateLimits.get(r.route.id)))
+          }
         }
       }
     }
@@ -134,6 +142,7 @@ export function releaseSnapshot(prepared: PreparedSnapshot, upstreams: UpstreamR
 function prepareRoute(
   route: ir.HttpRoute,
   clusters: ReadonlyMap<ir.ClusterId, ClusterRuntime>,
+  rateLimits?: PreparedRateLimits,
 ): PreparedRoute {
   const action = route.action
   const destinations =
@@ -166,6 +175,7 @@ function prepareRoute(
       percent: m.percent,
       hostSuffix: m.hostSuffix ?? '',
     })),
+    rateLimits,
   }
 }
 

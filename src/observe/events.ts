@@ -68,6 +68,8 @@ export interface RequestRecord {
   readonly downstreamLocalAddress: string
   /** SNI of the downstream TLS connection, if any. */
   readonly requestedServerName: string | undefined
+  /** Why the upstream connection failed (a TLS verification error code), if it did. */
+  readonly upstreamTransportFailureReason?: string | undefined
 }
 
 export interface RequestObserver {
@@ -77,4 +79,16 @@ export interface RequestObserver {
 /** Config reload outcomes, for metrics. */
 export interface ReloadObserver {
   onReload(result: 'applied' | 'rejected' | 'unchanged', version: number): void
+}
+
+/** How one rate-limit rule decided one request. */
+export type RateLimitOutcome = 'ok' | 'over_limit' | 'shadow_over_limit' | 'error'
+
+/** Limit events, for metrics (`portcullis_ratelimit_*`, `portcullis_limit_store_*`). */
+export interface LimitObserver {
+  /** `policy` is `<namespace>/<name>`, `rule` the rule's index. */
+  onRateLimit(policy: string, rule: number, outcome: RateLimitOutcome): void
+  onStoreHealth(health: 'ok' | 'degraded'): void
+  /** A decision made without the shared store (Redis down): `local` (fail open) or `error`. */
+  onDecisionWithoutStore(kind: 'rate' | 'concurrency', mode: 'open' | 'closed'): void
 }

@@ -1,5 +1,12 @@
 /** observe/: data-plane events in, Prometheus metrics and access logs out. */
-export type { ReloadObserver, RequestObserver, RequestRecord, ResponseFlag } from './events.js'
+export type {
+  LimitObserver,
+  RateLimitOutcome,
+  ReloadObserver,
+  RequestObserver,
+  RequestRecord,
+  ResponseFlag,
+} from './events.js'
 export {
   createObservers,
   type AccessLogOptions,

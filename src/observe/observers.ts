@@ -2,7 +2,8 @@
  * Wires data-plane events to metrics and the access log. This is what the composition root
  * builds once and hands to the data plane (RequestObserver) and the runtime (ReloadObserver).
  */
-import type { ReloadObserver, RequestObserver, RequestRecord } from './events.js'
+import type { LimitObserver, ReloadObserver, RequestObserver, RequestRecord } from './events.js'
+import { createLimitMetrics } from './limit-metrics.js'
 import {
   compileAccessLogFormat,
   type AccessLogEncoding,
@@ -28,6 +29,7 @@ export interface ObserversOptions {
 export interface Observers {
   readonly request: RequestObserver
   readonly reload: ReloadObserver
+  readonly limits: LimitObserver
   metricsText(): Promise<string>
   readonly metricsContentType: string
   /** Writes out buffered access-log lines. */
@@ -68,6 +70,7 @@ export function createObservers(options: ObserversOptions): Observers {
     reload: {
       onReload: (result: ReloadResult, version: number) => metrics.recordReload(result, version),
     },
+    limits: createLimitMetrics(metrics.registry),
     metricsText: () => metrics.text(),
     metricsContentType: metrics.contentType,
     flush: () => logWriter?.flush() ?? Promise.resolve(),

@@ -11,6 +11,7 @@ import { applyCors } from './cors.js'
 import { Flag } from './flags.js'
 import { forwardRequest } from './forward.js'
 import { sendLocalReply } from './local-reply.js'
+import { applyRateLimits } from './rate-limit.js'
 
 export const REQUEST_STEPS = [
   ['context', 'request id and start time first, so every outcome below is logged with them'],
@@ -20,6 +21,10 @@ export const REQUEST_STEPS = [
   [
     'cors',
     'Envoy runs its CORS filter before the router: an allowed preflight is answered here, and CORS headers go on every response after it',
+  ],
+  [
+    'rate-limit',
+    'after the route (policies attach to routes) and the cheap local answers before it, before any work the limit protects; the only step that may wait for Redis, and only on routes with a limit: 429 RL, fail-closed store error 500 RLSE',
   ],
   ['redirect', 'terminal and cheap: a Location built as Envoy does, nothing goes upstream'],
   ['direct-response', 'terminal: the route answers with its status, body and response headers'],
@@ -59,11 +64,19 @@ export function runRequestSteps(ctx: RequestContext): void {
   ctx.route = route
   ctx.matchIndex = match.matchIndex
   if (route.cors !== undefined && applyCors(ctx, route.cors)) return
+  if (route.rateLimits !== undefined && applyRateLimits(ctx, route.rateLimits, runRouteAction)) {
+    return
+  }
+  runRouteAction(ctx)
+}
 
+/** The route's action; the rate-limit step calls it later when it had to wait for the store. */
+function runRouteAction(ctx: RequestContext): void {
+  const route = ctx.route!
   const action = route.action
   switch (action.kind) {
     case 'redirect': {
-      const prefixLength = match.matchIndex < 0 ? 1 : (route.prefixLengths[match.matchIndex] ?? 1)
+      const prefixLength = ctx.matchIndex < 0 ? 1 : (route.prefixLengths[ctx.matchIndex] ?? 1)
       const location = redirectLocation(ctx, action, prefixLength)
       sendLocalReply(ctx, action.status, 0, 'direct_response', undefined, location)
       return

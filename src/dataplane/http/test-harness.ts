@@ -3,6 +3,7 @@
  * saw, and a plain node:http server that hands every request to the handler. Used by the
  * *.test.ts files next to it.
  */
+import type { RateLimitDeps } from './rate-limit-policy.js'
 import { createServer, request as nodeRequest } from 'node:http'
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -181,6 +182,7 @@ export interface Gateway {
 export interface GatewayOptions {
   readonly listener?: Partial<ListenerContext>
   readonly registry?: Omit<UpstreamRegistryOptions, 'log'>
+  readonly limits?: RateLimitDeps
 }
 
 /** A node:http server on 127.0.0.1:0 whose request listener is the handler. */
@@ -191,7 +193,7 @@ export async function startGateway(
 ): Promise<Gateway> {
   const records: RequestRecord[] = []
   const registry = createUpstreamRegistry({ log: silentLogger, ...opts.registry })
-  const prepared = prepareSnapshot(snap, registry)
+  const prepared = prepareSnapshot(snap, registry, opts.limits)
   const handler = createHttpHandler({
     observer: { onRequestComplete: (r) => records.push(r) },
     log: process.env['TEST_LOG'] !== undefined ? createLogger({ level: 'debug' }) : silentLogger,

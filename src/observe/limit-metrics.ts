@@ -1,0 +1,35 @@
+/** Metrics for rate and concurrency limits and the store behind them. */
+import { Counter, Gauge, type Registry } from 'prom-client'
+import type { LimitObserver, RateLimitOutcome } from './events.js'
+
+export function createLimitMetrics(registry: Registry): LimitObserver {
+  const decisions = new Counter({
+    name: 'portcullis_ratelimit_decisions_total',
+    help: 'Rate-limit rule decisions by policy (ns/name), rule index and outcome: ok, over_limit (429), shadow_over_limit (counted, not rejected), error (store failed, rule fails closed: 500 RLSE).',
+    labelNames: ['policy', 'rule', 'outcome'] as const,
+    registers: [registry],
+  })
+  const health = new Gauge({
+    name: 'portcullis_limit_store_degraded',
+    help: '1 while the shared limit store (Redis) is unreachable and limits are decided locally.',
+    registers: [registry],
+  })
+  health.set(0)
+  const withoutStore = new Counter({
+    name: 'portcullis_limit_decisions_without_store_total',
+    help: 'Limit decisions made while Redis was unreachable, by kind and failure mode.',
+    labelNames: ['kind', 'mode'] as const,
+    registers: [registry],
+  })
+  return {
+    onRateLimit(policy: string, rule: number, outcome: RateLimitOutcome) {
+      decisions.inc({ policy, rule: String(rule), outcome })
+    },
+    onStoreHealth(h) {
+      health.set(h === 'degraded' ? 1 : 0)
+    },
+    onDecisionWithoutStore(kind, mode) {
+      withoutStore.inc({ kind, mode })
+    },
+  }
+}

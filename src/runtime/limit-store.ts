@@ -1,0 +1,57 @@
+/**
+ * Builds the limit store from GatewayConfig `redis` (memory store without it): reads the secret
+ * files the settings name, and reports store health to the limit metrics. Settings are read at
+ * startup; a reload that changes them is reported and takes effect on restart.
+ */
+import { readFileSync } from 'node:fs'
+import type * as ir from '../ir/index.js'
+import type { Logger } from '../lib/index.js'
+import type { LimitObserver } from '../observe/index.js'
+import { createLimitStore, type LimitStore, type RedisSettings } from '../state/index.js'
+
+export async function createLimitStoreFor(
+  settings: ir.GatewaySettings,
+  deps: { readonly logger: Logger; readonly observer: LimitObserver },
+): Promise<LimitStore> {
+  const r = settings.redis
+  const events = {
+    onHealthChange: (h: 'ok' | 'degraded') => deps.observer.onStoreHealth(h),
+    onDecisionWithoutStore: (kind: 'rate' | 'concurrency', mode: 'open' | 'closed') =>
+      deps.observer.onDecisionWithoutStore(kind, mode),
+  }
+  if (r === undefined) return createLimitStore({}, { logger: deps.logger, events })
+  return createLimitStore(
+    {
+      redis: toRedisSettings(r),
+      ...(r.expectedReplicas !== undefined ? { expectedReplicas: r.expectedReplicas } : {}),
+    },
+    { logger: deps.logger, events },
+  )
+}
+
+function toRedisSettings(r: ir.RedisStoreSettings): RedisSettings {
+  const tls = r.tls
+  return {
+    ...(r.url !== undefined ? { url: r.url } : {}),
+    ...(r.sentinels !== undefined ? { sentinels: r.sentinels } : {}),
+    ...(r.name !== undefined ? { name: r.name } : {}),
+    ...(r.cluster !== undefined ? { cluster: r.cluster } : {}),
+    ...(r.username !== undefined ? { username: r.username } : {}),
+    ...(r.passwordFile !== undefined
+      ? { password: readFileSync(r.passwordFile, 'utf8').trim() }
+      : {}),
+    ...(tls !== undefined
+      ? {
+          tls: {
+            ...(tls.caFile !== undefined ? { ca: readFileSync(tls.caFile) } : {}),
+            ...(tls.certFile !== undefined ? { cert: readFileSync(tls.certFile) } : {}),
+            ...(tls.keyFile !== undefined ? { key: readFileSync(tls.keyFile) } : {}),
+            ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
+          },
+        }
+      : {}),
+    ...(r.keyPrefix !== undefined ? { keyPrefix: r.keyPrefix } : {}),
+    ...(r.commandTimeoutMs !== undefined ? { commandTimeout: r.commandTimeoutMs } : {}),
+    ...(r.connectTimeoutMs !== undefined ? { connectTimeout: r.connectTimeoutMs } : {}),
+  }
+}
