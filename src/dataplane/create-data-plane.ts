@@ -8,6 +8,7 @@ import type * as ir from '../ir/index.js'
 import type { Logger } from '../lib/index.js'
 import type { RequestObserver } from '../observe/events.js'
 import type { DataPlane, PreparedChange } from './data-plane.js'
+import { createOutboundProxy } from './egress/outbound-proxy.js'
 import { createHttpHandler } from './http/handler.js'
 import type { RateLimitDeps } from './http/rate-limit-policy.js'
 import { createListenerManager, type PreparedListeners } from './listeners/index.js'
@@ -42,6 +43,12 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
       pickEndpoint: (prepared, cluster) => prepared.clusters.get(cluster)?.pick(undefined),
     }),
   })
+  const outbound = createOutboundProxy({
+    handler,
+    observer: deps.observer,
+    log: deps.log,
+    ...(deps.upstream?.dns?.servers !== undefined ? { dnsServers: deps.upstream.dns.servers } : {}),
+  })
   const pending = new WeakSet<PreparedChange>()
 
   const asChange = (c: PreparedChange): Change => {
@@ -57,6 +64,7 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
       let bound: PreparedListeners
       try {
         bound = await listeners.prepare(prepared)
+        await outbound.prepare(prepared)
       } catch (e) {
         releaseSnapshot(prepared, upstreams)
         throw e
@@ -66,7 +74,9 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
       return change
     },
     activate(change: PreparedChange): void {
-      listeners.activate(asChange(change).listeners)
+      const c = asChange(change)
+      listeners.activate(c.listeners)
+      outbound.activate(c.prepared)
     },
     async abort(change: PreparedChange): Promise<void> {
       const c = asChange(change)
@@ -81,6 +91,7 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
     },
     async drain(timeoutMs: number) {
       const result = await listeners.drain(timeoutMs)
+      await outbound.close()
       await upstreams.close()
       return result
     },
