@@ -8,7 +8,7 @@ import type * as ir from '../ir/index.js'
 import type { Logger } from '../lib/index.js'
 import type { RequestObserver } from '../observe/events.js'
 import type { DataPlane, PreparedChange } from './data-plane.js'
-import { createOutboundProxy } from './egress/outbound-proxy.js'
+import { createOutboundProxy, type PreparedOutbound } from './egress/outbound-proxy.js'
 import { createHttpHandler } from './http/handler.js'
 import type { RateLimitDeps } from './http/rate-limit-policy.js'
 import { createListenerManager, type PreparedListeners } from './listeners/index.js'
@@ -28,6 +28,7 @@ export interface DataPlaneDeps {
 interface Change extends PreparedChange {
   readonly prepared: PreparedSnapshot
   readonly listeners: PreparedListeners
+  readonly outbound: PreparedOutbound
 }
 
 export function createDataPlane(deps: DataPlaneDeps): DataPlane {
@@ -64,23 +65,33 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
       let bound: PreparedListeners
       try {
         bound = await listeners.prepare(prepared)
-        await outbound.prepare(prepared)
       } catch (e) {
         releaseSnapshot(prepared, upstreams)
         throw e
       }
-      const change: Change = { snapshot, prepared, listeners: bound }
+      let egress: PreparedOutbound
+      try {
+        egress = await outbound.prepare(prepared)
+      } catch (e) {
+        // The other listeners are bound by now: close them too, or they leak and the listener
+        // manager refuses every later reload as still pending.
+        await listeners.abort(bound)
+        releaseSnapshot(prepared, upstreams)
+        throw e
+      }
+      const change: Change = { snapshot, prepared, listeners: bound, outbound: egress }
       pending.add(change)
       return change
     },
     activate(change: PreparedChange): void {
       const c = asChange(change)
       listeners.activate(c.listeners)
-      outbound.activate(c.prepared)
+      outbound.activate(c.outbound)
     },
     async abort(change: PreparedChange): Promise<void> {
       const c = asChange(change)
       await listeners.abort(c.listeners)
+      await outbound.abort(c.outbound)
       releaseSnapshot(c.prepared, upstreams)
     },
     get current() {

@@ -139,7 +139,8 @@ function decideIp(m: EgressMatcher, host: string, ip: ParsedIp, port: number): E
     const sp = service.ports.find((p) => p.number === port)
     if (sp !== undefined) return allow(host, port, service, sp, service.hosts[0] ?? host)
   }
-  return refuse(m, host, port, isNonPublicAddress(ip) ? 'private_address' : 'ip_not_registered')
+  const isPrivate = !m.egress.policy.allowPrivateAddresses && isNonPublicAddress(ip)
+  return refuse(m, host, port, isPrivate ? 'private_address' : 'ip_not_registered')
 }
 
 /**

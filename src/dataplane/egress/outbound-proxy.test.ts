@@ -95,8 +95,7 @@ spec:
   const prepared = prepareSnapshot(snapshot, registry)
   const handler = createHttpHandler({ observer, log: silentLogger, upstreams: registry })
   const proxy = createOutboundProxy({ handler, observer, log: silentLogger })
-  await proxy.prepare(prepared)
-  proxy.activate(prepared)
+  proxy.activate(await proxy.prepare(prepared))
   t.after(async () => {
     await proxy.close()
     releaseSnapshot(prepared, registry)

@@ -42,16 +42,30 @@ export interface OutboundProxyDeps {
   readonly dnsServers?: readonly string[]
 }
 
+/** What prepare bound for one snapshot, waiting for activate (or abort). */
+export interface PreparedOutbound {
+  readonly pinned: Pinned | undefined
+  /** A listener bound for this snapshot (the port or address moved); undefined keeps the old. */
+  readonly server: Server | undefined
+}
+
 export interface OutboundProxy {
-  /** Binds, rebinds or closes the listener for this snapshot; serving starts at activate. */
-  prepare(prepared: PreparedSnapshot): Promise<void>
-  activate(prepared: PreparedSnapshot): void
+  /**
+   * Binds the listener this snapshot asks for when it differs from the serving one; the serving
+   * listener keeps serving the old snapshot until activate. Throws (binding nothing) when the
+   * port cannot be bound.
+   */
+  prepare(prepared: PreparedSnapshot): Promise<PreparedOutbound>
+  /** Serves the prepared snapshot; a listener the snapshot no longer has stops accepting. */
+  activate(change: PreparedOutbound): void
+  /** Closes what prepare bound; the serving listener and snapshot stay. */
+  abort(change: PreparedOutbound): Promise<void>
   /** The bound port, once listening (0 otherwise). */
   readonly port: number
   close(): Promise<void>
 }
 
-interface Pinned {
+export interface Pinned {
   readonly prepared: PreparedSnapshot
   readonly egress: ir.Egress
   readonly outbound: ir.OutboundListener
@@ -73,8 +87,8 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
   let server: Server | undefined
   let bound: ir.OutboundListener | undefined
   let current: Pinned | undefined
-  let pending: Pinned | undefined
-  const sockets = new Set<Socket>()
+  /** Every listener still open (serving, prepared, or closing), with its connections. */
+  const sockets = new Map<Server, Set<Socket>>()
 
   function pin(prepared: PreparedSnapshot): Pinned | undefined {
     const egress = prepared.snapshot.egress
@@ -354,50 +368,76 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     })
   }
 
-  async function closeServer(): Promise<void> {
-    const s = server
-    server = undefined
-    bound = undefined
-    if (s === undefined) return
-    for (const sock of sockets) sock.destroy()
-    s.closeAllConnections()
-    await new Promise<void>((resolve) => s.close(() => resolve()))
+  function track(s: Server): Set<Socket> {
+    const open = new Set<Socket>()
+    s.on('connection', (sock: Socket) => {
+      open.add(sock)
+      sock.once('close', () => open.delete(sock))
+    })
+    sockets.set(s, open)
+    return open
+  }
+
+  /** Stops accepting; with `isFinal` open connections and tunnels end too. */
+  async function closeServer(s: Server, isFinal: boolean): Promise<void> {
+    const closed = new Promise<void>((resolve) => s.close(() => resolve()))
+    if (isFinal) {
+      for (const sock of sockets.get(s) ?? []) sock.destroy()
+      s.closeAllConnections()
+    } else s.closeIdleConnections()
+    await closed
+    sockets.delete(s)
+  }
+
+  async function bind(want: ir.OutboundListener, prepared: PreparedSnapshot): Promise<Server> {
+    const s = createServer({
+      ...httpServerOptions(prepared.snapshot.settings.downstream),
+      requireHostHeader: false,
+    })
+    s.on('request', onRequest)
+    s.on('connect', onConnect)
+    track(s)
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject)
+      s.listen(want.port, want.address, () => {
+        s.off('error', reject)
+        resolve()
+      })
+    })
+    return s
   }
 
   return {
     async prepare(prepared) {
-      pending = pin(prepared)
-      const want = pending?.outbound
-      if (bound !== undefined && want !== undefined && bound.id === want.id) return
-      await closeServer()
-      if (want === undefined) return
-      const s = createServer({
-        ...httpServerOptions(prepared.snapshot.settings.downstream),
-        requireHostHeader: false,
-      })
-      s.on('request', onRequest)
-      s.on('connect', onConnect)
-      s.on('connection', (sock: Socket) => {
-        sockets.add(sock)
-        sock.once('close', () => sockets.delete(sock))
-      })
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', reject)
-        s.listen(want.port, want.address, () => {
-          s.off('error', reject)
-          resolve()
-        })
-      })
-      server = s
-      bound = want
+      const pinned = pin(prepared)
+      const want = pinned?.outbound
+      if (want === undefined || (bound !== undefined && bound.id === want.id)) {
+        return { pinned, server: undefined }
+      }
+      return { pinned, server: await bind(want, prepared) }
     },
-    activate(prepared) {
-      current = pending?.prepared === prepared ? pending : pin(prepared)
+    activate(change) {
+      current = change.pinned
+      const want = change.pinned?.outbound
+      if (change.server === undefined && want !== undefined && bound?.id === want.id) return
+      const old = server
+      server = change.server
+      bound = change.server !== undefined ? want : undefined
+      if (old !== undefined) void closeServer(old, false)
+    },
+    async abort(change) {
+      if (change.server !== undefined) await closeServer(change.server, true)
     },
     get port() {
       const a = server?.address()
       return typeof a === 'object' && a !== null ? a.port : 0
     },
-    close: closeServer,
+    async close() {
+      const all = [...sockets.keys()]
+      server = undefined
+      bound = undefined
+      current = undefined
+      await Promise.all(all.map((s) => closeServer(s, true)))
+    },
   }
 }
