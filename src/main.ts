@@ -16,6 +16,7 @@ import {
   createReloader,
   createRuntimeView,
   createLimitStoreFor,
+  sharedPoolLimitsFor,
   createSnapshotStore,
   logDiagnostics,
   watchConfig,
@@ -81,7 +82,9 @@ async function run(
   const dataPlane = createDataPlane({
     observer: observers.request,
     log: logger.child({ component: 'dataplane' }),
+    egress: observers.egress,
     limits: { limiter: limitStore.rate, observer: observers.limits },
+    ...poolLimitsOption(sharedPoolLimitsFor(settings, limitStore)),
   })
   const store = createSnapshotStore()
   const reloader = createReloader({
@@ -102,7 +105,12 @@ async function run(
   }
 
   // Readiness, metrics and admin servers; they follow the settings on reload.
-  const runtime = createRuntimeView({ snapshots: store.view, dataPlane, reloader })
+  const runtime = createRuntimeView({
+    snapshots: store.view,
+    dataPlane,
+    reloader,
+    egress: observers.egress,
+  })
   let admin: AdminServers
   try {
     admin = await startAdminServers(settings, {
@@ -143,6 +151,11 @@ async function run(
     ),
   })
   return undefined
+}
+
+/** With Redis, DestinationRule connection-pool limits hold across every replica. */
+function poolLimitsOption(shared: ReturnType<typeof sharedPoolLimitsFor>) {
+  return shared !== undefined ? { upstream: { shared } } : {}
 }
 
 const code = await main(process.argv.slice(2))

@@ -7,6 +7,7 @@ import type { Logger } from '../lib/index.js'
 import type { RuntimeView } from '../runtime/index.js'
 import { registerConfigDump } from './routes/config-dump.js'
 import { registerDiagnostics } from './routes/diagnostics.js'
+import { registerEgress } from './routes/egress.js'
 import { registerReady } from './routes/ready.js'
 import { registerReload } from './routes/reload.js'
 import { registerStats } from './routes/stats.js'
@@ -14,6 +15,8 @@ import { registerStats } from './routes/stats.js'
 const ENDPOINTS = [
   'GET /config_dump',
   'GET /diagnostics',
+  'GET /egress/denied',
+  'GET /egress/observed',
   'POST /reload',
   'GET /ready',
   'GET /stats',
@@ -29,6 +32,7 @@ export function createAdminApi(runtime: RuntimeView, logger: Logger): FastifyIns
   app.get('/', () => ({ endpoints: ENDPOINTS }))
   registerConfigDump(app, runtime)
   registerDiagnostics(app, runtime)
+  registerEgress(app, runtime)
   registerReload(app, runtime)
   registerReady(app, runtime)
   registerStats(app, runtime)

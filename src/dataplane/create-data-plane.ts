@@ -6,7 +6,7 @@
  */
 import type * as ir from '../ir/index.js'
 import type { Logger } from '../lib/index.js'
-import type { RequestObserver } from '../observe/events.js'
+import type { EgressObserver, RequestObserver } from '../observe/events.js'
 import type { DataPlane, PreparedChange } from './data-plane.js'
 import { createOutboundProxy, type PreparedOutbound } from './egress/outbound-proxy.js'
 import { createHttpHandler } from './http/handler.js'
@@ -19,6 +19,8 @@ import { createUpstreamRegistry, type UpstreamRegistryOptions } from './upstream
 export interface DataPlaneDeps {
   readonly observer: RequestObserver
   readonly log: Logger
+  /** Egress allowlist decisions (metrics, the admin API's recent destinations). */
+  readonly egress?: EgressObserver
   /** Upstream pool and DNS options (tests point DNS at a local server). */
   readonly upstream?: Omit<UpstreamRegistryOptions, 'log'>
   /** The limit store (state/ports) RateLimitPolicies count in; without it they are not enforced. */
@@ -48,6 +50,7 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
     handler,
     observer: deps.observer,
     log: deps.log,
+    ...(deps.egress !== undefined ? { egress: deps.egress } : {}),
     ...(deps.upstream?.dns?.servers !== undefined ? { dnsServers: deps.upstream.dns.servers } : {}),
   })
   const pending = new WeakSet<PreparedChange>()

@@ -92,3 +92,25 @@ export interface LimitObserver {
   /** A decision made without the shared store (Redis down): `local` (fail open) or `error`. */
   onDecisionWithoutStore(kind: 'rate' | 'concurrency', mode: 'open' | 'closed'): void
 }
+
+/** How an egress destination was asked for. */
+export type EgressArrival = 'http' | 'connect' | 'sni'
+
+/** One egress allowlist decision, made before any upstream connection exists. */
+export interface EgressEvent {
+  /** allowed (registered), passthrough (ALLOW_ANY, unknown), audited (would be denied), denied. */
+  readonly decision: 'allowed' | 'passthrough' | 'audited' | 'denied'
+  /** Lower-case host, SNI or IP literal as requested. */
+  readonly host: string
+  readonly port: number
+  readonly arrival: EgressArrival
+  /** Client address. */
+  readonly source: string
+  /** Why enforcement refuses (or in audit mode would refuse) it; undefined when allowed. */
+  readonly reason: string | undefined
+}
+
+/** Egress decisions, for `portcullis_egress_*` metrics and the admin API's recent lists. */
+export interface EgressObserver {
+  onEgressDecision(event: EgressEvent): void
+}

@@ -1,5 +1,8 @@
 /** observe/: data-plane events in, Prometheus metrics and access logs out. */
 export type {
+  EgressArrival,
+  EgressEvent,
+  EgressObserver,
   LimitObserver,
   RateLimitOutcome,
   ReloadObserver,
@@ -34,3 +37,12 @@ export {
   type ReloadResult,
 } from './metrics.js'
 export { DURATION_BUCKETS_MS, SIZE_BUCKETS_BYTES } from './request-metrics.js'
+export {
+  createEgressObservations,
+  guessProtocol,
+  type EgressObservation,
+  type EgressObservationKind,
+  type EgressObservationReader,
+  type EgressObservations,
+  type EgressProtocolGuess,
+} from './egress-observations.js'

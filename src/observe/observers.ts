@@ -2,7 +2,15 @@
  * Wires data-plane events to metrics and the access log. This is what the composition root
  * builds once and hands to the data plane (RequestObserver) and the runtime (ReloadObserver).
  */
-import type { LimitObserver, ReloadObserver, RequestObserver, RequestRecord } from './events.js'
+import type {
+  EgressObserver,
+  LimitObserver,
+  ReloadObserver,
+  RequestObserver,
+  RequestRecord,
+} from './events.js'
+import { createEgressMetrics } from './egress-metrics.js'
+import { createEgressObservations, type EgressObservationReader } from './egress-observations.js'
 import { createLimitMetrics } from './limit-metrics.js'
 import {
   compileAccessLogFormat,
@@ -30,6 +38,8 @@ export interface Observers {
   readonly request: RequestObserver
   readonly reload: ReloadObserver
   readonly limits: LimitObserver
+  /** Egress decisions in; the recent denied and observed destinations out (admin API). */
+  readonly egress: EgressObserver & EgressObservationReader
   metricsText(): Promise<string>
   readonly metricsContentType: string
   /** Writes out buffered access-log lines. */
@@ -65,8 +75,18 @@ export function createObservers(options: ObserversOptions): Observers {
       ? new MetricsObserver(metrics)
       : new LoggingObserver(metrics, formatter, logWriter)
 
+  const egressMetrics = createEgressMetrics(metrics.registry)
+  const egressSeen = createEgressObservations()
+
   return {
     request,
+    egress: {
+      onEgressDecision(event) {
+        egressMetrics.record(event)
+        egressSeen.record(event)
+      },
+      list: (kind) => egressSeen.list(kind),
+    },
     reload: {
       onReload: (result: ReloadResult, version: number) => metrics.recordReload(result, version),
     },

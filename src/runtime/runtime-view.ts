@@ -2,6 +2,11 @@
  * What admin/ and the readiness endpoint may see and do: read the active snapshot and the last
  * reload, ask for a reload, read data-plane counters. Nothing here reaches data-plane internals.
  */
+import type {
+  EgressObservation,
+  EgressObservationKind,
+  EgressObservationReader,
+} from '../observe/index.js'
 import type { DataPlanePort, DataPlaneStats } from './data-plane-port.js'
 import type { Reloader } from './reloader.js'
 import type { ReloadOutcome, SnapshotView } from './snapshot-store.js'
@@ -12,18 +17,22 @@ export interface RuntimeView {
   isReady(): boolean
   stats(): DataPlaneStats
   reload(): Promise<ReloadOutcome>
+  /** Recent egress destinations refused (denied) or let out without a ServiceEntry (observed). */
+  egressObservations(kind: EgressObservationKind): EgressObservation[]
 }
 
 export function createRuntimeView(deps: {
   readonly snapshots: SnapshotView
   readonly dataPlane: Pick<DataPlanePort, 'ready' | 'stats'>
   readonly reloader: Pick<Reloader, 'reload'>
+  readonly egress?: EgressObservationReader
 }): RuntimeView {
-  const { snapshots, dataPlane, reloader } = deps
+  const { snapshots, dataPlane, reloader, egress } = deps
   return {
     snapshots,
     isReady: () => !snapshots.isDraining && snapshots.active !== undefined && dataPlane.ready,
     stats: () => dataPlane.stats(),
     reload: () => reloader.reload('admin'),
+    egressObservations: (kind) => egress?.list(kind) ?? [],
   }
 }

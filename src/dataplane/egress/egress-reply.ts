@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import type { EgressDecision } from '../../match/index.js'
+import { BLACK_HOLE_CLUSTER, PASSTHROUGH_CLUSTER, type EgressDecision } from '../../match/index.js'
 import type { RequestObserver, RequestRecord } from '../../observe/events.js'
 
 export const EGRESS_HEADER = 'x-portcullis-egress'
@@ -49,7 +49,14 @@ export function egressRecord(i: EgressRecordInput): RequestRecord {
     upstreamHost: i.upstreamHost,
     upstreamCluster: i.decision?.cluster,
     upstreamServiceTimeMs: undefined,
-    destinationService: i.decision?.host,
+    // Istio reports blocked and unknown destinations under these cluster names, and dashboards
+    // query destination_service for them.
+    destinationService:
+      i.decision === undefined
+        ? undefined
+        : i.decision.cluster === BLACK_HOLE_CLUSTER || i.decision.cluster === PASSTHROUGH_CLUSTER
+          ? i.decision.cluster
+          : i.decision.host,
     routeName: undefined,
     listener: i.listener,
     downstreamRemoteAddress: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`,

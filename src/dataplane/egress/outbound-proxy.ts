@@ -26,7 +26,7 @@ import {
   type EgressDecision,
   type EgressMatcher,
 } from '../../match/index.js'
-import type { RequestObserver } from '../../observe/events.js'
+import type { EgressArrival, EgressObserver, RequestObserver } from '../../observe/events.js'
 import type { HttpHandler } from '../http/handler.js'
 import { httpServerOptions } from '../listeners/server-options.js'
 import type { PreparedSnapshot } from '../prepare.js'
@@ -38,6 +38,8 @@ export interface OutboundProxyDeps {
   readonly handler: HttpHandler
   readonly observer: RequestObserver
   readonly log: Logger
+  /** Told every allowlist decision (metrics, the admin API's recent destinations). */
+  readonly egress?: EgressObserver
   /** Overrides GatewayConfig dns.servers (tests point it at a loopback DNS server). */
   readonly dnsServers?: readonly string[]
 }
@@ -139,6 +141,17 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     }
   }
 
+  function decided(req: IncomingMessage, d: EgressDecision, arrival: EgressArrival): void {
+    deps.egress?.onEgressDecision({
+      decision: d.verdict,
+      host: d.host,
+      port: d.port,
+      arrival,
+      source: req.socket.remoteAddress ?? '',
+      reason: d.reason,
+    })
+  }
+
   /** Resolves once and checks the answer; the returned address is the one to connect to. */
   async function resolveChecked(
     p: Pinned,
@@ -176,29 +189,19 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
       res.writeHead(400, { connection: 'close' }).end()
       return
     }
+    // Origin-form from here on, as the request path expects; the URL's authority wins over Host.
+    req.url = `${url.pathname}${url.search}`
+    req.headers.host = url.host
     const port = url.port === '' ? 80 : Number(url.port)
     const decision = decideEgress(p.matcher, url.hostname, port)
     if (!ALLOWED.has(decision.verdict)) {
+      decided(req, decision, 'http')
       const bytes = replyHttpDenied(res, 502, decision, decision.reason!)
       record(p, req, startTime, 502, 'EG', `egress_denied:${decision.reason}`, decision, url.host, {
         bytesSent: bytes,
       })
       return
     }
-    if (decision.verdict !== 'allowed')
-      record(
-        p,
-        req,
-        startTime,
-        0,
-        decision.verdict === 'audited' ? 'EG' : '-',
-        `egress_${decision.verdict}`,
-        decision,
-        url.host,
-      )
-    // Origin-form from here on, as the request path expects; the URL's authority wins over Host.
-    req.url = `${url.pathname}${url.search}`
-    req.headers.host = url.host
     const tableId = egressRouteTableId(p.outbound.id, port)
     const table = p.prepared.routeTables.get(tableId)
     if (
@@ -212,6 +215,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
         port,
         scheme: 'http',
       }
+      decided(req, decision, 'http')
       deps.handler(req, res, p.prepared, listener)
       return
     }
@@ -227,6 +231,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     authority: string,
   ): Promise<void> {
     const checked = await resolveChecked(p, decision)
+    decided(req, 'error' in checked ? decision : checked.decision, 'http')
     if ('error' in checked) {
       const bytes = replyHttpDenied(res, 503, decision, checked.error)
       record(p, req, startTime, 503, 'UF', checked.error, decision, authority, { bytesSent: bytes })
@@ -262,10 +267,19 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     up.on('response', (ur) => {
       res.writeHead(ur.statusCode ?? 502, ur.headers)
       ur.pipe(res)
+      const isAudited = checked.decision.verdict === 'audited'
       ur.on('end', () =>
-        record(p, req, startTime, ur.statusCode ?? 0, '-', 'via_upstream', decision, authority, {
-          upstreamHost: `${checked.address}:${targetPort}`,
-        }),
+        record(
+          p,
+          req,
+          startTime,
+          ur.statusCode ?? 0,
+          isAudited ? 'EG' : '-',
+          isAudited ? `egress_audited:${checked.decision.reason}` : 'via_upstream',
+          checked.decision,
+          authority,
+          { upstreamHost: `${checked.address}:${targetPort}` },
+        ),
       )
     })
     up.on('error', () => {
@@ -292,6 +306,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     }
     const decision = decideEgress(p.matcher, target.host, target.port)
     if (!ALLOWED.has(decision.verdict)) {
+      decided(req, decision, 'connect')
       const bytes = replyConnectRefused(socket, 403, decision, decision.reason!)
       record(
         p,
@@ -319,6 +334,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
   ): Promise<void> {
     const authority = req.url ?? ''
     const checked = await resolveChecked(p, decision)
+    decided(req, 'error' in checked ? decision : checked.decision, 'connect')
     if ('error' in checked) {
       replyConnectRefused(socket, 503, decision, checked.error)
       record(p, req, startTime, 503, 'UF', checked.error, decision, authority)
@@ -357,7 +373,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
         startTime,
         200,
         d.verdict === 'audited' ? 'EG' : '-',
-        `egress_${d.verdict}`,
+        d.verdict === 'audited' ? `egress_audited:${d.reason}` : `egress_${d.verdict}`,
         d,
         authority,
         {
