@@ -10,6 +10,7 @@ import type { ServiceMatch } from './service-entries.js'
 import { sourceRef } from './source-ref.js'
 import { compileClusterPolicy } from './traffic-policy.js'
 import type { TrafficComponents } from './traffic-policy.js'
+import type { TlsFileBase } from './upstream-tls.js'
 
 type ServicePort = NonNullable<istio.ServiceEntrySpec['ports']>[number]
 
@@ -88,9 +89,10 @@ export function buildCluster(
   port: ServicePort,
   subset: { readonly name: string; readonly labels: Readonly<Record<string, string>> } | undefined,
   components: TrafficComponents = {},
+  tlsBase?: TlsFileBase,
 ): ir.Cluster {
   const { se } = match
-  const { policy, connectTimeoutMs } = compileClusterPolicy(components, host)
+  const { policy, connectTimeoutMs } = compileClusterPolicy(components, host, tlsBase)
   return {
     id: clusterId(port.number, subset?.name, host),
     host,

@@ -13,6 +13,7 @@ import { createDestinationRuleIndex } from './destination-rules.js'
 import type { DiagSink } from './diagnostics.js'
 import { expandShortName } from './names.js'
 import { mergeTrafficPolicy } from './traffic-policy.js'
+import { tlsFileBase } from './upstream-tls.js'
 import { createServiceIndex, type ServiceMatch } from './service-entries.js'
 
 export interface ResolvedDestination {
@@ -138,7 +139,8 @@ export function createDestinationResolver(
     }
     if (!built.has(result.cluster)) {
       const components = mergeTrafficPolicy(dr?.spec.trafficPolicy, subsetPolicy, port)
-      built.set(result.cluster, buildCluster(match, host, sePort, subset, components))
+      const tlsBase = dr !== undefined ? tlsFileBase(resources.gatewayConfig, dr) : undefined
+      built.set(result.cluster, buildCluster(match, host, sePort, subset, components, tlsBase))
     }
     return result
   }

@@ -8,6 +8,8 @@
  */
 import type * as istio from '../config/index.js'
 import type * as ir from '../ir/index.js'
+import { compileUpstreamTls } from './upstream-tls.js'
+import type { TlsFileBase } from './upstream-tls.js'
 
 type TrafficPolicy = NonNullable<istio.DestinationRuleSpec['trafficPolicy']>
 type PortPolicy = NonNullable<TrafficPolicy['portLevelSettings']>[number]
@@ -58,11 +60,12 @@ export function mergeTrafficPolicy(
 export function compileClusterPolicy(
   c: TrafficComponents,
   host: string,
+  tlsBase?: TlsFileBase,
 ): { policy: ir.ClusterPolicy | undefined; connectTimeoutMs: number | undefined } {
   const loadBalancer = compileLoadBalancer(c.loadBalancer)
   const connectionPool = compileConnectionPool(c.connectionPool)
   const outlierDetection = compileOutlier(c.outlierDetection)
-  const tls = compileTls(c.tls, host)
+  const tls = compileUpstreamTls(c.tls, host, tlsBase)
   const policy: ir.ClusterPolicy = {
     ...(loadBalancer !== undefined ? { loadBalancer } : {}),
     ...(connectionPool !== undefined ? { connectionPool } : {}),
@@ -166,24 +169,5 @@ function compileOutlier(
     baseEjectionTimeMs: od.baseEjectionTime ?? d.baseEjectionTimeMs,
     maxEjectionPercent: od.maxEjectionPercent ?? d.maxEjectionPercent,
     minHealthPercent: od.minHealthPercent ?? 0,
-  }
-}
-
-function compileTls(tls: TrafficComponents['tls'], host: string): ir.UpstreamTlsPolicy | undefined {
-  if (tls === undefined || tls.mode === undefined || tls.mode === 'DISABLE') return undefined
-  // ISTIO_MUTUAL is refused by validation (PC1113); it never reaches here.
-  if (tls.mode === 'ISTIO_MUTUAL') return undefined
-  const opt = <K extends string, V>(k: K, v: V | undefined): Partial<Record<K, V>> =>
-    v !== undefined && v !== '' ? ({ [k]: v } as Record<K, V>) : {}
-  return {
-    mode: tls.mode,
-    ...opt('clientCertificate', tls.clientCertificate),
-    ...opt('privateKey', tls.privateKey),
-    ...opt('caCertificates', tls.caCertificates),
-    ...opt('credentialName', tls.credentialName),
-    ...opt('caCrl', tls.caCrl),
-    subjectAltNames: tls.subjectAltNames ?? [],
-    sni: tls.sni !== undefined && tls.sni !== '' ? tls.sni : host,
-    insecureSkipVerify: tls.insecureSkipVerify ?? false,
   }
 }

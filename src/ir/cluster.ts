@@ -94,14 +94,26 @@ export interface OutlierDetectionPolicy {
   readonly minHealthPercent: number
 }
 
-/** DestinationRule tls (origination). DISABLE is represented by no policy at all. */
+/**
+ * DestinationRule tls (origination). DISABLE is represented by no policy at all. File paths are
+ * resolved (against the rule's file, or the certs directory for credentialName); reading them is
+ * the data plane's job.
+ */
 export interface UpstreamTlsPolicy {
   readonly mode: 'SIMPLE' | 'MUTUAL'
-  readonly clientCertificate?: string
-  readonly privateKey?: string
-  readonly caCertificates?: string
+  /** The client certificate chain and its key (MUTUAL). */
+  readonly certFile?: string
+  readonly keyFile?: string
+  /** CA bundle that verifies the upstream; absent: the default trust store. */
+  readonly caFile?: string
+  /** The CA came with a credential (`ca.crt`) and may be absent (then the default store). */
+  readonly caOptional?: boolean
+  readonly crlFile?: string
+  /** The CRL came with a credential (`ca.crl`) and may be absent. */
+  readonly crlOptional?: boolean
+  /** The credential the files came from, for display. */
   readonly credentialName?: string
-  readonly caCrl?: string
+  /** Accepted upstream SANs; empty: the certificate must match the SNI. */
   readonly subjectAltNames: readonly string[]
   /** Defaults to the destination host. */
   readonly sni: string

@@ -32,7 +32,10 @@ const PLAIN_OPERATORS: ReadonlyMap<string, () => OperatorGetter> = new Map<
   ['RESPONSE_FLAGS', () => (r) => presentOrUndefined(r.responseFlags)],
   ['RESPONSE_CODE_DETAILS', () => (r) => presentOrUndefined(r.responseCodeDetails)],
   ['CONNECTION_TERMINATION_DETAILS', () => notAvailable],
-  ['UPSTREAM_TRANSPORT_FAILURE_REASON', () => notAvailable],
+  [
+    'UPSTREAM_TRANSPORT_FAILURE_REASON',
+    () => (r) => presentOrUndefined(r.upstreamTransportFailureReason),
+  ],
   ['BYTES_RECEIVED', () => (r) => r.bytesReceived],
   ['BYTES_SENT', () => (r) => r.bytesSent],
   // Envoy truncates durations to whole milliseconds.

@@ -195,7 +195,7 @@ const trafficPolicyFields = {
   loadBalancer,
   connectionPool,
   outlierDetection,
-  tls: planned(clientTls, 'TLS origination to upstreams is not implemented yet'),
+  tls: clientTls,
 }
 
 const portTrafficPolicy = obj(

@@ -67,6 +67,8 @@ export class RequestContext implements MatchRequest {
   flags = 0
   details = ''
   upstreamHost: string | undefined = undefined
+  /** Why the last upstream connection failed (TLS), for the access log. */
+  transportFailure: string | undefined = undefined
   upstreamServiceTimeMs: number | undefined = undefined
   /** The response head as sent downstream (flat name/value list). */
   responseHeaders: string[] | undefined = undefined

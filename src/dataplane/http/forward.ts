@@ -1,6 +1,8 @@
 import { errors as undiciErrors } from 'undici'
+import type { Dispatcher } from 'undici'
 import { performance } from 'node:perf_hooks'
 import type { PreparedDestination, PreparedRoute } from '../prepare.js'
+import { tlsFailureCode } from '../upstream/upstream-tls.js'
 import type { RequestContext } from './context.js'
 import { Flag } from './flags.js'
 import { appendForwardedFor, isInternalAddress, trustedClientAddress } from './forwarded.js'
@@ -186,17 +188,22 @@ function startAttempt(ctx: RequestContext): void {
   if (perTry !== undefined && perTry > 0) {
     ex.perTryTimer = setTimeout(guardedPerTryTimeout, perTry, ex)
   }
-  endpoint.pool.dispatch(
-    {
-      path: upstreamPath(ctx, route),
-      method: ctx.method,
-      headers,
-      body: ctx.bodyBuffer ?? (ctx.hasBody ? ctx.req : null),
-      headersTimeout: UPSTREAM_IDLE_TIMEOUT_MS,
-      bodyTimeout: UPSTREAM_IDLE_TIMEOUT_MS,
-    },
-    ex,
-  )
+  const options: SniDispatchOptions = {
+    path: upstreamPath(ctx, route),
+    method: ctx.method,
+    headers,
+    body: ctx.bodyBuffer ?? (ctx.hasBody ? ctx.req : null),
+    headersTimeout: UPSTREAM_IDLE_TIMEOUT_MS,
+    bodyTimeout: UPSTREAM_IDLE_TIMEOUT_MS,
+    // undici takes the SNI from the Host header unless told; TLS origination sends its own.
+    servername: endpoint.servername,
+  }
+  endpoint.pool.dispatch(options, ex)
+}
+
+/** undici reads `servername` from dispatch options; its typings do not declare it. */
+interface SniDispatchOptions extends Dispatcher.DispatchOptions {
+  readonly servername: string | undefined
 }
 
 function buildHeaders(ctx: RequestContext, dest: PreparedDestination): string[] {
@@ -293,7 +300,19 @@ const EVENTS: ExchangeEvents = {
       return
     }
     ctx.destination!.cluster!.reportLocalFailure(ex.endpoint)
-    if (!ex.connected) {
+    const tlsFailure = tlsFailureCode(err)
+    if (tlsFailure !== undefined) {
+      ctx.transportFailure = tlsFailure
+      ctx.env.log.warn('upstream TLS failed', {
+        requestId: ctx.requestId,
+        upstream: ex.endpoint.address,
+        reason: tlsFailure,
+        err,
+      })
+    }
+    // A refused handshake (a TLS 1.3 server rejects the client certificate only after the
+    // client has finished its side) is a connect failure too: no request reached the upstream.
+    if (!ex.connected || tlsFailure !== undefined) {
       // Nothing was sent: connect refused or timed out, or the pool is gone.
       if (mayRetry(ctx, retry, retry.onConnectFailure)) {
         scheduleRetry(ctx, ex)

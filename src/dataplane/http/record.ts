@@ -39,6 +39,7 @@ class HttpRequestRecord implements RequestRecord {
   readonly routeName: string | undefined
   readonly listener: string
   readonly requestedServerName: string | undefined
+  readonly upstreamTransportFailureReason: string | undefined
   readonly #ctx: RequestContext
   #responseHeaders: OutgoingHttpHeaders | undefined
 
@@ -67,6 +68,7 @@ class HttpRequestRecord implements RequestRecord {
     this.routeName = ctx.route?.logName
     this.listener = ctx.listener.id
     this.requestedServerName = ctx.serverName
+    this.upstreamTransportFailureReason = ctx.transportFailure
   }
 
   get responseHeaders(): OutgoingHttpHeaders | undefined {
@@ -110,6 +112,7 @@ class HttpRequestRecord implements RequestRecord {
       downstreamRemoteAddress: this.downstreamRemoteAddress,
       downstreamLocalAddress: this.downstreamLocalAddress,
       requestedServerName: this.requestedServerName,
+      upstreamTransportFailureReason: this.upstreamTransportFailureReason,
     }
   }
 }

@@ -8,6 +8,7 @@ import type { Balancer } from './balancer.js'
 import type { HostResolver } from './host-resolver.js'
 import { OutlierDetector } from './outlier.js'
 import type { EndpointPoolOptions, PoolSet } from './pool-set.js'
+import { loadUpstreamTls } from './upstream-tls.js'
 
 /** A retry after a failed resolution with nothing cached comes sooner than a normal refresh. */
 const FAILED_RESOLUTION_RETRY_MS = 5000
@@ -46,6 +47,7 @@ export class ClusterRuntime {
   readonly #poolOptions: EndpointPoolOptions
   readonly #outlier: OutlierDetector | undefined
   readonly #minHealthPercent: number
+  readonly #servername: string | undefined
 
   #picker: Balancer
   #resolving: Promise<void> | undefined
@@ -88,7 +90,9 @@ export class ClusterRuntime {
       ...(cp?.tcpKeepalive?.timeMs !== undefined
         ? { keepaliveTimeMs: cp.tcpKeepalive.timeMs }
         : {}),
+      ...(policy?.tls !== undefined ? { tls: loadUpstreamTls(policy.tls) } : {}),
     }
+    this.#servername = this.#poolOptions.tls?.servername
     const od = policy?.outlierDetection
     this.#outlier = od !== undefined ? new OutlierDetector(od, cluster.id, log) : undefined
     this.#minHealthPercent = od?.minHealthPercent ?? 0
@@ -228,6 +232,7 @@ export class ClusterRuntime {
           weight: e.weight,
           pool,
           poolKey: key,
+          servername: this.#servername,
           active: 0,
           consecutive5xx: 0,
           consecutiveGateway: 0,

@@ -14,6 +14,8 @@ export interface UpstreamEndpoint {
   readonly pool: Pool
   /** PoolSet key the pool was acquired under. */
   readonly poolKey: string
+  /** SNI for TLS origination (undefined: plaintext, or an IP as sni). */
+  readonly servername: string | undefined
   /** Requests in flight to this endpoint (LEAST_REQUEST). */
   active: number
   /** Outlier detection: consecutive errors by kind (reset by a success of the same origin). */

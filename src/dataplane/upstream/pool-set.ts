@@ -1,6 +1,7 @@
 import { Pool } from 'undici'
 import type { Logger } from '../../lib/index.js'
 import { endpointAddress } from './endpoint.js'
+import type { UpstreamTls } from './upstream-tls.js'
 
 export interface PoolSettings {
   /** Upper bound of connections per endpoint; requests beyond it queue in the pool. */
@@ -27,6 +28,8 @@ export interface EndpointPoolOptions {
   readonly maxRequestsPerConnection?: number
   /** TCP keepalive: delay before the first probe. */
   readonly keepaliveTimeMs?: number
+  /** TLS origination (DestinationRule tls); absent: plaintext. */
+  readonly tls?: UpstreamTls
 }
 
 interface Entry {
@@ -57,7 +60,7 @@ export class PoolSet {
   }
 
   static keyOf(ip: string, port: number, o: EndpointPoolOptions): string {
-    return `${endpointAddress(ip, port)}|${o.connectTimeoutMs}|${o.maxConnections ?? ''}|${o.idleTimeoutMs ?? ''}|${o.maxRequestsPerConnection ?? ''}|${o.keepaliveTimeMs ?? ''}`
+    return `${endpointAddress(ip, port)}|${o.connectTimeoutMs}|${o.maxConnections ?? ''}|${o.idleTimeoutMs ?? ''}|${o.maxRequestsPerConnection ?? ''}|${o.keepaliveTimeMs ?? ''}|${o.tls?.key ?? ''}`
   }
 
   acquire(ip: string, port: number, o: EndpointPoolOptions): { pool: Pool; key: string } {
@@ -72,7 +75,13 @@ export class PoolSet {
             ? NEVER_MS
             : o.idleTimeoutMs
       const perConnection = o.maxRequestsPerConnection ?? 0
-      const pool = new Pool(`http://${endpointAddress(ip, port)}`, {
+      const keepalive =
+        o.keepaliveTimeMs !== undefined
+          ? { keepAlive: true, keepAliveInitialDelay: o.keepaliveTimeMs }
+          : {}
+      const connect = o.tls !== undefined ? { ...o.tls.connect, ...keepalive } : keepalive
+      const scheme = o.tls !== undefined ? 'https' : 'http'
+      const pool = new Pool(`${scheme}://${endpointAddress(ip, port)}`, {
         connections:
           o.maxConnections !== undefined && o.maxConnections > 0
             ? o.maxConnections
@@ -83,9 +92,7 @@ export class PoolSet {
         keepAliveMaxTimeout: Math.max(idle, 600_000),
         maxHeaderSize: s.maxHeaderBytes,
         ...(perConnection > 0 ? { maxRequestsPerClient: perConnection } : {}),
-        ...(o.keepaliveTimeMs !== undefined
-          ? { connect: { keepAlive: true, keepAliveInitialDelay: o.keepaliveTimeMs } }
-          : {}),
+        ...(Object.keys(connect).length > 0 ? { connect } : {}),
       })
       entry = { pool, refs: 0 }
       this.#entries.set(key, entry)
