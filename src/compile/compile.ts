@@ -23,6 +23,8 @@ import { compileSettings } from './settings.js'
 export interface CompileResult {
   readonly snapshot: ir.Snapshot
   readonly diagnostics: Diagnostic[]
+  /** Certificate files of terminating servers, for runtime to read and check (not hashed). */
+  readonly assets: readonly ir.ServerTlsAssets[]
 }
 
 export function compile(resources: istio.ResourceSet): CompileResult {
@@ -65,6 +67,7 @@ export function compile(resources: istio.ResourceSet): CompileResult {
     destinations,
     certsDir: (gw: istio.Gateway) => certsDirFor(resources.gatewayConfig, gw),
     sink,
+    assets: [] as ir.ServerTlsAssets[],
   }
   const listeners = [
     ...ports.http.map((p) => compileHttpListener(p, settings, bindings, routesFor)),
@@ -84,5 +87,5 @@ export function compile(resources: istio.ResourceSet): CompileResult {
     ...(egress !== undefined ? { egress } : {}),
   }
   const snapshot: ir.Snapshot = { hash: sha256Hex(canonicalJson(body)), ...body }
-  return { snapshot: deepFreeze(snapshot), diagnostics: sink.drain() }
+  return { snapshot: deepFreeze(snapshot), diagnostics: sink.drain(), assets: l4.assets }
 }

@@ -34,6 +34,8 @@ export interface L4Compile {
   readonly destinations: DestinationResolver
   readonly certsDir: (gateway: istio.Gateway) => string
   readonly sink: DiagSink
+  /** Receives each terminating server's certificate files (checked by runtime). */
+  readonly assets?: ir.ServerTlsAssets[]
 }
 
 function serverRefs(servers: readonly GatewayServer[]): ir.ServerRef[] {
@@ -51,7 +53,7 @@ const HTTP_SERVED: ReadonlySet<string> = new Set(['HTTPS', 'HTTP', 'HTTP2', 'GRP
 
 function compileTlsChain(s: GatewayServer, port: number, c: L4Compile): ir.TlsFilterChain {
   const name = `${s.gatewayKey}/${s.server.port.name}`
-  const tls = compileServerTls(s, c.certsDir(s.gateway), c.sink)
+  const tls = compileServerTls(s, c.certsDir(s.gateway), c.sink, c.assets)
   const sniHosts = [...new Set(s.hosts.map((h) => h.host))]
   let service: ir.ChainService
   if (tls === undefined) {

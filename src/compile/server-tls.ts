@@ -10,6 +10,7 @@
 import { dirname, isAbsolute, join } from 'node:path'
 import type * as istio from '../config/index.js'
 import type * as ir from '../ir/index.js'
+import { formatPath } from '../diag/index.js'
 import type { DiagSink } from './diagnostics.js'
 import type { GatewayServer } from './servers.js'
 
@@ -61,14 +62,29 @@ function fileIn(base: string, file: string): string {
   return isAbsolute(file) ? file : join(base, file)
 }
 
+/** Where `s` names a file: the field's path and position, for runtime's file checks. */
+function originOf(s: GatewayServer, path: istio.Path): ir.AssetOrigin {
+  const { kind, metadata } = s.gateway
+  const loc = s.gateway.origin.locate(path)
+  return {
+    resource: { kind, namespace: metadata.namespace, name: metadata.name },
+    path: formatPath(path),
+    file: loc.file,
+    line: loc.line,
+    col: loc.col,
+  }
+}
+
 /**
  * Returns undefined for PASSTHROUGH (and mesh-only modes, refused by validation). `certsDir`
  * is the resolved certs directory; plain file paths resolve against the Gateway's directory.
+ * `assets`, when given, receives the server's files with the fields that named them.
  */
 export function compileServerTls(
   s: GatewayServer,
   certsDir: string,
   sink: DiagSink,
+  assets?: ir.ServerTlsAssets[],
 ): ir.ServerTlsSettings | undefined {
   const tls = s.server.tls
   const mode = tls?.mode ?? 'PASSTHROUGH'
@@ -77,39 +93,64 @@ export function compileServerTls(
   const tp = [...s.path, 'tls']
   const base = dirname(s.gateway.origin.file)
   const certificates: ir.CertificateFiles[] = []
+  // Field paths alongside the files, for the asset list.
+  const certFields: [cert: istio.Path, key: istio.Path][] = []
   let caFile: string | undefined
+  let caField: istio.Path = []
   let crlFile: string | undefined
+  let crlField: istio.Path = []
   const credentials =
     tls.credentialName !== undefined ? [tls.credentialName] : (tls.credentialNames ?? [])
-  for (const name of credentials) {
+  credentials.forEach((name, i) => {
     const dir = join(certsDir, name)
+    const field =
+      tls.credentialName !== undefined ? [...tp, 'credentialName'] : [...tp, 'credentialNames', i]
     certificates.push({ certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') })
+    certFields.push([field, field])
     // The CA and CRL come from the first credential, as Istio reads them.
     if (caFile === undefined && mode !== 'SIMPLE') {
       caFile = join(dir, 'ca.crt')
       crlFile = join(dir, 'ca.crl')
+      caField = field
+      crlField = field
     }
-  }
-  for (const pair of tls.tlsCertificates ?? []) {
-    if (pair.serverCertificate === undefined || pair.privateKey === undefined) continue
+  })
+  ;(tls.tlsCertificates ?? []).forEach((pair, i) => {
+    if (pair.serverCertificate === undefined || pair.privateKey === undefined) return
     certificates.push({
       certFile: fileIn(base, pair.serverCertificate),
       keyFile: fileIn(base, pair.privateKey),
     })
+    const pp = [...tp, 'tlsCertificates', i]
+    certFields.push([
+      [...pp, 'serverCertificate'],
+      [...pp, 'privateKey'],
+    ])
     if (caFile === undefined && pair.caCertificates !== undefined) {
       caFile = fileIn(base, pair.caCertificates)
+      caField = [...pp, 'caCertificates']
     }
-  }
+  })
   if (tls.serverCertificate !== undefined && tls.privateKey !== undefined) {
     certificates.push({
       certFile: fileIn(base, tls.serverCertificate),
       keyFile: fileIn(base, tls.privateKey),
     })
+    certFields.push([
+      [...tp, 'serverCertificate'],
+      [...tp, 'privateKey'],
+    ])
   }
-  if (tls.caCertificates !== undefined) caFile = fileIn(base, tls.caCertificates)
+  if (tls.caCertificates !== undefined) {
+    caFile = fileIn(base, tls.caCertificates)
+    caField = [...tp, 'caCertificates']
+  }
   // With credentialName the CRL is optional (used when ca.crl exists); an explicit caCrl is not.
   const crlOptional = tls.caCrl === undefined
-  if (tls.caCrl !== undefined) crlFile = fileIn(base, tls.caCrl)
+  if (tls.caCrl !== undefined) {
+    crlFile = fileIn(base, tls.caCrl)
+    crlField = [...tp, 'caCrl']
+  }
 
   const client: ir.ClientValidation | undefined =
     mode === 'SIMPLE' || caFile === undefined
@@ -140,6 +181,22 @@ export function compileServerTls(
       )
     }
   })
+  if (assets !== undefined) {
+    assets.push({
+      server: `${s.gatewayKey}/${s.server.port.name}`,
+      hosts: [...new Set(s.hosts.map((h) => h.host))],
+      certificates: certificates.map((c, i) => ({
+        cert: { file: c.certFile, origin: originOf(s, certFields[i]![0]) },
+        key: { file: c.keyFile, origin: originOf(s, certFields[i]![1]) },
+      })),
+      ...(client !== undefined
+        ? { ca: { file: client.caFile, origin: originOf(s, caField) } }
+        : {}),
+      ...(client?.crlFile !== undefined
+        ? { crl: { file: client.crlFile, origin: originOf(s, crlField), optional: crlOptional } }
+        : {}),
+    })
+  }
   return {
     mode,
     certificates,
