@@ -66,9 +66,10 @@ export function compileSettings(config: istio.GatewayConfig | undefined): ir.Gat
 }
 
 function compileRedis(r: istio.RedisSettingsSpec): ir.RedisStoreSettings {
-  const { commandTimeout, connectTimeout, ...rest } = r
+  const { commandTimeout, connectTimeout, leaseTtl, ...rest } = r
   return {
     ...rest,
+    ...(leaseTtl !== undefined ? { leaseTtlMs: leaseTtl } : {}),
     ...(commandTimeout !== undefined ? { commandTimeoutMs: commandTimeout } : {}),
     ...(connectTimeout !== undefined ? { connectTimeoutMs: connectTimeout } : {}),
   }

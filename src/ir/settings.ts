@@ -48,6 +48,8 @@ export interface RedisStoreSettings {
   readonly connectTimeoutMs?: number
   /** Replicas sharing the limits; a fail-open replica admits ceil(limit / this) alone. */
   readonly expectedReplicas?: number
+  /** How long a crashed replica's connection-pool slots stay taken (leases, renewed at a third). */
+  readonly leaseTtlMs?: number
 }
 
 export interface GatewaySettings {

@@ -37,4 +37,4 @@ export {
   type ConfigWatcher,
   type ConfigWatcherOptions,
 } from './watcher.js'
-export { createLimitStoreFor } from './limit-store.js'
+export { createLimitStoreFor, sharedPoolLimitsFor } from './limit-store.js'

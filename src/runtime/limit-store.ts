@@ -7,7 +7,12 @@ import { readFileSync } from 'node:fs'
 import type * as ir from '../ir/index.js'
 import type { Logger } from '../lib/index.js'
 import type { LimitObserver } from '../observe/index.js'
-import { createLimitStore, type LimitStore, type RedisSettings } from '../state/index.js'
+import {
+  createLimitStore,
+  type ConcurrencyLimiter,
+  type LimitStore,
+  type RedisSettings,
+} from '../state/index.js'
 
 export async function createLimitStoreFor(
   settings: ir.GatewaySettings,
@@ -27,6 +32,24 @@ export async function createLimitStoreFor(
     },
     { logger: deps.logger, events },
   )
+}
+
+/** How long a crashed replica's connection-pool slots stay taken, unless `redis.leaseTtl` says. */
+export const DEFAULT_POOL_LEASE_TTL_MS = 10_000
+
+/**
+ * With Redis, DestinationRule connection-pool limits hold across replicas through the store's
+ * concurrency leases; without it they stay per process (undefined).
+ */
+export function sharedPoolLimitsFor(
+  settings: ir.GatewaySettings,
+  store: LimitStore,
+): { readonly limiter: ConcurrencyLimiter; readonly leaseTtlMs: number } | undefined {
+  if (settings.redis === undefined) return undefined
+  return {
+    limiter: store.concurrency,
+    leaseTtlMs: settings.redis.leaseTtlMs ?? DEFAULT_POOL_LEASE_TTL_MS,
+  }
 }
 
 function toRedisSettings(r: ir.RedisStoreSettings): RedisSettings {

@@ -31,6 +31,7 @@ export const redisSettings = obj(
     commandTimeout: duration(),
     connectTimeout: duration(),
     expectedReplicas: int({ min: 1, max: 10_000 }),
+    leaseTtl: duration({ minMs: 30 }),
   },
   {
     name: 'Redis',

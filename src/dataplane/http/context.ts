@@ -8,6 +8,7 @@ import type { PreparedDestination, PreparedRoute, PreparedSnapshot } from '../pr
 import type { ListenerContext } from '../types.js'
 import type { ClusterRuntime } from '../upstream/cluster-runtime.js'
 import type { UpstreamEndpoint } from '../upstream/endpoint.js'
+import type { PoolTicket } from '../upstream/shared-pool-limits.js'
 import { forwardedProto, peerIp } from './forwarded.js'
 
 /** Why the gateway ends an upstream attempt itself. */
@@ -91,6 +92,8 @@ export class RequestContext implements MatchRequest {
   /** The cluster whose circuit breaker admitted this request, and retries it holds there. */
   admittedBy: ClusterRuntime | undefined = undefined
   retriesHeld = 0
+  /** Slots held under connection-pool limits shared with other replicas (Redis). */
+  poolTicket: PoolTicket | undefined = undefined
   /** The downstream response has closed; the record is out. */
   closed = false
   /** The gateway destroyed the response itself (upstream reset mid-body, timeout). */

@@ -76,10 +76,40 @@ function afterFaultDelay(ctx: RequestContext): void {
     return
   }
   ctx.admittedBy = cluster
+  // Time spent waiting for a shared pool slot counts against the route timeout, as in Envoy.
   const timeoutMs = effectiveTimeoutMs(ctx, route)
   if (timeoutMs !== undefined && timeoutMs > 0) {
     ctx.routeTimer = setTimeout(guarded, timeoutMs, onRouteTimeout, ctx)
   }
+  if (cluster.sharedLimits !== undefined) {
+    ctx.poolTicket = cluster.sharedLimits.enter(ctx, onSharedAdmission)
+    return
+  }
+  afterAdmission(ctx)
+}
+
+/** The limits shared with other replicas answered (never synchronously). */
+function onSharedAdmission(ctx: RequestContext, isAdmitted: boolean): void {
+  if (ctx.closed) return
+  if (isAdmitted) guarded(afterAdmission, ctx)
+  else guarded(replyOverflow, ctx)
+}
+
+function replyOverflow(ctx: RequestContext): void {
+  sendLocalReply(
+    ctx,
+    503,
+    Flag.UO,
+    'upstream_reset_before_response_started{overflow}',
+    LocalReplyBody.overflow,
+    undefined,
+    OVERLOADED,
+  )
+}
+
+function afterAdmission(ctx: RequestContext): void {
+  const route = ctx.route!
+  const cluster = ctx.admittedBy!
   if (cluster.hashKey !== undefined) ctx.hash = requestHash(ctx, cluster.hashKey)
   if (ctx.hasBody && route.retry.attempts > 0 && isSmallBody(ctx)) {
     readBody(ctx)

@@ -59,6 +59,7 @@ function onResponseClose(this: WithContext): void {
       admitted.inFlight--
       admitted.retriesInFlight -= ctx.retriesHeld
     }
+    if (ctx.poolTicket !== undefined) ctx.poolTicket.release()
     if (!this.writableFinished && !ctx.resetByGateway) {
       ctx.flags |= Flag.DC
       if (!this.headersSent) ctx.details = 'downstream_remote_disconnect'

@@ -8,6 +8,7 @@ import type { Balancer } from './balancer.js'
 import type { HostResolver } from './host-resolver.js'
 import { OutlierDetector } from './outlier.js'
 import type { EndpointPoolOptions, PoolSet } from './pool-set.js'
+import type { SharedPoolLimits } from './shared-pool-limits.js'
 import { loadUpstreamTls } from './upstream-tls.js'
 
 /** A retry after a failed resolution with nothing cached comes sooner than a normal refresh. */
@@ -42,6 +43,8 @@ export class ClusterRuntime {
   /** Requests admitted and not finished, and retries in flight (circuit breakers). */
   inFlight = 0
   retriesInFlight = 0
+  /** Limits shared with other replicas (set by the registry when Redis is configured). */
+  sharedLimits: SharedPoolLimits | undefined = undefined
   readonly #maxInFlight: number
   readonly #maxRetries: number
   readonly #poolOptions: EndpointPoolOptions

@@ -6,6 +6,7 @@ import { createHostResolver } from './host-resolver.js'
 import type { HostResolver, HostResolverOptions } from './host-resolver.js'
 import { DEFAULT_POOL_SETTINGS, PoolSet } from './pool-set.js'
 import type { PoolSettings } from './pool-set.js'
+import { createSharedPoolLimits, type SharedPoolLimitsOptions } from './shared-pool-limits.js'
 
 /**
  * Cluster runtime state that outlives reloads. Each prepared snapshot acquires one runtime per
@@ -28,6 +29,11 @@ export interface UpstreamRegistryOptions {
   readonly dns?: HostResolverOptions
   /** Replaces the DNS resolver (tests). */
   readonly resolver?: HostResolver
+  /**
+   * Connection-pool limits across replicas (a limit store shared through Redis). Without it
+   * the limits are per process, as in Envoy.
+   */
+  readonly shared?: SharedPoolLimitsOptions
 }
 
 export function createUpstreamRegistry(opts: UpstreamRegistryOptions): UpstreamRegistry {
@@ -43,6 +49,9 @@ export function createUpstreamRegistry(opts: UpstreamRegistryOptions): UpstreamR
       let runtime = current.get(cluster.id)
       if (runtime === undefined || runtime.fingerprint !== fingerprint) {
         runtime = new ClusterRuntime(cluster, fingerprint, pools, resolver, log)
+        if (opts.shared !== undefined) {
+          runtime.sharedLimits = createSharedPoolLimits(cluster, opts.shared)
+        }
         current.set(cluster.id, runtime)
         live.add(runtime)
       }
