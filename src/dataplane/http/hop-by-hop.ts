@@ -24,6 +24,8 @@ export const REQUEST_HEADERS_NOT_FORWARDED: ReadonlySet<string> = new Set([
 export const RESPONSE_HEADERS_NOT_FORWARDED: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
+  // Connection-specific as well; an HTTP/2 response must not carry it (RFC 9113 §8.2.2).
+  'proxy-connection',
   'te',
   'trailer',
   'transfer-encoding',

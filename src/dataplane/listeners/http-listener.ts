@@ -13,6 +13,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createServer as createHttpServer } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Session } from 'node:http2'
+import { createServer as createH2Server } from 'node:http2'
 import type { Server as NetServer, Socket } from 'node:net'
 import { createServer as createNetServer } from 'node:net'
 import type * as ir from '../../ir/index.js'
@@ -20,6 +22,7 @@ import { normalizeHost, type Logger } from '../../lib/index.js'
 import type { RequestObserver } from '../../observe/events.js'
 import type { ListenerContext } from '../types.js'
 import { ListenerBindError } from './bind-error.js'
+import { adaptH2Request } from './h2-request.js'
 import type { LocalReplyHeaders } from './local-reply.js'
 import {
   createLocalReplyHeaders,
@@ -127,6 +130,8 @@ interface Connection {
   accepted?: AcceptedConnection
   /** The raw socket was handed on to a TLS socket, tracked on its own. */
   moved?: boolean
+  /** ALPN h2: the HTTP/2 session on this connection (drained with GOAWAY). */
+  session?: ServerHttp2Session
 }
 
 const kConnection = Symbol('portcullis.connection')
@@ -187,9 +192,17 @@ export async function bindHttpListener<P>(
   })
 
   const netServer = createNetServer({ allowHalfOpen: true, noDelay: true })
+  // Terminated TLS connections that negotiated h2 go to an HTTP/2 server that, like httpServer,
+  // never listens itself.
+  const h2 = accept === undefined ? undefined : createH2Listener(state, limits)
   const deliver = (accepted: AcceptedConnection): void => {
     if (accepted.socket.destroyed) return
-    trackConnection(state, accepted.socket).accepted = accepted
+    const conn = trackConnection(state, accepted.socket)
+    conn.accepted = accepted
+    if (h2 !== undefined && (accepted.socket as { alpnProtocol?: unknown }).alpnProtocol === 'h2') {
+      h2.attach(conn)
+      return
+    }
     httpServer.emit('connection', accepted.socket)
   }
   netServer.on('connection', (socket: Socket) => {
@@ -264,6 +277,7 @@ export async function bindHttpListener<P>(
       if (netServer.listening) netServer.close()
       // Clears Node's connection-checking interval.
       httpServer.close()
+      h2?.close()
     },
     stats() {
       return { connections: state.connections.size, inflight: state.inflight }
@@ -318,12 +332,20 @@ function onResponseClose(this: ServerResponse): void {
   if (conn === undefined || !conn.responses.delete(this)) return
   const owner = conn.owner
   owner.inflight--
-  // The response may have gone out with keep-alive before the drain began.
-  if (owner.draining && conn.responses.size === 0) conn.socket.destroySoon()
+  // The response may have gone out with keep-alive before the drain began. (An HTTP/2 session
+  // got its GOAWAY when the drain began and closes once its last stream ends.)
+  if (owner.draining && conn.responses.size === 0 && conn.session === undefined) {
+    conn.socket.destroySoon()
+  }
 }
 
 function beginDrainConnections<P>(state: ListenerState<P>): void {
   for (const conn of state.connections) {
+    if (conn.session !== undefined) {
+      // GOAWAY: no new streams; open ones finish, then the session closes the connection.
+      conn.session.close()
+      continue
+    }
     if (conn.responses.size === 0) {
       // Connected but never sent a byte: nothing to finish. (Node's closeIdleConnections does not
       // count these as idle.) Connections in the middle of a request head are left to finish it.
@@ -395,9 +417,14 @@ function onTlsRequest<P>(
     rejectWithResponse(state, view, conn, req, res, MISDIRECTED)
     return false
   }
-  // SANITIZE_SET: whatever the client sent is dropped; the verified certificate is described.
+  setClientCert(req, accepted)
+  return true
+}
+
+/** SANITIZE_SET: whatever the client sent is dropped; the verified certificate is described. */
+function setClientCert(req: IncomingMessage, accepted: AcceptedConnection): void {
   if (req.headers[XFCC] !== undefined) {
-    req.headers['x-forwarded-client-cert'] = undefined
+    Reflect.deleteProperty(req.headers, XFCC)
     const raw = req.rawHeaders
     for (let i = raw.length - 2; i >= 0; i -= 2) {
       if (raw[i]!.toLowerCase() === XFCC) raw.splice(i, 2)
@@ -407,7 +434,6 @@ function onTlsRequest<P>(
     req.headers[XFCC] = accepted.clientCert
     req.rawHeaders.push(XFCC, accepted.clientCert)
   }
-  return true
 }
 
 function hostCovered(patterns: readonly string[], host: string): boolean {
@@ -417,6 +443,123 @@ function hostCovered(patterns: readonly string[], host: string): boolean {
       return true
   }
   return false
+}
+
+/** HTTP/2 settings of hardening.md §1.3 (Envoy edge). */
+const H2_MAX_CONCURRENT_STREAMS = 100
+const H2_STREAM_WINDOW = 64 * 1024
+const H2_CONNECTION_WINDOW = 1024 * 1024
+/** An HTTP/2 session with no stream activity for this long gets GOAWAY. */
+const H2_IDLE_TIMEOUT_MS = 300_000
+
+interface H2Listener {
+  /** Serves HTTP/2 on a tracked, terminated connection that negotiated h2. */
+  attach(conn: Connection): void
+  close(): void
+}
+
+function createH2Listener<P>(state: ListenerState<P>, limits: ir.DownstreamLimits): H2Listener {
+  const server = createH2Server({
+    settings: {
+      enablePush: false,
+      maxConcurrentStreams: H2_MAX_CONCURRENT_STREAMS,
+      initialWindowSize: H2_STREAM_WINDOW,
+      maxHeaderListSize: limits.maxHeaderBytes,
+    },
+  })
+  // 'session' is emitted synchronously inside emit('connection'): this is the connection it is for.
+  let attaching: Connection | undefined
+  server.on('session', (session: ServerHttp2Session) => {
+    const conn = attaching
+    if (conn === undefined) {
+      session.destroy()
+      return
+    }
+    conn.session = session
+    ;(session as Tracked)[kConnection] = conn
+    session.on('error', ignore)
+    session.setTimeout(H2_IDLE_TIMEOUT_MS, () => session.close())
+    session.on('connect', () => session.setLocalWindowSize(H2_CONNECTION_WINDOW))
+    if (state.draining) session.close()
+  })
+  server.on('sessionError', ignore)
+  server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
+    onH2Request(state, req, res)
+  })
+  return {
+    attach(conn) {
+      // A TLSSocket we created ourselves never leaves secureConnecting, and http2 would wait for
+      // a 'secureConnect' that a server-side socket never emits.
+      ;(conn.socket as { secureConnecting?: boolean }).secureConnecting = false
+      attaching = conn
+      try {
+        server.emit('connection', conn.socket)
+      } finally {
+        attaching = undefined
+      }
+    },
+    close() {
+      server.close()
+    },
+  }
+}
+
+/**
+ * An HTTP/2 stream: the same checks as an HTTP/1.1 request on a TLS connection, then the same
+ * handler. Node's compatibility objects stand in for IncomingMessage/ServerResponse; the request
+ * path reads only what both provide (headers, rawHeaders, method, url, httpVersion, socket
+ * addresses; writeHead, write, end, headersSent, 'close').
+ */
+function onH2Request<P>(
+  state: ListenerState<P>,
+  req: Http2ServerRequest,
+  res: Http2ServerResponse,
+): void {
+  const conn = (req.stream.session as Tracked | undefined)?.[kConnection]
+  const view = state.view
+  const accepted = conn?.accepted
+  if (conn === undefined || accepted === undefined || view === undefined) {
+    req.stream.close(0x7 /* REFUSED_STREAM: safe to retry */)
+    return
+  }
+  const rejection =
+    accepted.forbidden !== undefined
+      ? { status: 403, details: accepted.forbidden }
+      : (adaptH2Request(req, view.guard) ?? misdirected(accepted, req.headers.host))
+  const message = req as unknown as IncomingMessage
+  const response = res as unknown as ServerResponse
+  if (rejection !== undefined) {
+    // One stream is refused; the connection and its other streams carry on.
+    res.writeHead(rejection.status, view.replyHeaders.headers)
+    res.end()
+    recordRejection(
+      state.hooks.observer,
+      accepted.context,
+      conn.socket,
+      describeRequest(message),
+      rejection,
+      view.replyHeaders.headers,
+    )
+    return
+  }
+  setClientCert(message, accepted)
+  conn.responses.add(response)
+  state.inflight++
+  ;(res as Tracked)[kConnection] = conn
+  res.on('close', onResponseClose)
+  try {
+    state.hooks.handler(message, response, view.prepared, accepted.context)
+  } catch (err) {
+    onHandlerThrow(state, view, message, response, err)
+  }
+}
+
+function misdirected(
+  accepted: AcceptedConnection,
+  hostHeader: string | undefined,
+): Rejection | undefined {
+  const host = normalizeHost(hostHeader ?? '')
+  return host !== undefined && !hostCovered(accepted.serverHosts, host) ? MISDIRECTED : undefined
 }
 
 function rejectWithResponse<P>(

@@ -19,6 +19,7 @@ import type { ChainRuntime, TlsPlan } from './tls-plan.js'
 /** Time a client has to send its ClientHello, and then to finish the handshake. */
 const HELLO_TIMEOUT_MS = 10_000
 const HANDSHAKE_TIMEOUT_MS = 10_000
+const HTTP_ALPN = ['h2', 'http/1.1']
 
 export interface L4Deps<P> {
   readonly log: Logger
@@ -114,7 +115,8 @@ function dispatch<P>(
     requestCert: client !== undefined,
     // MUTUAL: OpenSSL refuses a missing or unverifiable certificate with the proper alert.
     rejectUnauthorized: client?.required === true,
-    ALPNProtocols: ['http/1.1'],
+    // HTTP chains serve HTTP/2 and HTTP/1.1 from the same route table; tcp chains carry bytes.
+    ALPNProtocols: chain.service.kind === 'http' ? HTTP_ALPN : undefined,
   })
   exposeAddresses(tlsSocket, socket)
   const timer = setTimeout(() => tlsSocket.destroy(), HANDSHAKE_TIMEOUT_MS)
