@@ -104,7 +104,10 @@ export const CODES = {
     severity: 'warning',
     title: 'destination port is not a port of its ServiceEntry (requests get 503 NC)',
   },
-  PC2008: { severity: 'warning', title: 'RateLimitPolicy target does not exist (no limit applies)' },
+  PC2008: {
+    severity: 'warning',
+    title: 'RateLimitPolicy target does not exist (no limit applies)',
+  },
   PC2009: {
     severity: 'warning',
     title: 'RateLimitPolicy sectionName names no HTTP route (no limit applies)',
