@@ -5,7 +5,14 @@
  * and file watching.
  */
 import { startAdminServers, type AdminServers } from './admin/index.js'
-import { parseCommand, runCerts, runValidate, versionText, packageVersion } from './cli/index.js'
+import {
+  parseCommand,
+  runCerts,
+  runSuggest,
+  runValidate,
+  versionText,
+  packageVersion,
+} from './cli/index.js'
 import { compile } from './compile/index.js'
 import { createDataPlane } from './dataplane/index.js'
 import { createLogger, type Logger } from './lib/index.js'
@@ -49,6 +56,11 @@ async function main(argv: readonly string[]): Promise<number | undefined> {
         (t) => process.stdout.write(t),
         (t) => process.stderr.write(t),
       )
+    case 'suggest':
+      return runSuggest(command.argv, {
+        out: (t) => process.stdout.write(t),
+        err: (t) => process.stderr.write(t),
+      })
     case 'run':
       return run(command.configPaths, command.watch, createLogger(command.log))
   }

@@ -29,6 +29,8 @@ export type Command =
   | { readonly kind: 'version' }
   /** `certs ca|issue …`: parsed by cli/certs.ts. */
   | { readonly kind: 'certs'; readonly argv: readonly string[] }
+  /** `suggest serviceentries …`: parsed by cli/suggest.ts. */
+  | { readonly kind: 'suggest'; readonly argv: readonly string[] }
   /** Print `text` to stdout and exit 0. */
   | { readonly kind: 'help'; readonly text: string }
   /** Print `message` and `usage` to stderr and exit 2. */
@@ -76,6 +78,8 @@ export function parseCommand(argv: readonly string[], env: Env = process.env): C
         return parseVersion(rest)
       case 'certs':
         return { kind: 'certs', argv: rest }
+      case 'suggest':
+        return { kind: 'suggest', argv: rest }
       default:
         return usageError(
           first.startsWith('-') ? `unknown option "${first}"` : `unknown command "${first}"`,

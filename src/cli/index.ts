@@ -10,3 +10,4 @@ export { MAIN_USAGE, RUN_USAGE, VALIDATE_USAGE, VERSION_USAGE } from './usage.js
 export { runValidate, summary, type ValidateOptions } from './validate.js'
 export { packageVersion, versionText } from './version.js'
 export { CERTS_USAGE, runCerts } from './certs.js'
+export { runSuggest, SUGGEST_USAGE } from './suggest.js'

@@ -9,6 +9,7 @@ Commands:
   run        serve traffic from a config
   validate   check config files and report problems with file:line
   version    print the version
+  suggest    print ServiceEntries for egress destinations a gateway saw (suggest serviceentries)
 
 Global options:
   --log-level <level>    debug | info | warn | error (env PORTCULLIS_LOG_LEVEL; default info)
