@@ -90,8 +90,11 @@ async function run(
     observer: observers.limits,
   })
 
-  // The data plane, and the runtime that feeds it snapshots.
+  // The data plane, and the runtime that feeds it snapshots. GatewayConfig dns.servers is read
+  // at startup: upstream clusters and egress names resolve through it (a change needs a restart).
+  const dnsServers = first.snapshot.egress?.dnsServers ?? []
   const dataPlane = createDataPlane({
+    ...(dnsServers.length > 0 ? { upstream: { dns: { servers: dnsServers } } } : {}),
     observer: observers.request,
     log: logger.child({ component: 'dataplane' }),
     egress: observers.egress,
