@@ -56,6 +56,10 @@ export function compileSettings(config: istio.GatewayConfig | undefined): ir.Gat
       maxHeaderCount: ds?.maxHeaderCount ?? dl.maxHeaderCount,
       maxRequestsPerConnection: ds?.maxRequestsPerConnection ?? dl.maxRequestsPerConnection,
       headersWithUnderscores: ds?.headersWithUnderscores ?? dl.headersWithUnderscores,
+      ...(ds?.maxConnections !== undefined ? { maxConnections: ds.maxConnections } : {}),
+      ...(ds?.maxConnectionsPerClient !== undefined
+        ? { maxConnectionsPerClient: ds.maxConnectionsPerClient }
+        : {}),
     },
     numTrustedProxies: s.numTrustedProxies ?? d.numTrustedProxies,
     // An explicit empty string turns the header off.

@@ -36,8 +36,12 @@ interface Change extends PreparedChange {
 export function createDataPlane(deps: DataPlaneDeps): DataPlane {
   const upstreams = createUpstreamRegistry({ ...deps.upstream, log: deps.log })
   const handler = createHttpHandler({ observer: deps.observer, log: deps.log, upstreams })
+  const limitObserver = deps.limits?.observer
   const listeners = createListenerManager<PreparedSnapshot>({
     handler,
+    ...(limitObserver?.onConnectionRefused !== undefined
+      ? { onConnectionRefused: limitObserver.onConnectionRefused.bind(limitObserver) }
+      : {}),
     observer: deps.observer,
     log: deps.log,
     onRetired: (prepared) => releaseSnapshot(prepared, upstreams),

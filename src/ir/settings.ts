@@ -24,6 +24,10 @@ export interface DownstreamLimits {
   readonly maxRequestsPerConnection: number
   /** What to do with header names containing `_`: REJECT (400), DROP or ALLOW. */
   readonly headersWithUnderscores: 'REJECT' | 'DROP' | 'ALLOW'
+  /** Open connections per listener (this process); absent: no cap. */
+  readonly maxConnections?: number
+  /** Open connections per listener and client IP (this process); absent: no cap. */
+  readonly maxConnectionsPerClient?: number
 }
 
 /**

@@ -91,6 +91,11 @@ export interface LimitObserver {
   onStoreHealth(health: 'ok' | 'degraded'): void
   /** A decision made without the shared store (Redis down): `local` (fail open) or `error`. */
   onDecisionWithoutStore(kind: 'rate' | 'concurrency', mode: 'open' | 'closed'): void
+  /** A listener closed a new downstream connection over its GatewayConfig downstream cap. */
+  onConnectionRefused?(
+    listener: string,
+    reason: 'max_connections' | 'max_connections_per_client',
+  ): void
 }
 
 /** How an egress destination was asked for. */

@@ -21,7 +21,16 @@ export function createLimitMetrics(registry: Registry): LimitObserver {
     labelNames: ['kind', 'mode'] as const,
     registers: [registry],
   })
+  const refused = new Counter({
+    name: 'portcullis_downstream_connections_refused_total',
+    help: 'Downstream connections closed at accept over the listener cap (GatewayConfig downstream.maxConnections, maxConnectionsPerClient), by listener and reason.',
+    labelNames: ['listener', 'reason'] as const,
+    registers: [registry],
+  })
   return {
+    onConnectionRefused(listener, reason) {
+      refused.inc({ listener, reason })
+    },
     onRateLimit(policy: string, rule: number, outcome: RateLimitOutcome) {
       decisions.inc({ policy, rule: String(rule), outcome })
     },

@@ -48,6 +48,8 @@ export const gatewayConfigSpec = obj(
         maxHeaderCount: int({ min: 1, max: 10000 }),
         maxRequestsPerConnection: int({ min: 0 }),
         headersWithUnderscores: enumOf(['REJECT', 'DROP', 'ALLOW']),
+        maxConnections: int({ min: 1 }),
+        maxConnectionsPerClient: int({ min: 1 }),
       },
       { name: 'Downstream' },
     ),

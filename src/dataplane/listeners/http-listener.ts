@@ -22,6 +22,7 @@ import { normalizeHost, type Logger } from '../../lib/index.js'
 import type { RequestObserver } from '../../observe/events.js'
 import type { ListenerContext } from '../types.js'
 import { ListenerBindError } from './bind-error.js'
+import { ConnectionCaps, type ConnectionRefusal } from './connection-caps.js'
 import { adaptH2Request } from './h2-request.js'
 import type { LocalReplyHeaders } from './local-reply.js'
 import {
@@ -55,6 +56,8 @@ export interface ListenerHooks<P> {
   readonly handler: RequestHandler<P>
   readonly observer: RequestObserver
   readonly log: Logger
+  /** A connection was closed at accept over the listener's downstream cap (metrics). */
+  readonly onConnectionRefused?: (listener: string, reason: ConnectionRefusal) => void
 }
 
 /** A terminated TLS connection handed to HTTP processing, with what its chain says. */
@@ -205,7 +208,12 @@ export async function bindHttpListener<P>(
     }
     httpServer.emit('connection', accepted.socket)
   }
+  const caps = new ConnectionCaps(listener.id, limits, {
+    log: hooks.log,
+    onRefused: hooks.onConnectionRefused,
+  })
   netServer.on('connection', (socket: Socket) => {
+    if (!caps.admit(socket)) return
     const raw = trackConnection(state, socket)
     if (accept === undefined) {
       httpServer.emit('connection', socket)
@@ -256,6 +264,7 @@ export async function bindHttpListener<P>(
     },
     applyLimits(next) {
       applyLimits(httpServer, next)
+      caps.setLimits(next)
     },
     beginDrain() {
       if (state.draining) return

@@ -28,7 +28,14 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
 ): ListenerManager<P> {
   assertStrictHttpParser()
   const log = deps.log
-  const hooks: ListenerHooks<P> = { handler: deps.handler, observer: deps.observer, log }
+  const hooks: ListenerHooks<P> = {
+    handler: deps.handler,
+    observer: deps.observer,
+    log,
+    ...(deps.onConnectionRefused !== undefined
+      ? { onConnectionRefused: deps.onConnectionRefused }
+      : {}),
+  }
   const active = new Map<ir.ListenerId, HttpListener<P>>()
   /** The TLS/TCP side of listeners bound with an acceptor (active, created or retiring). */
   const l4 = new Map<HttpListener<P>, L4Listener<P>>()

@@ -25,6 +25,11 @@ export interface ListenerManagerDeps<P extends { readonly snapshot: ir.Snapshot 
   readonly onRetired?: (prepared: P) => void
   /** TLS and TCP listeners; without it they are skipped (logged). */
   readonly l4?: L4Support<P>
+  /** A connection closed at accept over GatewayConfig downstream.maxConnections(PerClient). */
+  readonly onConnectionRefused?: (
+    listener: string,
+    reason: 'max_connections' | 'max_connections_per_client',
+  ) => void
 }
 
 /** The outcome of `prepare`: listeners bound and waiting for `activate` (or `abort`). */
