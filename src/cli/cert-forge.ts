@@ -81,3 +81,65 @@ export function issueCertificate(ca: Pem, opts: IssueOptions): Pem {
   cert.sign(caKey, forge.md.sha256.create())
   return { cert: forge.pki.certificateToPem(cert), key: forge.pki.privateKeyToPem(keys.privateKey) }
 }
+
+/**
+ * A CRL signed by `ca` listing `revokedSerials` (hex, as X509Certificate.serialNumber gives
+ * them), valid from an hour ago for `days`. node-forge has no CRL writer, so the ASN.1 is built
+ * here (RFC 5280 §5.1, v1: no extensions).
+ */
+export function createCrl(ca: Pem, revokedSerials: readonly string[], days = 30): string {
+  const { asn1 } = forge
+  const { UNIVERSAL } = asn1.Class
+  const caCert = forge.pki.certificateFromPem(ca.cert)
+  const caKey = forge.pki.privateKeyFromPem(ca.key)
+  const now = Date.now()
+  const time = (ms: number): forge.asn1.Asn1 =>
+    asn1.create(UNIVERSAL, asn1.Type.UTCTIME, false, asn1.dateToUtcTime(new Date(ms)))
+  const algorithm = (): forge.asn1.Asn1 =>
+    asn1.create(UNIVERSAL, asn1.Type.SEQUENCE, true, [
+      asn1.create(
+        UNIVERSAL,
+        asn1.Type.OID,
+        false,
+        asn1.oidToDer('1.2.840.113549.1.1.11').getBytes(), // sha256WithRSAEncryption
+      ),
+      asn1.create(UNIVERSAL, asn1.Type.NULL, false, ''),
+    ])
+  const fields = [
+    algorithm(),
+    forge.pki.distinguishedNameToAsn1(caCert.subject),
+    time(now - 3_600_000),
+    time(now + days * DAY_MS),
+  ]
+  if (revokedSerials.length > 0) {
+    const entries = revokedSerials.map((hex) =>
+      asn1.create(UNIVERSAL, asn1.Type.SEQUENCE, true, [
+        asn1.create(
+          UNIVERSAL,
+          asn1.Type.INTEGER,
+          false,
+          forge.util.hexToBytes(positiveIntegerHex(hex)),
+        ),
+        time(now - 60_000),
+      ]),
+    )
+    fields.push(asn1.create(UNIVERSAL, asn1.Type.SEQUENCE, true, entries))
+  }
+  const tbs = asn1.create(UNIVERSAL, asn1.Type.SEQUENCE, true, fields)
+  const md = forge.md.sha256.create()
+  md.update(asn1.toDer(tbs).getBytes())
+  const signature = caKey.sign(md)
+  const crl = asn1.create(UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    tbs,
+    algorithm(),
+    asn1.create(UNIVERSAL, asn1.Type.BITSTRING, false, `\0${signature}`),
+  ])
+  const body = forge.util.encode64(asn1.toDer(crl).getBytes(), 64)
+  return `-----BEGIN X509 CRL-----\n${body}\n-----END X509 CRL-----\n`
+}
+
+/** DER INTEGER content for a serial: even length, and a 00 in front when the top bit is set. */
+function positiveIntegerHex(hex: string): string {
+  const even = hex.length % 2 === 1 ? `0${hex}` : hex
+  return Number.parseInt(even.slice(0, 1), 16) >= 8 ? `00${even}` : even
+}

@@ -78,7 +78,7 @@ export async function loadServerTls(settings: ir.ServerTlsSettings): Promise<Ser
     cert: certs,
     key: keys,
     ...(ca !== undefined ? { ca } : {}),
-    ...(crl !== undefined ? { crl } : {}),
+    ...(crl !== undefined ? { crl: splitCrls(crl) } : {}),
     minVersion: settings.minVersion,
     maxVersion: settings.maxVersion,
     // TLS 1.3 suites stay OpenSSL's defaults, which are exactly Mozilla's three.
@@ -91,6 +91,17 @@ export async function loadServerTls(settings: ir.ServerTlsSettings): Promise<Ser
   })
   return { settings, context, serials, files }
 }
+
+/**
+ * One PEM string passed as `crl` loads only its first CRL, and with CRLs on OpenSSL requires one
+ * for every issuer (hardening.md §4.3): a `ca.crl` with a CRL per CA in `ca.crt` must be split.
+ */
+function splitCrls(pem: Buffer): string[] {
+  const blocks = pem.toString('latin1').match(CRL_BLOCK)
+  return blocks === null ? [pem.toString('latin1')] : [...blocks]
+}
+
+const CRL_BLOCK = /-----BEGIN X509 CRL-----[^-]+-----END X509 CRL-----/g
 
 async function readNamed(file: string): Promise<Buffer> {
   try {
