@@ -187,7 +187,7 @@ function guarded(step: (ctx: RequestContext) => void, ctx: RequestContext): void
 }
 
 /** Weighted pick among the route's destinations (weights are relative). */
-function pickDestination(route: PreparedRoute): PreparedDestination | undefined {
+export function pickDestination(route: PreparedRoute): PreparedDestination | undefined {
   const ds = route.destinations
   if (ds.length <= 1) return ds[0]
   let r = Math.random() * route.totalWeight
@@ -236,7 +236,7 @@ interface SniDispatchOptions extends Dispatcher.DispatchOptions {
   readonly servername: string | undefined
 }
 
-function buildHeaders(ctx: RequestContext, dest: PreparedDestination): string[] {
+export function buildHeaders(ctx: RequestContext, dest: PreparedDestination): string[] {
   const req = ctx.req
   const xff = req.headers['x-forwarded-for']
   const existing = Array.isArray(xff) ? xff.join(',') : xff
@@ -251,7 +251,7 @@ function buildHeaders(ctx: RequestContext, dest: PreparedDestination): string[] 
 }
 
 /** The path as received, unless the route rewrites it; the query always stays. */
-function upstreamPath(ctx: RequestContext, route: PreparedRoute): string {
+export function upstreamPath(ctx: RequestContext, route: PreparedRoute): string {
   const rw = route.rewrite
   if (rw === undefined) {
     const url = ctx.req.url ?? '/'

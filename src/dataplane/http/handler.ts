@@ -10,6 +10,8 @@ import { Flag } from './flags.js'
 import { replyToBug } from './local-reply.js'
 import { runRequestSteps } from './order.js'
 import { buildRequestRecord } from './record.js'
+import { createUpgradeHandler } from './upgrade.js'
+import type { UpgradeHandler } from './upgrade.js'
 
 export interface HttpHandlerDeps {
   readonly observer: RequestObserver
@@ -23,18 +25,27 @@ export interface HttpHandlerDeps {
  * observer.onRequestComplete, also when the client goes away first (status 0 or what was sent,
  * flag DC).
  */
-export type HttpHandler = (
-  req: IncomingMessage,
-  res: ServerResponse,
-  prepared: PreparedSnapshot,
-  listener: ListenerContext,
-) => void
+export interface HttpHandler {
+  (
+    req: IncomingMessage,
+    res: ServerResponse,
+    prepared: PreparedSnapshot,
+    listener: ListenerContext,
+  ): void
+  /** HTTP/1.1 Upgrade requests (WebSocket tunnels), after the same request guard. */
+  readonly upgrade: UpgradeHandler
+}
 
 type WithContext = ServerResponse & { [CONTEXT]?: RequestContext }
 
 export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
   const env: HandlerEnv = { observer: deps.observer, log: deps.log }
-  return function handleHttpRequest(req, res, prepared, listener) {
+  const handleHttpRequest = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    prepared: PreparedSnapshot,
+    listener: ListenerContext,
+  ): void => {
     let ctx: RequestContext | undefined
     try {
       ctx = new RequestContext(req, res, prepared, listener, env)
@@ -45,6 +56,7 @@ export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
       replyToBug(env, ctx, res, err)
     }
   }
+  return Object.assign(handleHttpRequest, { upgrade: createUpgradeHandler(env) })
 }
 
 function onResponseClose(this: WithContext): void {

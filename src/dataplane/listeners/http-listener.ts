@@ -45,9 +45,16 @@ export interface ServeView<P> {
   readonly replyHeaders: LocalReplyHeaders
 }
 
-export type RequestHandler<P> = (
+export interface RequestHandler<P> {
+  (req: IncomingMessage, res: ServerResponse, prepared: P, listener: ListenerContext): void
+  /** HTTP/1.1 Upgrade requests; without it they are answered 403. */
+  readonly upgrade?: UpgradeRequestHandler<P>
+}
+
+export type UpgradeRequestHandler<P> = (
   req: IncomingMessage,
-  res: ServerResponse,
+  socket: Socket,
+  head: Buffer,
   prepared: P,
   listener: ListenerContext,
 ) => void
@@ -189,6 +196,9 @@ export async function bindHttpListener<P>(
   httpServer.on('checkExpectation', onRequestEvent)
   httpServer.on('connect', (req: IncomingMessage, socket: Socket) => {
     onConnect(state, req, socket)
+  })
+  httpServer.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    onUpgrade(state, req, socket, head)
   })
   httpServer.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     onClientError(state, err, socket)
@@ -614,6 +624,61 @@ function onHandlerThrow<P>(
   res.shouldKeepAlive = false
   res.writeHead(500, view.replyHeaders.headers)
   res.end()
+}
+
+const UPGRADE_REFUSED: Rejection = Object.freeze({ status: 403, details: 'upgrade_failed' })
+
+/**
+ * An Upgrade request (Node emits these instead of 'request' once an 'upgrade' listener exists):
+ * the same guard as any request (h2c stays refused), then the handler's tunnel, which owns the
+ * socket from here.
+ */
+function onUpgrade<P>(
+  state: ListenerState<P>,
+  req: IncomingMessage,
+  socket: Socket,
+  head: Buffer,
+): void {
+  socket.on('error', ignore)
+  const conn = (socket as Tracked)[kConnection]
+  const view = state.view
+  const upgrade = state.hooks.handler.upgrade
+  const accepted = conn?.accepted
+  if (conn === undefined || view === undefined || conn.closing) {
+    socket.destroy()
+    return
+  }
+  let rejection: Rejection | undefined
+  if (accepted?.forbidden !== undefined) {
+    rejection = { status: 403, details: accepted.forbidden }
+  } else {
+    const verdict = inspectRequest(req, view.guard)
+    if (verdict === DROP_UNDERSCORE_HEADERS) dropUnderscoreHeaders(req)
+    else if (verdict !== undefined) rejection = verdict
+    else if (upgrade === undefined) rejection = UPGRADE_REFUSED
+  }
+  if (rejection !== undefined || upgrade === undefined) {
+    conn.closing = true
+    const replyHeaders = view.replyHeaders
+    const refused = rejection ?? UPGRADE_REFUSED
+    socket.end(rawReply(refused.status, replyHeaders))
+    recordRejection(
+      state.hooks.observer,
+      accepted?.context ?? state.context,
+      socket,
+      describeRequest(req),
+      refused,
+      replyHeaders.headers,
+    )
+    return
+  }
+  if (accepted !== undefined) setClientCert(req, accepted)
+  try {
+    upgrade(req, socket, head, view.prepared, accepted?.context ?? state.context)
+  } catch (err) {
+    state.hooks.log.error('upgrade handler threw', { listener: state.context.id, err })
+    socket.destroy()
+  }
 }
 
 /** CONNECT reaches no handler on an ingress listener (egress listeners will take it). */

@@ -10,6 +10,7 @@ import { OutlierDetector } from './outlier.js'
 import type { EndpointPoolOptions, PoolSet } from './pool-set.js'
 import type { SharedPoolLimits } from './shared-pool-limits.js'
 import { loadUpstreamTls } from './upstream-tls.js'
+import type { UpstreamTls } from './upstream-tls.js'
 
 /** A retry after a failed resolution with nothing cached comes sooner than a normal refresh. */
 const FAILED_RESOLUTION_RETRY_MS = 5000
@@ -105,6 +106,11 @@ export class ClusterRuntime {
     } else {
       this.#setEndpoints()
     }
+  }
+
+  /** TLS origination to this cluster's endpoints (connections made outside the pools). */
+  get tls(): UpstreamTls | undefined {
+    return this.#poolOptions.tls
   }
 
   get endpoints(): readonly UpstreamEndpoint[] {
