@@ -37,6 +37,16 @@ export {
   type RedisLimitStore,
   type RedisLimitStoreDeps,
 } from './redis/store.js'
+export {
+  createIpcLimitServer,
+  createIpcLimitStore,
+  isLimitRequest,
+  type IpcEndpoint,
+  type IpcLimitServer,
+  type IpcLimitServerOptions,
+  type IpcLimitStore,
+  type LimitRequest,
+} from './ipc/index.js'
 export { limiterConnectionOptions, type LimitRedisClient } from './redis/client.js'
 export {
   DEFAULT_COMMAND_TIMEOUT_MS,

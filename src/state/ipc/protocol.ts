@@ -1,0 +1,66 @@
+/**
+ * The messages a worker's limit store and the primary's limit server exchange over the cluster
+ * IPC channel. Every request carries an id the answer repeats, so answers may arrive in any order.
+ * The `t` tag keeps these apart from the other messages on the same channel.
+ */
+import type { RateDecision, RateRule } from '../ports.js'
+
+export const LIMIT_REQUEST = 'portcullis:limit'
+export const LIMIT_ANSWER = 'portcullis:limit-answer'
+
+export type LimitRequest =
+  | {
+      readonly t: typeof LIMIT_REQUEST
+      readonly id: number
+      readonly op: 'consume'
+      readonly key: string
+      readonly rule: { readonly limit: number; readonly periodMs: number }
+      readonly cost: number
+    }
+  | {
+      readonly t: typeof LIMIT_REQUEST
+      readonly id: number
+      readonly op: 'acquire'
+      readonly key: string
+      readonly max: number
+      readonly leaseTtlMs: number
+    }
+  | {
+      readonly t: typeof LIMIT_REQUEST
+      readonly id: number
+      readonly op: 'release'
+      readonly lease: number
+    }
+  | {
+      readonly t: typeof LIMIT_REQUEST
+      readonly id: number
+      readonly op: 'count'
+      readonly key: string
+    }
+
+export interface LimitAnswer {
+  readonly t: typeof LIMIT_ANSWER
+  readonly id: number
+  readonly decision?: RateDecision
+  /** acquire: the lease id, absent when the limit is full. */
+  readonly lease?: number
+  readonly count?: number
+  /** The request could not be decided (malformed); the worker treats it as a store failure. */
+  readonly error?: string
+}
+
+/** One end of an IPC channel: `process` in a worker, a `cluster.Worker` in the primary. */
+export interface IpcEndpoint {
+  /** Node's `send(message, callback)`: the callback gets an error when the channel is closed. */
+  send(message: unknown, callback?: (error: Error | null) => void): boolean
+}
+
+export function isLimitRequest(m: unknown): m is LimitRequest {
+  return typeof m === 'object' && m !== null && (m as { t?: unknown }).t === LIMIT_REQUEST
+}
+
+export function isLimitAnswer(m: unknown): m is LimitAnswer {
+  return typeof m === 'object' && m !== null && (m as { t?: unknown }).t === LIMIT_ANSWER
+}
+
+export type { RateRule }

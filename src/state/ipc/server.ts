@@ -1,0 +1,103 @@
+/**
+ * The primary's side of worker limits: one in-memory store that answers every worker, so a
+ * limit means the same across workers as in one process (the GCRA bound of README.md holds
+ * exactly: decisions on a key are made one at a time in the primary's event loop). The primary
+ * knows which worker holds which lease and gives them all back when that worker exits.
+ */
+import type { Clock, Scheduler } from '../clock.js'
+import { createMemoryLimitState, createMemoryLimitStore } from '../memory/store.js'
+import type { Lease } from '../ports.js'
+import { LIMIT_ANSWER, type IpcEndpoint, type LimitAnswer, type LimitRequest } from './protocol.js'
+
+export interface IpcLimitServer {
+  /** Answers one request from `worker` on `reply`. */
+  handle(worker: number, request: LimitRequest, reply: IpcEndpoint): void
+  /** The worker exited: release every lease it held. Returns how many were released. */
+  releaseWorker(worker: number): number
+  /** Leases currently held per worker (tests, logs). */
+  heldBy(worker: number): number
+  close(): Promise<void>
+}
+
+export interface IpcLimitServerOptions {
+  readonly maxKeys?: number
+  /** For tests: the memory store's clock and heartbeat timers. */
+  readonly clock?: Clock
+  readonly scheduler?: Scheduler
+}
+
+export function createIpcLimitServer(options: IpcLimitServerOptions = {}): IpcLimitServer {
+  const state = createMemoryLimitState({
+    ...(options.maxKeys !== undefined ? { maxKeys: options.maxKeys } : {}),
+    ...(options.clock !== undefined ? { clock: options.clock } : {}),
+  })
+  const store = createMemoryLimitStore({
+    state,
+    ...(options.scheduler !== undefined ? { scheduler: options.scheduler } : {}),
+  })
+  const leases = new Map<number, { readonly worker: number; readonly lease: Lease }>()
+  const byWorker = new Map<number, Set<number>>()
+  let nextLease = 1
+
+  const answer = (reply: IpcEndpoint, a: LimitAnswer): void => {
+    // A worker that is gone cannot be answered; its leases are released on its exit.
+    try {
+      reply.send(a, ignore)
+    } catch {
+      /* channel closed */
+    }
+  }
+
+  const forget = (id: number): void => {
+    const held = leases.get(id)
+    if (held === undefined) return
+    leases.delete(id)
+    byWorker.get(held.worker)?.delete(id)
+    void held.lease.release()
+  }
+
+  const decide = (worker: number, r: LimitRequest): LimitAnswer => {
+    switch (r.op) {
+      case 'consume':
+        return { t: LIMIT_ANSWER, id: r.id, decision: store.rate.consume(r.key, r.rule, r.cost) }
+      case 'acquire': {
+        const lease = store.concurrency.acquireNow(r.key, r.max, { leaseTtlMs: r.leaseTtlMs })
+        if (lease === undefined) return { t: LIMIT_ANSWER, id: r.id }
+        const id = nextLease++
+        leases.set(id, { worker, lease })
+        let mine = byWorker.get(worker)
+        if (mine === undefined) byWorker.set(worker, (mine = new Set()))
+        mine.add(id)
+        return { t: LIMIT_ANSWER, id: r.id, lease: id }
+      }
+      case 'release':
+        forget(r.lease)
+        return { t: LIMIT_ANSWER, id: r.id }
+      case 'count':
+        return { t: LIMIT_ANSWER, id: r.id, count: state.leases.count(r.key) }
+    }
+  }
+
+  return {
+    handle(worker, request, reply) {
+      let a: LimitAnswer
+      try {
+        a = decide(worker, request)
+      } catch (e) {
+        a = { t: LIMIT_ANSWER, id: request.id, error: e instanceof Error ? e.message : String(e) }
+      }
+      answer(reply, a)
+    },
+    releaseWorker(worker) {
+      const mine = byWorker.get(worker)
+      byWorker.delete(worker)
+      if (mine === undefined) return 0
+      for (const id of mine) forget(id)
+      return mine.size
+    },
+    heldBy: (worker) => byWorker.get(worker)?.size ?? 0,
+    close: () => store.close(),
+  }
+}
+
+function ignore(): void {}
