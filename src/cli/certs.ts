@@ -15,6 +15,11 @@ export const CERTS_USAGE = `Usage:
                          [--days N] --out OUT
       Writes OUT/tls.crt, OUT/tls.key and OUT/ca.crt (the issuing CA): the layout of a
       Kubernetes TLS Secret, read by credentialName from the certs directory.
+      --client makes a client certificate (for MUTUAL); --uri adds a URI SAN (e.g. SPIFFE);
+      --days sets the validity (default 90).
+
+Options:
+  -h, --help             show this help
 `
 
 /** Returns the exit code; messages go to `out`/`err`. */
@@ -24,6 +29,10 @@ export function runCerts(
   err: (s: string) => void,
 ): number {
   const [sub, ...rest] = argv
+  if (sub === '-h' || sub === '--help' || sub === 'help') {
+    out(CERTS_USAGE)
+    return 0
+  }
   let values
   try {
     values = parseArgs({
@@ -35,12 +44,17 @@ export function runCerts(
         uri: { type: 'string', multiple: true },
         client: { type: 'boolean' },
         days: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
       strict: true,
     }).values
   } catch (e) {
     err(`portcullis certs: ${(e as Error).message}\n${CERTS_USAGE}`)
     return 2
+  }
+  if (values.help === true) {
+    out(CERTS_USAGE)
+    return 0
   }
   if (values.out === undefined || (sub !== 'ca' && sub !== 'issue')) {
     err(CERTS_USAGE)

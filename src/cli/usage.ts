@@ -10,6 +10,7 @@ Commands:
   validate   check config files and report problems with file:line
   version    print the version
   suggest    print ServiceEntries for egress destinations a gateway saw (suggest serviceentries)
+  certs      make a development CA and certificates for credentialName (certs ca | certs issue)
 
 Global options:
   --log-level <level>    debug | info | warn | error (env PORTCULLIS_LOG_LEVEL; default info)
