@@ -53,11 +53,15 @@ export function compileEgressServices(
     return {
       name: `${se.metadata.namespace}/${se.metadata.name}`,
       hosts: se.spec.hosts.map((h) => h.toLowerCase()),
-      ports: (se.spec.ports ?? []).map((p) => ({
-        number: p.number,
-        protocol: portProtocol(p),
-        targetPort: p.targetPort ?? p.number,
-      })),
+      ports: (se.spec.ports ?? []).map((p) => {
+        const targetPort = p.targetPort ?? p.number
+        const port = { number: p.number, protocol: portProtocol(p), targetPort }
+        if (resolution !== 'STATIC') return port
+        const endpoints = (se.spec.endpoints ?? []).flatMap((e) =>
+          e.address ? [{ address: e.address, port: e.ports?.[p.name] ?? targetPort }] : [],
+        )
+        return endpoints.length > 0 ? { ...port, endpoints } : port
+      }),
       addresses: [...(se.spec.addresses ?? [])],
       resolution,
       endpointAddresses:

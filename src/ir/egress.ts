@@ -14,6 +14,16 @@ export interface EgressPort {
   readonly protocol: ServiceProtocol
   /** Where connections go; the port number unless the ServiceEntry sets targetPort. */
   readonly targetPort: number
+  /**
+   * STATIC entries: the endpoint addresses with the port each maps this port to. Tunnels and
+   * direct forwards connect here instead of resolving the requested name.
+   */
+  readonly endpoints?: readonly EgressEndpoint[]
+}
+
+export interface EgressEndpoint {
+  readonly address: string
+  readonly port: number
 }
 
 /** One ServiceEntry as the allowlist sees it. */

@@ -152,11 +152,24 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     })
   }
 
-  /** Resolves once and checks the answer; the returned address is the one to connect to. */
+  /**
+   * Resolves once and checks the answer; the returned address and port are the ones to connect
+   * to. A STATIC entry's endpoints are used as they are, without asking DNS for the name.
+   */
   async function resolveChecked(
     p: Pinned,
     d: EgressDecision,
-  ): Promise<{ address: string; decision: EgressDecision } | { error: string }> {
+  ): Promise<{ address: string; port: number; decision: EgressDecision } | { error: string }> {
+    const endpoints = d.servicePort?.endpoints
+    if (endpoints !== undefined && endpoints.length > 0) {
+      const ep = endpoints[Math.floor(Math.random() * endpoints.length)]!
+      return {
+        address: ep.address,
+        port: ep.port,
+        decision: checkEgressAddress(p.matcher, d, ep.address),
+      }
+    }
+    const port = d.servicePort?.targetPort ?? d.port
     let address = d.host
     if (!isIpLiteral(d.host)) {
       try {
@@ -166,7 +179,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
         return { error: 'dns_resolution_failed' }
       }
     }
-    return { address, decision: checkEgressAddress(p.matcher, d, address) }
+    return { address, port, decision: checkEgressAddress(p.matcher, d, address) }
   }
 
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -252,7 +265,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
       )
       return
     }
-    const targetPort = decision.servicePort?.targetPort ?? decision.port
+    const targetPort = checked.port
     const headers = { ...req.headers }
     delete headers['proxy-connection']
     delete headers['proxy-authorization']
@@ -346,7 +359,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
       record(p, req, startTime, 403, 'EG', `egress_denied:${d.reason}`, d, authority)
       return
     }
-    const targetPort = decision.servicePort?.targetPort ?? decision.port
+    const targetPort = checked.port
     const upstream = connect({ host: checked.address, port: targetPort })
     const upstreamHost = `${checked.address}:${targetPort}`
     upstream.once('connect', () => {
