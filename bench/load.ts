@@ -12,6 +12,10 @@ export interface LoadOptions {
   seconds: number
   connections: number
   cpu?: string
+  /** Request headers as `name: value` (autocannon -H). */
+  headers?: readonly string[]
+  /** For autocannon, e.g. NODE_EXTRA_CA_CERTS to trust a test CA for https URLs. */
+  env?: NodeJS.ProcessEnv
 }
 
 export interface LoadResult {
@@ -41,10 +45,11 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     String(opts.connections),
     '-d',
     String(opts.seconds),
+    ...(opts.headers ?? []).flatMap((h) => ['-H', h]),
     '--json',
     opts.url,
   ]
-  const child = startChild('autocannon', pinned(opts.cpu, argv))
+  const child = startChild('autocannon', pinned(opts.cpu, argv), opts.env)
   // autocannon runs for `seconds`; anything far beyond that means it hung.
   const code = await Promise.race([
     child.exited,

@@ -1,5 +1,11 @@
 // Benchmark options from flags (--duration=10) or the environment (BENCH_DURATION=10).
-export const TARGETS = ['direct', 'floor', 'portcullis'] as const
+export const TARGETS = [
+  'direct',
+  'floor',
+  'portcullis',
+  'portcullis-https',
+  'portcullis-https-handshake',
+] as const
 export type Target = (typeof TARGETS)[number]
 
 export interface BenchOptions {

@@ -5,7 +5,8 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg } from 'node:os'
 import { join, relative } from 'node:path'
-import { request } from 'undici'
+import { Agent, request } from 'undici'
+import { createCa, issueCertificate } from '../src/cli/cert-forge.js'
 import { gatewayConfigDoc, joinDocs, proxyRouteDocs } from '../test/e2e/harness/config-docs.js'
 import { REPO_ROOT, startGateway } from '../test/e2e/harness/gateway.js'
 import { freePorts } from '../test/e2e/harness/ports.js'
@@ -32,6 +33,10 @@ interface Running {
   url: string
   pid: number
   stop(): Promise<void>
+  /** HTTPS targets: the CA (PEM and file) the load generator must trust. */
+  ca?: { pem: string; file: string }
+  /** Extra request headers for the load, e.g. `Connection: close`. */
+  headers?: string[]
 }
 
 const RESULTS_DIR = join(REPO_ROOT, 'bench', 'results')
@@ -40,6 +45,9 @@ const DESCRIPTIONS: Record<Target, string> = {
   direct: 'autocannon straight to the upstream',
   floor: 'minimal node:http + undici streaming proxy (bench/floor-proxy.ts)',
   portcullis: 'Portcullis, generated gateway.yaml, access log off, metrics on',
+  'portcullis-https': 'Portcullis, SIMPLE HTTPS (TLS 1.3, RSA 2048), keep-alive connections',
+  'portcullis-https-handshake':
+    'Portcullis, SIMPLE HTTPS, Connection: close: a new TCP + TLS handshake per request',
 }
 
 function choosePinning(opts: BenchOptions): Pinning {
@@ -74,8 +82,14 @@ function portcullisEntry(override: string | undefined): { argv: string[]; note: 
   throw new Error('no gateway entry point: neither dist/main.js nor src/main.ts exists')
 }
 
-async function checkAnswers(target: Target, url: string): Promise<void> {
-  const res = await request(url, { reset: true, headersTimeout: 5000, bodyTimeout: 5000 })
+async function checkAnswers(target: Target, url: string, ca?: string): Promise<void> {
+  const dispatcher = ca === undefined ? undefined : new Agent({ connect: { ca } })
+  const res = await request(url, {
+    reset: true,
+    headersTimeout: 5000,
+    bodyTimeout: 5000,
+    ...(dispatcher !== undefined ? { dispatcher } : {}),
+  }).finally(() => dispatcher?.close())
   const text = await res.body.text()
   if (res.statusCode !== 200 || !text.includes('bench-upstream')) {
     throw new Error(
@@ -159,46 +173,59 @@ async function main(): Promise<number> {
         },
       }
     },
-    async portcullis() {
-      const entry = portcullisEntry(opts.entry)
-      entryNote = entry.note
-      console.log(`Portcullis runs from ${entry.note}`)
-      const [gatewayPort, readinessPort, metricsPort] = await freePorts(3)
-      const yaml = joinDocs(
-        gatewayConfigDoc({
-          readinessPort: readinessPort!,
-          metricsPort: metricsPort!,
-          accessLog: false,
-          // autocannon keeps sending on a connection after `Connection: close`; with the default
-          // cap of 1,000 requests per connection Node would answer those requests 503.
-          extraSpec: ['  downstream:', '    maxRequestsPerConnection: 0'],
-        }),
-        proxyRouteDocs({ gatewayPort: gatewayPort!, upstreamPort, name: 'bench' }),
-      )
-      const profDir = opts.cpuProf ? mkdtempSync(join(RESULTS_DIR, `cpuprof-${stamp}-`)) : ''
-      const nodeFlags = opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []
-      const gw = await startGateway({
-        yaml,
-        command: pinned(pin.target, [process.execPath, ...nodeFlags, ...entry.argv]),
-        readyTimeoutMs: 30_000,
-      }).catch((err: unknown) => {
-        throw new Error(
-          `Portcullis did not start: ${err instanceof Error ? err.message : String(err)}`,
-        )
-      })
-      return {
-        url: `http://127.0.0.1:${gatewayPort}/`,
-        pid: gw.proc.pid ?? 0,
-        async stop() {
-          // SIGTERM drains and exits 0; only a clean exit writes the CPU profile.
-          const code = await gw.stop('SIGTERM', 40_000).finally(() => gw.cleanup())
-          if (code !== 0) console.log(`Portcullis exited with code ${code} on SIGTERM`)
-          const path = opts.cpuProf ? newestProfile(profDir) : undefined
-          if (opts.cpuProf && path === undefined) console.log('no .cpuprofile was written')
-          if (path !== undefined) profile = { path, top: topSelfTime(path, REPO_ROOT) }
-        },
-      }
+    portcullis: () => startPortcullis(false),
+    'portcullis-https': () => startPortcullis(true),
+    async 'portcullis-https-handshake'() {
+      const running = await startPortcullis(true)
+      return { ...running, headers: ['Connection: close'] }
     },
+  }
+
+  async function startPortcullis(isHttps: boolean): Promise<Running> {
+    const entry = portcullisEntry(opts.entry)
+    entryNote = entry.note
+    console.log(`Portcullis runs from ${entry.note}`)
+    const [gatewayPort, readinessPort, metricsPort] = await freePorts(3)
+    const yaml = joinDocs(
+      gatewayConfigDoc({
+        readinessPort: readinessPort!,
+        metricsPort: metricsPort!,
+        accessLog: false,
+        // autocannon keeps sending on a connection after `Connection: close`; with the default
+        // cap of 1,000 requests per connection Node would answer those requests 503.
+        extraSpec: ['  downstream:', '    maxRequestsPerConnection: 0'],
+      }),
+      isHttps
+        ? httpsRouteDocs(gatewayPort!, upstreamPort)
+        : proxyRouteDocs({ gatewayPort: gatewayPort!, upstreamPort, name: 'bench' }),
+    )
+    const tls = isHttps ? benchCertificates() : undefined
+    const profDir = opts.cpuProf ? mkdtempSync(join(RESULTS_DIR, `cpuprof-${stamp}-`)) : ''
+    const nodeFlags = opts.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []
+    const gw = await startGateway({
+      yaml,
+      command: pinned(pin.target, [process.execPath, ...nodeFlags, ...entry.argv]),
+      readyTimeoutMs: 30_000,
+      ...(tls !== undefined ? { files: tls.files } : {}),
+    }).catch((err: unknown) => {
+      throw new Error(
+        `Portcullis did not start: ${err instanceof Error ? err.message : String(err)}`,
+      )
+    })
+    if (tls !== undefined) writeFileSync(join(gw.dir, 'bench-ca.crt'), tls.caPem)
+    return {
+      url: `${isHttps ? 'https' : 'http'}://127.0.0.1:${gatewayPort}/`,
+      pid: gw.proc.pid ?? 0,
+      ...(tls !== undefined ? { ca: { pem: tls.caPem, file: join(gw.dir, 'bench-ca.crt') } } : {}),
+      async stop() {
+        // SIGTERM drains and exits 0; only a clean exit writes the CPU profile.
+        const code = await gw.stop('SIGTERM', 40_000).finally(() => gw.cleanup())
+        if (code !== 0) console.log(`Portcullis exited with code ${code} on SIGTERM`)
+        const path = opts.cpuProf ? newestProfile(profDir) : undefined
+        if (opts.cpuProf && path === undefined) console.log('no .cpuprofile was written')
+        if (path !== undefined) profile = { path, top: topSelfTime(path, REPO_ROOT) }
+      },
+    }
   }
 
   const results: TargetResult[] = []
@@ -208,13 +235,18 @@ async function main(): Promise<number> {
     let running: Running | undefined
     try {
       running = await starters[target]()
-      await checkAnswers(target, running.url)
+      await checkAnswers(target, running.url, running.ca?.pem)
+      const loadExtras = {
+        ...(running.headers !== undefined ? { headers: running.headers } : {}),
+        ...(running.ca !== undefined ? { env: { NODE_EXTRA_CA_CERTS: running.ca.file } } : {}),
+      }
       if (opts.warmup > 0) {
         await runLoad({
           url: running.url,
           seconds: opts.warmup,
           connections: opts.connections,
           ...(pin.load ? { cpu: pin.load } : {}),
+          ...loadExtras,
         })
       }
       const cpuBefore = cpuSeconds(running.pid)
@@ -223,6 +255,7 @@ async function main(): Promise<number> {
         seconds: opts.duration,
         connections: opts.connections,
         ...(pin.load ? { cpu: pin.load } : {}),
+        ...loadExtras,
       })
       const cpuAfter = cpuSeconds(running.pid)
       if (cpuBefore !== undefined && cpuAfter !== undefined) {
@@ -265,6 +298,46 @@ async function main(): Promise<number> {
   )
   console.log(`\nResults: ${relative(REPO_ROOT, out)}`)
   return results.some((r) => r.error !== undefined) ? 1 : 0
+}
+
+/** A CA and a server certificate for 127.0.0.1 (Node sends no SNI to an IP: the `*` server). */
+function benchCertificates(): { caPem: string; files: Record<string, string> } {
+  const ca = createCa('Portcullis bench CA')
+  const server = issueCertificate(ca, { hosts: ['127.0.0.1'], days: 90 })
+  return {
+    caPem: ca.cert,
+    files: { 'certs/bench/tls.crt': server.cert, 'certs/bench/tls.key': server.key },
+  }
+}
+
+function httpsRouteDocs(gatewayPort: number, upstreamPort: number): string {
+  return `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: bench }
+spec:
+  servers:
+    - port: { number: ${gatewayPort}, name: https, protocol: HTTPS }
+      hosts: ['*']
+      tls: { mode: SIMPLE, credentialName: bench }
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: bench }
+spec:
+  hosts: ['*']
+  gateways: [bench]
+  http:
+    - route: [{ destination: { host: bench.upstream.test } }]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: bench }
+spec:
+  hosts: [bench.upstream.test]
+  ports: [{ number: ${upstreamPort}, name: http, protocol: HTTP }]
+  resolution: STATIC
+  endpoints: [{ address: 127.0.0.1 }]
+`
 }
 
 process.once('SIGINT', () => {
