@@ -8,6 +8,7 @@ import { createHash, createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls'
 import type * as ir from '../../ir/index.js'
+import { splitCrls } from '../../lib/index.js'
 
 /** Mozilla intermediate groups available with OpenSSL 3.0 (hardening.md §4.1). */
 const ECDH_CURVES = 'X25519:prime256v1:secp384r1'
@@ -91,17 +92,6 @@ export async function loadServerTls(settings: ir.ServerTlsSettings): Promise<Ser
   })
   return { settings, context, serials, files }
 }
-
-/**
- * One PEM string passed as `crl` loads only its first CRL, and with CRLs on OpenSSL requires one
- * for every issuer (hardening.md §4.3): a `ca.crl` with a CRL per CA in `ca.crt` must be split.
- */
-function splitCrls(pem: Buffer): string[] {
-  const blocks = pem.toString('latin1').match(CRL_BLOCK)
-  return blocks === null ? [pem.toString('latin1')] : [...blocks]
-}
-
-const CRL_BLOCK = /-----BEGIN X509 CRL-----[^-]+-----END X509 CRL-----/g
 
 async function readNamed(file: string): Promise<Buffer> {
   try {

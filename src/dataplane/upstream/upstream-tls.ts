@@ -4,6 +4,7 @@ import { isIP } from 'node:net'
 import { checkServerIdentity } from 'node:tls'
 import type { ConnectionOptions, PeerCertificate } from 'node:tls'
 import type * as ir from '../../ir/index.js'
+import { splitCrls } from '../../lib/index.js'
 
 /**
  * TLS origination to one cluster's endpoints (DestinationRule `tls`), loaded once when the
@@ -37,7 +38,7 @@ export function loadUpstreamTls(policy: ir.UpstreamTlsPolicy): UpstreamTls {
     ...(cert !== undefined ? { cert } : {}),
     ...(key !== undefined ? { key } : {}),
     ...(ca !== undefined ? { ca } : {}),
-    ...(crl !== undefined ? { crl } : {}),
+    ...(crl !== undefined ? { crl: splitCrls(crl) } : {}),
     rejectUnauthorized: !policy.insecureSkipVerify,
     checkServerIdentity: policy.insecureSkipVerify
       ? acceptAnyIdentity
