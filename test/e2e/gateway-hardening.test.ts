@@ -10,9 +10,10 @@ import {
   proxyRouteDocs,
   rawRequest,
   startGateway,
+  startRawUpstream,
   startUpstream,
 } from './harness/index.js'
-import type { GatewayProcess, ParsedResponse, Upstream } from './harness/index.js'
+import type { GatewayProcess, ParsedResponse, RawUpstream, Upstream } from './harness/index.js'
 
 const HEADERS_TIMEOUT_MS = 1000
 // Node checks header deadlines once per connectionsCheckingInterval (1 s in the gateway), and a
@@ -91,23 +92,33 @@ const REFUSALS: Refusal[] = [
 describe('gateway edge hardening (raw sockets, real process)', () => {
   let gw: GatewayProcess
   let up: Upstream
+  // Behind Host raw.test: records the exact bytes the gateway puts on the wire.
+  let raw: RawUpstream
   let port: number
 
   before(async () => {
     const [gatewayPort, readinessPort] = await freePorts(2)
     port = gatewayPort!
     up = await startUpstream({ name: 'guarded' })
+    raw = await startRawUpstream()
     gw = await startGateway({
       yaml: joinDocs(
         gatewayConfigDoc({ readinessPort: readinessPort!, accessLog: false }) +
           `  downstream:\n    headersTimeout: ${HEADERS_TIMEOUT_MS}ms\n`,
         proxyRouteDocs({ gatewayPort: port, upstreamPort: up.port }),
+        proxyRouteDocs({
+          name: 'raw',
+          hosts: ['raw.test'],
+          gatewayPort: port,
+          upstreamPort: raw.port,
+        }),
       ),
     })
   })
   after(async () => {
     await gw?.cleanup()
     await up?.close()
+    await raw?.close()
   })
 
   for (const refusal of REFUSALS) {
@@ -122,6 +133,7 @@ describe('gateway edge hardening (raw sockets, real process)', () => {
       assert.ok(res.isClosedByPeer, 'the gateway must close the connection')
       assert.equal(up.requests.length, 0, 'nothing may reach the upstream')
       assert.equal(up.connections, 0, 'the upstream must not even be connected to')
+      assert.equal(raw.connections.length, 0)
     })
   }
 
@@ -153,6 +165,36 @@ describe('gateway edge hardening (raw sockets, real process)', () => {
     )
   })
 
+  test('request bodies are re-framed, never copied', async () => {
+    raw.reset()
+    const chunked = await rawRequest(
+      port,
+      'POST /chunked HTTP/1.1\r\nHost: raw.test\r\nTransfer-Encoding: chunked\r\n\r\n' +
+        '5;foo=bar\r\nhello\r\n6\r\n world\r\n0\r\nx-trailer: t\r\n\r\n' +
+        'POST /padded HTTP/1.1\r\nHost: raw.test\r\nContent-Length: 005\r\n\r\nhello',
+      { timeoutMs: 5000, idleMs: 300 },
+    )
+    assert.deepEqual(
+      parseResponses(chunked.bytes).responses.map((r) => r.status),
+      [200, 200],
+    )
+    assert.deepEqual(
+      raw.requests.map((r) => [r.target, r.body.toString('latin1')]),
+      [
+        ['/chunked', 'hello world'],
+        ['/padded', 'hello'],
+      ],
+    )
+    const wire = raw.connections.map((c) => c.data.toString('latin1')).join('')
+    // Chunk extensions and the client's trailer are not passed on.
+    assert.doesNotMatch(wire, /foo=bar|x-trailer/i)
+    const padded = raw.requests[1]!
+    assert.deepEqual(
+      padded.headers.filter(([n]) => n.toLowerCase() === 'content-length').map(([, v]) => v),
+      ['5'],
+    )
+  })
+
   test('a slowloris client gets 408 and is closed after headersTimeout', async () => {
     up.reset()
     const started = Date.now()
@@ -180,34 +222,36 @@ describe('gateway edge hardening (raw sockets, real process)', () => {
 
   test('pipelined canaries after a refused request on another connection are all answered', async () => {
     up.reset()
-    // A slow, refused request stays in flight on its own connection while the canaries run.
-    const refused = rawRequest(
-      port,
-      [
-        'POST /bad HTTP/1.1\r\nHost: a.test\r\n',
-        'Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n',
-      ],
-      { timeoutMs: 5000, pieceDelayMs: 50 },
-    )
-    const canaries = [1, 2, 3, 4, 5]
-      .map((i) => `GET /canary/${i}?n=${i} HTTP/1.1\r\nHost: canary.test\r\nx-canary: ${i}\r\n\r\n`)
-      .join('')
-    const res = await rawRequest(port, canaries, { timeoutMs: 5000, idleMs: 500 })
-    const parsed = parseResponses(res.bytes)
-    assert.equal(parsed.error, undefined)
-    assert.deepEqual(
-      parsed.responses.map((r) => r.status),
-      [200, 200, 200, 200, 200],
-    )
-    assert.deepEqual(
-      parsed.responses.map((r) => (JSON.parse(r.body.toString('utf8')) as { url: string }).url),
-      ['/canary/1?n=1', '/canary/2?n=2', '/canary/3?n=3', '/canary/4?n=4', '/canary/5?n=5'],
-    )
-    const bad = parseResponses((await refused).bytes).responses.map((r) => r.status)
-    assert.ok(bad.length === 1 && (bad[0] === 400 || bad[0] === 501), `refused: ${bad.join()}`)
+    const expected: string[] = []
+    for (const [n, refusal] of REFUSALS.entries()) {
+      const refused = await rawRequest(port, refusal.bytes, { timeoutMs: 5000 })
+      const bad = parseResponses(refused.bytes).responses.map((r) => r.status)
+      assert.equal(bad.length, 1, refusal.name)
+      assert.ok(refusal.statuses.includes(bad[0]!), `${refusal.name}: ${bad[0]}`)
+
+      const urls = [1, 2, 3].map((i) => `/canary/${n}/${i}?n=${i}`)
+      const canaries = urls
+        .map((url, i) => `GET ${url} HTTP/1.1\r\nHost: canary.test\r\nx-canary: ${i}\r\n\r\n`)
+        .join('')
+      const res = await rawRequest(port, canaries, { timeoutMs: 5000, idleMs: 300 })
+      const parsed = parseResponses(res.bytes)
+      assert.equal(parsed.error, undefined, refusal.name)
+      assert.deepEqual(
+        parsed.responses.map((r) => r.status),
+        [200, 200, 200],
+        refusal.name,
+      )
+      assert.deepEqual(
+        parsed.responses.map((r) => (JSON.parse(r.body.toString('utf8')) as { url: string }).url),
+        urls,
+        refusal.name,
+      )
+      expected.push(...urls)
+    }
+    // Only the canaries reached the upstream, each once, in order.
     assert.deepEqual(
       up.requests.map((r) => r.url),
-      ['/canary/1?n=1', '/canary/2?n=2', '/canary/3?n=3', '/canary/4?n=4', '/canary/5?n=5'],
+      expected,
     )
   })
 

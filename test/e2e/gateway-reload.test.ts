@@ -179,12 +179,14 @@ async function eventually(
 
 // A request whose connection is refused resolves to its error code instead of a status.
 async function statusOrError(url: string): Promise<number | string> {
+  const agent = new Agent({ pipelining: 0 })
   try {
-    return (await request(url, { timeoutMs: 2000, dispatcher: new Agent({ pipelining: 0 }) }))
-      .status
+    return (await request(url, { timeoutMs: 2000, dispatcher: agent })).status
   } catch (err) {
-    const cause = (err as { cause?: { code?: string }; code?: string }).cause
-    return cause?.code ?? (err as { code?: string }).code ?? String(err)
+    const e = err as { code?: string; cause?: { code?: string } }
+    return e.cause?.code ?? e.code ?? String(err)
+  } finally {
+    await agent.destroy()
   }
 }
 
