@@ -66,6 +66,7 @@ export function compileSettings(config: istio.GatewayConfig | undefined): ir.Gat
     serverHeader: s.serverHeader === '' ? undefined : (s.serverHeader ?? d.serverHeader),
     labels: { ...(s.labels ?? {}) },
     ...(s.redis !== undefined ? { redis: compileRedis(s.redis) } : {}),
+    ...(s.workers !== undefined ? { workers: s.workers } : {}),
   }
 }
 

@@ -72,4 +72,6 @@ export interface GatewaySettings {
   readonly labels: Readonly<Record<string, string>>
   /** Shared limits through Redis; absent: limits in this process's memory. */
   readonly redis?: RedisStoreSettings
+  /** Cluster worker processes (`auto`: one per available CPU); absent or 1: one process. */
+  readonly workers?: number | 'auto'
 }

@@ -1,20 +1,7 @@
 /** portcullis.io/v1alpha1 GatewayConfig: our own process settings, in the same file. */
-import {
-  any,
-  arr,
-  bool,
-  duration,
-  enumOf,
-  int,
-  map,
-  noted,
-  obj,
-  planned,
-  req,
-  str,
-  type Infer,
-} from './dsl.js'
+import { arr, bool, duration, enumOf, int, map, noted, obj, req, str, type Infer } from './dsl.js'
 import { redisSettings } from './redis.js'
+import { workerCount } from './workers.js'
 
 const listenPort = int({ min: 0, max: 65535, type: 'port (0 disables)' })
 const address = str({
@@ -79,9 +66,26 @@ export const gatewayConfigSpec = obj(
       },
       { name: 'OutboundTrafficPolicy' },
     ),
+    egress: obj(
+      {
+        address,
+        sniPorts: noted(
+          arr(int({ min: 1, max: 65535, type: 'port' })),
+          'TLS ports admitted by SNI against the ServiceEntries alone and passed through to the checked address',
+        ),
+        httpPorts: noted(
+          arr(int({ min: 1, max: 65535, type: 'port' })),
+          'Gateway HTTP ports where a Host no route serves is checked against the ServiceEntries (502 when refused, a default route when registered)',
+        ),
+      },
+      { name: 'EgressPorts' },
+    ),
     dns: obj({ servers: arr(str({ nonEmpty: true })) }, { name: 'Dns' }),
     redis: redisSettings,
-    workers: planned(any('integer | auto'), 'arrives with shared limits'),
+    workers: noted(
+      workerCount,
+      'cluster worker processes on the same ports; auto = available CPUs, 1 = one process (docs/limits.md)',
+    ),
   },
   { name: 'GatewayConfig' },
 )
