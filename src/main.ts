@@ -4,7 +4,7 @@
  * load → compile → observers → data plane → apply the first snapshot → admin servers → signals
  * and file watching.
  */
-import { startAdminServers, type AdminServers } from './admin/index.js'
+import { startAdminServers, startReadinessServer, type AdminServers } from './admin/index.js'
 import {
   parseCommand,
   runCerts,
@@ -21,6 +21,10 @@ import {
   buildSnapshot,
   createLifecycle,
   createReloader,
+  linkToPrimary,
+  resolveWorkerCount,
+  runPrimary,
+  workerSlot,
   createRuntimeView,
   createLimitStoreFor,
   sharedPoolLimitsFor,
@@ -70,8 +74,13 @@ async function main(argv: readonly string[]): Promise<number | undefined> {
 async function run(
   paths: readonly string[],
   isWatching: boolean,
-  logger: Logger,
+  processLogger: Logger,
 ): Promise<number | undefined> {
+  // A cluster worker (GatewayConfig workers > 1) runs everything below; its primary does not.
+  const slot = workerSlot()
+  const logger = slot !== undefined ? processLogger.child({ worker: slot }) : processLogger
+  const isWorker = slot !== undefined
+
   // Load and compile: the first config must be valid, or the process does not start.
   const first = build(paths)
   if (!first.ok) {
@@ -80,6 +89,9 @@ async function run(
     return 1
   }
   const settings = first.snapshot.settings
+  const workers = resolveWorkerCount(settings.workers)
+  if (!isWorker && workers > 1) return runWorkersPrimary(paths, isWatching, logger, workers, first)
+  const link = isWorker ? linkToPrimary((code) => process.exit(code)) : undefined
 
   // Observers: metrics and the access log.
   const observers = createObservers({ accessLog: settings.accessLog })
@@ -88,6 +100,7 @@ async function run(
   const limitStore = await createLimitStoreFor(settings, {
     logger: logger.child({ component: 'limits' }),
     observer: observers.limits,
+    isWorker,
   })
 
   // The data plane, and the runtime that feeds it snapshots. GatewayConfig dns.servers is read
@@ -99,7 +112,7 @@ async function run(
     log: logger.child({ component: 'dataplane' }),
     egress: observers.egress,
     limits: { limiter: limitStore.rate, observer: observers.limits },
-    ...poolLimitsOption(sharedPoolLimitsFor(settings, limitStore)),
+    ...poolLimitsOption(sharedPoolLimitsFor(settings, limitStore, isWorker)),
   })
   const store = createSnapshotStore()
   const reloader = createReloader({
@@ -132,6 +145,8 @@ async function run(
       runtime,
       metrics: observers,
       logger: logger.child({ component: 'admin' }),
+      // Workers: the primary answers readiness for all of them.
+      ...(isWorker ? { disabled: ['readiness' as const] } : {}),
     })
   } catch (e) {
     logger.error('cannot start the admin servers', { error: e })
@@ -143,10 +158,11 @@ async function run(
   reloader.register(admin)
 
   // Signals and file watching.
-  const watcher = isWatching
-    ? watchConfig({ paths, onChange: () => void reloader.reload('file'), logger })
-    : undefined
-  createLifecycle({
+  const watcher =
+    isWatching && !isWorker
+      ? watchConfig({ paths, onChange: () => void reloader.reload('file'), logger })
+      : undefined
+  const lifecycle = createLifecycle({
     store,
     reloader,
     dataPlane,
@@ -155,7 +171,14 @@ async function run(
     servers: [admin, limitStore],
     logger,
     exit: (code) => process.exit(code),
-  }).install()
+  })
+  lifecycle.install()
+  link?.attach({
+    reload: () => void reloader.reload('signal'),
+    shutdown: (reason) => void lifecycle.shutdown(reason),
+    reopenLogs: () => observers.reopenLogs(),
+  })
+  link?.reportReady(true)
 
   logger.info('portcullis started', {
     version: packageVersion(),
@@ -168,10 +191,41 @@ async function run(
   return undefined
 }
 
+/** `workers: N`: this process forks N workers on the same ports and serves readiness for them. */
+function runWorkersPrimary(
+  paths: readonly string[],
+  isWatching: boolean,
+  logger: Logger,
+  count: number,
+  first: ReturnType<typeof build> & { ok: true },
+): Promise<number | undefined> {
+  const { readiness, drainTimeoutMs } = first.snapshot.settings
+  return runPrimary({
+    count,
+    drainTimeoutMs,
+    logger,
+    check: () => build(paths),
+    startReadiness: async (view) => {
+      if (readiness.port === 0) return { close: () => undefined }
+      const server = await startReadinessServer(view, readiness)
+      logger.info('readiness server listening', {
+        address: `${server.bound.address}:${server.bound.port}`,
+      })
+      return server
+    },
+    ...(isWatching ? { watch: (onChange) => watchConfig({ paths, onChange, logger }) } : {}),
+    exit: (code) => process.exit(code),
+  })
+}
+
 /** With Redis, DestinationRule connection-pool limits hold across every replica. */
 function poolLimitsOption(shared: ReturnType<typeof sharedPoolLimitsFor>) {
   return shared !== undefined ? { upstream: { shared } } : {}
 }
 
 const code = await main(process.argv.slice(2))
-if (code !== undefined) process.exitCode = code
+if (code !== undefined) {
+  process.exitCode = code
+  // A worker's IPC channel keeps it alive; its primary sees the exit.
+  if (workerSlot() !== undefined) process.exit(code)
+}

@@ -4,10 +4,16 @@
  */
 export { createAdminApi } from './api.js'
 export { createMetricsServer, METRICS_PATH, type MetricsSource } from './metrics-server.js'
-export { createReadinessServer, READINESS_PATH, readinessOf } from './readiness-server.js'
+export {
+  createReadinessServer,
+  READINESS_PATH,
+  readinessOf,
+  type ReadinessSource,
+} from './readiness-server.js'
 export {
   endpointsOf,
   startAdminServers,
+  startReadinessServer,
   type AdminServerDeps,
   type AdminServerKind,
   type AdminServers,

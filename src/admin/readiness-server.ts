@@ -5,17 +5,22 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { RuntimeView } from '../runtime/index.js'
 
+/** What the readiness answer reads: a RuntimeView, or the cluster primary's view of its workers. */
+export type ReadinessSource = Pick<RuntimeView, 'isReady'> & {
+  readonly snapshots: { readonly isDraining: boolean }
+}
+
 export const READINESS_PATH = '/healthz/ready'
 
 const PLAIN = 'text/plain; charset=utf-8'
 
 /** The readiness answer, shared with the admin API's `/ready`. */
-export function readinessOf(runtime: RuntimeView): { status: number; body: string } {
+export function readinessOf(runtime: ReadinessSource): { status: number; body: string } {
   if (runtime.isReady()) return { status: 200, body: 'ready' }
   return { status: 503, body: runtime.snapshots.isDraining ? 'draining' : 'not ready' }
 }
 
-export function createReadinessServer(runtime: RuntimeView): Server {
+export function createReadinessServer(runtime: ReadinessSource): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = req.url?.split('?', 1)[0]
     if (path !== READINESS_PATH) {

@@ -12,7 +12,7 @@ import type { PreparedStep, ReloadParticipant, RuntimeView } from '../runtime/in
 import { createAdminApi } from './api.js'
 import { createMetricsServer, type MetricsSource } from './metrics-server.js'
 import { closeServer, listen } from './node-server.js'
-import { createReadinessServer } from './readiness-server.js'
+import { createReadinessServer, type ReadinessSource } from './readiness-server.js'
 
 export type AdminServerKind = 'readiness' | 'metrics' | 'admin'
 const KINDS: readonly AdminServerKind[] = ['readiness', 'metrics', 'admin']
@@ -26,6 +26,8 @@ export interface AdminServerDeps {
   readonly runtime: RuntimeView
   readonly metrics: MetricsSource
   readonly logger: Logger
+  /** Servers this process does not run (a cluster worker: its primary answers readiness). */
+  readonly disabled?: readonly AdminServerKind[]
 }
 
 export interface AdminServers extends ReloadParticipant {
@@ -60,6 +62,11 @@ export async function startAdminServers(
 ): Promise<AdminServers> {
   const { logger } = deps
   let running = new Map<AdminServerKind, Running>()
+  const wantedBy = (s: ir.GatewaySettings): Record<AdminServerKind, Endpoint | undefined> => {
+    const wanted = endpointsOf(s)
+    for (const kind of deps.disabled ?? []) wanted[kind] = undefined
+    return wanted
+  }
 
   const bind = async (kind: AdminServerKind, at: Endpoint): Promise<Running> => {
     const r =
@@ -110,12 +117,12 @@ export async function startAdminServers(
     )
   }
 
-  running = await bindChanged(endpointsOf(settings))
+  running = await bindChanged(wantedBy(settings))
 
   return {
     name: 'admin servers',
     async prepare(next: ir.Snapshot): Promise<PreparedStep> {
-      const wanted = endpointsOf(next.settings)
+      const wanted = wantedBy(next.settings)
       const fresh = await bindChanged(wanted)
       return {
         commit() {
@@ -175,6 +182,15 @@ async function bindFastify(app: FastifyInstance, at: Endpoint): Promise<Running>
       await app.close()
     },
   }
+}
+
+/** Serves `GET /healthz/ready` from `source` alone (the cluster primary). */
+export async function startReadinessServer(
+  source: ReadinessSource,
+  at: Endpoint,
+): Promise<{ readonly bound: Endpoint; close(): Promise<void> }> {
+  const r = await bindNode(createReadinessServer(source), at)
+  return { bound: r.bound, close: () => r.close(true) }
 }
 
 function sameEndpoint(a: Endpoint, b: Endpoint): boolean {

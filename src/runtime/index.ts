@@ -38,3 +38,13 @@ export {
   type ConfigWatcherOptions,
 } from './watcher.js'
 export { createLimitStoreFor, sharedPoolLimitsFor } from './limit-store.js'
+export {
+  linkToPrimary,
+  resolveWorkerCount,
+  runPrimary,
+  workerSlot,
+  type PrimaryOptions,
+  type WorkerControls,
+  type WorkerLink,
+  type WorkersReadiness,
+} from './workers/index.js'

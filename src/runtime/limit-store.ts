@@ -7,7 +7,9 @@ import { readFileSync } from 'node:fs'
 import type * as ir from '../ir/index.js'
 import type { Logger } from '../lib/index.js'
 import type { LimitObserver } from '../observe/index.js'
+import { primaryChannel } from './workers/index.js'
 import {
+  createIpcLimitStore,
   createLimitStore,
   type ConcurrencyLimiter,
   type LimitStore,
@@ -16,7 +18,12 @@ import {
 
 export async function createLimitStoreFor(
   settings: ir.GatewaySettings,
-  deps: { readonly logger: Logger; readonly observer: LimitObserver },
+  deps: {
+    readonly logger: Logger
+    readonly observer: LimitObserver
+    /** A cluster worker: without Redis, limits are asked of the primary (state/ipc). */
+    readonly isWorker?: boolean
+  },
 ): Promise<LimitStore> {
   const r = settings.redis
   const events = {
@@ -24,6 +31,7 @@ export async function createLimitStoreFor(
     onDecisionWithoutStore: (kind: 'rate' | 'concurrency', mode: 'open' | 'closed') =>
       deps.observer.onDecisionWithoutStore(kind, mode),
   }
+  if (r === undefined && deps.isWorker === true) return createWorkerLimitStore()
   if (r === undefined) return createLimitStore({}, { logger: deps.logger, events })
   return createLimitStore(
     {
@@ -39,17 +47,27 @@ export const DEFAULT_POOL_LEASE_TTL_MS = 10_000
 
 /**
  * With Redis, DestinationRule connection-pool limits hold across replicas through the store's
- * concurrency leases; without it they stay per process (undefined).
+ * concurrency leases, and in cluster workers across workers through the primary; otherwise they
+ * stay per process (undefined).
  */
 export function sharedPoolLimitsFor(
   settings: ir.GatewaySettings,
   store: LimitStore,
+  isWorker = false,
 ): { readonly limiter: ConcurrencyLimiter; readonly leaseTtlMs: number } | undefined {
-  if (settings.redis === undefined) return undefined
+  if (settings.redis === undefined && !isWorker) return undefined
   return {
     limiter: store.concurrency,
-    leaseTtlMs: settings.redis.leaseTtlMs ?? DEFAULT_POOL_LEASE_TTL_MS,
+    leaseTtlMs: settings.redis?.leaseTtlMs ?? DEFAULT_POOL_LEASE_TTL_MS,
   }
+}
+
+/** The IPC store of a worker, fed the answers that arrive on the channel to the primary. */
+function createWorkerLimitStore(): LimitStore {
+  const store = createIpcLimitStore(primaryChannel)
+  process.on('message', (m: unknown) => void store.receive(m))
+  process.on('disconnect', () => store.disconnect())
+  return store
 }
 
 function toRedisSettings(r: ir.RedisStoreSettings): RedisSettings {

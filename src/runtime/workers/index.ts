@@ -1,0 +1,9 @@
+export { runPrimary, type PrimaryOptions, type WorkersReadiness } from './primary.js'
+export { resolveWorkerCount } from './worker-count.js'
+export {
+  linkToPrimary,
+  primaryChannel,
+  workerSlot,
+  type WorkerControls,
+  type WorkerLink,
+} from './worker.js'
