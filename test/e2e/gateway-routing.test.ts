@@ -455,6 +455,15 @@ describe('gateway routing (real process, real upstreams)', () => {
       assert.equal(headers.te, undefined)
       assert.equal(headers['x-normal'], 'kept')
       assert.equal(headers['x-request-id'], 'nominated-id')
+
+      // Nominated but not sent: the gateway's own id still reaches the upstream.
+      const generated = await rawRequest(
+        ports.gateway,
+        'GET /proxy/hop2 HTTP/1.1\r\nHost: hop.test\r\nConnection: x-request-id\r\n\r\n',
+        { timeoutMs: 5000, idleMs: 300 },
+      )
+      assert.match(generated.text, /^HTTP\/1\.1 200 /)
+      assert.match(String(up.a.requests[1]?.headers['x-request-id']), /^[0-9a-f-]{36}$/)
       assert.doesNotMatch(String(headers.connection), /x-secret|x-request-id|close/i)
     })
   })
