@@ -5,6 +5,7 @@ export const TARGETS = [
   'portcullis',
   'portcullis-https',
   'portcullis-https-handshake',
+  'portcullis-redis-limit',
 ] as const
 export type Target = (typeof TARGETS)[number]
 

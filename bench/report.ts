@@ -83,3 +83,27 @@ export function formatRatios(results: TargetResult[]): string[] {
   if (direct) lines.push(`Portcullis vs direct:     ${ratio(portcullis, direct)}`)
   return lines
 }
+
+/** What a Redis-backed rate limit adds to `portcullis` (the same target without the limit). */
+export function formatLimitCost(results: TargetResult[]): string[] {
+  const base = results.find((r) => r.target === 'portcullis')
+  const limited = results.find((r) => r.target === 'portcullis-redis-limit')
+  if (!base?.load || !limited?.load) return []
+  const a = base.load
+  const b = limited.load
+  const signed = (v: number, digits: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(digits)}`
+  const lines = [
+    `Redis rate limit vs none: p50 ${signed(b.latencyP50Ms - a.latencyP50Ms, 2)} ms, ` +
+      `p99 ${signed(b.latencyP99Ms - a.latencyP99Ms, 2)} ms, ` +
+      `${(b.requestsPerSecond / a.requestsPerSecond).toFixed(2)}x the req/s ` +
+      `(${signed(b.requestsPerSecond - a.requestsPerSecond, 0)} req/s)`,
+  ]
+  const cpuA = cpuMicrosPerRequest(base)
+  const cpuB = cpuMicrosPerRequest(limited)
+  if (cpuA !== undefined && cpuB !== undefined) {
+    lines.push(
+      `  gateway CPU per request ${signed(cpuB - cpuA, 1)} µs (${cpuA.toFixed(1)} → ${cpuB.toFixed(1)}; redis-server's own CPU not counted)`,
+    )
+  }
+  return lines
+}

@@ -10,6 +10,7 @@ import { createCa, issueCertificate } from '../src/cli/cert-forge.js'
 import { gatewayConfigDoc, joinDocs, proxyRouteDocs } from '../test/e2e/harness/config-docs.js'
 import { REPO_ROOT, startGateway } from '../test/e2e/harness/gateway.js'
 import { freePorts } from '../test/e2e/harness/ports.js'
+import { startRedisServer } from '../test/support/redis-server.js'
 import { hasTaskset, killAllChildren, pinned, startChild } from './child.js'
 import { topSelfTime } from './cpu-profile.js'
 import type { SelfTimeRow } from './cpu-profile.js'
@@ -17,7 +18,7 @@ import { runLoad } from './load.js'
 import { USAGE, parseOptions, wantsHelp } from './options.js'
 import type { BenchOptions, Target } from './options.js'
 import { cpuSeconds, rssMegabytes } from './proc-stats.js'
-import { formatRatios, formatTable } from './report.js'
+import { formatLimitCost, formatRatios, formatTable } from './report.js'
 import type { TargetResult } from './report.js'
 
 interface Pinning {
@@ -48,6 +49,8 @@ const DESCRIPTIONS: Record<Target, string> = {
   'portcullis-https': 'Portcullis, SIMPLE HTTPS (TLS 1.3, RSA 2048), keep-alive connections',
   'portcullis-https-handshake':
     'Portcullis, SIMPLE HTTPS, Connection: close: a new TCP + TLS handshake per request',
+  'portcullis-redis-limit':
+    'Portcullis as `portcullis` plus a RateLimitPolicy (never hit) counted in a local redis-server',
 }
 
 function choosePinning(opts: BenchOptions): Pinning {
@@ -179,9 +182,31 @@ async function main(): Promise<number> {
       const running = await startPortcullis(true)
       return { ...running, headers: ['Connection: close'] }
     },
+    async 'portcullis-redis-limit'() {
+      // redis-server on the load generator's CPU: the gateway's CPU stays its own.
+      const redis = await startRedisServer()
+      try {
+        const running = await startPortcullis(false, {
+          spec: ['  redis:', `    url: ${redis.url}`],
+          docs: RATE_LIMIT_DOC,
+        })
+        return {
+          ...running,
+          async stop() {
+            await running.stop().finally(() => redis.stop())
+          },
+        }
+      } catch (e) {
+        await redis.stop()
+        throw e
+      }
+    },
   }
 
-  async function startPortcullis(isHttps: boolean): Promise<Running> {
+  async function startPortcullis(
+    isHttps: boolean,
+    extra?: { readonly spec: string[]; readonly docs: string },
+  ): Promise<Running> {
     const entry = portcullisEntry(opts.entry)
     entryNote = entry.note
     console.log(`Portcullis runs from ${entry.note}`)
@@ -193,11 +218,12 @@ async function main(): Promise<number> {
         accessLog: false,
         // autocannon keeps sending on a connection after `Connection: close`; with the default
         // cap of 1,000 requests per connection Node would answer those requests 503.
-        extraSpec: ['  downstream:', '    maxRequestsPerConnection: 0'],
+        extraSpec: ['  downstream:', '    maxRequestsPerConnection: 0', ...(extra?.spec ?? [])],
       }),
       isHttps
         ? httpsRouteDocs(gatewayPort!, upstreamPort)
         : proxyRouteDocs({ gatewayPort: gatewayPort!, upstreamPort, name: 'bench' }),
+      ...(extra !== undefined ? [extra.docs] : []),
     )
     const tls = isHttps ? benchCertificates() : undefined
     const profDir = opts.cpuProf ? mkdtempSync(join(RESULTS_DIR, `cpuprof-${stamp}-`)) : ''
@@ -275,6 +301,7 @@ async function main(): Promise<number> {
 
   console.log('\n' + formatTable(results))
   for (const line of formatRatios(results)) console.log(line)
+  for (const line of formatLimitCost(results)) console.log(line)
   if (profile) printProfile(profile.top, profile.path)
 
   const out = join(RESULTS_DIR, `bench-${stamp}.json`)
@@ -299,6 +326,20 @@ async function main(): Promise<number> {
   console.log(`\nResults: ${relative(REPO_ROOT, out)}`)
   return results.some((r) => r.error !== undefined) ? 1 : 0
 }
+
+/**
+ * One rule on every request of the bench Gateway, high enough never to refuse: each request
+ * costs one GCRA decision in Redis (one Lua script round trip), which is what is measured.
+ */
+const RATE_LIMIT_DOC = `apiVersion: portcullis.io/v1alpha1
+kind: RateLimitPolicy
+metadata: { name: bench }
+spec:
+  targetRefs: [{ kind: Gateway, name: bench-gateway }]
+  rules:
+    - by: [clientIp]
+      limit: { requests: 1000000000, unit: second }
+`
 
 /** A CA and a server certificate for 127.0.0.1 (Node sends no SNI to an IP: the `*` server). */
 function benchCertificates(): { caPem: string; files: Record<string, string> } {
