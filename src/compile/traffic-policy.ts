@@ -149,6 +149,7 @@ function compileConnectionPool(
     ...(http?.maxConcurrentStreams !== undefined
       ? { maxConcurrentStreams: http.maxConcurrentStreams }
       : {}),
+    ...(http?.useClientProtocol !== undefined ? { useClientProtocol: http.useClientProtocol } : {}),
   }
   return Object.keys(out).length > 0 ? out : undefined
 }

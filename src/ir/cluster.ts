@@ -79,6 +79,8 @@ export interface ConnectionPoolPolicy {
   }
   readonly h2UpgradePolicy?: 'DEFAULT' | 'DO_NOT_UPGRADE' | 'UPGRADE'
   readonly maxConcurrentStreams?: number
+  /** HTTP/2 upstream only when the downstream request is HTTP/2 (overrides h2UpgradePolicy). */
+  readonly useClientProtocol?: boolean
 }
 
 /** DestinationRule outlierDetection with Istio's defaults filled in (only present when set). */

@@ -20,7 +20,7 @@ import {
 } from './dsl.js'
 import { int32NonNeg, portSelector } from './common.js'
 
-const H2_LATER = 'HTTP/2 to upstreams is not configurable yet; upstreams are reached over HTTP/1.1'
+const H2_LATER = 'HTTP/2 keepalive pings to upstreams are not sent yet'
 const u32 = int({ min: 0, max: 4294967295 })
 
 const consistentHash = obj(
@@ -137,9 +137,9 @@ const connectionPool = obj(
         maxRequestsPerConnection: int32NonNeg,
         maxRetries: int32NonNeg,
         idleTimeout: duration({ minMs: 0 }),
-        h2UpgradePolicy: planned(enumOf(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE']), H2_LATER),
-        useClientProtocol: planned(bool(), H2_LATER),
-        maxConcurrentStreams: planned(int32NonNeg, H2_LATER),
+        h2UpgradePolicy: enumOf(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE']),
+        useClientProtocol: bool(),
+        maxConcurrentStreams: int32NonNeg,
         http2KeepAlive: planned(obj({ interval: duration(), timeout: duration() }), H2_LATER),
       },
       { name: 'HTTPSettings' },

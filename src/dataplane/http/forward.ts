@@ -2,6 +2,7 @@ import { errors as undiciErrors } from 'undici'
 import type { Dispatcher } from 'undici'
 import { performance } from 'node:perf_hooks'
 import type { PreparedDestination, PreparedRoute } from '../prepare.js'
+import { isRefusedStream } from '../upstream/h2-pool.js'
 import { tlsFailureCode } from '../upstream/upstream-tls.js'
 import type { RequestContext } from './context.js'
 import { Flag } from './flags.js'
@@ -9,6 +10,7 @@ import { appendForwardedFor, isInternalAddress, trustedClientAddress } from './f
 import { LocalReplyBody, replyToBug, sendLocalReply } from './local-reply.js'
 import { buildUpstreamRequestHeaders, setAttemptCount } from './request-headers.js'
 import { buildDownstreamResponseHeaders } from './response-headers.js'
+import { announceGrpcTrailers, sendTrailers } from './trailers.js'
 import { isRetriableStatus, retryBackoffMs } from './retry-policy.js'
 import type { PreparedRetry } from './retry-policy.js'
 import { requestHash } from './hash-key.js'
@@ -218,7 +220,7 @@ function startAttempt(ctx: RequestContext): void {
   if (perTry !== undefined && perTry > 0) {
     ex.perTryTimer = setTimeout(guardedPerTryTimeout, perTry, ex)
   }
-  const options: SniDispatchOptions = {
+  const options: SniDispatchOptions & H2DispatchOptions = {
     path: upstreamPath(ctx, route),
     method: ctx.method,
     headers,
@@ -228,12 +230,30 @@ function startAttempt(ctx: RequestContext): void {
     // undici takes the SNI from the Host header unless told; TLS origination sends its own.
     servername: endpoint.servername,
   }
+  const http2 = dest.cluster!.http2
+  const h2Pool = endpoint.h2Pool
+  if (
+    h2Pool !== undefined &&
+    (http2 === 'always' || (http2 === 'client' && ctx.req.httpVersionMajor === 2))
+  ) {
+    ex.http2 = true
+    h2Pool.dispatch(options, ex)
+    return
+  }
   endpoint.pool.dispatch(options, ex)
 }
 
 /** undici reads `servername` from dispatch options; its typings do not declare it. */
 interface SniDispatchOptions extends Dispatcher.DispatchOptions {
   readonly servername: string | undefined
+}
+
+/** The fields the HTTP/2 session pool reads, with the types the request path gives them. */
+interface H2DispatchOptions {
+  readonly headers: string[]
+  readonly headersTimeout: number
+  readonly bodyTimeout: number
+  readonly body: Buffer | RequestContext['req'] | null
 }
 
 export function buildHeaders(ctx: RequestContext, dest: PreparedDestination): string[] {
@@ -287,17 +307,19 @@ const EVENTS: ExchangeEvents = {
       serviceTime,
     )
     if (ctx.extraResponseHeaders !== undefined) headers.push(...ctx.extraResponseHeaders)
+    if (ex.http2) announceGrpcTrailers(ctx, headers)
     ctx.responseHeaders = headers
     ctx.details = 'via_upstream'
     ctx.res.writeHead(status, headers)
     return true
   },
 
-  onComplete(ex) {
+  onComplete(ex, trailers) {
     const ctx = ex.ctx
     if (ctx.exchange === ex) ctx.exchange = undefined
     if (ctx.routeTimer !== undefined) clearTimeout(ctx.routeTimer)
     if (ex.cancelled !== undefined || ctx.closed) return
+    if (trailers !== null && trailers.length > 0) sendTrailers(ctx, trailers)
     ctx.res.end()
   },
 
@@ -339,6 +361,22 @@ const EVENTS: ExchangeEvents = {
         reason: tlsFailure,
         err,
       })
+    }
+    if (isRefusedStream(err)) {
+      // REFUSED_STREAM guarantees the upstream did not process the request (RFC 9113 §8.7).
+      if (mayRetry(ctx, retry, retry.onRefusedStream)) {
+        scheduleRetry(ctx, ex)
+        return
+      }
+      const urx = retry.onRefusedStream && hadRetries(ctx, retry) ? Flag.URX : 0
+      sendLocalReply(
+        ctx,
+        503,
+        Flag.UF | urx,
+        'upstream_reset_before_response_started{remote_refused_stream_reset}',
+        LocalReplyBody.refusedStream,
+      )
+      return
     }
     // A refused handshake (a TLS 1.3 server rejects the client certificate only after the
     // client has finished its side) is a connect failure too: no request reached the upstream.

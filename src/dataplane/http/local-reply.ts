@@ -10,6 +10,8 @@ export const LocalReplyBody = {
     'upstream connect error or disconnect/reset before headers. reset reason: connection failure',
   connectionTermination:
     'upstream connect error or disconnect/reset before headers. reset reason: connection termination',
+  refusedStream:
+    'upstream connect error or disconnect/reset before headers. reset reason: remote refused stream reset',
   timeout: 'upstream request timeout',
   overflow: 'upstream connect error or disconnect/reset before headers. reset reason: overflow',
   faultAbort: 'fault filter abort',

@@ -31,7 +31,7 @@ export function finishResponseHeaders(
  * route's response operations and, last, the gateway's `server` header.
  */
 export function buildDownstreamResponseHeaders(
-  raw: readonly Buffer[],
+  raw: readonly (Buffer | string)[],
   plan: HeaderPlan,
   serverHeader: string | undefined,
   serviceTimeMs: number,

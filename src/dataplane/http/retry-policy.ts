@@ -11,6 +11,8 @@ export interface PreparedRetry {
   readonly onConnectFailure: boolean
   /** The connection closed or reset after the request was sent, before response headers. */
   readonly onReset: boolean
+  /** An HTTP/2 upstream refused the stream (REFUSED_STREAM): it never processed the request. */
+  readonly onRefusedStream: boolean
   readonly onPerTryTimeout: boolean
   readonly on5xx: boolean
   readonly onGatewayError: boolean
@@ -29,6 +31,7 @@ export function prepareRetry(p: ir.RetryPolicy): PreparedRetry {
     attempts: Math.max(0, p.attempts),
     onConnectFailure: onReset || on.has('connect-failure') || on.has('reset-before-request'),
     onReset,
+    onRefusedStream: onReset || on.has('refused-stream'),
     onPerTryTimeout: onReset,
     on5xx,
     onGatewayError,

@@ -7,16 +7,23 @@ import { replyToBug } from './local-reply.js'
 
 /** How the forward step reacts to what happens to one attempt. */
 export interface ExchangeEvents {
-  /** Response headers arrived. Returns false to pause the upstream body. */
-  onHeaders(ex: UpstreamExchange, status: number, raw: Buffer[], resume: () => void): boolean
-  onComplete(ex: UpstreamExchange): void
+  /** Response headers arrived (flat name/value list). Returns false to pause the upstream body. */
+  onHeaders(
+    ex: UpstreamExchange,
+    status: number,
+    raw: readonly (Buffer | string)[],
+    resume: () => void,
+  ): boolean
+  /** The response ended cleanly, with its trailers (flat name/value list) when it had any. */
+  onComplete(ex: UpstreamExchange, trailers: readonly (Buffer | string)[] | null): void
   onError(ex: UpstreamExchange, err: Error): void
 }
 
 const CANCELLED = new Error('request cancelled by the gateway')
 
 /**
- * One attempt of a request to one endpoint, as an undici dispatch handler: no per-chunk
+ * One attempt of a request to one endpoint, as an undici dispatch handler (the HTTP/2 session
+ * pool drives the same contract): no per-chunk
  * allocations, backpressure both ways (undici pauses the request body when the upstream socket
  * is full; a full downstream response pauses the upstream via onData's return value).
  */
@@ -24,6 +31,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, InFlightAtt
   readonly ctx: RequestContext
   readonly endpoint: UpstreamEndpoint
   readonly startMark: number
+  /** The attempt goes over an HTTP/2 session (trailers are expected). */
+  http2 = false
   /** Set once the request is on a connection (connect succeeded). */
   connected = false
   headersReceived = false
@@ -68,7 +77,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, InFlightAtt
     if (this.cancelled !== undefined) abort(CANCELLED)
   }
 
-  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+  onHeaders(status: number, raw: Buffer[] | string[], resume: () => void): boolean {
     // 1xx responses (100 Continue) are handled between node and undici.
     if (status < 200) return true
     this.headersReceived = true
@@ -90,10 +99,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, InFlightAtt
     return false
   }
 
-  onComplete(): void {
+  onComplete(trailers?: Buffer[] | string[] | null): void {
     this.#settle()
     try {
-      this.#events.onComplete(this)
+      this.#events.onComplete(this, trailers ?? null)
     } catch (err) {
       this.#bug(err)
     }

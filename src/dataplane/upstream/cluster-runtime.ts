@@ -44,6 +44,11 @@ export class ClusterRuntime {
   /** Requests admitted and not finished, and retries in flight (circuit breakers). */
   inFlight = 0
   retriesInFlight = 0
+  /**
+   * When requests go to the endpoints over HTTP/2: never, always (port protocol HTTP2/GRPC or
+   * h2UpgradePolicy UPGRADE), or when the downstream request is HTTP/2 (useClientProtocol).
+   */
+  readonly http2: UpstreamHttp2
   /** Limits shared with other replicas (set by the registry when Redis is configured). */
   sharedLimits: SharedPoolLimits | undefined = undefined
   readonly #maxInFlight: number
@@ -84,6 +89,7 @@ export class ClusterRuntime {
     const pending = cp?.maxPendingRequests ?? UNLIMITED
     this.#maxInFlight = Math.min(connections + pending, cp?.maxRequests ?? UNLIMITED)
     this.#maxRetries = cp?.maxRetries ?? UNLIMITED
+    this.http2 = upstreamHttp2(cluster)
     this.#poolOptions = {
       connectTimeoutMs: cluster.connectTimeoutMs,
       ...(cp?.maxConnections !== undefined ? { maxConnections: cp.maxConnections } : {}),
@@ -95,6 +101,14 @@ export class ClusterRuntime {
         ? { keepaliveTimeMs: cp.tcpKeepalive.timeMs }
         : {}),
       ...(policy?.tls !== undefined ? { tls: loadUpstreamTls(policy.tls) } : {}),
+      ...(this.http2 !== 'never'
+        ? {
+            http2:
+              cp?.maxConcurrentStreams !== undefined && cp.maxConcurrentStreams > 0
+                ? { maxConcurrentStreams: cp.maxConcurrentStreams }
+                : {},
+          }
+        : {}),
     }
     this.#servername = this.#poolOptions.tls?.servername
     const od = policy?.outlierDetection
@@ -233,13 +247,14 @@ export class ClusterRuntime {
         ips = c.resolution === 'DNS_ROUND_ROBIN' ? all.slice(0, 1) : all
       }
       for (const ip of ips) {
-        const { pool, key } = this.#pools.acquire(ip, e.port, this.#poolOptions)
+        const { pool, h2Pool, key } = this.#pools.acquire(ip, e.port, this.#poolOptions)
         next.push({
           address: endpointAddress(ip, e.port),
           ip,
           port: e.port,
           weight: e.weight,
           pool,
+          h2Pool,
           poolKey: key,
           servername: this.#servername,
           active: 0,
@@ -274,6 +289,16 @@ export class ClusterRuntime {
   #releasePools(endpoints: readonly UpstreamEndpoint[]): void {
     for (const e of endpoints) this.#pools.release(e.poolKey)
   }
+}
+
+export type UpstreamHttp2 = 'never' | 'always' | 'client'
+
+/** Istio's cluster protocol rules: the port protocol first, then useClientProtocol, then UPGRADE. */
+function upstreamHttp2(cluster: ir.Cluster): UpstreamHttp2 {
+  if (cluster.protocol === 'HTTP2' || cluster.protocol === 'GRPC') return 'always'
+  const cp = cluster.policy?.connectionPool
+  if (cp?.useClientProtocol === true) return 'client'
+  return cp?.h2UpgradePolicy === 'UPGRADE' ? 'always' : 'never'
 }
 
 function sameAddresses(a: readonly UpstreamEndpoint[], b: readonly UpstreamEndpoint[]): boolean {

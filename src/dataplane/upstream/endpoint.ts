@@ -1,4 +1,5 @@
 import type { Pool } from 'undici'
+import type { H2Pool } from './h2-pool.js'
 
 /**
  * One resolved upstream address with its connection pool and the live state balancing and
@@ -12,6 +13,8 @@ export interface UpstreamEndpoint {
   readonly port: number
   readonly weight: number
   readonly pool: Pool
+  /** HTTP/2 sessions to the endpoint, when its cluster may speak HTTP/2. */
+  readonly h2Pool: H2Pool | undefined
   /** PoolSet key the pool was acquired under. */
   readonly poolKey: string
   /** SNI for TLS origination (undefined: plaintext, or an IP as sni). */

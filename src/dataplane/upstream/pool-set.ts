@@ -1,6 +1,7 @@
 import { Pool } from 'undici'
 import type { Logger } from '../../lib/index.js'
 import { endpointAddress } from './endpoint.js'
+import { H2Pool } from './h2-pool.js'
 import type { UpstreamTls } from './upstream-tls.js'
 
 export interface PoolSettings {
@@ -30,10 +31,13 @@ export interface EndpointPoolOptions {
   readonly keepaliveTimeMs?: number
   /** TLS origination (DestinationRule tls); absent: plaintext. */
   readonly tls?: UpstreamTls
+  /** The cluster may speak HTTP/2 to its endpoints: a session pool is kept next to the pool. */
+  readonly http2?: { readonly maxConcurrentStreams?: number }
 }
 
 interface Entry {
   readonly pool: Pool
+  readonly h2Pool: H2Pool | undefined
   refs: number
 }
 
@@ -60,10 +64,14 @@ export class PoolSet {
   }
 
   static keyOf(ip: string, port: number, o: EndpointPoolOptions): string {
-    return `${endpointAddress(ip, port)}|${o.connectTimeoutMs}|${o.maxConnections ?? ''}|${o.idleTimeoutMs ?? ''}|${o.maxRequestsPerConnection ?? ''}|${o.keepaliveTimeMs ?? ''}|${o.tls?.key ?? ''}`
+    return `${endpointAddress(ip, port)}|${o.connectTimeoutMs}|${o.maxConnections ?? ''}|${o.idleTimeoutMs ?? ''}|${o.maxRequestsPerConnection ?? ''}|${o.keepaliveTimeMs ?? ''}|${o.tls?.key ?? ''}|${o.http2 === undefined ? '' : `h2:${o.http2.maxConcurrentStreams ?? ''}`}`
   }
 
-  acquire(ip: string, port: number, o: EndpointPoolOptions): { pool: Pool; key: string } {
+  acquire(
+    ip: string,
+    port: number,
+    o: EndpointPoolOptions,
+  ): { pool: Pool; h2Pool: H2Pool | undefined; key: string } {
     const key = PoolSet.keyOf(ip, port, o)
     let entry = this.#entries.get(key)
     if (entry === undefined) {
@@ -94,11 +102,28 @@ export class PoolSet {
         ...(perConnection > 0 ? { maxRequestsPerClient: perConnection } : {}),
         ...(Object.keys(connect).length > 0 ? { connect } : {}),
       })
-      entry = { pool, refs: 0 }
+      const h2Pool =
+        o.http2 === undefined
+          ? undefined
+          : new H2Pool({
+              ip,
+              port,
+              connectTimeoutMs: o.connectTimeoutMs,
+              maxSessions:
+                o.maxConnections !== undefined && o.maxConnections > 0
+                  ? o.maxConnections
+                  : s.connectionsPerEndpoint,
+              maxConcurrentStreams: o.http2.maxConcurrentStreams,
+              idleTimeoutMs: idle,
+              maxHeaderBytes: s.maxHeaderBytes,
+              ...(o.keepaliveTimeMs !== undefined ? { keepaliveTimeMs: o.keepaliveTimeMs } : {}),
+              ...(o.tls !== undefined ? { tls: o.tls } : {}),
+            })
+      entry = { pool, h2Pool, refs: 0 }
       this.#entries.set(key, entry)
     }
     entry.refs++
-    return { pool: entry.pool, key }
+    return { pool: entry.pool, h2Pool: entry.h2Pool, key }
   }
 
   /** Drops one reference; the last one closes the pool once its in-flight requests finish. */
@@ -107,6 +132,7 @@ export class PoolSet {
     if (entry === undefined) return
     if (--entry.refs > 0) return
     this.#entries.delete(key)
+    void entry.h2Pool?.close()
     entry.pool.close().catch((err: unknown) => {
       this.#log.debug('upstream pool close failed', { endpoint: key, err })
     })
@@ -114,8 +140,9 @@ export class PoolSet {
 
   /** Shutdown: every pool is destroyed, cancelling what is still in flight. */
   async destroyAll(): Promise<void> {
-    const pools = [...this.#entries.values()].map((e) => e.pool)
+    const entries = [...this.#entries.values()]
     this.#entries.clear()
-    await Promise.allSettled(pools.map((p) => p.destroy()))
+    await Promise.allSettled(entries.map((e) => e.h2Pool?.destroy() ?? Promise.resolve()))
+    await Promise.allSettled(entries.map((e) => e.pool.destroy()))
   }
 }
