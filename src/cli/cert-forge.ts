@@ -23,8 +23,12 @@ export interface IssueOptions {
 const DAY_MS = 86_400_000
 
 function serial(): string {
-  // Positive, 16 random bytes.
-  return '00' + forge.util.bytesToHex(forge.random.getBytesSync(16))
+  // A positive DER INTEGER in minimal form: 16 random bytes whose first byte is 0x01–0x7f, so it
+  // needs no 00 prefix. (A 00 before a byte below 0x80 is non-minimal DER, which OpenSSL 3
+  // refuses to load — half of all certificates with a blindly prefixed 00.)
+  const hex = forge.util.bytesToHex(forge.random.getBytesSync(16))
+  const first = (Number.parseInt(hex.slice(0, 2), 16) & 0x7f) | 0x01
+  return first.toString(16).padStart(2, '0') + hex.slice(2)
 }
 
 function validity(cert: forge.pki.Certificate, notBefore: Date, days: number): void {

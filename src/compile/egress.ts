@@ -196,8 +196,19 @@ export function isEgressConfigured(resources: istio.ResourceSet): boolean {
     spec?.outbound !== undefined ||
     spec?.outboundTrafficPolicy !== undefined ||
     spec?.dns !== undefined ||
+    spec?.egress !== undefined ||
     resources.sidecars.length > 0
   )
+}
+
+/** GatewayConfig.spec.egress.sniPorts → one pass-through listener per port. */
+function compileSniListeners(
+  config: istio.GatewayConfig['spec'] | undefined,
+  settings: ir.GatewaySettings,
+): ir.OutboundListener[] {
+  const address = config?.egress?.address ?? settings.bindAddress
+  const ports = [...new Set(config?.egress?.sniPorts ?? [])].sort((a, b) => a - b)
+  return ports.map((port) => ({ id: listenerId(address, port), address, port }))
 }
 
 export function compileEgress(inputs: EgressInputs): ir.Egress {
@@ -206,9 +217,11 @@ export function compileEgress(inputs: EgressInputs): ir.Egress {
   const policy = compileEgressPolicy(resources.gatewayConfig, resources.sidecars)
   const services = compileEgressServices(resources.serviceEntries)
   const dnsServers = [...(config?.dns?.servers ?? [])]
+  const sniListeners = compileSniListeners(config, settings)
+  const sni = sniListeners.length > 0 ? { sniListeners } : {}
   const out = config?.outbound
   if (out === undefined || out.port === 0) {
-    return { policy, services, routeTables: {}, dnsServers }
+    return { policy, services, ...sni, routeTables: {}, dnsServers }
   }
   const address = out.address ?? settings.bindAddress
   const meshBound = bindings.filter((b) => isMeshBound(b.vs))
@@ -220,6 +233,7 @@ export function compileEgress(inputs: EgressInputs): ir.Egress {
     policy,
     services,
     outbound: { id: listenerId(address, out.port), address, port: out.port },
+    ...sni,
     routeTables,
     dnsServers,
   }

@@ -9,6 +9,7 @@ import type { Logger } from '../lib/index.js'
 import type { EgressObserver, RequestObserver } from '../observe/events.js'
 import type { DataPlane, PreparedChange } from './data-plane.js'
 import { createOutboundProxy, type PreparedOutbound } from './egress/outbound-proxy.js'
+import { createSniEgressSupport } from './egress/sni-egress.js'
 import { createHttpHandler } from './http/handler.js'
 import type { RateLimitDeps } from './http/rate-limit-policy.js'
 import { createListenerManager, type PreparedListeners } from './listeners/index.js'
@@ -48,6 +49,14 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
     l4: createL4Support<PreparedSnapshot>({
       log: deps.log,
       pickEndpoint: (prepared, cluster) => prepared.clusters.get(cluster)?.pick(undefined),
+    }),
+    sniEgress: createSniEgressSupport<PreparedSnapshot>({
+      observer: deps.observer,
+      log: deps.log,
+      ...(deps.egress !== undefined ? { egress: deps.egress } : {}),
+      ...(deps.upstream?.dns?.servers !== undefined
+        ? { dnsServers: deps.upstream.dns.servers }
+        : {}),
     }),
   })
   const outbound = createOutboundProxy({

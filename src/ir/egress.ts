@@ -69,6 +69,11 @@ export interface Egress {
   readonly services: readonly EgressService[]
   readonly outbound?: OutboundListener
   /**
+   * GatewayConfig.spec.egress.sniPorts: TLS ports whose connections are admitted by SNI against
+   * the registry alone and passed through, untouched, to the checked address.
+   */
+  readonly sniListeners?: readonly OutboundListener[]
+  /**
    * Route tables the outbound listener serves plain HTTP from, one per destination port (as
    * Istio's sidecar `http.<port>` route configs): VirtualServices bound to `mesh` plus a default
    * route for every registered host on that port. Keyed by the port as a decimal string.

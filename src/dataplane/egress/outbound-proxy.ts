@@ -17,9 +17,8 @@ import {
 import { connect, type Socket } from 'node:net'
 import type * as ir from '../../ir/index.js'
 import { egressRouteTableId } from '../../ir/index.js'
-import { isIpLiteral, normalizeHost, type Logger } from '../../lib/index.js'
+import { normalizeHost, type Logger } from '../../lib/index.js'
 import {
-  checkEgressAddress,
   compileEgressMatcher,
   decideEgress,
   selectVirtualHost,
@@ -33,6 +32,7 @@ import type { PreparedSnapshot } from '../prepare.js'
 import type { ListenerContext } from '../types.js'
 import { createHostResolver, type HostResolver } from '../upstream/host-resolver.js'
 import { complete, egressRecord, replyConnectRefused, replyHttpDenied } from './egress-reply.js'
+import { resolveChecked } from './resolve-checked.js'
 
 export interface OutboundProxyDeps {
   readonly handler: HttpHandler
@@ -152,36 +152,6 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     })
   }
 
-  /**
-   * Resolves once and checks the answer; the returned address and port are the ones to connect
-   * to. A STATIC entry's endpoints are used as they are, without asking DNS for the name.
-   */
-  async function resolveChecked(
-    p: Pinned,
-    d: EgressDecision,
-  ): Promise<{ address: string; port: number; decision: EgressDecision } | { error: string }> {
-    const endpoints = d.servicePort?.endpoints
-    if (endpoints !== undefined && endpoints.length > 0) {
-      const ep = endpoints[Math.floor(Math.random() * endpoints.length)]!
-      return {
-        address: ep.address,
-        port: ep.port,
-        decision: checkEgressAddress(p.matcher, d, ep.address),
-      }
-    }
-    const port = d.servicePort?.targetPort ?? d.port
-    let address = d.host
-    if (!isIpLiteral(d.host)) {
-      try {
-        const answer = await p.resolver.resolve(d.host)
-        address = answer.addresses[0]!
-      } catch {
-        return { error: 'dns_resolution_failed' }
-      }
-    }
-    return { address, port, decision: checkEgressAddress(p.matcher, d, address) }
-  }
-
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
     const p = current
     const startTime = Date.now()
@@ -243,7 +213,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     startTime: number,
     authority: string,
   ): Promise<void> {
-    const checked = await resolveChecked(p, decision)
+    const checked = await resolveChecked(p.matcher, p.resolver, decision)
     decided(req, 'error' in checked ? decision : checked.decision, 'http')
     if ('error' in checked) {
       const bytes = replyHttpDenied(res, 503, decision, checked.error)
@@ -346,7 +316,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     startTime: number,
   ): Promise<void> {
     const authority = req.url ?? ''
-    const checked = await resolveChecked(p, decision)
+    const checked = await resolveChecked(p.matcher, p.resolver, decision)
     decided(req, 'error' in checked ? decision : checked.decision, 'connect')
     if ('error' in checked) {
       replyConnectRefused(socket, 503, decision, checked.error)

@@ -25,7 +25,8 @@ export interface L4Support<P> {
 }
 
 export interface L4Listener<P> {
-  readonly transport: 'tls' | 'tcp'
+  /** `sni-egress`: an egress SNI port (egress-listeners.ts), whatever its ir transport says. */
+  readonly transport: 'tls' | 'tcp' | 'sni-egress'
   readonly http: HttpListener<P>
   use(prepared: PreparedL4): void
   close(): void
@@ -36,6 +37,7 @@ export async function bindL4Listener<P>(
   limits: ir.DownstreamLimits,
   hooks: ListenerHooks<P>,
   support: L4Support<P>,
+  kind?: 'sni-egress',
 ): Promise<L4Listener<P>> {
   const side = support.create(listener)
   let http: HttpListener<P>

@@ -7,6 +7,7 @@ import type { HttpListener, ListenerHooks, ServeView } from './http-listener.js'
 import { bindHttpListener } from './http-listener.js'
 import { createLocalReplyHeaders } from './local-reply.js'
 import { bindL4Listener, type L4Listener, type PreparedL4 } from './l4-listener.js'
+import { sniEgressListeners } from './egress-listeners.js'
 import { assertStrictHttpParser, checkLimits } from './server-options.js'
 import type {
   ListenerManager,
@@ -84,6 +85,23 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
           created.set(listener.id, await bindHttpListener(listener, limits, hooks))
         } else {
           const side = await bindL4Listener(listener, limits, hooks, deps.l4!)
+          l4.set(side.http, side)
+          created.set(listener.id, side.http)
+        }
+      }
+      for (const listener of deps.sniEgress === undefined
+        ? []
+        : sniEgressListeners(next.snapshot)) {
+        if (served.has(listener.id)) {
+          throw new Error(`egress SNI port ${listener.id} is also a Gateway server port`)
+        }
+        served.add(listener.id)
+        preparedL4.set(listener.id, await deps.sniEgress!.prepare(listener))
+        const bound = active.get(listener.id)
+        if (bound !== undefined && l4.get(bound)?.transport === 'sni-egress') {
+          kept.push(listener.id)
+        } else {
+          const side = await bindL4Listener(listener, limits, hooks, deps.sniEgress!, 'sni-egress')
           l4.set(side.http, side)
           created.set(listener.id, side.http)
         }

@@ -25,6 +25,13 @@ export interface ListenerManagerDeps<P extends { readonly snapshot: ir.Snapshot 
   readonly onRetired?: (prepared: P) => void
   /** TLS and TCP listeners; without it they are skipped (logged). */
   readonly l4?: L4Support<P>
+  /** Egress SNI ports (snapshot.egress.sniListeners); without it they are not bound. */
+  readonly sniEgress?: L4Support<P>
+  /**
+   * GatewayConfig downstream caps held across replicas (Redis) or workers (the primary's
+   * store) through this limiter; without it they are per process.
+   */
+  readonly sharedCaps?: SharedConnectionCaps
   /** A connection closed at accept over GatewayConfig downstream.maxConnections(PerClient). */
   readonly onConnectionRefused?: (
     listener: string,

@@ -1,0 +1,265 @@
+/**
+ * SNI egress (GatewayConfig.spec.egress.sniPorts): a TLS connection is admitted by the name in
+ * its ClientHello against the ServiceEntries alone, then passed through untouched, so the client
+ * sees the real upstream's certificate. The hello is peeked (bounded in size and time), the name
+ * resolved once and the answer checked; the checked address is the one connected to. Refused
+ * connections (no SNI, unregistered name or port, IP literal, private address) are closed before
+ * any upstream connection exists, with one access-log line and one egress decision each.
+ */
+import { connect, type Socket } from 'node:net'
+import type * as ir from '../../ir/index.js'
+import type { Logger } from '../../lib/index.js'
+import {
+  BLACK_HOLE_CLUSTER,
+  PASSTHROUGH_CLUSTER,
+  compileEgressMatcher,
+  decideEgress,
+  type EgressDecision,
+  type EgressMatcher,
+} from '../../match/index.js'
+import type { EgressObserver, RequestObserver, RequestRecord } from '../../observe/events.js'
+import type { L4Support } from '../listeners/index.js'
+import { parseClientHello } from '../tls/client-hello.js'
+import { createHostResolver, type HostResolver } from '../upstream/host-resolver.js'
+import { resolveChecked } from './resolve-checked.js'
+
+/** hardening.md §2.5: a hello split over segments is still read, up to 64 KiB and 15 s. */
+const MAX_PEEK_BYTES = 64 * 1024
+const PEEK_TIMEOUT_MS = 15_000
+const CONNECT_TIMEOUT_MS = 10_000
+
+export interface SniEgressDeps {
+  readonly observer: RequestObserver
+  readonly log: Logger
+  /** Told every allowlist decision (metrics, the admin API's recent destinations). */
+  readonly egress?: EgressObserver
+  /** Overrides GatewayConfig dns.servers (tests point it at a loopback DNS server). */
+  readonly dnsServers?: readonly string[]
+}
+
+interface Pinned {
+  readonly matcher: EgressMatcher
+  readonly resolver: HostResolver
+}
+
+/** One connection's facts, for its decision and its access-log line. */
+interface Attempt {
+  readonly socket: Socket
+  readonly listener: ir.Listener
+  readonly startTime: number
+  serverName: string | undefined
+}
+
+const ALLOWED = new Set(['allowed', 'passthrough', 'audited'])
+
+/** The listener manager's side of SNI egress listeners (listeners/egress-listeners.ts). */
+export function createSniEgressSupport<P extends { readonly snapshot: ir.Snapshot }>(
+  deps: SniEgressDeps,
+): L4Support<P> {
+  // Built once per snapshot's egress part, on its first connection.
+  const pins = new WeakMap<ir.Egress, Pinned>()
+
+  function pin(prepared: P | undefined): Pinned | undefined {
+    const egress = prepared?.snapshot.egress
+    if (egress === undefined) return undefined
+    let p = pins.get(egress)
+    if (p === undefined) {
+      const servers = deps.dnsServers ?? egress.dnsServers
+      p = {
+        matcher: compileEgressMatcher(egress),
+        resolver: createHostResolver(servers.length > 0 ? { servers } : {}),
+      }
+      pins.set(egress, p)
+    }
+    return p
+  }
+
+  function record(
+    a: Attempt,
+    flags: string,
+    details: string,
+    cluster: string,
+    host: string | undefined,
+    upstreamHost?: string,
+  ): void {
+    const s = a.socket
+    const rec: RequestRecord = {
+      startTime: a.startTime,
+      durationMs: Date.now() - a.startTime,
+      method: '',
+      path: '',
+      protocol: 'TCP',
+      scheme: 'https',
+      authority: host === undefined ? '' : `${host}:${a.listener.port}`,
+      requestHeaders: {},
+      responseHeaders: undefined,
+      requestId: '',
+      status: 0,
+      responseFlags: flags,
+      responseCodeDetails: details,
+      bytesReceived: s.bytesRead,
+      bytesSent: s.bytesWritten,
+      upstreamHost,
+      upstreamCluster: cluster,
+      upstreamServiceTimeMs: undefined,
+      destinationService:
+        cluster === BLACK_HOLE_CLUSTER || cluster === PASSTHROUGH_CLUSTER ? cluster : host,
+      routeName: undefined,
+      listener: a.listener.id,
+      downstreamRemoteAddress: `${s.remoteAddress ?? ''}:${s.remotePort ?? 0}`,
+      downstreamLocalAddress: `${s.localAddress ?? ''}:${s.localPort ?? 0}`,
+      requestedServerName: a.serverName,
+    }
+    deps.observer.onRequestComplete(rec)
+  }
+
+  function decided(
+    a: Attempt,
+    verdict: EgressDecision['verdict'],
+    host: string,
+    reason: string | undefined,
+  ): void {
+    deps.egress?.onEgressDecision({
+      decision: verdict,
+      host,
+      port: a.listener.port,
+      arrival: 'sni',
+      source: a.socket.remoteAddress ?? '',
+      reason,
+    })
+    if (verdict !== 'allowed') {
+      deps.log.info('egress decision', {
+        verdict,
+        reason,
+        host,
+        port: a.listener.port,
+        source: a.socket.remoteAddress,
+      })
+    }
+  }
+
+  /** Closes without any upstream connection; one log line, one decision. */
+  function refuse(a: Attempt, host: string, reason: string, flags = 'EG'): void {
+    decided(a, 'denied', host, reason)
+    a.socket.destroy()
+    const details = flags === 'EG' ? `egress_denied:${reason}` : reason
+    record(a, flags, details, BLACK_HOLE_CLUSTER, host === '' ? undefined : host)
+  }
+
+  async function admit(a: Attempt, p: Pinned, hello: Buffer, sni: string): Promise<void> {
+    const decision = decideEgress(p.matcher, sni, a.listener.port)
+    if (!ALLOWED.has(decision.verdict)) {
+      refuse(a, decision.host, decision.reason!)
+      return
+    }
+    const checked = await resolveChecked(p.matcher, p.resolver, decision)
+    if ('error' in checked) {
+      decided(a, decision.verdict, decision.host, decision.reason)
+      a.socket.destroy()
+      record(a, 'UF', checked.error, decision.cluster, decision.host)
+      return
+    }
+    const d = checked.decision
+    if (d.verdict === 'denied') {
+      refuse(a, d.host, d.reason!)
+      return
+    }
+    decided(a, d.verdict, d.host, d.reason)
+    if (a.socket.destroyed) return
+    pipe(a, d, checked.address, checked.port, hello)
+  }
+
+  function pipe(a: Attempt, d: EgressDecision, address: string, port: number, hello: Buffer): void {
+    const upstreamHost = `${address}:${port}`
+    const upstream = connect({ host: address, port, noDelay: true })
+    let isConnected = false
+    upstream.setTimeout(CONNECT_TIMEOUT_MS, () => upstream.destroy())
+    upstream.once('connect', () => {
+      isConnected = true
+      upstream.setTimeout(0)
+    })
+    upstream.write(hello)
+    const close = (): void => {
+      a.socket.destroy()
+      upstream.destroy()
+    }
+    upstream.on('error', close)
+    a.socket.on('error', close)
+    upstream.on('close', close)
+    a.socket.once('close', () => {
+      upstream.destroy()
+      const isAudited = d.verdict === 'audited'
+      if (!isConnected) {
+        record(a, 'UF', 'upstream_connect_failure', d.cluster, d.host, upstreamHost)
+        return
+      }
+      record(
+        a,
+        isAudited ? 'EG' : '-',
+        isAudited ? `egress_audited:${d.reason}` : `egress_${d.verdict}`,
+        d.cluster,
+        d.host,
+        upstreamHost,
+      )
+    })
+    a.socket.pipe(upstream)
+    upstream.pipe(a.socket)
+    a.socket.resume()
+  }
+
+  function accept(socket: Socket, prepared: P | undefined, listener: ir.Listener): void {
+    const p = pin(prepared)
+    socket.on('error', () => socket.destroy())
+    if (p === undefined) {
+      socket.destroy()
+      return
+    }
+    const a: Attempt = { socket, listener, startTime: Date.now(), serverName: undefined }
+    let buffered: Buffer = Buffer.alloc(0)
+    const stop = (): void => {
+      clearTimeout(timer)
+      socket.off('data', onData)
+      socket.off('close', stop)
+    }
+    const timer = setTimeout(() => {
+      stop()
+      refuse(a, '', 'client_hello_timeout')
+    }, PEEK_TIMEOUT_MS)
+    timer.unref()
+    const onData = (chunk: Buffer): void => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
+      const result = parseClientHello(buffered)
+      if (result.kind === 'incomplete' && buffered.length < MAX_PEEK_BYTES) return
+      stop()
+      socket.pause()
+      if (result.kind !== 'hello') {
+        refuse(a, '', 'invalid_client_hello')
+        return
+      }
+      const sni = result.hello.serverName
+      if (sni === undefined || sni === '') {
+        refuse(a, '', 'missing_sni')
+        return
+      }
+      a.serverName = sni
+      admit(a, p, buffered, sni).catch((err: unknown) => {
+        deps.log.error('sni egress failed', { listener: listener.id, err })
+        socket.destroy()
+      })
+    }
+    socket.on('data', onData)
+    // A client that leaves before its hello is not a decision.
+    socket.once('close', stop)
+  }
+
+  return {
+    prepare: () => Promise.resolve(undefined),
+    create(listener) {
+      return {
+        acceptor: (socket, prepared) => accept(socket, prepared, listener),
+        use: () => undefined,
+        close: () => undefined,
+      }
+    },
+  }
+}
