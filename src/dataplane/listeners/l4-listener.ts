@@ -48,7 +48,7 @@ export async function bindL4Listener<P>(
     throw err
   }
   return {
-    transport: listener.transport === 'tcp' ? 'tcp' : 'tls',
+    transport: kind ?? (listener.transport === 'tcp' ? 'tcp' : 'tls'),
     http,
     use: (prepared) => side.use(prepared),
     close: () => side.close(),
