@@ -102,6 +102,12 @@ async function startGrpcUpstream(tls?: { cert: string; key: string }): Promise<G
       const input = unframe(Buffer.concat(chunks)).messages
       if (path === '/refuse') {
         stream.close(h2.NGHTTP2_REFUSED_STREAM)
+      } else if (path === '/midreset') {
+        stream.respond(grpc)
+        stream.write(frame('partial'), () => {
+          // close(code) would first end the stream cleanly; destroy() resets it (INTERNAL_ERROR).
+          setTimeout(() => stream.destroy(new Error('upstream broke off')), 50)
+        })
       } else if (path === '/reset') {
         stream.close(h2.NGHTTP2_INTERNAL_ERROR)
       } else if (path === '/slow') {
@@ -438,6 +444,16 @@ describe('HTTP/2 and gRPC upstreams (real gateway process)', () => {
     assert.equal(res.statusCode, 503)
     assert.match(text, /reset reason: connection termination/)
     assert.match(await logLine('h2-reset'), /" 503 UC /)
+  })
+
+  test('a reset after headers: the HTTP/1.1 client sees a truncated response, flag UC', async () => {
+    const res = await undiciRequest(`http://127.0.0.1:${httpPort}/midreset`, {
+      headers: { host: 'grpc.test', 'x-request-id': 'h2-midreset' },
+      dispatcher: agent,
+    })
+    assert.equal(res.statusCode, 200)
+    await assert.rejects(res.body.arrayBuffer())
+    assert.match(await logLine('h2-midreset'), /" 200 UC /)
   })
 
   test('h2UpgradePolicy UPGRADE with TLS origination: h2 over TLS with ALPN', async () => {

@@ -415,6 +415,10 @@ function onStreamEnd(this: StateStream): void {
   const state = this[STATE]
   if (state === undefined || state.done || !state.headersSeen) return
   if (state.error !== undefined || state.streamError !== undefined) return
+  // node ends the readable side of a reset stream too: only a stream closed without an error
+  // code (or not closed yet) ended with END_STREAM.
+  const code = this.rstCode
+  if (code !== undefined && code !== h2.NGHTTP2_NO_ERROR) return
   state.done = true
   detachBody(state, this)
   state.handler.onComplete(state.trailers)
