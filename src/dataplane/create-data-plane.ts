@@ -43,6 +43,8 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
     ...(limitObserver?.onConnectionRefused !== undefined
       ? { onConnectionRefused: limitObserver.onConnectionRefused.bind(limitObserver) }
       : {}),
+    // The limiter that makes connection-pool limits cluster-wide does the same for downstream caps.
+    ...(deps.upstream?.shared !== undefined ? { sharedCaps: deps.upstream.shared } : {}),
     observer: deps.observer,
     log: deps.log,
     onRetired: (prepared) => releaseSnapshot(prepared, upstreams),

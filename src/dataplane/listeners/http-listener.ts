@@ -22,7 +22,11 @@ import { normalizeHost, type Logger } from '../../lib/index.js'
 import type { RequestObserver } from '../../observe/events.js'
 import type { ListenerContext } from '../types.js'
 import { ListenerBindError } from './bind-error.js'
-import { ConnectionCaps, type ConnectionRefusal } from './connection-caps.js'
+import {
+  ConnectionCaps,
+  type ConnectionRefusal,
+  type SharedConnectionCaps,
+} from './connection-caps.js'
 import { adaptH2Request } from './h2-request.js'
 import type { LocalReplyHeaders } from './local-reply.js'
 import {
@@ -65,6 +69,8 @@ export interface ListenerHooks<P> {
   readonly log: Logger
   /** A connection was closed at accept over the listener's downstream cap (metrics). */
   readonly onConnectionRefused?: (listener: string, reason: ConnectionRefusal) => void
+  /** Downstream caps also held across replicas (or workers) through this limiter. */
+  readonly sharedCaps?: SharedConnectionCaps
 }
 
 /** A terminated TLS connection handed to HTTP processing, with what its chain says. */
@@ -218,12 +224,13 @@ export async function bindHttpListener<P>(
     }
     httpServer.emit('connection', accepted.socket)
   }
-  const caps = new ConnectionCaps(listener.id, limits, {
-    log: hooks.log,
-    onRefused: hooks.onConnectionRefused,
-  })
-  netServer.on('connection', (socket: Socket) => {
-    if (!caps.admit(socket)) return
+  const caps = new ConnectionCaps(
+    listener.id,
+    limits,
+    { log: hooks.log, onRefused: hooks.onConnectionRefused },
+    hooks.sharedCaps !== undefined ? { ...hooks.sharedCaps, port: listener.port } : undefined,
+  )
+  const onAccepted = (socket: Socket): void => {
     const raw = trackConnection(state, socket)
     if (accept === undefined) {
       httpServer.emit('connection', socket)
@@ -240,6 +247,19 @@ export async function bindHttpListener<P>(
       hooks.log.error('connection acceptor threw', { listener: listener.id, err })
       socket.destroy()
     }
+  }
+  const onAdmitted = (socket: Socket): void => {
+    // Shared leases arrive later: the listener may be draining by then.
+    if (state.draining) {
+      socket.destroy()
+      return
+    }
+    onAccepted(socket)
+  }
+  netServer.on('connection', (socket: Socket) => {
+    if (!caps.admit(socket)) return
+    if (caps.isShared) caps.admitShared(socket, onAdmitted)
+    else onAccepted(socket)
   })
   try {
     await listen(netServer, listener.address, listener.port)

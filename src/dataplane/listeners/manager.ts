@@ -36,6 +36,7 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
     ...(deps.onConnectionRefused !== undefined
       ? { onConnectionRefused: deps.onConnectionRefused }
       : {}),
+    ...(deps.sharedCaps !== undefined ? { sharedCaps: deps.sharedCaps } : {}),
   }
   const active = new Map<ir.ListenerId, HttpListener<P>>()
   /** The TLS/TCP side of listeners bound with an acceptor (active, created or retiring). */

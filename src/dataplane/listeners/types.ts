@@ -3,6 +3,7 @@ import type * as ir from '../../ir/index.js'
 import type { Logger } from '../../lib/index.js'
 import type { RequestObserver } from '../../observe/events.js'
 import type { RequestHandler } from './http-listener.js'
+import type { SharedConnectionCaps } from './connection-caps.js'
 import type { L4Support } from './l4-listener.js'
 
 export type { RequestHandler } from './http-listener.js'
