@@ -211,6 +211,21 @@ function compileSniListeners(
   return ports.map((port) => ({ id: listenerId(address, port), address, port }))
 }
 
+/** GatewayConfig.spec.egress.httpPorts → the default-route table of each Gateway HTTP port. */
+function compileHttpListeners(
+  config: istio.GatewayConfig['spec'] | undefined,
+  settings: ir.GatewaySettings,
+  serviceEntries: readonly istio.ServiceEntry[],
+  routesFor: RoutesFor,
+): ir.EgressHttpListener[] {
+  const ports = [...new Set(config?.egress?.httpPorts ?? [])].sort((a, b) => a - b)
+  return ports.map((port) => ({
+    id: listenerId(settings.bindAddress, port),
+    port,
+    routeTable: routeTableFor(port, [], serviceEntries, routesFor),
+  }))
+}
+
 export function compileEgress(inputs: EgressInputs): ir.Egress {
   const { resources, settings, bindings, routesFor } = inputs
   const config = resources.gatewayConfig?.spec
@@ -218,7 +233,11 @@ export function compileEgress(inputs: EgressInputs): ir.Egress {
   const services = compileEgressServices(resources.serviceEntries)
   const dnsServers = [...(config?.dns?.servers ?? [])]
   const sniListeners = compileSniListeners(config, settings)
-  const sni = sniListeners.length > 0 ? { sniListeners } : {}
+  const httpListeners = compileHttpListeners(config, settings, resources.serviceEntries, routesFor)
+  const sni = {
+    ...(sniListeners.length > 0 ? { sniListeners } : {}),
+    ...(httpListeners.length > 0 ? { httpListeners } : {}),
+  }
   const out = config?.outbound
   if (out === undefined || out.port === 0) {
     return { policy, services, ...sni, routeTables: {}, dnsServers }

@@ -5,8 +5,8 @@
  */
 import type * as ir from '../ir/index.js'
 import { egressRouteTableId, tlsChainId } from '../ir/index.js'
-import { compileRouteTable } from '../match/index.js'
-import type { CompiledRouteTable } from '../match/index.js'
+import { compileEgressMatcher, compileRouteTable } from '../match/index.js'
+import type { CompiledRouteTable, EgressMatcher } from '../match/index.js'
 import { prepareCors } from './http/cors-policy.js'
 import type { PreparedCors } from './http/cors-policy.js'
 import { compileHeaderPlan } from './http/header-plan.js'
@@ -57,10 +57,20 @@ export interface PreparedRoute {
   readonly rateLimits: PreparedRateLimits | undefined
 }
 
+/** A Gateway HTTP listener whose unrouted Hosts the egress allowlist decides (httpPorts). */
+export interface PreparedEgressPort {
+  readonly port: number
+  /** Default routes to the registered hosts on this port. */
+  readonly defaults: CompiledRouteTable
+  readonly matcher: EgressMatcher
+}
+
 export interface PreparedSnapshot {
   readonly snapshot: ir.Snapshot
   /** The route table of every plain-HTTP listener, by listener id. */
   readonly routeTables: ReadonlyMap<ir.ListenerId, CompiledRouteTable>
+  /** Listeners with egress.httpPorts, by listener id; undefined when there are none. */
+  readonly egressPorts: ReadonlyMap<ir.ListenerId, PreparedEgressPort> | undefined
   readonly clusters: ReadonlyMap<ir.ClusterId, ClusterRuntime>
   readonly routes: ReadonlyMap<ir.HttpRoute, PreparedRoute>
   readonly serverHeader: string | undefined
@@ -80,6 +90,7 @@ export function prepareSnapshot(
   const routeTables = new Map<ir.ListenerId, CompiledRouteTable>()
   const routes = new Map<ir.HttpRoute, PreparedRoute>()
   const clusters = new Map<ir.ClusterId, ClusterRuntime>()
+  let egressPorts: Map<ir.ListenerId, PreparedEgressPort> | undefined
   try {
     for (const listener of snapshot.listeners) {
       for (const chain of listener.chains) {
@@ -104,6 +115,17 @@ export function prepareSnapshot(
         )
       }
     }
+    // Gateway HTTP ports with Host egress: their default routes, served under their own ids.
+    const httpListeners = egress?.httpListeners ?? []
+    if (httpListeners.length > 0) {
+      const matcher = compileEgressMatcher(egress!)
+      egressPorts = new Map()
+      for (const l of httpListeners) {
+        const defaults = compileRouteTable(l.routeTable)
+        routeTables.set(egressRouteTableId(l.id, l.port), defaults)
+        egressPorts.set(l.id, { port: l.port, defaults, matcher })
+      }
+    }
     for (const cluster of Object.values(snapshot.clusters)) {
       clusters.set(cluster.id, upstreams.acquire(cluster))
     }
@@ -123,6 +145,7 @@ export function prepareSnapshot(
   return {
     snapshot,
     routeTables,
+    egressPorts,
     clusters,
     routes,
     serverHeader: snapshot.settings.serverHeader,

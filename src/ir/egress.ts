@@ -79,8 +79,22 @@ export interface Egress {
    * route for every registered host on that port. Keyed by the port as a decimal string.
    */
   readonly routeTables: Readonly<Record<string, RouteTable>>
+  /**
+   * GatewayConfig.spec.egress.httpPorts: Gateway HTTP listeners whose requests no route serves
+   * are decided by the allowlist (by Host and the listener port) instead of 404 NR.
+   */
+  readonly httpListeners?: readonly EgressHttpListener[]
   /** DNS servers (`ip` or `ip:port`) for egress names; the system's when empty. */
   readonly dnsServers: readonly string[]
+}
+
+/** A Gateway HTTP listener with Host egress: its default routes to registered hosts. */
+export interface EgressHttpListener {
+  /** The Gateway HTTP listener's id (bindAddress:port). */
+  readonly id: ListenerId
+  readonly port: number
+  /** A default route for every registered host with endpoints on this port. */
+  readonly routeTable: RouteTable
 }
 
 /** The id the outbound listener's route table for one destination port is served under. */

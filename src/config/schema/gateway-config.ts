@@ -1,18 +1,5 @@
 /** portcullis.io/v1alpha1 GatewayConfig: our own process settings, in the same file. */
-import {
-  arr,
-  bool,
-  duration,
-  enumOf,
-  int,
-  map,
-  noted,
-  obj,
-  planned,
-  req,
-  str,
-  type Infer,
-} from './dsl.js'
+import { arr, bool, duration, enumOf, int, map, noted, obj, req, str, type Infer } from './dsl.js'
 import { redisSettings } from './redis.js'
 import { workerCount } from './workers.js'
 
@@ -86,9 +73,9 @@ export const gatewayConfigSpec = obj(
           arr(int({ min: 1, max: 65535, type: 'port' })),
           'TLS ports admitted by SNI against the ServiceEntries alone and passed through to the checked address',
         ),
-        httpPorts: planned(
+        httpPorts: noted(
           arr(int({ min: 1, max: 65535, type: 'port' })),
-          'Host checks against the ServiceEntries on Gateway HTTP ports are not enforced yet; a Host no route serves is 404',
+          'Gateway HTTP server ports where a Host no route serves is decided by the ServiceEntries: registered hosts are forwarded, others get the egress 502',
         ),
       },
       { name: 'EgressPorts' },

@@ -5,7 +5,8 @@
  * (a mesh-bound VirtualService, or a registered host with endpoints) is served by the normal
  * request path, so timeouts, retries, faults, header rules and TLS origination apply; other
  * allowed destinations (wildcards, NONE, ALLOW_ANY) are resolved once per request and the
- * checked address is the one connected to.
+ * checked address is the one connected to. It also decides the Hosts no route serves on Gateway
+ * HTTP ports listed in egress.httpPorts, the same way.
  */
 import {
   createServer,
@@ -26,9 +27,11 @@ import {
   type EgressMatcher,
 } from '../../match/index.js'
 import type { EgressArrival, EgressObserver, RequestObserver } from '../../observe/events.js'
+import type { RequestContext } from '../http/context.js'
 import type { HttpHandler } from '../http/handler.js'
+import { runVirtualHost } from '../http/order.js'
 import { httpServerOptions } from '../listeners/server-options.js'
-import type { PreparedSnapshot } from '../prepare.js'
+import type { PreparedEgressPort, PreparedSnapshot } from '../prepare.js'
 import type { ListenerContext } from '../types.js'
 import { createHostResolver, type HostResolver } from '../upstream/host-resolver.js'
 import { complete, egressRecord, replyConnectRefused, replyHttpDenied } from './egress-reply.js'
@@ -67,7 +70,14 @@ export interface OutboundProxy {
   close(): Promise<void>
 }
 
-export interface Pinned {
+/** Where an egress decision is made: the allowlist, a resolver, the listener it is logged under. */
+interface Site {
+  readonly matcher: EgressMatcher
+  readonly resolver: HostResolver
+  readonly listenerId: string
+}
+
+export interface Pinned extends Site {
   readonly prepared: PreparedSnapshot
   readonly egress: ir.Egress
   readonly outbound: ir.OutboundListener
@@ -76,6 +86,14 @@ export interface Pinned {
 }
 
 const ALLOWED = new Set(['allowed', 'passthrough', 'audited'])
+
+/** The port an authority names (`host:8080`, `[::1]:8080`), or undefined when it names none. */
+function authorityPort(authority: string): number | undefined {
+  const colon = authority.lastIndexOf(':')
+  if (colon < 0 || colon < authority.lastIndexOf(']')) return undefined
+  const port = Number(authority.slice(colon + 1))
+  return Number.isInteger(port) && port >= 1 && port <= 65535 ? port : undefined
+}
 
 function parseTarget(target: string): { host: string; port: number } | undefined {
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]/]+):([0-9]{1,5})$/.exec(target)
@@ -91,6 +109,8 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
   let current: Pinned | undefined
   /** Every listener still open (serving, prepared, or closing), with its connections. */
   const sockets = new Map<Server, Set<Socket>>()
+  /** Resolvers for egress.httpPorts forwards, one per snapshot (its dns.servers). */
+  const hostResolvers = new WeakMap<PreparedSnapshot, HostResolver>()
 
   function pin(prepared: PreparedSnapshot): Pinned | undefined {
     const egress = prepared.snapshot.egress
@@ -100,13 +120,14 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
       prepared,
       egress,
       outbound: egress.outbound,
+      listenerId: egress.outbound.id,
       matcher: compileEgressMatcher(egress),
       resolver: createHostResolver(servers.length > 0 ? { servers } : {}),
     }
   }
 
   function record(
-    p: Pinned,
+    p: Site,
     req: IncomingMessage,
     startTime: number,
     status: number,
@@ -125,7 +146,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
         flags,
         details,
         decision,
-        listener: p.outbound.id,
+        listener: p.listenerId,
         authority,
         ...extra,
       }),
@@ -205,8 +226,65 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     void forwardDirect(p, req, res, decision, startTime, url.host)
   }
 
+  function resolverFor(prepared: PreparedSnapshot): HostResolver {
+    let resolver = hostResolvers.get(prepared)
+    if (resolver === undefined) {
+      const servers = deps.dnsServers ?? prepared.snapshot.egress?.dnsServers ?? []
+      resolver = createHostResolver(servers.length > 0 ? { servers } : {})
+      hostResolvers.set(prepared, resolver)
+    }
+    return resolver
+  }
+
+  /**
+   * egress.httpPorts: a request no route on the Gateway port serves, decided by its Host and the
+   * listener port as the outbound listener decides an absolute URL. A registered host with
+   * endpoints takes its default route through the normal request path; everything else is
+   * answered (and logged) here, so the request context stands down first.
+   */
+  function serveHost(ctx: RequestContext, port: PreparedEgressPort): void {
+    const req = ctx.req
+    const host = normalizeHost(ctx.authority) ?? ''
+    const target = authorityPort(ctx.authority) ?? port.port
+    const decision = decideEgress(port.matcher, host, target)
+    if (decision.verdict === 'allowed' && target === port.port) {
+      const vhost = selectVirtualHost(port.defaults, host)
+      if (vhost !== undefined) {
+        decided(req, decision, 'http')
+        runVirtualHost(ctx, vhost)
+        return
+      }
+    }
+    ctx.closed = true
+    const site: Site = {
+      matcher: port.matcher,
+      resolver: resolverFor(ctx.prepared),
+      listenerId: ctx.listener.id,
+    }
+    if (!ALLOWED.has(decision.verdict)) {
+      decided(req, decision, 'http')
+      const bytes = replyHttpDenied(ctx.res, 502, decision, decision.reason!)
+      record(
+        site,
+        req,
+        ctx.startTime,
+        502,
+        'EG',
+        `egress_denied:${decision.reason}`,
+        decision,
+        ctx.authority,
+        {
+          bytesSent: bytes,
+        },
+      )
+      return
+    }
+    void forwardDirect(site, req, ctx.res, decision, ctx.startTime, ctx.authority)
+  }
+  deps.handler.setEgressHost(serveHost)
+
   async function forwardDirect(
-    p: Pinned,
+    p: Site,
     req: IncomingMessage,
     res: ServerResponse,
     decision: EgressDecision,

@@ -4,7 +4,12 @@ import { performance } from 'node:perf_hooks'
 import type { Logger } from '../../lib/index.js'
 import type { MatchRequest } from '../../match/index.js'
 import type { RequestObserver } from '../../observe/events.js'
-import type { PreparedDestination, PreparedRoute, PreparedSnapshot } from '../prepare.js'
+import type {
+  PreparedDestination,
+  PreparedEgressPort,
+  PreparedRoute,
+  PreparedSnapshot,
+} from '../prepare.js'
 import type { ListenerContext } from '../types.js'
 import type { ClusterRuntime } from '../upstream/cluster-runtime.js'
 import type { UpstreamEndpoint } from '../upstream/endpoint.js'
@@ -24,10 +29,17 @@ export interface InFlightAttempt {
 /** Where a response keeps its request's context, for listeners added without closures. */
 export const CONTEXT: unique symbol = Symbol('portcullis.request-context')
 
+/**
+ * Decides a request no route serves on a Gateway HTTP port with Host egress (httpPorts); set by
+ * the outbound proxy, which owns the allowlist replies and direct forwards.
+ */
+export type EgressHostHandler = (ctx: RequestContext, port: PreparedEgressPort) => void
+
 /** What the handler shares with every request it serves. */
 export interface HandlerEnv {
   readonly observer: RequestObserver
   readonly log: Logger
+  egressHost?: EgressHostHandler
 }
 
 /**

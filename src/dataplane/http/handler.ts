@@ -5,7 +5,7 @@ import type { PreparedSnapshot } from '../prepare.js'
 import type { ListenerContext } from '../types.js'
 import type { UpstreamRegistry } from '../upstream/registry.js'
 import { CONTEXT, RequestContext } from './context.js'
-import type { HandlerEnv } from './context.js'
+import type { EgressHostHandler, HandlerEnv } from './context.js'
 import { Flag } from './flags.js'
 import { replyToBug } from './local-reply.js'
 import { runRequestSteps } from './order.js'
@@ -34,6 +34,8 @@ export interface HttpHandler {
   ): void
   /** HTTP/1.1 Upgrade requests (WebSocket tunnels), after the same request guard. */
   readonly upgrade: UpgradeHandler
+  /** Who decides unrouted Hosts on egress.httpPorts listeners (the outbound proxy). */
+  setEgressHost(decide: EgressHostHandler): void
 }
 
 type WithContext = ServerResponse & { [CONTEXT]?: RequestContext }
@@ -56,7 +58,12 @@ export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
       replyToBug(env, ctx, res, err)
     }
   }
-  return Object.assign(handleHttpRequest, { upgrade: createUpgradeHandler(env) })
+  return Object.assign(handleHttpRequest, {
+    upgrade: createUpgradeHandler(env),
+    setEgressHost(decide: EgressHostHandler): void {
+      env.egressHost = decide
+    },
+  })
 }
 
 function onResponseClose(this: WithContext): void {

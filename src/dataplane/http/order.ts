@@ -4,7 +4,7 @@
  * a DNS cluster waits for its answer). Reasons say why each step sits where it does.
  */
 import { HTTPS_REDIRECT, buildRedirectLocation } from './redirect-location.js'
-import { matchRoute, selectVirtualHost } from '../../match/index.js'
+import { matchRoute, selectVirtualHost, type CompiledVirtualHost } from '../../match/index.js'
 import { normalizeHost } from '../../lib/index.js'
 import type { RequestContext } from './context.js'
 import { applyCors } from './cors.js'
@@ -39,10 +39,20 @@ export function runRequestSteps(ctx: RequestContext): void {
   const table = ctx.prepared.routeTables.get(ctx.listener.id)
   const vhost = table && selectVirtualHost(table, normalizeHost(ctx.authority) ?? '')
   if (vhost === undefined) {
+    // egress.httpPorts: the allowlist decides Hosts no route serves (only such listeners pay).
+    const port = ctx.prepared.egressPorts?.get(ctx.listener.id)
+    if (port !== undefined && ctx.env.egressHost !== undefined) {
+      ctx.env.egressHost(ctx, port)
+      return
+    }
     sendLocalReply(ctx, 404, Flag.NR, 'route_not_found')
     return
   }
+  runVirtualHost(ctx, vhost)
+}
 
+/** The steps after the virtual host is known; egress default routes enter here too. */
+export function runVirtualHost(ctx: RequestContext, vhost: CompiledVirtualHost): void {
   if (vhost.requireTls && ctx.forwardedProto !== 'https') {
     sendLocalReply(
       ctx,
