@@ -63,6 +63,8 @@ export interface PreparedEgressPort {
   /** Default routes to the registered hosts on this port. */
   readonly defaults: CompiledRouteTable
   readonly matcher: EgressMatcher
+  /** Checks the addresses the default routes' clusters resolved (forward.ts). */
+  readonly guard: { readonly matcher: EgressMatcher }
 }
 
 export interface PreparedSnapshot {
@@ -123,7 +125,7 @@ export function prepareSnapshot(
       for (const l of httpListeners) {
         const defaults = compileRouteTable(l.routeTable)
         routeTables.set(egressRouteTableId(l.id, l.port), defaults)
-        egressPorts.set(l.id, { port: l.port, defaults, matcher })
+        egressPorts.set(l.id, { port: l.port, defaults, matcher, guard: { matcher } })
       }
     }
     for (const cluster of Object.values(snapshot.clusters)) {

@@ -346,6 +346,22 @@ describe('REGISTRY_ONLY with private addresses refused (the default)', () => {
     assert.equal(w.secure.connections, before)
   })
 
+  test('a registered DNS name served by its route table is refused when it resolves to loopback', async () => {
+    const before = w.api.connections
+    const res = await request(`http://api.egress.test:${w.api.port}/private-dns`, {
+      dispatcher: g.agent,
+    })
+    assert.equal(res.status, 502)
+    assert.equal(res.headers['x-portcullis-egress'], 'denied')
+    assert.equal(res.headers['x-portcullis-egress-reason'], 'private_address')
+    assert.equal(res.text, `egress denied: private_address (api.egress.test:${w.api.port})\n`)
+    assert.equal(w.api.connections, before)
+    const lines = await accessLogLines(g.logPath, (e) => e['path'] === '/private-dns')
+    assert.equal(lines.length, 1)
+    assert.equal(lines[0]!['response_flags'], 'EG')
+    assert.equal(lines[0]!['response_code_details'], 'egress_denied:private_address')
+  })
+
   test('loopback, link-local and mapped literals are refused as private addresses', async () => {
     const res = await request(`http://127.0.0.1:${w.api.port}/`, { dispatcher: g.agent })
     assert.equal(res.status, 502)

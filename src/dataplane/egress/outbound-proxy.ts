@@ -32,7 +32,7 @@ import type { HttpHandler } from '../http/handler.js'
 import { runVirtualHost } from '../http/order.js'
 import { httpServerOptions } from '../listeners/server-options.js'
 import type { PreparedEgressPort, PreparedSnapshot } from '../prepare.js'
-import type { ListenerContext } from '../types.js'
+import type { EgressGuard, ListenerContext } from '../types.js'
 import { createHostResolver, type HostResolver } from '../upstream/host-resolver.js'
 import { complete, egressRecord, replyConnectRefused, replyHttpDenied } from './egress-reply.js'
 import { resolveChecked } from './resolve-checked.js'
@@ -79,6 +79,7 @@ interface Site {
 
 export interface Pinned extends Site {
   readonly prepared: PreparedSnapshot
+  readonly guard: EgressGuard
   readonly egress: ir.Egress
   readonly outbound: ir.OutboundListener
   readonly matcher: EgressMatcher
@@ -116,12 +117,14 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     const egress = prepared.snapshot.egress
     if (egress?.outbound === undefined) return undefined
     const servers = deps.dnsServers ?? egress.dnsServers
+    const matcher = compileEgressMatcher(egress)
     return {
       prepared,
       egress,
       outbound: egress.outbound,
       listenerId: egress.outbound.id,
-      matcher: compileEgressMatcher(egress),
+      guard: { matcher },
+      matcher,
       resolver: createHostResolver(servers.length > 0 ? { servers } : {}),
     }
   }
@@ -218,6 +221,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
         address: p.outbound.address,
         port,
         scheme: 'http',
+        egress: p.guard,
       }
       decided(req, decision, 'http')
       deps.handler(req, res, p.prepared, listener)
@@ -251,6 +255,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
       const vhost = selectVirtualHost(port.defaults, host)
       if (vhost !== undefined) {
         decided(req, decision, 'http')
+        ctx.egressGuard = port.guard
         runVirtualHost(ctx, vhost)
         return
       }

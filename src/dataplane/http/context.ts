@@ -10,7 +10,7 @@ import type {
   PreparedRoute,
   PreparedSnapshot,
 } from '../prepare.js'
-import type { ListenerContext } from '../types.js'
+import type { EgressGuard, ListenerContext } from '../types.js'
 import type { ClusterRuntime } from '../upstream/cluster-runtime.js'
 import type { UpstreamEndpoint } from '../upstream/endpoint.js'
 import type { PoolTicket } from '../upstream/shared-pool-limits.js'
@@ -73,6 +73,8 @@ export class RequestContext implements MatchRequest {
   readonly hasBody: boolean
 
   route: PreparedRoute | undefined = undefined
+  /** Egress listeners: endpoint addresses are checked before connecting (forward.ts). */
+  egressGuard: EgressGuard | undefined
   matchIndex = -1
   destination: PreparedDestination | undefined = undefined
 
@@ -124,6 +126,7 @@ export class RequestContext implements MatchRequest {
     this.res = res
     this.prepared = prepared
     this.listener = listener
+    this.egressGuard = listener.egress
     this.env = env
     const headers = req.headers
     const sentId = single(headers['x-request-id'])

@@ -1,7 +1,11 @@
 import { errors as undiciErrors } from 'undici'
 import type { Dispatcher } from 'undici'
 import { performance } from 'node:perf_hooks'
+import { checkEgressAddress, decideEgress } from '../../match/index.js'
+import { denialBody, EGRESS_HEADER, EGRESS_REASON_HEADER } from '../egress/egress-reply.js'
 import type { PreparedDestination, PreparedRoute } from '../prepare.js'
+import type { EgressGuard } from '../types.js'
+import type { UpstreamEndpoint } from '../upstream/endpoint.js'
 import { isRefusedStream } from '../upstream/h2-pool.js'
 import { tlsFailureCode } from '../upstream/upstream-tls.js'
 import type { RequestContext } from './context.js'
@@ -209,6 +213,9 @@ function startAttempt(ctx: RequestContext): void {
     sendLocalReply(ctx, 503, Flag.UH, 'no_healthy_upstream', LocalReplyBody.noHealthyUpstream)
     return
   }
+  if (ctx.egressGuard !== undefined && isRefusedEgressEndpoint(ctx, ctx.egressGuard, endpoint)) {
+    return
+  }
   ctx.attempt++
   ctx.upstreamHost = endpoint.address
   const headers = headersFor(ctx, dest)
@@ -241,6 +248,40 @@ function startAttempt(ctx: RequestContext): void {
     return
   }
   endpoint.pool.dispatch(options, ex)
+}
+
+const PRIVATE_ADDRESS_HEADERS = [
+  EGRESS_HEADER,
+  'denied',
+  EGRESS_REASON_HEADER,
+  'private_address',
+] as const
+
+/**
+ * Egress listeners: a cluster's resolved address passes the allowlist's address check (a
+ * non-public address needs allowPrivateAddresses or a ServiceEntry listing it) before anything
+ * connects; a refusal is the egress 502. Audit mode lets it through.
+ */
+function isRefusedEgressEndpoint(
+  ctx: RequestContext,
+  guard: EgressGuard,
+  endpoint: UpstreamEndpoint,
+): boolean {
+  const dest = ctx.destination!.destination
+  const decision = decideEgress(guard.matcher, dest.host, dest.port)
+  const checked = checkEgressAddress(guard.matcher, decision, endpoint.ip)
+  if (checked === decision || checked.verdict !== 'denied') return false
+  ctx.upstreamHost = endpoint.address
+  sendLocalReply(
+    ctx,
+    502,
+    Flag.EG,
+    'egress_denied:private_address',
+    denialBody(checked, 'private_address'),
+    undefined,
+    PRIVATE_ADDRESS_HEADERS,
+  )
+  return true
 }
 
 /** undici reads `servername` from dispatch options; its typings do not declare it. */
