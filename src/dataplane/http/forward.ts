@@ -405,16 +405,13 @@ const EVENTS: ExchangeEvents = {
     }
     if (isRefusedStream(err)) {
       // REFUSED_STREAM guarantees the upstream did not process the request (RFC 9113 §8.7).
-      if (mayRetry(ctx, retry, retry.onRefusedStream)) {
-        scheduleRetry(ctx, ex)
-        return
-      }
-      const urx = retry.onRefusedStream && hadRetries(ctx, retry) ? Flag.URX : 0
-      sendLocalReply(
+      retryOr503(
         ctx,
-        503,
-        Flag.UF | urx,
-        'upstream_reset_before_response_started{remote_refused_stream_reset}',
+        ex,
+        retry,
+        retry.onRefusedStream,
+        Flag.UF,
+        'remote_refused_stream_reset',
         LocalReplyBody.refusedStream,
       )
       return
@@ -423,33 +420,48 @@ const EVENTS: ExchangeEvents = {
     // client has finished its side) is a connect failure too: no request reached the upstream.
     if (!ex.connected || tlsFailure !== undefined) {
       // Nothing was sent: connect refused or timed out, or the pool is gone.
-      if (mayRetry(ctx, retry, retry.onConnectFailure)) {
-        scheduleRetry(ctx, ex)
-        return
-      }
-      const urx = retry.onConnectFailure && hadRetries(ctx, retry) ? Flag.URX : 0
-      sendLocalReply(
+      retryOr503(
         ctx,
-        503,
-        Flag.UF | urx,
-        'upstream_reset_before_response_started{connection_failure}',
+        ex,
+        retry,
+        retry.onConnectFailure,
+        Flag.UF,
+        'connection_failure',
         LocalReplyBody.connectFailure,
       )
       return
     }
-    if (mayRetry(ctx, retry, retry.onReset)) {
-      scheduleRetry(ctx, ex)
-      return
-    }
-    const urx = retry.onReset && hadRetries(ctx, retry) ? Flag.URX : 0
-    sendLocalReply(
+    retryOr503(
       ctx,
-      503,
-      Flag.UC | urx,
-      'upstream_reset_before_response_started{connection_termination}',
+      ex,
+      retry,
+      retry.onReset,
+      Flag.UC,
+      'connection_termination',
       LocalReplyBody.connectionTermination,
     )
   },
+}
+
+/**
+ * A failure before the response started: another attempt when the policy retries on it and the
+ * request can be replayed, else 503 with the failure's flag (plus URX once retries ran out).
+ */
+function retryOr503(
+  ctx: RequestContext,
+  ex: UpstreamExchange,
+  retry: PreparedRetry,
+  retryOn: boolean,
+  flag: number,
+  reason: string,
+  body: (typeof LocalReplyBody)[keyof typeof LocalReplyBody],
+): void {
+  if (mayRetry(ctx, retry, retryOn)) {
+    scheduleRetry(ctx, ex)
+    return
+  }
+  const urx = retryOn && hadRetries(ctx, retry) ? Flag.URX : 0
+  sendLocalReply(ctx, 503, flag | urx, `upstream_reset_before_response_started{${reason}}`, body)
 }
 
 /** Whether the request can be sent again: no body, or a kept one. */
