@@ -75,7 +75,10 @@ test('egress decisions show in metrics, the access log and the admin API', async
 
   // REGISTRY_ONLY: refused with 502, never sent.
   await apply('{mode: REGISTRY_ONLY}')
-  const denied = await request(`${target}/denied`, { dispatcher: agent })
+  const denied = await request(`${target}/denied`, {
+    dispatcher: agent,
+    headers: { 'x-request-id': 'denied-1' },
+  })
   assert.equal(denied.statusCode, 502)
   await denied.body.text()
   assert.equal(upstream.seen.length, 0)
@@ -131,6 +134,8 @@ test('egress decisions show in metrics, the access log and the admin API', async
       ['/audited', 200, 'EG', 'egress_audited:host_not_registered'],
     ],
   )
+  // A refusal still logs the id the client sent, as Envoy does.
+  assert.equal(lines[0]?.['request_id'], 'denied-1')
 
   // The admin API lists the recent destinations.
   const deniedList = (await admin.inject({ method: 'GET', url: '/egress/denied' })).json<{

@@ -40,7 +40,8 @@ export function egressRecord(i: EgressRecordInput): RequestRecord {
     authority: i.authority,
     requestHeaders: i.req.headers,
     responseHeaders: undefined,
-    requestId: '',
+    // The client's id when it sent one (as Envoy logs it); tunnels and refusals generate none.
+    requestId: headerValue(i.req.headers['x-request-id']),
     status: i.status,
     responseFlags: i.flags,
     responseCodeDetails: i.details,
@@ -104,4 +105,8 @@ export function replyConnectRefused(
 
 export function complete(observer: RequestObserver, record: RequestRecord): void {
   observer.onRequestComplete(record)
+}
+
+function headerValue(v: string | string[] | undefined): string {
+  return (Array.isArray(v) ? v[0] : v) ?? ''
 }
