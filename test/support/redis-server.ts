@@ -100,8 +100,16 @@ async function spawnRedis(
   }
   proc.stdout?.on('data', collect)
   proc.stderr?.on('data', collect)
+  // A missing binary is an 'error' event, not an exit: turn it into this function's error.
+  let spawnError: Error | undefined
+  proc.once('error', (err) => (spawnError = err))
   const deadline = Date.now() + START_TIMEOUT_MS
   while (Date.now() < deadline) {
+    if (spawnError !== undefined) {
+      throw new Error(`cannot run ${REDIS_SERVER_BIN}: ${spawnError.message}`, {
+        cause: spawnError,
+      })
+    }
     if (proc.exitCode !== null || proc.signalCode !== null) break
     if (await answersPing(port)) return proc
     await sleep(20)
