@@ -19,6 +19,10 @@ export const DEFAULT_SETTINGS: ir.GatewaySettings = {
     maxHeaderCount: 100,
     maxRequestsPerConnection: 1000,
     headersWithUnderscores: 'REJECT',
+    streamIdleTimeoutMs: 60_000,
+    // Kestrel's MinRequestBodyDataRate: a 2 kbit/s link passes, a byte every few seconds does not.
+    minRequestBodyRate: 240,
+    minRequestBodyRateWindowMs: 10_000,
   },
   numTrustedProxies: 0,
   serverHeader: 'istio-envoy',
@@ -56,6 +60,9 @@ export function compileSettings(config: istio.GatewayConfig | undefined): ir.Gat
       maxHeaderCount: ds?.maxHeaderCount ?? dl.maxHeaderCount,
       maxRequestsPerConnection: ds?.maxRequestsPerConnection ?? dl.maxRequestsPerConnection,
       headersWithUnderscores: ds?.headersWithUnderscores ?? dl.headersWithUnderscores,
+      streamIdleTimeoutMs: ds?.streamIdleTimeout ?? dl.streamIdleTimeoutMs,
+      minRequestBodyRate: ds?.minRequestBodyRate ?? dl.minRequestBodyRate,
+      minRequestBodyRateWindowMs: ds?.minRequestBodyRateWindow ?? dl.minRequestBodyRateWindowMs,
       ...(ds?.maxConnections !== undefined ? { maxConnections: ds.maxConnections } : {}),
       ...(ds?.maxConnectionsPerClient !== undefined
         ? { maxConnectionsPerClient: ds.maxConnectionsPerClient }

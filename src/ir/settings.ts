@@ -28,6 +28,12 @@ export interface DownstreamLimits {
   readonly maxConnections?: number
   /** Open connections per listener and client IP (this process); absent: no cap. */
   readonly maxConnectionsPerClient?: number
+  /** A request with no bytes either way for this long ends (Envoy stream_idle_timeout); 0: off. */
+  readonly streamIdleTimeoutMs: number
+  /** Least request body bytes per second while the gateway reads the body; 0: off. */
+  readonly minRequestBodyRate: number
+  /** The time over which minRequestBodyRate is measured. */
+  readonly minRequestBodyRateWindowMs: number
 }
 
 /**

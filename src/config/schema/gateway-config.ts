@@ -37,6 +37,18 @@ export const gatewayConfigSpec = obj(
         headersWithUnderscores: enumOf(['REJECT', 'DROP', 'ALLOW']),
         maxConnections: int({ min: 1 }),
         maxConnectionsPerClient: int({ min: 1 }),
+        streamIdleTimeout: noted(
+          duration({ minMs: 0 }),
+          'default 60s, 0 disables: a request with no bytes either way for this long ends, 408 (flag SI) if its response has not started, reset otherwise',
+        ),
+        minRequestBodyRate: noted(
+          int({ min: 0 }),
+          'bytes per second, default 240, 0 disables: a request body slower than this over minRequestBodyRateWindow (while the gateway is reading it) gets 408 (flag SI) and its upstream request is aborted',
+        ),
+        minRequestBodyRateWindow: noted(
+          duration({ minMs: 100 }),
+          'default 10s: the window minRequestBodyRate is measured over',
+        ),
       },
       { name: 'Downstream' },
     ),

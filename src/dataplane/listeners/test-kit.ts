@@ -28,6 +28,9 @@ export const DEFAULT_LIMITS: ir.DownstreamLimits = {
   maxHeaderCount: 100,
   maxRequestsPerConnection: 1000,
   headersWithUnderscores: 'REJECT',
+  streamIdleTimeoutMs: 60_000,
+  minRequestBodyRate: 240,
+  minRequestBodyRateWindowMs: 10_000,
 }
 
 export interface SnapshotOptions {
