@@ -25,6 +25,7 @@ export type ResponseFlag =
   | 'DC' // downstream connection termination
   | 'DPE' // downstream protocol error
   | 'EG' // egress denied
+  | 'SI' // stream idle timeout (also: request body slower than the minimum rate)
 
 /** One finished HTTP request/response exchange, as seen at the downstream side. */
 export interface RequestRecord {

@@ -35,10 +35,18 @@ export const CONTEXT: unique symbol = Symbol('portcullis.request-context')
  */
 export type EgressHostHandler = (ctx: RequestContext, port: PreparedEgressPort) => void
 
+/** Watches requests in flight for the downstream stream timeouts (stream-timeouts.ts). */
+export interface RequestWatch {
+  track(ctx: RequestContext): void
+  untrack(ctx: RequestContext): void
+}
+
 /** What the handler shares with every request it serves. */
 export interface HandlerEnv {
   readonly observer: RequestObserver
   readonly log: Logger
+  /** Stream idle and request body rate, for every request in flight. */
+  readonly timeouts: RequestWatch
   egressHost?: EgressHostHandler
 }
 
@@ -112,6 +120,12 @@ export class RequestContext implements MatchRequest {
   closed = false
   /** The gateway destroyed the response itself (upstream reset mid-body, timeout). */
   resetByGateway = false
+  /** Stream idle: bytesSent + bytesReceived at the last check, and since when it stands still. */
+  idleProgress = 0
+  idleSinceMark = 0
+  /** Body rate: time the gateway spent reading the body in this window, bytes at its start. */
+  bodyWaitMs = 0
+  bodyWindowStartBytes = 0
 
   constructor(
     req: IncomingMessage,

@@ -17,6 +17,7 @@ export const Flag = {
   DPE: 1 << 12,
   NC: 1 << 13,
   EG: 1 << 14,
+  SI: 1 << 15,
 } as const satisfies Record<ResponseFlag, number>
 
 const ORDER = Object.entries(Flag) as [ResponseFlag, number][]

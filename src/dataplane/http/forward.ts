@@ -148,7 +148,11 @@ function isSmallBody(ctx: RequestContext): boolean {
 function readBody(ctx: RequestContext): void {
   const chunks: Buffer[] = []
   const req = ctx.req
-  req.on('data', (c: Buffer) => chunks.push(c))
+  req.on('data', (c: Buffer) => {
+    chunks.push(c)
+    // Progress for the stream idle timeout and the body rate (stream-timeouts.ts).
+    ctx.bytesReceived += c.length
+  })
   req.once('end', () => {
     const body = Buffer.concat(chunks)
     ctx.bodyBuffer = body

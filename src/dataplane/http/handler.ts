@@ -7,9 +7,10 @@ import type { UpstreamRegistry } from '../upstream/registry.js'
 import { CONTEXT, RequestContext } from './context.js'
 import type { EgressHostHandler, HandlerEnv } from './context.js'
 import { Flag } from './flags.js'
-import { replyToBug } from './local-reply.js'
+import { abandonUpstream, replyToBug, sendLocalReply } from './local-reply.js'
 import { runRequestSteps } from './order.js'
 import { buildRequestRecord } from './record.js'
+import { StreamTimeouts } from './stream-timeouts.js'
 import { createUpgradeHandler } from './upgrade.js'
 import type { UpgradeHandler } from './upgrade.js'
 
@@ -36,12 +37,27 @@ export interface HttpHandler {
   readonly upgrade: UpgradeHandler
   /** Who decides unrouted Hosts on egress.httpPorts listeners (the outbound proxy). */
   setEgressHost(decide: EgressHostHandler): void
+  /**
+   * The listener refuses a request already being served (its body broke, or requestTimeout
+   * passed) before the response started: the reply goes out and is recorded here.
+   */
+  reject(res: ServerResponse, rejection: RejectionReply, protocolError: boolean): boolean
+}
+
+/** What the listener answers with (its Rejection). */
+export interface RejectionReply {
+  readonly status: number
+  readonly details: string
 }
 
 type WithContext = ServerResponse & { [CONTEXT]?: RequestContext }
 
 export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
-  const env: HandlerEnv = { observer: deps.observer, log: deps.log }
+  const env: HandlerEnv = {
+    observer: deps.observer,
+    log: deps.log,
+    timeouts: new StreamTimeouts(),
+  }
   const handleHttpRequest = (
     req: IncomingMessage,
     res: ServerResponse,
@@ -53,6 +69,7 @@ export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
       ctx = new RequestContext(req, res, prepared, listener, env)
       ;(res as WithContext)[CONTEXT] = ctx
       res.on('close', onResponseClose)
+      env.timeouts.track(ctx)
       runRequestSteps(ctx)
     } catch (err) {
       replyToBug(env, ctx, res, err)
@@ -63,13 +80,33 @@ export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
     setEgressHost(decide: EgressHostHandler): void {
       env.egressHost = decide
     },
+    reject: rejectInFlight,
   })
+}
+
+function rejectInFlight(
+  res: ServerResponse,
+  rejection: RejectionReply,
+  protocolError: boolean,
+): boolean {
+  const ctx = (res as WithContext)[CONTEXT]
+  if (ctx === undefined || ctx.closed || res.headersSent) return false
+  try {
+    abandonUpstream(ctx)
+    res.shouldKeepAlive = false
+    sendLocalReply(ctx, rejection.status, protocolError ? Flag.DPE : 0, rejection.details)
+    return true
+  } catch (err) {
+    ctx.env.log.error('request rejection failed', { requestId: ctx.requestId, err })
+    return false
+  }
 }
 
 function onResponseClose(this: WithContext): void {
   const ctx = this[CONTEXT]
   if (ctx === undefined || ctx.closed) return
   ctx.closed = true
+  ctx.env.timeouts.untrack(ctx)
   try {
     if (ctx.routeTimer !== undefined) clearTimeout(ctx.routeTimer)
     if (ctx.retryTimer !== undefined) clearTimeout(ctx.retryTimer)

@@ -61,6 +61,20 @@ export function sendLocalReply(
   }
 }
 
+/**
+ * The gateway ends the request itself (a downstream timeout or protocol error): the upstream
+ * attempt is aborted, which destroys its connection (a half-sent request cannot be reused), and
+ * no timer may answer after the reply that follows.
+ */
+export function abandonUpstream(ctx: RequestContext): void {
+  if (ctx.routeTimer !== undefined) clearTimeout(ctx.routeTimer)
+  if (ctx.retryTimer !== undefined) clearTimeout(ctx.retryTimer)
+  ctx.routeTimer = undefined
+  ctx.retryTimer = undefined
+  ctx.exchange?.cancel('downstream')
+  ctx.exchange = undefined
+}
+
 /** A throw on the request path is a bug: 500 for the client, an error log with the request id. */
 export function replyToBug(
   env: HandlerEnv,
