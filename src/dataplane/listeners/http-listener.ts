@@ -53,6 +53,12 @@ export interface RequestHandler<P> {
   (req: IncomingMessage, res: ServerResponse, prepared: P, listener: ListenerContext): void
   /** HTTP/1.1 Upgrade requests; without it they are answered 403. */
   readonly upgrade?: UpgradeRequestHandler<P>
+  /**
+   * Node's parser failed or its request deadline passed while the request was with the handler
+   * and its response had not started: the handler answers through its own reply path (so the
+   * access log and metrics say what was sent) and ends the connection. False: it could not.
+   */
+  readonly reject?: (res: ServerResponse, rejection: Rejection, protocolError: boolean) => boolean
 }
 
 export type UpgradeRequestHandler<P> = (
@@ -133,6 +139,8 @@ interface ListenerState<P> {
   readonly connections: Set<Connection>
   waiting: [IncomingMessage, ServerResponse][]
   readonly onEmpty: () => void
+  /** settings.downstream.maxRequestsPerConnection (0: no limit), counted by us, not by Node. */
+  maxRequestsPerConnection: number
 }
 
 interface Connection {
@@ -142,6 +150,8 @@ interface Connection {
   readonly responses: Set<ServerResponse>
   /** A local reply is closing this connection: pipelined requests behind it are never served. */
   closing: boolean
+  /** Requests (HTTP/2: streams) served on this connection, for maxRequestsPerConnection. */
+  requests: number
   /** Set for terminated TLS connections. */
   accepted?: AcceptedConnection
   /** The raw socket was handed on to a TLS socket, tracked on its own. */
@@ -190,6 +200,7 @@ export async function bindHttpListener<P>(
     connections: new Set(),
     waiting: [],
     onEmpty: resolveEmptied,
+    maxRequestsPerConnection: limits.maxRequestsPerConnection,
   }
 
   const onRequestEvent = (req: IncomingMessage, res: ServerResponse): void => {
@@ -270,7 +281,7 @@ export async function bindHttpListener<P>(
   netServer.on('error', (err) => {
     hooks.log.error('listener error', { listener: listener.id, err })
   })
-  hooks.log.info('listener bound', { listener: listener.id, ...describeServer(httpServer) })
+  hooks.log.info('listener bound', { listener: listener.id, ...describeServer(httpServer, limits) })
 
   return {
     context,
@@ -295,6 +306,7 @@ export async function bindHttpListener<P>(
     applyLimits(next) {
       applyLimits(httpServer, next)
       caps.setLimits(next)
+      state.maxRequestsPerConnection = next.maxRequestsPerConnection
     },
     beginDrain() {
       if (state.draining) return
@@ -346,6 +358,7 @@ function trackConnection<P>(state: ListenerState<P>, socket: Socket): Connection
     owner: state as ListenerState<unknown>,
     responses: new Set(),
     closing: false,
+    requests: 0,
   }
   ;(socket as Tracked)[kConnection] = conn
   state.connections.add(conn)
@@ -421,7 +434,7 @@ function onRequest<P>(state: ListenerState<P>, req: IncomingMessage, res: Server
   state.inflight++
   ;(res as Tracked)[kConnection] = conn
   res.on('close', onResponseClose)
-  if (state.draining) res.shouldKeepAlive = false
+  if (state.draining || isLastRequest(state, conn)) res.shouldKeepAlive = false
   // The guard let `Expect` through only as exactly 100-continue (ignored in HTTP/1.0).
   if (req.httpVersionMinor === 1 && req.headers.expect !== undefined) res.writeContinue()
   try {
@@ -429,6 +442,21 @@ function onRequest<P>(state: ListenerState<P>, req: IncomingMessage, res: Server
   } catch (err) {
     onHandlerThrow(state, view, req, res, err)
   }
+}
+
+/**
+ * maxRequestsPerConnection, counted here rather than by Node: Node's maxRequestsPerSocket marks
+ * the last response `Connection: close` but keeps the socket open, then answers later requests
+ * with a bare 503 of its own that nobody records. Here the last response ends the connection
+ * (shouldKeepAlive false: Node closes the socket once it is written) and requests pipelined
+ * behind it are never served.
+ */
+function isLastRequest<P>(state: ListenerState<P>, conn: Connection): boolean {
+  conn.requests++
+  const max = state.maxRequestsPerConnection
+  if (max === 0 || conn.requests < max) return false
+  conn.closing = true
+  return true
 }
 
 const MISDIRECTED: Rejection = Object.freeze({ status: 421, details: 'misdirected_request' })
@@ -522,9 +550,12 @@ function createH2Listener<P>(state: ListenerState<P>, limits: ir.DownstreamLimit
     if (state.draining) session.close()
   })
   server.on('sessionError', ignore)
-  server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) => {
+  const onRequestEvent = (req: Http2ServerRequest, res: Http2ServerResponse): void => {
     onH2Request(state, req, res)
-  })
+  }
+  server.on('request', onRequestEvent)
+  // Without a listener Node answers `Expect: 100-continue` itself before any check.
+  server.on('checkContinue', onRequestEvent)
   return {
     attach(conn) {
       // A TLSSocket we created ourselves never leaves secureConnecting, and http2 would wait for
@@ -586,6 +617,11 @@ function onH2Request<P>(
   state.inflight++
   ;(res as Tracked)[kConnection] = conn
   res.on('close', onResponseClose)
+  // The limit's stream is served; GOAWAY refuses any after it and the session closes once its
+  // open streams end (Envoy's max_requests_per_connection on HTTP/2).
+  if (isLastRequest(state, conn)) conn.session?.close()
+  // The guard passed: only now may the client send the body (Node would have said so itself).
+  if (req.headers.expect !== undefined) res.writeContinue()
   try {
     state.hooks.handler(message, response, view.prepared, accepted.context)
   } catch (err) {
@@ -744,8 +780,20 @@ function onClientError<P>(
   const [inflight] = conn.responses
   if (inflight !== undefined) {
     // The request already went to the handler (its body broke or timed out). As Node does: answer
-    // only if that response has not started, then drop the connection. The request path records it.
-    if (!inflight.headersSent) socket.write(rawReply(rejection.status, replyHeaders))
+    // only if that response has not started, then drop the connection; the request path answers
+    // and records it, so the log shows the status that went out.
+    const rejectInFlight = state.hooks.handler.reject
+    const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    const inFlightRejection = timedOut ? REJECT.requestTimeout : rejection
+    if (
+      !inflight.headersSent &&
+      rejectInFlight !== undefined &&
+      rejectInFlight(inflight, inFlightRejection, !timedOut)
+    ) {
+      // Node closes the socket once that reply is written (shouldKeepAlive is false).
+      return
+    }
+    if (!inflight.headersSent) socket.write(rawReply(inFlightRejection.status, replyHeaders))
     socket.destroy()
     return
   }

@@ -33,6 +33,8 @@ export const REJECT = Object.freeze({
   expectationFailed: rejection(417, 'http1.unsupported_expect'),
   connectNotAllowed: rejection(405, 'http1.connect_not_allowed'),
   requestHeaderTimeout: rejection(408, 'request_header_timeout'),
+  // requestTimeout passed with the head received: the body did not arrive in time (Envoy's name).
+  requestTimeout: rejection(408, 'request_overall_timeout'),
   chunkExtensionsTooLarge: rejection(413, 'http1.chunk_extensions_too_large'),
 })
 

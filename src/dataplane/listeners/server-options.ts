@@ -34,7 +34,9 @@ export function applyLimits(server: Server, limits: ir.DownstreamLimits): void {
   server.headersTimeout = limits.headersTimeoutMs
   server.requestTimeout = limits.requestTimeoutMs
   server.keepAliveTimeout = limits.idleTimeoutMs
-  server.maxRequestsPerSocket = limits.maxRequestsPerConnection
+  // The listener counts maxRequestsPerConnection itself (http-listener.ts isLastRequest): Node's
+  // own limit keeps the socket open and answers later requests with an unrecorded 503.
+  server.maxRequestsPerSocket = 0
   // One above our limit: Node silently drops fields beyond maxHeadersCount, and the guard must
   // see the excess to answer 431.
   server.maxHeadersCount = limits.maxHeaderCount + 1
@@ -46,12 +48,18 @@ export function applyLimits(server: Server, limits: ir.DownstreamLimits): void {
 }
 
 /** What the server is actually running with, for the startup log (§1.5). */
-export function describeServer(server: Server): Record<string, unknown> {
+export function describeServer(
+  server: Server,
+  limits: ir.DownstreamLimits,
+): Record<string, unknown> {
   return {
     headersTimeout: server.headersTimeout,
     requestTimeout: server.requestTimeout,
     keepAliveTimeout: server.keepAliveTimeout,
     maxRequestsPerSocket: server.maxRequestsPerSocket,
+    maxRequestsPerConnection: limits.maxRequestsPerConnection,
+    streamIdleTimeout: limits.streamIdleTimeoutMs,
+    minRequestBodyRate: limits.minRequestBodyRate,
     maxHeadersCount: server.maxHeadersCount,
     maxHeaderSize: (server as { maxHeaderSize?: number }).maxHeaderSize,
     connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
@@ -68,6 +76,8 @@ export function checkLimits(limits: ir.DownstreamLimits): string[] {
     'requestTimeoutMs',
     'idleTimeoutMs',
     'maxRequestsPerConnection',
+    'streamIdleTimeoutMs',
+    'minRequestBodyRate',
   ]
   for (const key of nonNegative) {
     const v = limits[key]
@@ -75,7 +85,7 @@ export function checkLimits(limits: ir.DownstreamLimits): string[] {
       problems.push(`${key} must be a non-negative integer (got ${String(v)})`)
     }
   }
-  for (const key of ['maxHeaderBytes', 'maxHeaderCount'] as const) {
+  for (const key of ['maxHeaderBytes', 'maxHeaderCount', 'minRequestBodyRateWindowMs'] as const) {
     const v = limits[key]
     if (!Number.isSafeInteger(v) || v < 1) {
       problems.push(`${key} must be a positive integer (got ${String(v)})`)
