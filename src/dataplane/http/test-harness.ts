@@ -147,6 +147,7 @@ export function snapshot(spec: SnapshotSpec): ir.Snapshot {
       headersWithUnderscores: 'REJECT',
     },
     numTrustedProxies: 0,
+    forwardClientCertDetails: 'SANITIZE_SET',
     serverHeader: 'istio-envoy',
     labels: {},
     ...spec.settings,
