@@ -18,6 +18,7 @@ import { compileHttpListener, compileTcpListener, compileTlsListener } from './l
 import type { RoutesFor } from './route-table.js'
 import { certsDirFor } from './server-tls.js'
 import { collectPorts, selectGateways } from './servers.js'
+import { servesNothing } from './serves-nothing.js'
 import { compileSettings } from './settings.js'
 
 export interface CompileResult {
@@ -87,5 +88,8 @@ export function compile(resources: istio.ResourceSet): CompileResult {
     ...(egress !== undefined ? { egress } : {}),
   }
   const snapshot: ir.Snapshot = { hash: sha256Hex(canonicalJson(body)), ...body }
-  return { snapshot: deepFreeze(snapshot), diagnostics: sink.drain(), assets: l4.assets }
+  const diagnostics = sink.drain()
+  const empty = servesNothing(resources, listeners, egress)
+  if (empty !== undefined) diagnostics.push(empty)
+  return { snapshot: deepFreeze(snapshot), diagnostics, assets: l4.assets }
 }

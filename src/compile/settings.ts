@@ -25,6 +25,8 @@ export const DEFAULT_SETTINGS: ir.GatewaySettings = {
     minRequestBodyRateWindowMs: 10_000,
   },
   numTrustedProxies: 0,
+  // Istio's default for gateways (sidecars default to APPEND_FORWARD).
+  forwardClientCertDetails: 'SANITIZE_SET',
   serverHeader: 'istio-envoy',
   labels: {},
 }
@@ -68,13 +70,25 @@ export function compileSettings(config: istio.GatewayConfig | undefined): ir.Gat
         ? { maxConnectionsPerClient: ds.maxConnectionsPerClient }
         : {}),
     },
-    numTrustedProxies: s.numTrustedProxies ?? d.numTrustedProxies,
+    // The top-level field is an alias; config/ refuses the two set to different values.
+    numTrustedProxies:
+      s.gatewayTopology?.numTrustedProxies ?? s.numTrustedProxies ?? d.numTrustedProxies,
+    forwardClientCertDetails: forwardClientCert(s.gatewayTopology?.forwardClientCertDetails),
     // An explicit empty string turns the header off.
     serverHeader: s.serverHeader === '' ? undefined : (s.serverHeader ?? d.serverHeader),
     labels: { ...(s.labels ?? {}) },
     ...(s.redis !== undefined ? { redis: compileRedis(s.redis) } : {}),
     ...(s.workers !== undefined ? { workers: s.workers } : {}),
   }
+}
+
+function forwardClientCert(
+  mode: NonNullable<istio.GatewayConfigSpec['gatewayTopology']>['forwardClientCertDetails'],
+): ir.ForwardClientCertDetails {
+  // UNDEFINED is Istio's "not set".
+  return mode === undefined || mode === 'UNDEFINED'
+    ? DEFAULT_SETTINGS.forwardClientCertDetails
+    : mode
 }
 
 function compileRedis(r: istio.RedisSettingsSpec): ir.RedisStoreSettings {

@@ -3,8 +3,9 @@
  * loadConfig (files) and loadConfigText (in-memory, for tests and describe).
  */
 import { sha256Hex } from '../lib/index.js'
-import { sortDiagnostics, type Diagnostic } from '../diag/index.js'
+import { hasErrors, sortDiagnostics, type Diagnostic } from '../diag/index.js'
 import { collectFiles, parseSource, readSource, type SourceFile } from './load.js'
+import { noResourcesDiagnostic } from './no-resources.js'
 import { checkSemantics } from './semantic/index.js'
 import type {
   AnyResource,
@@ -65,6 +66,10 @@ function loadSources(sources: readonly SourceFile[], diags: Diagnostic[]): LoadR
       const r = validateDocument(doc, diags)
       if (r !== undefined) all.push(r)
     }
+  }
+  // Files that could not be read or parsed already say why nothing was loaded.
+  if (all.length === 0 && sources.length > 0 && !hasErrors(diags)) {
+    diags.push(noResourcesDiagnostic(sources))
   }
   const resources = group(all, diags)
   checkSemantics(resources, diags)

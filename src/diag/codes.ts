@@ -26,6 +26,7 @@ export const CODES = {
   PC1006: { severity: 'warning', title: 'resource defined twice; the later definition wins' },
   PC1007: { severity: 'error', title: 'no config files found' },
   PC1008: { severity: 'warning', title: 'YAML warning' },
+  PC1009: { severity: 'error', title: 'config serves nothing (empty, or no listener)' },
 
   PC1101: { severity: 'error', title: 'unknown field' },
   PC1102: { severity: 'error', title: 'wrong value type' },

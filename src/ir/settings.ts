@@ -62,6 +62,15 @@ export interface RedisStoreSettings {
   readonly leaseTtlMs?: number
 }
 
+/**
+ * Istio ProxyConfig gatewayTopology.forwardClientCertDetails (Envoy's forward_client_cert_details):
+ * what happens to the client's x-forwarded-client-cert. Only a connection on which the client
+ * presented a verified certificate can FORWARD_ONLY, APPEND_FORWARD or SANITIZE_SET; every other
+ * request has the header removed, except with ALWAYS_FORWARD_ONLY.
+ */
+export type ForwardClientCertDetails =
+  'SANITIZE' | 'FORWARD_ONLY' | 'APPEND_FORWARD' | 'SANITIZE_SET' | 'ALWAYS_FORWARD_ONLY'
+
 export interface GatewaySettings {
   readonly bindAddress: string
   readonly admin: EndpointSetting
@@ -72,6 +81,8 @@ export interface GatewaySettings {
   readonly downstream: DownstreamLimits
   /** Number of trusted proxies in front (Istio gatewayTopology.numTrustedProxies). */
   readonly numTrustedProxies: number
+  /** x-forwarded-client-cert handling (Istio gatewayTopology.forwardClientCertDetails). */
+  readonly forwardClientCertDetails: ForwardClientCertDetails
   /** Adds `server: istio-envoy` to responses, as Istio gateways do. */
   readonly serverHeader: string | undefined
   /** Labels of this instance, matched against Gateway.selector. */

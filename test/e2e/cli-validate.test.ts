@@ -172,6 +172,24 @@ describe('portcullis validate', () => {
     )
   })
 
+  test('a config that serves nothing: exit 1 naming the file (empty, comments only, no listener)', (t) => {
+    const dir = tempDir(t)
+    const empty = write(dir, 'empty.yaml', '')
+    const comments = write(dir, 'comments.yaml', '# to do\n', '# later\n')
+    // A VirtualService alone: documents, but no Gateway server to serve them on.
+    const noListener = write(dir, 'routes.yaml', virtualService('web.example.com', 100))
+    for (const [file, message] of [
+      [empty, /empty\.yaml:1:1 error PC1009: .*empty\.yaml has no documents/],
+      [comments, /comments\.yaml:1:1 error PC1009: .*comments\.yaml has no documents/],
+      [noListener, /routes\.yaml:1:1 error PC1009 VirtualService default\/web: no listener/],
+    ] as const) {
+      const res = portcullis(['validate', file])
+      assert.equal(res.status, 1, res.stdout)
+      assert.match(res.stdout, message)
+      assert.match(res.stdout, /^1 error, /m)
+    }
+  })
+
   test('a missing file is an error diagnostic, not a crash', (t) => {
     const dir = tempDir(t)
     const res = portcullis(['validate', join(dir, 'nope.yaml')])

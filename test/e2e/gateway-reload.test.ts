@@ -3,6 +3,7 @@
 import { describe, test } from 'node:test'
 import type { TestContext } from 'node:test'
 import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import type { Server } from 'node:net'
 import { Agent } from 'undici'
@@ -219,6 +220,9 @@ describe('gateway hot reload (real process)', () => {
       // Breaks a valid config; `line` is the 1-based line the diagnostic must point at.
       breakIt(valid: string): { yaml: string; line?: number; column?: number }
       code: RegExp
+      // Write gateway.yaml in place (truncate, then write), as `: > gateway.yaml` or an editor
+      // does, instead of renaming a complete file over it: the watcher may see the empty file.
+      isInPlace?: boolean
     }> = [
       {
         name: 'YAML syntax error',
@@ -241,6 +245,29 @@ describe('gateway hot reload (real process)', () => {
         },
         code: /PC1101/,
       },
+      {
+        name: 'empty file, truncated in place',
+        breakIt: () => ({ yaml: '', line: 1, column: 1 }),
+        code: /PC1009: .*gateway\.yaml has no documents/,
+        isInPlace: true,
+      },
+      {
+        name: 'only comments and document separators',
+        breakIt: () => ({ yaml: '# under maintenance\n---\n---\n', line: 1, column: 1 }),
+        code: /PC1009: .*gateway\.yaml has no documents/,
+      },
+      {
+        name: 'no listener (the Gateway removed)',
+        breakIt: (valid) => ({
+          yaml: valid.replace(
+            /apiVersion: networking.istio.io\/v1\nkind: Gateway\n[\s\S]*?---\n/,
+            '',
+          ),
+          line: 1,
+          column: 1,
+        }),
+        code: /PC1009 GatewayConfig default\/gateway: no listener/,
+      },
     ]
     for (const c of cases) {
       test(c.name, async (t) => {
@@ -252,7 +279,8 @@ describe('gateway hot reload (real process)', () => {
         )
         const broken = c.breakIt(s.config({ variant: 'broken' }))
         const mark = s.gw.mark()
-        await s.gw.writeConfig(broken.yaml)
+        if (c.isInPlace === true) await writeFile(s.gw.configPath, broken.yaml)
+        else await s.gw.writeConfig(broken.yaml)
         const diag = await s.gw.waitForLine(/gateway\.yaml:\d+:\d+ error PC\d{4}/, LOG_TIMEOUT_MS, {
           since: mark,
         })

@@ -84,6 +84,15 @@ describe('gateway startup (real process)', () => {
     assert.match(gw.stderr.join('\n'), /gateway\.yaml:\d+:\d+ error PC1002/)
   })
 
+  test('an empty config: exit 1, nothing bound', async (t) => {
+    const gw = await startGateway({ yaml: '', waitForReady: false })
+    t.after(() => gw.cleanup())
+    assert.equal(await exitOf(gw), 1)
+    const stderr = gw.stderr.join('\n')
+    assert.match(stderr, /gateway\.yaml:1:1 error PC1009: .*gateway\.yaml has no documents/)
+    assert.match(stderr, /config rejected; not starting/)
+  })
+
   test('a listener port already in use: exit 1 naming the port', async (t) => {
     const [gatewayPort, readinessPort] = await freePorts(2)
     await occupy(t, gatewayPort!)

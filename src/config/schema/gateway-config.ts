@@ -52,7 +52,30 @@ export const gatewayConfigSpec = obj(
       },
       { name: 'Downstream' },
     ),
-    numTrustedProxies: int({ min: 0, max: 64 }),
+    numTrustedProxies: noted(
+      int({ min: 0, max: 64 }),
+      'the same as gatewayTopology.numTrustedProxies (set one; both set must agree)',
+    ),
+    gatewayTopology: obj(
+      {
+        numTrustedProxies: noted(
+          int({ min: 0, max: 64 }),
+          'proxies in front of the gateway whose X-Forwarded-For entries are trusted (default 0)',
+        ),
+        forwardClientCertDetails: noted(
+          enumOf([
+            'UNDEFINED',
+            'SANITIZE',
+            'FORWARD_ONLY',
+            'APPEND_FORWARD',
+            'SANITIZE_SET',
+            'ALWAYS_FORWARD_ONLY',
+          ]),
+          'x-forwarded-client-cert handling, as Envoy; default (and UNDEFINED) SANITIZE_SET, the Istio gateway default (docs/tls.md)',
+        ),
+      },
+      { name: 'GatewayTopology' },
+    ),
     serverHeader: str(),
     labels: map(str()),
     compatibility: noted(

@@ -5,7 +5,7 @@
  */
 import type { Diagnostic } from '../../diag/index.js'
 import type { GatewayConfig, Gateway, Path } from '../types.js'
-import { createReporter } from './report.js'
+import { createReporter, type Report } from './report.js'
 
 /** The Istio gateway conventions (DESIGN.md): admin :15000, readiness :15021, metrics :15090. */
 const PROCESS_PORT_DEFAULTS = { admin: 15000, readiness: 15021, metrics: 15090 } as const
@@ -18,6 +18,7 @@ export function checkGatewayConfig(
   diags: Diagnostic[],
 ): void {
   const report = gc !== undefined ? createReporter(gc, diags) : undefined
+  if (report !== undefined) checkTrustedProxiesAlias(gc!, report)
   const claimed = new Map<number, Listener>()
   for (const listener of ['admin', 'readiness', 'metrics'] as const) {
     const explicit = gc?.spec[listener]?.port
@@ -47,4 +48,19 @@ export function checkGatewayConfig(
       )
     })
   }
+}
+
+/**
+ * `numTrustedProxies` is the older spelling of `gatewayTopology.numTrustedProxies` (where Istio's
+ * ProxyConfig has it); both may be written only when they agree.
+ */
+function checkTrustedProxiesAlias(gc: GatewayConfig, report: Report): void {
+  const alias = gc.spec.numTrustedProxies
+  const topology = gc.spec.gatewayTopology?.numTrustedProxies
+  if (alias === undefined || topology === undefined || alias === topology) return
+  report(
+    'PC1107',
+    ['spec', 'gatewayTopology', 'numTrustedProxies'],
+    `gatewayTopology.numTrustedProxies (${topology}) and numTrustedProxies (${alias}) differ; numTrustedProxies is the same setting, keep one`,
+  )
 }

@@ -30,6 +30,7 @@ import type { EgressArrival, EgressObserver, RequestObserver } from '../../obser
 import type { RequestContext } from '../http/context.js'
 import type { HttpHandler } from '../http/handler.js'
 import { runVirtualHost } from '../http/order.js'
+import { applyForwardClientCert } from '../listeners/forward-client-cert.js'
 import { httpServerOptions } from '../listeners/server-options.js'
 import type { PreparedEgressPort, PreparedSnapshot } from '../prepare.js'
 import type { EgressGuard, ListenerContext } from '../types.js'
@@ -199,6 +200,8 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     // Origin-form from here on, as the request path expects; the URL's authority wins over Host.
     req.url = `${url.pathname}${url.search}`
     req.headers.host = url.host
+    // Plain HTTP is never mutual TLS: only ALWAYS_FORWARD_ONLY lets a client's XFCC through.
+    applyForwardClientCert(req, p.prepared.snapshot.settings.forwardClientCertDetails, undefined)
     const port = url.port === '' ? 80 : Number(url.port)
     const decision = decideEgress(p.matcher, url.hostname, port)
     if (!ALLOWED.has(decision.verdict)) {

@@ -150,6 +150,7 @@ export function snapshot(spec: SnapshotSpec): ir.Snapshot {
       minRequestBodyRateWindowMs: 10_000,
     },
     numTrustedProxies: 0,
+    forwardClientCertDetails: 'SANITIZE_SET',
     serverHeader: 'istio-envoy',
     labels: {},
     ...spec.settings,

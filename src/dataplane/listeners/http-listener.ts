@@ -27,6 +27,7 @@ import {
   type ConnectionRefusal,
   type SharedConnectionCaps,
 } from './connection-caps.js'
+import { applyForwardClientCert } from './forward-client-cert.js'
 import { adaptH2Request } from './h2-request.js'
 import type { LocalReplyHeaders } from './local-reply.js'
 import {
@@ -47,6 +48,8 @@ export interface ServeView<P> {
   readonly prepared: P
   readonly guard: GuardSettings
   readonly replyHeaders: LocalReplyHeaders
+  /** What happens to the client's x-forwarded-client-cert (every listener kind). */
+  readonly forwardClientCert: ir.ForwardClientCertDetails
 }
 
 export interface RequestHandler<P> {
@@ -86,7 +89,10 @@ export interface AcceptedConnection {
   readonly context: ListenerContext
   /** The chain's server hosts: a Host outside them gets 421. */
   readonly serverHosts: readonly string[]
-  /** x-forwarded-client-cert for the upstream (replaces the client's); undefined removes it. */
+  /**
+   * The verified client certificate as x-forwarded-client-cert describes it; undefined when the
+   * client presented none (the connection is not mutual TLS).
+   */
   readonly clientCert: string | undefined
   /** The client certificate verified but is not one the server admits: requests get 403. */
   readonly forbidden?: string
@@ -421,7 +427,8 @@ function onRequest<P>(state: ListenerState<P>, req: IncomingMessage, res: Server
     return
   }
   const accepted = conn.accepted
-  if (accepted !== undefined && !onTlsRequest(state, view, conn, accepted, req, res)) return
+  if (accepted === undefined) setClientCert(req, view, undefined)
+  else if (!onTlsRequest(state, view, conn, accepted, req, res)) return
   const verdict = inspectRequest(req, view.guard)
   if (verdict !== undefined) {
     if (verdict !== DROP_UNDERSCORE_HEADERS) {
@@ -460,12 +467,11 @@ function isLastRequest<P>(state: ListenerState<P>, conn: Connection): boolean {
 }
 
 const MISDIRECTED: Rejection = Object.freeze({ status: 421, details: 'misdirected_request' })
-const XFCC = 'x-forwarded-client-cert'
 
 /**
  * A terminated connection may only carry hosts of the server its SNI chose (421 otherwise,
  * hardening.md §3.3: a certificate for several names must not open the other servers' routes).
- * x-forwarded-client-cert is set from the verified client certificate, never from the client.
+ * x-forwarded-client-cert follows forwardClientCertDetails with the verified client certificate.
  */
 function onTlsRequest<P>(
   state: ListenerState<P>,
@@ -484,23 +490,20 @@ function onTlsRequest<P>(
     rejectWithResponse(state, view, conn, req, res, MISDIRECTED)
     return false
   }
-  setClientCert(req, accepted)
+  setClientCert(req, view, accepted)
   return true
 }
 
-/** SANITIZE_SET: whatever the client sent is dropped; the verified certificate is described. */
-function setClientCert(req: IncomingMessage, accepted: AcceptedConnection): void {
-  if (req.headers[XFCC] !== undefined) {
-    Reflect.deleteProperty(req.headers, XFCC)
-    const raw = req.rawHeaders
-    for (let i = raw.length - 2; i >= 0; i -= 2) {
-      if (raw[i]!.toLowerCase() === XFCC) raw.splice(i, 2)
-    }
-  }
-  if (accepted.clientCert !== undefined) {
-    req.headers[XFCC] = accepted.clientCert
-    req.rawHeaders.push(XFCC, accepted.clientCert)
-  }
+/**
+ * x-forwarded-client-cert per forwardClientCertDetails, before the request path copies the
+ * client's headers; `accepted` is undefined on plain HTTP, which is never mutual TLS.
+ */
+function setClientCert<P>(
+  req: IncomingMessage,
+  view: ServeView<P>,
+  accepted: AcceptedConnection | undefined,
+): void {
+  applyForwardClientCert(req, view.forwardClientCert, accepted?.clientCert)
 }
 
 function hostCovered(patterns: readonly string[], host: string): boolean {
@@ -612,7 +615,7 @@ function onH2Request<P>(
     )
     return
   }
-  setClientCert(message, accepted)
+  setClientCert(message, view, accepted)
   conn.responses.add(response)
   state.inflight++
   ;(res as Tracked)[kConnection] = conn
@@ -728,7 +731,7 @@ function onUpgrade<P>(
     )
     return
   }
-  if (accepted !== undefined) setClientCert(req, accepted)
+  setClientCert(req, view, accepted)
   try {
     upgrade(req, socket, head, view.prepared, accepted?.context ?? state.context)
   } catch (err) {

@@ -142,6 +142,7 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
         headersWithUnderscores: settings.downstream.headersWithUnderscores,
       }),
       replyHeaders: createLocalReplyHeaders(settings.serverHeader),
+      forwardClientCert: settings.forwardClientCertDetails,
     })
     // Synchronous from here on: no request can observe a half-applied swap.
     for (const id of set.summary.kept) {

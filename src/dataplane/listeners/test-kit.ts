@@ -51,6 +51,7 @@ export function fakePrepared(opts: SnapshotOptions): FakePrepared {
     drainTimeoutMs: opts.drainTimeoutMs ?? 5000,
     downstream: { ...DEFAULT_LIMITS, ...opts.limits },
     numTrustedProxies: 0,
+    forwardClientCertDetails: 'SANITIZE_SET',
     serverHeader: opts.serverHeader,
     labels: {},
   }

@@ -148,7 +148,7 @@ function parseSans(text: string | undefined): string[] {
   })
 }
 
-/** Envoy's x-forwarded-client-cert with SANITIZE_SET details: Hash, Subject, URI, DNS. */
+/** This hop's x-forwarded-client-cert description (Envoy's Hash, Subject, URI and DNS details). */
 export function forwardedClientCert(socket: TLSSocket): string | undefined {
   const peer = socket.getPeerX509Certificate()
   if (peer === undefined) return undefined
