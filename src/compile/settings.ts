@@ -60,6 +60,9 @@ export function compileSettings(config: istio.GatewayConfig | undefined): ir.Gat
       ...(ds?.maxConnectionsPerClient !== undefined
         ? { maxConnectionsPerClient: ds.maxConnectionsPerClient }
         : {}),
+      ...(s.gatewayTopology?.proxyProtocol !== undefined
+        ? { proxyProtocol: compileProxyProtocol(s.gatewayTopology.proxyProtocol) }
+        : {}),
     },
     numTrustedProxies: s.numTrustedProxies ?? d.numTrustedProxies,
     // An explicit empty string turns the header off.
@@ -67,6 +70,20 @@ export function compileSettings(config: istio.GatewayConfig | undefined): ir.Gat
     labels: { ...(s.labels ?? {}) },
     ...(s.redis !== undefined ? { redis: compileRedis(s.redis) } : {}),
     ...(s.workers !== undefined ? { workers: s.workers } : {}),
+  }
+}
+
+/** Istio's `proxyProtocol: {}` means every connection carries a header: every source is trusted. */
+const ANY_SOURCE = ['0.0.0.0/0', '::/0']
+const PROXY_HEADER_TIMEOUT_MS = 5_000
+
+function compileProxyProtocol(
+  p: NonNullable<NonNullable<istio.GatewayConfig['spec']['gatewayTopology']>['proxyProtocol']>,
+): ir.ProxyProtocolSettings {
+  return {
+    trustedCidrs: p.trustedCidrs !== undefined ? [...p.trustedCidrs] : ANY_SOURCE,
+    ...(p.ports !== undefined ? { ports: [...new Set(p.ports)].sort((a, b) => a - b) } : {}),
+    headerTimeoutMs: p.headerTimeout ?? PROXY_HEADER_TIMEOUT_MS,
   }
 }
 
