@@ -91,7 +91,8 @@ The three Istio versions share one schema, as they do in Istio. Every document h
 \`metadata.name\` is required (lower-case letters, digits, \`-\` and \`.\`);
 \`metadata.namespace\` defaults to \`default\` and is used as Istio uses it (\`gateways: ns/name\`,
 \`hosts: ns/host\`, short host names). A second resource with the same kind, namespace and name
-replaces the first, as \`kubectl apply\` would (warning PC1006).
+replaces the first, as \`kubectl apply\` would (warning PC1006); GatewayConfig is the exception: a
+second one, with any name, is an error (PC1701) naming both documents.
 
 Field names are the protobuf JSON (camelCase) names of the Istio API; the proto (snake_case)
 spellings such as \`prefix_rewrite\` are accepted too. An unknown field is an error (PC1101)

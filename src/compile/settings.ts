@@ -69,6 +69,9 @@ export function compileSettings(config: istio.GatewayConfig | undefined): ir.Gat
       ...(ds?.maxConnectionsPerClient !== undefined
         ? { maxConnectionsPerClient: ds.maxConnectionsPerClient }
         : {}),
+      ...(s.gatewayTopology?.proxyProtocol !== undefined
+        ? { proxyProtocol: compileProxyProtocol(s.gatewayTopology.proxyProtocol) }
+        : {}),
     },
     // The top-level field is an alias; config/ refuses the two set to different values.
     numTrustedProxies:
@@ -89,6 +92,20 @@ function forwardClientCert(
   return mode === undefined || mode === 'UNDEFINED'
     ? DEFAULT_SETTINGS.forwardClientCertDetails
     : mode
+}
+
+/** Istio's `proxyProtocol: {}` means every connection carries a header: every source is trusted. */
+const ANY_SOURCE = ['0.0.0.0/0', '::/0']
+const PROXY_HEADER_TIMEOUT_MS = 5_000
+
+function compileProxyProtocol(
+  p: NonNullable<NonNullable<istio.GatewayConfig['spec']['gatewayTopology']>['proxyProtocol']>,
+): ir.ProxyProtocolSettings {
+  return {
+    trustedCidrs: p.trustedCidrs !== undefined ? [...p.trustedCidrs] : ANY_SOURCE,
+    ...(p.ports !== undefined ? { ports: [...new Set(p.ports)].sort((a, b) => a - b) } : {}),
+    headerTimeoutMs: p.headerTimeout ?? PROXY_HEADER_TIMEOUT_MS,
+  }
 }
 
 function compileRedis(r: istio.RedisSettingsSpec): ir.RedisStoreSettings {

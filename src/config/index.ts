@@ -82,6 +82,22 @@ function loadSources(sources: readonly SourceFile[], diags: Diagnostic[]): LoadR
   }
 }
 
+/** Two GatewayConfig documents, whatever their names: an error naming where both are. */
+function secondGatewayConfig(second: AnyResource, first: AnyResource): Diagnostic {
+  const at = (r: AnyResource): string => `${r.origin.loc.file}:${r.origin.loc.line}`
+  return {
+    code: 'PC1701',
+    severity: 'error',
+    message: `only one GatewayConfig is allowed: this one at ${at(second)} and the first at ${at(first)}; merge their spec fields into one document`,
+    resource: {
+      kind: second.kind,
+      namespace: second.metadata.namespace,
+      name: second.metadata.name,
+    },
+    loc: second.origin.loc,
+  }
+}
+
 function group(all: readonly AnyResource[], diags: Diagnostic[]): ResourceSet {
   // Later definitions of the same kind/namespace/name replace earlier ones; order is first seen.
   const seen = new Map<string, AnyResource>()
@@ -95,6 +111,11 @@ function group(all: readonly AnyResource[], diags: Diagnostic[]): ResourceSet {
   for (const r of all) {
     const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`
     const prev = seen.get(key)
+    if (prev !== undefined && r.kind === 'GatewayConfig') {
+      // Replacing it would silently drop the first one's settings (its bindAddress, say).
+      diags.push(secondGatewayConfig(r, prev))
+      continue
+    }
     if (prev !== undefined) {
       diags.push({
         code: 'PC1006',
@@ -128,15 +149,8 @@ function group(all: readonly AnyResource[], diags: Diagnostic[]): ResourceSet {
         rateLimitPolicies.push(r)
         break
       case 'GatewayConfig':
-        if (gatewayConfig !== undefined) {
-          diags.push({
-            code: 'PC1701',
-            severity: 'error',
-            message: `only one GatewayConfig is allowed; the first is at ${gatewayConfig.origin.loc.file}:${gatewayConfig.origin.loc.line}`,
-            resource: { kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name },
-            loc: r.origin.loc,
-          })
-        } else gatewayConfig = r
+        if (gatewayConfig !== undefined) diags.push(secondGatewayConfig(r, gatewayConfig))
+        else gatewayConfig = r
         break
     }
   }

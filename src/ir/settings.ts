@@ -34,6 +34,22 @@ export interface DownstreamLimits {
   readonly minRequestBodyRate: number
   /** The time over which minRequestBodyRate is measured. */
   readonly minRequestBodyRateWindowMs: number
+  /** Downstream PROXY protocol (gatewayTopology.proxyProtocol); absent: off. */
+  readonly proxyProtocol?: ProxyProtocolSettings
+}
+
+/**
+ * PROXY protocol v1/v2 read at accept, before TLS. From a trusted source the header is required
+ * and its source address is the client's from then on; other sources are served as direct
+ * clients (a header they send is not honoured).
+ */
+export interface ProxyProtocolSettings {
+  /** CIDRs (or single addresses) whose connections must start with a header. */
+  readonly trustedCidrs: readonly string[]
+  /** Listener ports that read it; absent: every listener. */
+  readonly ports?: readonly number[]
+  /** Time a trusted connection has to send its whole header. */
+  readonly headerTimeoutMs: number
 }
 
 /**

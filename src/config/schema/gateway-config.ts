@@ -1,4 +1,5 @@
 /** portcullis.io/v1alpha1 GatewayConfig: our own process settings, in the same file. */
+import { parseIp } from '../../lib/index.js'
 import { arr, bool, duration, enumOf, int, map, noted, obj, req, str, type Infer } from './dsl.js'
 import { redisSettings } from './redis.js'
 import { workerCount } from './workers.js'
@@ -9,6 +10,21 @@ const address = str({
   checkCode: 'PC1115',
   check: (v) => (/^[0-9a-fA-F.:]+$/.test(v) ? undefined : `"${v}" is not an IP address`),
 })
+
+const cidr = str({
+  nonEmpty: true,
+  checkCode: 'PC1115',
+  check: (v) => (isCidr(v) ? undefined : `"${v}" is not an IP address or CIDR block`),
+})
+
+function isCidr(v: string): boolean {
+  const slash = v.indexOf('/')
+  const ip = parseIp(slash < 0 ? v : v.slice(0, slash))
+  if (ip === undefined) return false
+  if (slash < 0) return true
+  const bits = v.slice(slash + 1)
+  return /^[0-9]{1,3}$/.test(bits) && Number(bits) <= ip.bytes.length * 8
+}
 
 export const gatewayConfigSpec = obj(
   {
@@ -72,6 +88,26 @@ export const gatewayConfigSpec = obj(
             'ALWAYS_FORWARD_ONLY',
           ]),
           'x-forwarded-client-cert handling, as Envoy; default (and UNDEFINED) SANITIZE_SET, the Istio gateway default (docs/tls.md)',
+        ),
+        proxyProtocol: noted(
+          obj(
+            {
+              trustedCidrs: noted(
+                arr(cidr),
+                'sources whose connections must start with a PROXY header (default: every source); others are served with their own address and a header they send is not honoured',
+              ),
+              ports: noted(
+                arr(int({ min: 1, max: 65535, type: 'port' })),
+                'listener ports that read the header (default: every Gateway listener and egress SNI port)',
+              ),
+              headerTimeout: noted(
+                duration({ minMs: 1 }),
+                'time a trusted connection has to send its whole header (default 5s); then it is closed',
+              ),
+            },
+            { name: 'ProxyProtocol' },
+          ),
+          'Istio ProxyConfig gatewayTopology.proxyProtocol: PROXY protocol v1 and v2, read before TLS; {} turns it on for every listener',
         ),
       },
       { name: 'GatewayTopology' },

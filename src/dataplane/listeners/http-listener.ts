@@ -39,6 +39,7 @@ import {
 } from './local-reply.js'
 import type { Rejection } from './rejections.js'
 import { codecError, REJECT } from './rejections.js'
+import { proxyPolicyFor, readProxyHeader } from './proxy-header-reader.js'
 import type { GuardSettings } from './request-guard.js'
 import { DROP_UNDERSCORE_HEADERS, dropUnderscoreHeaders, inspectRequest } from './request-guard.js'
 import { applyLimits, describeServer, httpServerOptions } from './server-options.js'
@@ -273,10 +274,24 @@ export async function bindHttpListener<P>(
     }
     onAccepted(socket)
   }
-  netServer.on('connection', (socket: Socket) => {
+  const onConnection = (socket: Socket): void => {
     if (!caps.admit(socket)) return
     if (caps.isShared) caps.admitShared(socket, onAdmitted)
     else onAccepted(socket)
+  }
+  // PROXY protocol first: caps per client and everything after them see the proxied address.
+  let proxyPolicy = proxyPolicyFor(limits.proxyProtocol, listener.port)
+  const onProxied = (socket: Socket): void => {
+    // The header may arrive after the drain began.
+    if (state.draining) socket.destroy()
+    else onConnection(socket)
+  }
+  const onProxyRefused = (reason: string, detail: string): void => {
+    hooks.log.debug('PROXY header refused', { listener: listener.id, reason, detail })
+  }
+  netServer.on('connection', (socket: Socket) => {
+    if (proxyPolicy === undefined) onConnection(socket)
+    else readProxyHeader(socket, proxyPolicy, onProxied, onProxyRefused)
   })
   try {
     await listen(netServer, listener.address, listener.port)
@@ -313,6 +328,7 @@ export async function bindHttpListener<P>(
       applyLimits(httpServer, next)
       caps.setLimits(next)
       state.maxRequestsPerConnection = next.maxRequestsPerConnection
+      proxyPolicy = proxyPolicyFor(next.proxyProtocol, listener.port)
     },
     beginDrain() {
       if (state.draining) return

@@ -71,14 +71,14 @@ export function describeServer(
 /** Problems with settings.downstream that would make Node throw or disable a protection. */
 export function checkLimits(limits: ir.DownstreamLimits): string[] {
   const problems: string[] = []
-  const nonNegative: readonly (keyof ir.DownstreamLimits)[] = [
+  const nonNegative = [
     'headersTimeoutMs',
     'requestTimeoutMs',
     'idleTimeoutMs',
     'maxRequestsPerConnection',
     'streamIdleTimeoutMs',
     'minRequestBodyRate',
-  ]
+  ] as const satisfies readonly (keyof ir.DownstreamLimits)[]
   for (const key of nonNegative) {
     const v = limits[key]
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
