@@ -92,6 +92,16 @@ export interface LimitObserver {
   onStoreHealth(health: 'ok' | 'degraded'): void
   /** A decision made without the shared store (Redis down): `local` (fail open) or `error`. */
   onDecisionWithoutStore(kind: 'rate' | 'concurrency', mode: 'open' | 'closed'): void
+  /**
+   * Every limit decision of a shared store, by how it was made: `store`, `local-deadline` (its
+   * answer missed the deadline, decided locally for that request) or `local-outage`.
+   */
+  onLimitDecision?(
+    kind: 'rate' | 'concurrency',
+    mode: 'store' | 'local-deadline' | 'local-outage',
+  ): void
+  /** The live replicas sharing the limits, as the store's membership last saw them. */
+  onMembership?(replicas: number): void
   /** A listener closed a new downstream connection over its GatewayConfig downstream cap. */
   onConnectionRefused?(
     listener: string,

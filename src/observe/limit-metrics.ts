@@ -21,6 +21,30 @@ export function createLimitMetrics(registry: Registry): LimitObserver {
     labelNames: ['kind', 'mode'] as const,
     registers: [registry],
   })
+  const byMode = new Counter({
+    name: 'portcullis_limit_decisions_total',
+    help: 'Limit decisions of the shared store (Redis, or the primary for workers) by kind (rate, concurrency) and how they were made: store, local-deadline (the answer missed its deadline; decided locally for that request with the local share), local-outage (the store is declared unreachable).',
+    labelNames: ['kind', 'mode'] as const,
+    registers: [registry],
+  })
+  // Bound once: the decision path increments a child, no label lookup per decision.
+  const modeChildren = {
+    rate: {
+      store: byMode.labels('rate', 'store'),
+      'local-deadline': byMode.labels('rate', 'local-deadline'),
+      'local-outage': byMode.labels('rate', 'local-outage'),
+    },
+    concurrency: {
+      store: byMode.labels('concurrency', 'store'),
+      'local-deadline': byMode.labels('concurrency', 'local-deadline'),
+      'local-outage': byMode.labels('concurrency', 'local-outage'),
+    },
+  }
+  const replicas = new Gauge({
+    name: 'portcullis_limit_store_replicas',
+    help: 'Live replicas sharing the limits, as the Redis membership last saw them (each replica beats every third of redis.leaseTtl); the local share while Redis cannot answer is ceil(limit / this) unless redis.expectedReplicas is set.',
+    registers: [registry],
+  })
   const refused = new Counter({
     name: 'portcullis_downstream_connections_refused_total',
     help: 'Downstream connections closed at accept over the listener cap (GatewayConfig downstream.maxConnections, maxConnectionsPerClient), by listener and reason.',
@@ -39,6 +63,12 @@ export function createLimitMetrics(registry: Registry): LimitObserver {
     },
     onDecisionWithoutStore(kind, mode) {
       withoutStore.inc({ kind, mode })
+    },
+    onLimitDecision(kind, mode) {
+      modeChildren[kind][mode].inc()
+    },
+    onMembership(n) {
+      replicas.set(n)
     },
   }
 }

@@ -12,6 +12,7 @@ import {
   createIpcLimitStore,
   createLimitStore,
   type ConcurrencyLimiter,
+  type DecisionMode,
   type LimitStore,
   type RedisSettings,
 } from '../state/index.js'
@@ -30,6 +31,9 @@ export async function createLimitStoreFor(
     onHealthChange: (h: 'ok' | 'degraded') => deps.observer.onStoreHealth(h),
     onDecisionWithoutStore: (kind: 'rate' | 'concurrency', mode: 'open' | 'closed') =>
       deps.observer.onDecisionWithoutStore(kind, mode),
+    onDecision: (kind: 'rate' | 'concurrency', mode: DecisionMode) =>
+      deps.observer.onLimitDecision?.(kind, mode),
+    onMembership: (n: number) => deps.observer.onMembership?.(n),
   }
   if (r === undefined && deps.isWorker === true) return createWorkerLimitStore()
   if (r === undefined) return createLimitStore({}, { logger: deps.logger, events })
@@ -94,5 +98,7 @@ function toRedisSettings(r: ir.RedisStoreSettings): RedisSettings {
     ...(r.keyPrefix !== undefined ? { keyPrefix: r.keyPrefix } : {}),
     ...(r.commandTimeoutMs !== undefined ? { commandTimeout: r.commandTimeoutMs } : {}),
     ...(r.connectTimeoutMs !== undefined ? { connectTimeout: r.connectTimeoutMs } : {}),
+    // Replicas beat like the leases: one that died is out of the membership within a TTL.
+    membershipTtlMs: r.leaseTtlMs ?? DEFAULT_POOL_LEASE_TTL_MS,
   }
 }

@@ -14,6 +14,9 @@ import type { ConnectionWatcher } from './redis/store.js'
 
 interface Switchable extends SharedStore {
   down: boolean
+  /** Calls that fail before the store answers again (one slow call, say). */
+  failNext: number
+  replicas: number | undefined
   probes: number[]
   watcher: ConnectionWatcher | undefined
 }
@@ -21,20 +24,36 @@ interface Switchable extends SharedStore {
 function switchableShared(clock: ManualClock): Switchable {
   const state = createMemoryLimitState({ clock })
   const inner = createMemoryLimitStore({ state, scheduler: clock })
-  const failing = () => Promise.reject(new Error('store down'))
+  // Every call reports its outcome, as the Redis store does per script call.
+  const failing = () => {
+    if (shared.failNext > 0) shared.failNext--
+    shared.watcher?.onOutcome?.(false, new Error('store down'))
+    return Promise.reject(new Error('store down'))
+  }
+  const answered = <T>(value: T): Promise<T> => {
+    shared.watcher?.onOutcome?.(true)
+    return Promise.resolve(value)
+  }
   const shared: Switchable = {
     down: false,
+    failNext: 0,
+    replicas: undefined,
     probes: [],
     watcher: undefined,
     rate: {
       consume: (key, rule, cost) =>
-        shared.down ? failing() : Promise.resolve(inner.rate.consume(key, rule, cost)),
+        shared.down || shared.failNext > 0
+          ? failing()
+          : answered(inner.rate.consume(key, rule, cost)),
     },
     concurrency: {
       acquire: (key, max, options) =>
-        shared.down ? failing() : inner.concurrency.acquire(key, max, options),
+        shared.down || shared.failNext > 0
+          ? failing()
+          : inner.concurrency.acquire(key, max, options).then((l) => answered(l)),
       count: (key) => (shared.down ? failing() : inner.concurrency.count(key)),
     },
+    liveReplicas: () => shared.replicas,
     recover() {
       shared.probes.push(clock.now())
       return shared.down ? failing() : Promise.resolve()
@@ -48,6 +67,7 @@ function switchableShared(clock: ManualClock): Switchable {
 }
 
 function setup(options: { expectedReplicas?: number } = {}) {
+  const modes: string[] = []
   const clock = createManualClock()
   const shared = switchableShared(clock)
   const transitions: LimitStoreHealth[] = []
@@ -60,11 +80,13 @@ function setup(options: { expectedReplicas?: number } = {}) {
     events: {
       onHealthChange: (h) => void transitions.push(h),
       onDecisionWithoutStore: (kind, mode) => void withoutStore.push(`${kind}/${mode}`),
+      onDecision: (kind, mode) => void modes.push(`${kind}/${mode}`),
     },
     scheduler: clock,
+    clock,
     ...options,
   })
-  return { clock, shared, store, transitions, withoutStore, lines }
+  return { clock, shared, store, transitions, withoutStore, lines, modes }
 }
 
 /** Lets promise callbacks (the probe's) run. */
@@ -98,6 +120,7 @@ describe('failover limit store', () => {
   test('degraded decisions do not touch the shared store; fail-closed ones are errors', async () => {
     const { shared, store, withoutStore } = setup()
     shared.down = true
+    shared.watcher?.onDown(new Error('connection closed'))
     const closed = await store.rate.consume('k', {
       limit: 5,
       periodMs: 1000,
@@ -138,6 +161,7 @@ describe('failover limit store', () => {
   test('leases granted locally move to the shared store when it is back', async () => {
     const { clock, shared, store } = setup()
     shared.down = true
+    shared.watcher?.onDown(new Error('connection closed'))
     const local = await store.concurrency.acquire('c', 3, { leaseTtlMs: 300 })
     const releasedEarly = await store.concurrency.acquire('c', 3, { leaseTtlMs: 300 })
     assert.ok(local !== undefined && releasedEarly !== undefined)
@@ -161,5 +185,104 @@ describe('failover limit store', () => {
     shared.watcher?.onDown(new Error('connection closed'))
     assert.equal(store.health(), 'degraded')
     assert.deepEqual(transitions, ['degraded'])
+  })
+
+  test('failed calls short of the pattern decide only their own requests locally', async () => {
+    const { clock, shared, store, transitions, modes } = setup()
+    const rule: RateRule = { limit: 5, periodMs: 1000 }
+    await store.rate.consume('k', rule)
+    shared.down = true
+    for (let i = 0; i < 4; i++) await store.rate.consume('k', rule)
+    assert.equal(store.health(), 'ok', 'four failures in a row are hiccups')
+    clock.advance(1100) // out of the failure-rate window
+    shared.down = false
+    await store.rate.consume('k', rule)
+    shared.down = true
+    for (let i = 0; i < 4; i++) await store.rate.consume('k', rule)
+    assert.equal(store.health(), 'ok', 'an answer in between starts the count again')
+    clock.advance(1100)
+    assert.deepEqual(transitions, [])
+    assert.deepEqual(modes, [
+      'rate/store',
+      ...Array<string>(4).fill('rate/local-deadline'),
+      'rate/store',
+      ...Array<string>(4).fill('rate/local-deadline'),
+    ])
+    await store.rate.consume('k', rule)
+    assert.equal(store.health(), 'degraded', 'the fifth in a row declares the outage')
+    await store.rate.consume('k', rule)
+    assert.equal(modes.at(-1), 'rate/local-outage')
+  })
+
+  test('more than half of at least 10 calls failing within a second declares the outage', async () => {
+    const { clock, shared, store } = setup()
+    const rule: RateRule = { limit: 1000, periodMs: 1000 }
+    for (let i = 0; i < 9; i++) {
+      shared.down = i % 3 !== 0 // fail, fail, answer: never five in a row
+      await store.rate.consume('k', rule)
+      clock.advance(50)
+    }
+    assert.equal(store.health(), 'ok', 'fewer than 10 calls do not make a rate')
+    shared.down = true
+    await store.rate.consume('k', rule)
+    assert.equal(store.health(), 'degraded') // 7 of 10 failed within 500 ms
+  })
+
+  test('a failure rate spread thinner than the window is not an outage', async () => {
+    const { clock, shared, store } = setup()
+    const rule: RateRule = { limit: 1000, periodMs: 1000 }
+    for (let i = 0; i < 40; i++) {
+      shared.down = i % 3 !== 0
+      await store.rate.consume('k', rule)
+      clock.advance(400)
+      shared.down = false
+      for (let j = 0; j < 3; j++) await store.rate.consume('k', rule)
+    }
+    assert.equal(store.health(), 'ok')
+  })
+
+  test('the local share follows the membership; expectedReplicas overrides it', async () => {
+    const measured = setup()
+    measured.shared.replicas = 4
+    measured.shared.down = true
+    measured.shared.watcher?.onDown(new Error('connection closed'))
+    const rule: RateRule = { limit: 10, periodMs: 60_000 }
+    let admitted = 0
+    for (let i = 0; i < 20; i++)
+      if ((await measured.store.rate.consume('k', rule)).allowed) admitted++
+    assert.equal(admitted, 3) // ceil(10 / 4)
+    measured.shared.replicas = 2 // a replica died: the share grows for keys decided from now on
+    for (let i = 0; i < 20; i++)
+      if ((await measured.store.rate.consume('k2', rule)).allowed) admitted++
+    assert.equal(admitted, 3 + 5)
+    const leases = []
+    for (let i = 0; i < 5; i++) {
+      leases.push(await measured.store.concurrency.acquire('c', 4, { leaseTtlMs: 300 }))
+    }
+    assert.equal(leases.filter((l) => l !== undefined).length, 2) // ceil(4 / 2)
+
+    const overridden = setup({ expectedReplicas: 5 })
+    overridden.shared.replicas = 2
+    overridden.shared.down = true
+    overridden.shared.watcher?.onDown(new Error('connection closed'))
+    admitted = 0
+    for (let i = 0; i < 20; i++)
+      if ((await overridden.store.rate.consume('k', rule)).allowed) admitted++
+    assert.equal(admitted, 2) // ceil(10 / 5)
+  })
+
+  test('a lease past its deadline is granted locally and then takes its slot in the store', async () => {
+    const { shared, store, modes } = setup()
+    shared.failNext = 1
+    const late = await store.concurrency.acquire('c', 2, { leaseTtlMs: 300 })
+    assert.ok(late !== undefined)
+    assert.deepEqual(modes, ['concurrency/local-deadline'])
+    const other = await store.concurrency.acquire('c', 2, { leaseTtlMs: 300 })
+    assert.ok(other !== undefined)
+    await settle()
+    assert.equal(await store.concurrency.count('c'), 2, 'the late lease holds a shared slot')
+    assert.equal(await store.concurrency.acquire('c', 2, { leaseTtlMs: 300 }), undefined)
+    await late.release()
+    assert.equal(await store.concurrency.count('c'), 1)
   })
 })

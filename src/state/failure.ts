@@ -1,16 +1,22 @@
 /**
  * What limits do while the shared store (Redis) cannot answer. Each rule has a failure mode:
- *   open    decide with a local in-memory limiter (this replica's share of the limit)
+ *   open    decide with a local in-memory limiter (this replica's share of the limit:
+ *           ceil(limit / replicas), replicas = `expectedReplicas` if set, else the live replicas
+ *           the membership last saw)
  *   closed  answer with an error decision (rate) or a refusal (concurrency)
- * The first failed call marks the store degraded (logged once per transition, reported through
- * `onHealthChange`); from then on no decision waits for Redis — decisions are local or errors at
- * once — and Redis is probed with backoff (100 ms doubling to 5 s, or at once when the connection
- * reports it is back). A probe that succeeds first renews the leases this replica holds and moves
- * its local leases into Redis, then decisions go to Redis again. Nothing made during the outage is
- * replayed into Redis, and nothing is queued while it is down.
+ * A hiccup is not an outage. A rate decision Redis has not answered within the command timeout
+ * is decided locally for that request only (mode `local-deadline`); an acquire waits for Redis
+ * up to the lease deadline and is local only past it. The store is declared unreachable (mode
+ * `local-outage`) only after a failure pattern (failure-pattern.ts) or a dropped connection:
+ * logged once per transition and reported through `onHealthChange`; from then on no decision
+ * waits for Redis and Redis is probed with backoff (100 ms doubling to 5 s, or at once when the
+ * connection reports it is back). A probe that succeeds first renews the leases this replica
+ * holds and moves its local leases into Redis, then decisions go to Redis again. Nothing made
+ * locally is replayed into Redis, and nothing is queued while it is down.
  */
 import { silentLogger, type Logger } from '../lib/index.js'
-import { systemScheduler, type Cancel, type Scheduler } from './clock.js'
+import { systemClock, systemScheduler, type Cancel, type Clock, type Scheduler } from './clock.js'
+import { FailurePattern, type FailurePatternOptions } from './failure-pattern.js'
 import type { MemoryLimitStore } from './memory/store.js'
 import type {
   AcquireOptions,
@@ -25,18 +31,41 @@ import type {
 } from './ports.js'
 import type { ConnectionWatcher } from './redis/store.js'
 
+/**
+ * How a decision was made: by the shared store (`store`, a refusal it answered earlier included),
+ * locally because this request's answer missed its deadline (`local-deadline`), or locally
+ * because the store is declared unreachable (`local-outage`).
+ */
+export type DecisionMode = 'store' | 'local-deadline' | 'local-outage'
+
 /** Callbacks for metrics and health reporting. */
 export interface LimitStoreEvents {
   /** Called once per transition: 'degraded' when the store stops answering, 'ok' when it is back. */
   onHealthChange?(health: LimitStoreHealth): void
   /** Called for each decision made without the shared store (a counter). */
   onDecisionWithoutStore?(kind: 'rate' | 'concurrency', failureMode: FailureMode): void
+  /** Called for each decision, with how it was made (a counter). */
+  onDecision?(kind: 'rate' | 'concurrency', mode: DecisionMode): void
+  /** The live replicas the store's membership sees, when it changes. */
+  onMembership?(replicas: number): void
 }
 
-/** A store whose calls reject when it cannot answer (the Redis store). */
+/**
+ * A store whose calls reject when it cannot answer (the Redis store). A rate decision may also
+ * resolve undefined (not answered within its deadline) or come as a plain value (a refusal
+ * known from an earlier answer).
+ */
 export interface SharedStore {
-  readonly rate: { consume(key: string, rule: RateRule, cost?: number): Promise<RateDecision> }
+  readonly rate: {
+    consume(
+      key: string,
+      rule: RateRule,
+      cost?: number,
+    ): RateDecision | Promise<RateDecision | undefined>
+  }
   readonly concurrency: ConcurrencyLimiter
+  /** Live replicas at the last membership beat, undefined before one was answered. */
+  liveReplicas(): number | undefined
   /** Resolves when the store answers and this replica's leases are renewed; else rejects. */
   recover(): Promise<void>
   watch(watcher: ConnectionWatcher): void
@@ -48,8 +77,15 @@ export interface FailoverOptions {
   readonly local: MemoryLimitStore
   /** Whether the shared store answered at startup. Default true. */
   readonly healthy?: boolean
-  /** Replicas sharing the limits; a fail-open local limiter admits ceil(limit / this). Default 1. */
+  /**
+   * Replicas sharing the limits, overriding the membership: a fail-open local limiter admits
+   * ceil(limit / this). Default: the live replicas last seen, 1 before any was seen.
+   */
   readonly expectedReplicas?: number
+  /** When calls that fail mean the store is unreachable. */
+  readonly failurePattern?: FailurePatternOptions
+  /** For the failure pattern's window. Default: the monotonic process clock. */
+  readonly clock?: Clock
   readonly probeInitialMs?: number
   readonly probeMaxMs?: number
   readonly logger?: Logger
@@ -96,8 +132,9 @@ class FailoverLimitStore implements LimitStore, RateLimiter, ConcurrencyLimiter 
   readonly rate: RateLimiter = this
   readonly concurrency: ConcurrencyLimiter = this
   private healthy: boolean
-  private readonly replicas: number
-  private readonly localRules = new WeakMap<RateRule, RateRule>()
+  private readonly expectedReplicas: number | undefined
+  private readonly localRules = new WeakMap<RateRule, { replicas: number; rule: RateRule }>()
+  private readonly failures: FailurePattern
   private readonly localLeases = new Set<LocalLease>()
   private readonly shared: SharedStore
   private readonly local: MemoryLimitStore
@@ -117,10 +154,12 @@ class FailoverLimitStore implements LimitStore, RateLimiter, ConcurrencyLimiter 
     this.logger = options.logger ?? silentLogger
     this.events = options.events ?? {}
     this.scheduler = options.scheduler ?? systemScheduler
-    this.replicas = options.expectedReplicas ?? 1
-    if (!Number.isInteger(this.replicas) || this.replicas < 1) {
-      throw new RangeError(`expectedReplicas must be a positive integer, got ${this.replicas}`)
+    const expected = options.expectedReplicas
+    if (expected !== undefined && (!Number.isInteger(expected) || expected < 1)) {
+      throw new RangeError(`expectedReplicas must be a positive integer, got ${expected}`)
     }
+    this.expectedReplicas = expected
+    this.failures = new FailurePattern(options.clock ?? systemClock, options.failurePattern)
     this.probeInitialMs = options.probeInitialMs ?? DEFAULT_PROBE_INITIAL_MS
     this.probeMaxMs = options.probeMaxMs ?? DEFAULT_PROBE_MAX_MS
     this.probeDelayMs = this.probeInitialMs
@@ -128,7 +167,14 @@ class FailoverLimitStore implements LimitStore, RateLimiter, ConcurrencyLimiter 
     this.shared.watch({
       onDown: (cause) => this.markDegraded(cause),
       onUp: () => this.probeSoon(),
+      onOutcome: (ok, cause) => {
+        if (this.failures.record(ok) && !ok) this.markDegraded(cause)
+      },
+      onMembership: (size) => this.events.onMembership?.(size),
     })
+    // The first beat was answered while connecting, before this watcher existed.
+    const members = this.shared.liveReplicas()
+    if (members !== undefined) this.events.onMembership?.(members)
     if (!this.healthy) {
       this.logger.warn(
         'limit store unreachable at startup; limits decided locally until it answers',
@@ -141,30 +187,66 @@ class FailoverLimitStore implements LimitStore, RateLimiter, ConcurrencyLimiter 
     return this.healthy ? 'ok' : 'degraded'
   }
 
+  /** The replicas a local share is computed for. */
+  replicas(): number {
+    return this.expectedReplicas ?? this.shared.liveReplicas() ?? 1
+  }
+
   consume(key: string, rule: RateRule, cost = 1): Promise<RateDecision> | RateDecision {
-    if (!this.healthy) return this.consumeWithoutStore(key, rule, cost)
-    return this.shared.rate.consume(key, rule, cost).then(undefined, (err: unknown) => {
-      this.markDegraded(err)
-      return this.consumeWithoutStore(key, rule, cost)
-    })
+    if (!this.healthy) return this.consumeWithoutStore(key, rule, cost, 'local-outage')
+    const d = this.shared.rate.consume(key, rule, cost)
+    if (!(d instanceof Promise)) {
+      this.events.onDecision?.('rate', 'store')
+      return d
+    }
+    return d.then(
+      (answer) => {
+        if (answer === undefined) return this.consumeWithoutStore(key, rule, cost, 'local-deadline')
+        this.events.onDecision?.('rate', 'store')
+        return answer
+      },
+      () => this.consumeWithoutStore(key, rule, cost, this.lateMode()),
+    )
   }
 
   async acquire(key: string, max: number, options: AcquireOptions): Promise<Lease | undefined> {
+    let decidedAs: DecisionMode = 'local-outage'
     if (this.healthy) {
       try {
-        return await this.shared.concurrency.acquire(key, max, options)
-      } catch (err) {
-        this.markDegraded(err)
+        const lease = await this.shared.concurrency.acquire(key, max, options)
+        this.events.onDecision?.('concurrency', 'store')
+        return lease
+      } catch {
+        // Past the lease deadline or failed: this request follows its failure mode.
+        decidedAs = this.lateMode()
       }
     }
     const mode = options.failureMode ?? 'open'
     this.events.onDecisionWithoutStore?.('concurrency', mode)
+    this.events.onDecision?.('concurrency', decidedAs)
     if (mode === 'closed') return undefined
-    const inner = this.local.concurrency.acquireNow(key, Math.ceil(max / this.replicas), options)
+    const inner = this.local.concurrency.acquireNow(key, Math.ceil(max / this.replicas()), options)
     if (inner === undefined) return undefined
     const lease = new LocalLease(inner, key, max, options, this)
     this.localLeases.add(lease)
+    // Only this request missed the deadline: try once to hold its slot in the store as well,
+    // so the shared count includes it (a declared outage leaves that to the probe).
+    if (decidedAs === 'local-deadline') this.adoptLater(lease)
     return lease
+  }
+
+  private adoptLater(lease: LocalLease): void {
+    this.shared.concurrency.acquire(lease.key, lease.max, lease.options).then(
+      (slot) => {
+        if (slot === undefined || !this.localLeases.has(lease)) {
+          if (slot !== undefined) void slot.release()
+          return
+        }
+        lease.adopt(slot)
+        this.localLeases.delete(lease)
+      },
+      () => undefined,
+    )
   }
 
   async count(key: string): Promise<number> {
@@ -189,9 +271,20 @@ class FailoverLimitStore implements LimitStore, RateLimiter, ConcurrencyLimiter 
     await Promise.all([this.shared.close(), this.local.close()])
   }
 
-  private consumeWithoutStore(key: string, rule: RateRule, cost: number): RateDecision {
+  /** A call that failed while healthy decided that request; once declared down, all of them. */
+  private lateMode(): DecisionMode {
+    return this.healthy ? 'local-deadline' : 'local-outage'
+  }
+
+  private consumeWithoutStore(
+    key: string,
+    rule: RateRule,
+    cost: number,
+    decidedAs: DecisionMode,
+  ): RateDecision {
     const mode = rule.failureMode ?? 'open'
     this.events.onDecisionWithoutStore?.('rate', mode)
+    this.events.onDecision?.('rate', decidedAs)
     if (mode === 'closed') {
       return {
         allowed: false,
@@ -205,14 +298,17 @@ class FailoverLimitStore implements LimitStore, RateLimiter, ConcurrencyLimiter 
     return this.local.rate.consume(key, this.localRule(rule), cost)
   }
 
-  /** This replica's share of a rule; the same object per rule, so no allocation per decision. */
+  /**
+   * This replica's share of a rule; the same object per rule while the fleet keeps its size, so
+   * no allocation per decision.
+   */
   private localRule(rule: RateRule): RateRule {
-    if (this.replicas === 1) return rule
-    let local = this.localRules.get(rule)
-    if (local === undefined) {
-      local = { ...rule, limit: Math.ceil(rule.limit / this.replicas) }
-      this.localRules.set(rule, local)
-    }
+    const replicas = this.replicas()
+    if (replicas === 1) return rule
+    const known = this.localRules.get(rule)
+    if (known !== undefined && known.replicas === replicas) return known.rule
+    const local = { ...rule, limit: Math.ceil(rule.limit / replicas) }
+    this.localRules.set(rule, { replicas, rule: local })
     return local
   }
 
@@ -260,6 +356,7 @@ class FailoverLimitStore implements LimitStore, RateLimiter, ConcurrencyLimiter 
     }
     this.probing = false
     if (this.closed) return
+    this.failures.reset()
     this.healthy = true
     this.logger.info('limit store reachable again; limits shared through it')
     this.events.onHealthChange?.('ok')

@@ -19,6 +19,7 @@ export {
   createFailoverLimitStore,
   DEFAULT_PROBE_INITIAL_MS,
   DEFAULT_PROBE_MAX_MS,
+  type DecisionMode,
   type FailoverOptions,
   type LimitStoreEvents,
   type SharedStore,
@@ -52,6 +53,8 @@ export {
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_KEY_PREFIX,
+  DEFAULT_LEASE_DEADLINE_MS,
+  DEFAULT_MEMBERSHIP_TTL_MS,
   resolveRedisTarget,
   type RedisEndpoint,
   type RedisSettings,
@@ -63,8 +66,9 @@ export interface LimitStoreSettings {
   /** Shared limits through Redis. Without it, limits are kept in this process's memory. */
   readonly redis?: RedisSettings
   /**
-   * Replicas expected to share the Redis limits. While Redis is unreachable, each replica's local
-   * limiter admits ceil(limit / expectedReplicas) for fail-open rules. Default 1.
+   * Replicas sharing the Redis limits, overriding the membership Redis keeps. While Redis cannot
+   * answer, each replica's local limiter admits ceil(limit / replicas) for fail-open rules.
+   * Default: the live replicas the membership last saw (1 before it saw any).
    */
   readonly expectedReplicas?: number
   /** Most rate-limit keys an in-memory limiter keeps. Default 100 000. */
@@ -97,6 +101,7 @@ export async function createLimitStore(
   const shared = createRedisLimitStore(settings.redis, {
     logger,
     ...(deps.scheduler !== undefined ? { scheduler: deps.scheduler } : {}),
+    ...(deps.clock !== undefined ? { clock: deps.clock } : {}),
   })
   const healthy = await shared.connect()
   return createFailoverLimitStore({

@@ -34,20 +34,23 @@ runLimitContract('ipc store (cluster workers)', (t) => {
           return true
         },
       }
-      const store: IpcLimitStore = createIpcLimitStore({
-        send(message, cb) {
-          if (!isAlive) {
-            setImmediate(() => cb?.(new Error('channel closed')))
-            return false
-          }
-          const copy = structuredClone(message)
-          setImmediate(() => {
-            if (isLimitRequest(copy)) server.handle(worker, copy, toWorker)
-          })
-          cb?.(null)
-          return true
+      const store: IpcLimitStore = createIpcLimitStore(
+        {
+          send(message, cb) {
+            if (!isAlive) {
+              setImmediate(() => cb?.(new Error('channel closed')))
+              return false
+            }
+            const copy = structuredClone(message)
+            setImmediate(() => {
+              if (isLimitRequest(copy)) server.handle(worker, copy, toWorker)
+            })
+            cb?.(null)
+            return true
+          },
         },
-      })
+        { clock },
+      )
       const close = store.close.bind(store)
       return Promise.resolve({
         ...store,

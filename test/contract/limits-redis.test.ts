@@ -104,10 +104,12 @@ function inspector(t: TestContext, server: RedisServer): Redis {
 
 describe('redis store: faults', () => {
   let server: RedisServer
+  let debugServer: RedisServer
   before(async () => {
     server = await startRedisServer()
+    debugServer = await startRedisServer({ args: ['--enable-debug-command', 'yes'] })
   })
-  after(() => server.stop())
+  after(() => Promise.all([server.stop(), debugServer.stop()]))
 
   test('Redis killed: fail-open rules decide locally within the command timeout', async (t) => {
     const { store, transitions, warnings, withoutStore } = await observedStore(t, server, 'open:')
@@ -169,8 +171,8 @@ describe('redis store: faults', () => {
     assert.equal(refused, undefined)
   })
 
-  test('Redis frozen (SIGSTOP): decisions still come within the command timeout', async (t) => {
-    const { store, transitions } = await observedStore(t, server, 'frozen:')
+  test('Redis frozen (SIGSTOP): decisions come within the command timeout, the outage is declared after the failure pattern', async (t) => {
+    const { store, transitions, warnings } = await observedStore(t, server, 'frozen:')
     t.after(() => server.resume())
     const rule: RateRule = { limit: 3, periodMs: 60_000 }
     assert.equal((await store.rate.consume('k', rule)).allowed, true)
@@ -180,13 +182,104 @@ describe('redis store: faults', () => {
     assert.ok(ms >= COMMAND_TIMEOUT_MS - 5, `the first decision waited for the timeout (${ms} ms)`)
     assert.ok(ms <= COMMAND_TIMEOUT_MS + LATENCY_MARGIN_MS, `first decision took ${ms} ms`)
     assert.equal(first.allowed, true, 'decided by the local limiter')
+    assert.equal(store.health(), 'ok', 'one late answer is not an outage')
+    // Calls past the lease deadline (500 ms) are failures; five in a row declare the outage.
+    const deadline = performance.now() + 10_000
+    let decisions = 1
+    while (store.health() === 'ok' && performance.now() < deadline && decisions < 1000) {
+      const { ms: each } = await timed(() => store.rate.consume('k', rule))
+      assert.ok(each <= COMMAND_TIMEOUT_MS + LATENCY_MARGIN_MS, `a decision took ${each} ms`)
+      decisions++
+    }
+    assert.equal(store.health(), 'degraded')
+    assert.equal(warnings.filter((l) => l.includes('limit store unreachable')).length, 1)
     const { ms: laterMs } = await timed(() => store.rate.consume('k', rule))
     assert.ok(laterMs < COMMAND_TIMEOUT_MS, `once degraded, decisions do not wait (${laterMs} ms)`)
-    assert.equal(store.health(), 'degraded')
 
     server.resume()
     await waitFor('recovery', () => store.health() === 'ok', RECOVERY_TIMEOUT_MS)
     assert.deepEqual(transitions, ['degraded', 'ok'])
+  })
+
+  test('a slow command (DEBUG SLEEP) is a hiccup: rate decisions local for those requests, leases wait, no outage', async (t) => {
+    const modes: string[] = []
+    const store = await createLimitStore(
+      {
+        redis: { url: debugServer.url, keyPrefix: 'hiccup:', commandTimeout: COMMAND_TIMEOUT_MS },
+        expectedReplicas: 2,
+      },
+      { events: { onDecision: (kind, mode) => void modes.push(`${kind}/${mode}`) } },
+    )
+    t.after(() => store.close())
+    const redis = inspector(t, debugServer)
+    const rule: RateRule = { limit: 10, periodMs: 60_000 }
+    assert.equal((await store.rate.consume('r', rule)).allowed, true)
+
+    const sleeping = redis.call('DEBUG', 'SLEEP', '0.3')
+    // Sent while Redis sleeps: answered only after it, so past the 50 ms rate deadline.
+    await sleep(20)
+    const decisions = await Promise.all(
+      Array.from({ length: 20 }, () => Promise.resolve(store.rate.consume('r', rule))),
+    )
+    const lease = await store.concurrency.acquire('c', 1, { leaseTtlMs: 5000 })
+    await sleeping
+    // Local share ceil(10 / 2) = 5: the late requests were decided locally, each on its own.
+    assert.equal(decisions.filter((d) => d.allowed).length, 5)
+    assert.equal(modes.filter((m) => m === 'rate/local-deadline').length, 20)
+    // The lease waited for Redis (below the 500 ms lease deadline) instead of going local.
+    assert.ok(lease !== undefined)
+    assert.deepEqual(
+      modes.filter((m) => m.startsWith('concurrency')),
+      ['concurrency/store'],
+    )
+    assert.equal(await redis.zcard('hiccup:conc:c'), 1)
+    assert.equal(store.health(), 'ok')
+    // Back to the store, which counted the late requests too (9 of them fit): strict, not loose.
+    const after = await store.rate.consume('r', rule)
+    assert.equal(modes.at(-1), 'rate/store')
+    assert.equal(after.allowed, false)
+    await lease.release()
+  })
+
+  test('a key Redis refused is refused locally, without a round trip, until the retry time it returned', async (t) => {
+    const { store } = await observedStore(t, server, 'overlimit:')
+    const redis = inspector(t, server)
+    const rule: RateRule = { limit: 2, periodMs: 1200 } // T = 600 ms
+    assert.equal((await store.rate.consume('k', rule)).allowed, true)
+    assert.equal((await store.rate.consume('k', rule)).allowed, true)
+    const refused = await store.rate.consume('k', rule)
+    assert.equal(refused.allowed, false)
+    const tat = await redis.get('overlimit:rate:k')
+    const local = store.rate.consume('k', rule)
+    assert.ok(!(local instanceof Promise), 'answered without asking Redis')
+    assert.equal(local.allowed, false)
+    assert.ok(local.retryAfterMs > 0 && local.retryAfterMs <= refused.retryAfterMs)
+    assert.equal(await redis.get('overlimit:rate:k'), tat, 'Redis was not asked')
+    // Past the retry time the store decides again, and admits (the TAT only moved forward).
+    await sleep(local.retryAfterMs + 1)
+    const again = store.rate.consume('k', rule)
+    assert.ok(again instanceof Promise)
+    assert.equal((await again).allowed, true)
+  })
+
+  test('membership: each replica is counted while it beats, and the share follows it', async (t) => {
+    const sizes: number[] = []
+    const ttl = 900
+    const make = (events = {}) =>
+      createLimitStore(
+        { redis: { url: server.url, keyPrefix: 'members:', membershipTtlMs: ttl } },
+        { events },
+      )
+    const a = await make({ onMembership: (n: number) => void sizes.push(n) })
+    t.after(() => a.close())
+    assert.deepEqual(sizes, [1], 'the first beat, at connect, counts this replica')
+    const b = await make()
+    const c = await make()
+    await waitFor('3 members', () => sizes.at(-1) === 3, 3 * ttl)
+    await c.close() // a clean stop leaves at once
+    await waitFor('2 members', () => sizes.at(-1) === 2, 2 * ttl)
+    await b.close()
+    await waitFor('1 member', () => sizes.at(-1) === 1, 2 * ttl)
   })
 
   test('Redis restarted: counting resumes in Redis, nothing replayed, leases re-registered', async (t) => {
@@ -246,7 +339,7 @@ describe('redis store: faults', () => {
     const failures = await Promise.all(
       Array.from({ length: 200 }, () =>
         timed(() =>
-          shared.rate.consume('k', rule).then(
+          Promise.resolve(shared.rate.consume('k', rule)).then(
             () => 'answered',
             () => 'failed',
           ),

@@ -1,16 +1,29 @@
 /**
  * The messages a worker's limit store and the primary's limit server exchange over the cluster
- * IPC channel. Every request carries an id the answer repeats, so answers may arrive in any order.
- * The `t` tag keeps these apart from the other messages on the same channel.
+ * IPC channel. A message carries every operation a worker asked for in one event-loop turn, and
+ * the answer every result for it (one serialisation and one channel write each way, however many
+ * requests arrived together). Every operation carries an id its answer repeats; releases are not
+ * answered. The `t` tag keeps these apart from the other messages on the same channel.
  */
 import type { RateDecision, RateRule } from '../ports.js'
 
 export const LIMIT_REQUEST = 'portcullis:limit'
 export const LIMIT_ANSWER = 'portcullis:limit-answer'
 
-export type LimitRequest =
+/** One worker turn's operations. */
+export interface LimitRequest {
+  readonly t: typeof LIMIT_REQUEST
+  readonly ops: readonly LimitOp[]
+}
+
+/** The answers to one LimitRequest (releases have none). */
+export interface LimitAnswers {
+  readonly t: typeof LIMIT_ANSWER
+  readonly answers: readonly LimitAnswer[]
+}
+
+export type LimitOp =
   | {
-      readonly t: typeof LIMIT_REQUEST
       readonly id: number
       readonly op: 'consume'
       readonly key: string
@@ -18,7 +31,6 @@ export type LimitRequest =
       readonly cost: number
     }
   | {
-      readonly t: typeof LIMIT_REQUEST
       readonly id: number
       readonly op: 'acquire'
       readonly key: string
@@ -26,20 +38,17 @@ export type LimitRequest =
       readonly leaseTtlMs: number
     }
   | {
-      readonly t: typeof LIMIT_REQUEST
       readonly id: number
       readonly op: 'release'
       readonly lease: number
     }
   | {
-      readonly t: typeof LIMIT_REQUEST
       readonly id: number
       readonly op: 'count'
       readonly key: string
     }
 
 export interface LimitAnswer {
-  readonly t: typeof LIMIT_ANSWER
   readonly id: number
   readonly decision?: RateDecision
   /** acquire: the lease id, absent when the limit is full. */
@@ -59,7 +68,7 @@ export function isLimitRequest(m: unknown): m is LimitRequest {
   return typeof m === 'object' && m !== null && (m as { t?: unknown }).t === LIMIT_REQUEST
 }
 
-export function isLimitAnswer(m: unknown): m is LimitAnswer {
+export function isLimitAnswers(m: unknown): m is LimitAnswers {
   return typeof m === 'object' && m !== null && (m as { t?: unknown }).t === LIMIT_ANSWER
 }
 

@@ -7,10 +7,16 @@
 import type { Clock, Scheduler } from '../clock.js'
 import { createMemoryLimitState, createMemoryLimitStore } from '../memory/store.js'
 import type { Lease } from '../ports.js'
-import { LIMIT_ANSWER, type IpcEndpoint, type LimitAnswer, type LimitRequest } from './protocol.js'
+import {
+  LIMIT_ANSWER,
+  type IpcEndpoint,
+  type LimitAnswer,
+  type LimitOp,
+  type LimitRequest,
+} from './protocol.js'
 
 export interface IpcLimitServer {
-  /** Answers one request from `worker` on `reply`. */
+  /** Decides one turn's operations from `worker` and answers them in one message on `reply`. */
   handle(worker: number, request: LimitRequest, reply: IpcEndpoint): void
   /** The worker exited: release every lease it held. Returns how many were released. */
   releaseWorker(worker: number): number
@@ -39,10 +45,10 @@ export function createIpcLimitServer(options: IpcLimitServerOptions = {}): IpcLi
   const byWorker = new Map<number, Set<number>>()
   let nextLease = 1
 
-  const answer = (reply: IpcEndpoint, a: LimitAnswer): void => {
+  const answer = (reply: IpcEndpoint, answers: LimitAnswer[]): void => {
     // A worker that is gone cannot be answered; its leases are released on its exit.
     try {
-      reply.send(a, ignore)
+      reply.send({ t: LIMIT_ANSWER, answers }, ignore)
     } catch {
       /* channel closed */
     }
@@ -56,37 +62,42 @@ export function createIpcLimitServer(options: IpcLimitServerOptions = {}): IpcLi
     void held.lease.release()
   }
 
-  const decide = (worker: number, r: LimitRequest): LimitAnswer => {
+  /** The answer to one operation; undefined for a release (nobody waits for it). */
+  const decide = (worker: number, r: LimitOp): LimitAnswer | undefined => {
     switch (r.op) {
       case 'consume':
-        return { t: LIMIT_ANSWER, id: r.id, decision: store.rate.consume(r.key, r.rule, r.cost) }
+        return { id: r.id, decision: store.rate.consume(r.key, r.rule, r.cost) }
       case 'acquire': {
         const lease = store.concurrency.acquireNow(r.key, r.max, { leaseTtlMs: r.leaseTtlMs })
-        if (lease === undefined) return { t: LIMIT_ANSWER, id: r.id }
+        if (lease === undefined) return { id: r.id }
         const id = nextLease++
         leases.set(id, { worker, lease })
         let mine = byWorker.get(worker)
         if (mine === undefined) byWorker.set(worker, (mine = new Set()))
         mine.add(id)
-        return { t: LIMIT_ANSWER, id: r.id, lease: id }
+        return { id: r.id, lease: id }
       }
       case 'release':
         forget(r.lease)
-        return { t: LIMIT_ANSWER, id: r.id }
+        return undefined
       case 'count':
-        return { t: LIMIT_ANSWER, id: r.id, count: state.leases.count(r.key) }
+        return { id: r.id, count: state.leases.count(r.key) }
     }
   }
 
   return {
     handle(worker, request, reply) {
-      let a: LimitAnswer
-      try {
-        a = decide(worker, request)
-      } catch (e) {
-        a = { t: LIMIT_ANSWER, id: request.id, error: e instanceof Error ? e.message : String(e) }
+      const answers: LimitAnswer[] = []
+      for (const op of request.ops) {
+        let a: LimitAnswer | undefined
+        try {
+          a = decide(worker, op)
+        } catch (e) {
+          a = { id: op.id, error: e instanceof Error ? e.message : String(e) }
+        }
+        if (a !== undefined) answers.push(a)
       }
-      answer(reply, a)
+      if (answers.length > 0) answer(reply, answers)
     },
     releaseWorker(worker) {
       const mine = byWorker.get(worker)

@@ -8,15 +8,21 @@ const rule = { limit: 2, periodMs: 60_000 }
 const ttl = { leaseTtlMs: 10_000 }
 
 /** A worker store wired to `server` as worker `id`, answers delivered on the next turn. */
-function worker(server: ReturnType<typeof createIpcLimitServer>, id: number) {
+function worker(
+  server: ReturnType<typeof createIpcLimitServer>,
+  id: number,
+  messages = { sent: 0, answered: 0 },
+) {
   const reply: IpcEndpoint = {
     send(m) {
+      messages.answered++
       setImmediate(() => store.receive(structuredClone(m)))
       return true
     },
   }
   const store = createIpcLimitStore({
     send(m) {
+      messages.sent++
       const copy: unknown = structuredClone(m)
       setImmediate(() => {
         if (isLimitRequest(copy)) server.handle(id, copy, reply)
@@ -77,5 +83,23 @@ describe('ipc limit store', () => {
     store.disconnect()
     assert.equal(store.health(), 'degraded')
     await store.close()
+  })
+
+  test('the decisions of one turn are one message each way; a refused key asks no more', async (t) => {
+    const server = createIpcLimitServer()
+    t.after(() => server.close())
+    const messages = { sent: 0, answered: 0 }
+    const a = worker(server, 1, messages)
+    const first = await Promise.all([
+      ...Array.from({ length: 10 }, () => a.rate.consume('k', { limit: 5, periodMs: 60_000 })),
+      a.concurrency.acquire('pool', 5, ttl),
+    ])
+    assert.deepEqual(messages, { sent: 1, answered: 1 })
+    assert.equal(first.filter((d) => d !== undefined && 'allowed' in d && d.allowed).length, 5)
+    const again = a.rate.consume('k', { limit: 5, periodMs: 60_000 })
+    assert.ok(!(again instanceof Promise), 'refused without asking the primary')
+    assert.equal(again.allowed, false)
+    assert.ok(again.retryAfterMs > 0)
+    assert.deepEqual(messages, { sent: 1, answered: 1 })
   })
 })

@@ -1,14 +1,18 @@
 /**
  * The limit store of a cluster worker without Redis: every decision is asked of the primary over
- * the IPC channel (`process.send`), which keeps one memory store for all workers. One IPC round
- * trip per decision, no timers in the worker: the primary's lease table renews leases and gives
- * back a dead worker's leases when it exits.
+ * the IPC channel (`process.send`), which keeps one memory store for all workers. The operations
+ * of one event-loop turn go as one message (protocol.ts), answered by one; a key the primary
+ * refused is refused here until the retry time it returned (over-limit-cache.ts), without a
+ * message. No timers in the worker: the primary's lease table renews leases and gives back a
+ * dead worker's leases when it exits.
  *
  * If the channel closes (the primary is gone; the worker is shutting down) pending and later
  * decisions follow the rule's failure mode: `open` decides with a local memory store, `closed`
  * refuses (an error decision, an undefined lease).
  */
+import { systemClock, type Clock } from '../clock.js'
 import { createMemoryLimitStore } from '../memory/store.js'
+import { OverLimitCache } from '../over-limit-cache.js'
 import type {
   AcquireOptions,
   ConcurrencyLimiter,
@@ -20,11 +24,11 @@ import type {
   RateRule,
 } from '../ports.js'
 import {
-  isLimitAnswer,
+  isLimitAnswers,
   LIMIT_REQUEST,
   type IpcEndpoint,
   type LimitAnswer,
-  type LimitRequest,
+  type LimitOp,
 } from './protocol.js'
 
 export interface IpcLimitStore extends LimitStore {
@@ -41,45 +45,83 @@ type Waiter = (answer: LimitAnswer | undefined) => void
 
 const DONE: Promise<void> = Promise.resolve()
 
-/** Distributes requests that the Omit<> below strips the id and tag from. */
-type Body<R> = R extends LimitRequest ? Omit<R, 't' | 'id'> : never
+/** Distributes operations that the Omit<> below strips the id from. */
+type Body<R> = R extends LimitOp ? Omit<R, 'id'> : never
 
-export function createIpcLimitStore(channel: IpcEndpoint): IpcLimitStore {
+export interface IpcLimitStoreOptions {
+  /** Local time for the over-limit cache; the primary's clock in tests. Default: monotonic. */
+  readonly clock?: Clock
+}
+
+export function createIpcLimitStore(
+  channel: IpcEndpoint,
+  options: IpcLimitStoreOptions = {},
+): IpcLimitStore {
   const waiting = new Map<number, Waiter>()
   const local = createMemoryLimitStore()
+  const clock = options.clock ?? systemClock
+  const refusals = new OverLimitCache(clock)
   let nextId = 1
   let isConnected = true
+  let turn: LimitOp[] | undefined
+
+  /** Sends the turn's operations as one message. */
+  const flush = (): void => {
+    const ops = turn
+    turn = undefined
+    if (ops === undefined) return
+    const fail = (e: Error | null): void => {
+      if (e === null) return
+      for (const op of ops) {
+        const w = waiting.get(op.id)
+        if (w === undefined) continue
+        waiting.delete(op.id)
+        w(undefined)
+      }
+    }
+    try {
+      channel.send({ t: LIMIT_REQUEST, ops }, fail)
+    } catch (e) {
+      fail(e instanceof Error ? e : new Error(String(e)))
+    }
+  }
+
+  const enqueue = (op: LimitOp): void => {
+    if (turn === undefined) {
+      turn = []
+      setImmediate(flush)
+    }
+    turn.push(op)
+  }
 
   /** Resolves with the answer, or undefined when the channel is (or becomes) closed. */
-  const ask = (body: Body<LimitRequest>): Promise<LimitAnswer | undefined> => {
+  const ask = (body: Body<LimitOp>): Promise<LimitAnswer | undefined> => {
     if (!isConnected) return Promise.resolve(undefined)
     const id = nextId++
     return new Promise((resolve) => {
       waiting.set(id, resolve)
-      const fail = (e: Error | null): void => {
-        if (e === null) return
-        waiting.delete(id)
-        resolve(undefined)
-      }
-      try {
-        channel.send({ t: LIMIT_REQUEST, id, ...body }, fail)
-      } catch (e) {
-        fail(e instanceof Error ? e : new Error(String(e)))
-      }
+      enqueue({ id, ...body })
     })
   }
 
   const rate: RateLimiter = {
-    async consume(key: string, rule: RateRule, cost = 1): Promise<RateDecision> {
-      const a = await ask({
+    consume(key: string, rule: RateRule, cost = 1): Promise<RateDecision> | RateDecision {
+      const known = refusals.check(key, cost, rule.limit)
+      if (known !== undefined) return known
+      const sentAt = clock.now()
+      return ask({
         op: 'consume',
         key,
         rule: { limit: rule.limit, periodMs: rule.periodMs },
         cost,
+      }).then((a) => {
+        if (a?.decision !== undefined) {
+          if (!a.decision.allowed) refusals.remember(key, cost, sentAt, a.decision)
+          return a.decision
+        }
+        if (rule.failureMode === 'closed') return errorDecision(rule.limit)
+        return local.rate.consume(key, rule, cost)
       })
-      if (a?.decision !== undefined) return a.decision
-      if (rule.failureMode === 'closed') return errorDecision(rule.limit)
-      return local.rate.consume(key, rule, cost)
     },
   }
 
@@ -99,8 +141,8 @@ export function createIpcLimitStore(channel: IpcEndpoint): IpcLimitStore {
   }
 
   const release = (lease: number): void => {
-    // Nobody waits for the answer: a lost release is given back when this worker exits.
-    void ask({ op: 'release', lease })
+    // Not answered: a lost release is given back when this worker exits.
+    if (isConnected) enqueue({ id: nextId++, op: 'release', lease })
   }
 
   const disconnect = (): void => {
@@ -114,11 +156,12 @@ export function createIpcLimitStore(channel: IpcEndpoint): IpcLimitStore {
     concurrency,
     health: (): LimitStoreHealth => (isConnected ? 'ok' : 'degraded'),
     receive(message) {
-      if (!isLimitAnswer(message)) return false
-      const w = waiting.get(message.id)
-      if (w !== undefined) {
-        waiting.delete(message.id)
-        w(message)
+      if (!isLimitAnswers(message)) return false
+      for (const a of message.answers) {
+        const w = waiting.get(a.id)
+        if (w === undefined) continue
+        waiting.delete(a.id)
+        w(a)
       }
       return true
     },

@@ -11,6 +11,7 @@ import type { ClusterOptions, RedisOptions } from 'ioredis'
 import {
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_LEASE_DEADLINE_MS,
   resolveRedisTarget,
   type RedisSettings,
   type RedisTarget,
@@ -28,7 +29,11 @@ export function reconnectDelayMs(attempt: number): number {
 export function limiterConnectionOptions(settings: RedisSettings) {
   const tls = tlsOptions(settings)
   return {
-    commandTimeout: settings.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    // The lease deadline: rate decisions have their own, shorter one (batch.ts).
+    commandTimeout: Math.max(
+      settings.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS,
+      settings.leaseDeadline ?? DEFAULT_LEASE_DEADLINE_MS,
+    ),
     connectTimeout: settings.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
     // Fail at once while disconnected instead of queueing (memory would grow during an outage).
     enableOfflineQueue: false,

@@ -1,11 +1,13 @@
 /**
  * Concurrency leases in Redis: a sorted set per limit key (scores are expiries in Redis time).
- * acquire = one script (drop expired, count, add if under max); release = ZREM; the leases this
+ * acquire (drop expired, count, add if under max) and release (ZREM) are operations of the
+ * turn's micro-batch (batch.ts), so concurrent requests share one script call; the leases this
  * store holds are renewed in one batch per heartbeat, so a replica that dies stops renewing and
  * its slots come back within the lease TTL.
  */
 import { randomUUID } from 'node:crypto'
 import type { Scheduler } from '../clock.js'
+import type { RedisBatch } from './batch.js'
 import { LeaseKeeper } from '../lease-keeper.js'
 import { checkAcquire } from '../lease-options.js'
 import type { AcquireOptions, ConcurrencyLimiter, Lease } from '../ports.js'
@@ -42,6 +44,7 @@ interface KeyBatch {
 
 export interface RedisConcurrencyOptions {
   readonly client: ScriptedClient
+  readonly batch: RedisBatch
   readonly keyPrefix: string
   readonly scheduler: Scheduler
   /** Redis Cluster: one heartbeat call per key (keys live in different slots). */
@@ -66,15 +69,14 @@ export class RedisConcurrencyLimiter implements ConcurrencyLimiter {
     })
   }
 
-  /** Rejects when Redis fails or does not answer within the command timeout. */
+  /** Rejects when Redis fails or does not answer within the lease deadline (command timeout). */
   async acquire(key: string, max: number, options: AcquireOptions): Promise<Lease | undefined> {
     checkAcquire(max, options)
     this.lastId += 1
     const id = `${this.idPrefix}:${this.lastId}`
     const redisKey = this.options.keyPrefix + key
     const ttl = options.leaseTtlMs
-    const acquired = await this.options.client.limitAcquire(redisKey, max, ttl, id)
-    if (acquired !== 1) return undefined
+    if (!(await this.options.batch.acquire(redisKey, max, ttl, id))) return undefined
     const lease = new RedisLease(key, redisKey, id, max, ttl, this)
     this.keeper.add(lease)
     return lease
@@ -87,7 +89,7 @@ export class RedisConcurrencyLimiter implements ConcurrencyLimiter {
   /** Removes the lease; when Redis cannot be reached it expires on its own after its TTL. */
   forget(lease: RedisLease): Promise<void> {
     this.keeper.delete(lease)
-    return this.options.client.zrem(lease.redisKey, lease.id).then(
+    return this.options.batch.release(lease.redisKey, lease.id).then(
       () => undefined,
       () => undefined,
     )

@@ -1,9 +1,10 @@
 /**
- * The Lua scripts behind Redis-backed limits, registered with ioredis `defineCommand` (EVAL on a
- * connection's first use, EVALSHA after). Each decision is one script call: one round trip, atomic.
- * Scripts read the Redis server's clock (`TIME`), so replicas with skewed clocks agree, and every
- * key they write gets a TTL. Each script touches one key, except the heartbeat, which the store
- * sends per key on Redis Cluster.
+ * The Lua scripts behind Redis-backed limits, registered with ioredis `defineCommand` (EVALSHA,
+ * with EVAL only when Redis does not know the script yet). Decisions go through BATCH_LUA: every
+ * rate decision, lease acquire and release one replica asks for in one event-loop turn is one
+ * script call (redis/batch.ts), each operation atomic. Scripts read the Redis server's clock
+ * (`TIME`), so replicas with skewed clocks agree, and every key they write gets a TTL. On Redis
+ * Cluster a batch and a heartbeat touch one key each (keys live in different slots).
  */
 import type { LimitRedisClient } from './client.js'
 
@@ -12,45 +13,6 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])`
 
 const NOW_MS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`
-
-/**
- * GCRA, the same arithmetic as gcra.ts / memory/rate-table.ts (integer microseconds).
- * KEYS[1] theoretical arrival time (TAT). ARGV: emission interval T (µs), limit, cost.
- * Reply: {allowed 0|1, remaining, reset µs, retry-after µs}.
- */
-export const RATE_LUA = `${NOW_US}
-local interval = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local burst = interval * limit
-local tat = tonumber(redis.call('GET', KEYS[1]))
-if not tat or tat < now then tat = now end
-local new_tat = tat + cost * interval
-if cost <= limit and new_tat - now <= burst then
-  if new_tat > now then
-    redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
-  end
-  return {1, math.floor((burst - (new_tat - now)) / interval), new_tat - now, 0}
-end
-local retry = burst
-if cost <= limit then retry = new_tat - burst - now end
-return {0, math.max(0, math.floor((burst - (tat - now)) / interval)), tat - now, retry}
-`
-
-/**
- * Lease semaphore (Redis in Action §6.3): a sorted set per limit key, member = lease id,
- * score = expiry in ms of Redis time.
- * KEYS[1] lease set. ARGV: max, lease TTL ms, lease id. Reply: 1 acquired, 0 full.
- */
-export const ACQUIRE_LUA = `${NOW_MS}
-local max = tonumber(ARGV[1])
-local ttl = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= max then return 0 end
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[3])
-if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
-return 1
-`
 
 /**
  * Renews the leases one store holds. A lease missing from its set (Redis restarted, or it expired
@@ -85,28 +47,111 @@ end
 return missing
 `
 
+/**
+ * Several decisions in one call: KEYS[i] is the key of operation i, and ARGV holds, per operation
+ * in order, its code and arguments:
+ *   'r' interval µs, limit, cost   GCRA, the arithmetic of gcra.ts / memory/rate-table.ts on the
+ *                                  key's theoretical arrival time (TAT, µs) → 4 reply values
+ *                                  (allowed 0|1, remaining, reset µs, retry-after µs)
+ *   'a' max, TTL ms, lease id      lease semaphore (Redis in Action §6.3) on a sorted set,
+ *                                  member = lease id, score = expiry in ms of Redis time: drop
+ *                                  expired, count, add if under max → 1 reply value (1 acquired,
+ *                                  0 full)
+ *   'z' lease id                   release (ZREM) → no reply value
+ * One TIME for the whole batch: the operations run one after another inside one script, so they
+ * see the same instant, which is the order Redis would have run separate scripts in anyway.
+ */
+export const BATCH_LUA = `${NOW_US}
+local now_ms = math.floor(now / 1000)
+local out = {}
+local n = 0
+local a = 1
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local op = ARGV[a]
+  if op == 'r' then
+    local interval = tonumber(ARGV[a + 1])
+    local limit = tonumber(ARGV[a + 2])
+    local cost = tonumber(ARGV[a + 3])
+    a = a + 4
+    local burst = interval * limit
+    local tat = tonumber(redis.call('GET', key))
+    if not tat or tat < now then tat = now end
+    local new_tat = tat + cost * interval
+    if cost <= limit and new_tat - now <= burst then
+      if new_tat > now then
+        redis.call('SET', key, string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+      end
+      out[n + 1] = 1
+      out[n + 2] = math.floor((burst - (new_tat - now)) / interval)
+      out[n + 3] = new_tat - now
+      out[n + 4] = 0
+    else
+      local retry = burst
+      if cost <= limit then retry = new_tat - burst - now end
+      out[n + 1] = 0
+      out[n + 2] = math.max(0, math.floor((burst - (tat - now)) / interval))
+      out[n + 3] = tat - now
+      out[n + 4] = retry
+    end
+    n = n + 4
+  elseif op == 'a' then
+    local max = tonumber(ARGV[a + 1])
+    local ttl = tonumber(ARGV[a + 2])
+    local id = ARGV[a + 3]
+    a = a + 4
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms)
+    if redis.call('ZCARD', key) >= max then
+      out[n + 1] = 0
+    else
+      redis.call('ZADD', key, now_ms + ttl, id)
+      if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+      out[n + 1] = 1
+    end
+    n = n + 1
+  else
+    redis.call('ZREM', key, ARGV[a + 1])
+    a = a + 2
+  end
+end
+return out
+`
+
+/**
+ * Replica membership: a sorted set of replica ids scored by expiry. ARGV: this replica's id and
+ * how long its entry lives, ms; an empty id only counts. Reply: the live replicas.
+ */
+export const MEMBERS_LUA = `${NOW_MS}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if ARGV[1] ~= '' then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+  if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+    redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+  end
+end
+return redis.call('ZCARD', KEYS[1])
+`
+
 /** KEYS[1] lease set. Reply: leases not yet expired. */
 export const COUNT_LUA = `${NOW_MS}
 return redis.call('ZCOUNT', KEYS[1], string.format('(%d', now), '+inf')
 `
 
-export type RateReply = [allowed: number, remaining: number, resetUs: number, retryAfterUs: number]
-
 /** The client with the limit scripts as commands. */
 export interface LimitCommands {
-  limitRate(key: string, intervalUs: number, limit: number, cost: number): Promise<RateReply>
-  limitAcquire(key: string, max: number, ttlMs: number, id: string): Promise<number>
   limitHeartbeat(...keysThenArgs: (string | number)[]): Promise<number>
   limitCount(key: string): Promise<number>
+  limitBatch(...keysThenArgs: (string | number)[]): Promise<number[]>
+  limitMembers(key: string, id: string, ttlMs: number): Promise<number>
 }
 
 export type ScriptedClient = LimitRedisClient & LimitCommands
 
 export function defineLimitCommands(client: LimitRedisClient): ScriptedClient {
-  client.defineCommand('limitRate', { lua: RATE_LUA, numberOfKeys: 1 })
-  client.defineCommand('limitAcquire', { lua: ACQUIRE_LUA, numberOfKeys: 1 })
   // The number of keys varies per call; it is passed as the first argument.
   client.defineCommand('limitHeartbeat', { lua: HEARTBEAT_LUA })
   client.defineCommand('limitCount', { lua: COUNT_LUA, numberOfKeys: 1, readOnly: true })
+  client.defineCommand('limitBatch', { lua: BATCH_LUA })
+  client.defineCommand('limitMembers', { lua: MEMBERS_LUA, numberOfKeys: 1 })
   return client as ScriptedClient
 }

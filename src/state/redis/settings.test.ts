@@ -59,7 +59,12 @@ test('connections are configured for a limiter, not a cache', () => {
   assert.equal(options.enableOfflineQueue, false)
   assert.equal(options.maxRetriesPerRequest, 0)
   assert.equal(options.autoResendUnfulfilledCommands, false)
-  assert.equal(options.commandTimeout, 50)
+  // The client waits up to the lease deadline; rate decisions have their own 50 ms deadline.
+  assert.equal(options.commandTimeout, 500)
+  assert.equal(
+    limiterConnectionOptions({ url: 'redis://a', commandTimeout: 900 }).commandTimeout,
+    900,
+  )
   assert.equal(options.connectTimeout, 500)
   assert.equal(options.lazyConnect, true)
   assert.equal(options.password, 'secret')

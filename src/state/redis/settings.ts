@@ -28,8 +28,19 @@ export interface RedisSettings {
   readonly tls?: RedisTlsSettings
   /** Prepended to every key. Default `portcullis:`. */
   readonly keyPrefix?: string
-  /** Longest wait for one decision's reply, ms. Default 50. */
+  /**
+   * Longest wait for a rate decision's reply, ms; later ones are decided locally for that
+   * request. Default 50.
+   */
   readonly commandTimeout?: number
+  /**
+   * Longest wait for a lease (acquire) or any other call, ms: well above a GC pause or a slow
+   * command, so a hiccup delays connections instead of admitting them locally. Default 500
+   * (never below commandTimeout).
+   */
+  readonly leaseDeadline?: number
+  /** How long a replica that stopped beating still counts as a member, ms. Default 10 000. */
+  readonly membershipTtlMs?: number
   /** Longest wait for a TCP/TLS connection, ms. Default 500. */
   readonly connectTimeout?: number
 }
@@ -37,6 +48,8 @@ export interface RedisSettings {
 export const DEFAULT_KEY_PREFIX = 'portcullis:'
 export const DEFAULT_COMMAND_TIMEOUT_MS = 50
 export const DEFAULT_CONNECT_TIMEOUT_MS = 500
+export const DEFAULT_LEASE_DEADLINE_MS = 500
+export const DEFAULT_MEMBERSHIP_TTL_MS = 10_000
 
 export type RedisTarget =
   | {
@@ -67,6 +80,8 @@ export function resolveRedisTarget(settings: RedisSettings): RedisTarget {
   }
   checkTimeout('commandTimeout', settings.commandTimeout)
   checkTimeout('connectTimeout', settings.connectTimeout)
+  checkTimeout('leaseDeadline', settings.leaseDeadline)
+  checkTimeout('membershipTtlMs', settings.membershipTtlMs)
   if (settings.url !== undefined) return parseRedisUrl(settings.url)
   if (settings.sentinels !== undefined) {
     if (settings.name === undefined || settings.name === '') {

@@ -1,19 +1,26 @@
 /**
- * The Redis-backed limit store. Its calls reject when Redis fails or is slower than the command
- * timeout; failure.ts wraps it to decide what a limit does then. Keys:
+ * The Redis-backed limit store. A rate decision not answered within the command timeout resolves
+ * undefined; acquires wait up to the lease deadline; calls reject when Redis fails. failure.ts
+ * wraps it to decide what a limit does then. Keys:
  *   <prefix>rate:<key>   GCRA theoretical arrival time (string, µs), TTL = until it is in the past
  *   <prefix>conc:<key>   sorted set of leases, TTL ≥ the longest lease in it
+ *   <prefix>members      sorted set of live replicas (membership.ts)
  */
 import { silentLogger, type Logger } from '../../lib/index.js'
-import { systemScheduler, type Scheduler } from '../clock.js'
+import { systemClock, systemScheduler, type Clock, type Scheduler } from '../clock.js'
+import { OverLimitCache } from '../over-limit-cache.js'
 import type { LimitStoreHealth } from '../ports.js'
+import { RedisBatch } from './batch.js'
 import { createRedisClient, type LimitRedisClient } from './client.js'
 import { RedisConcurrencyLimiter } from './concurrency.js'
+import { RedisMembership } from './membership.js'
 import { RedisRateLimiter } from './rate-limiter.js'
 import { defineLimitCommands } from './scripts.js'
 import {
+  DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_KEY_PREFIX,
+  DEFAULT_MEMBERSHIP_TTL_MS,
   resolveRedisTarget,
   type RedisSettings,
 } from './settings.js'
@@ -22,14 +29,20 @@ export interface RedisLimitStoreDeps {
   readonly logger?: Logger
   /** Heartbeat timers. Default: real timers (unref'd). */
   readonly scheduler?: Scheduler
+  /** Local time for the over-limit cache. Default: the monotonic process clock. */
+  readonly clock?: Clock
 }
 
 /** Hints from the connection, so the failure wrapper reacts before the next decision fails. */
 export interface ConnectionWatcher {
-  /** The connection dropped, or a heartbeat failed. */
+  /** The connection dropped: nothing can be sent until it is back. */
   onDown(cause: unknown): void
   /** A connection is established and ready again. */
   onUp(): void
+  /** One call (a batch, a heartbeat, a membership beat) answered (true) or failed (false). */
+  onOutcome?(ok: boolean, cause?: unknown): void
+  /** The number of live replicas changed. */
+  onMembership?(size: number): void
 }
 
 export interface RedisLimitStore {
@@ -38,6 +51,7 @@ export interface RedisLimitStore {
   readonly client: LimitRedisClient
   /** The key prefix in use (tests and tools look keys up with it). */
   readonly keyPrefix: string
+  readonly membership: RedisMembership
   /**
    * Connects; resolves true when Redis answered within the connect timeout, false otherwise
    * (ioredis keeps reconnecting in the background either way).
@@ -46,6 +60,8 @@ export interface RedisLimitStore {
   /** Resolves when Redis answers and held leases are renewed (or re-added); else rejects. */
   recover(): Promise<void>
   watch(watcher: ConnectionWatcher): void
+  /** Live replicas at the last membership beat (undefined before one was answered). */
+  liveReplicas(): number | undefined
   health(): LimitStoreHealth
   close(): Promise<void>
 }
@@ -60,6 +76,27 @@ export function createRedisLimitStore(
   const client = defineLimitCommands(createRedisClient(settings, target))
   const watchers: ConnectionWatcher[] = []
   let closed = false
+  const scheduler = deps.scheduler ?? systemScheduler
+  const clock = deps.clock ?? systemClock
+  const onOutcome = (ok: boolean, cause?: unknown): void => {
+    for (const w of watchers) w.onOutcome?.(ok, cause)
+  }
+  const batch = new RedisBatch({
+    client,
+    rateDeadlineMs: settings.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    perKey: target.mode === 'cluster',
+    onOutcome,
+  })
+  const membership = new RedisMembership({
+    client,
+    key: `${keyPrefix}members`,
+    ttlMs: settings.membershipTtlMs ?? DEFAULT_MEMBERSHIP_TTL_MS,
+    scheduler,
+    onOutcome,
+    onSize: (size) => {
+      for (const w of watchers) w.onMembership?.(size)
+    },
+  })
 
   // Without a listener an 'error' event would crash the process; what an outage means for the
   // limits is logged by the failure wrapper, once per transition.
@@ -73,23 +110,24 @@ export function createRedisLimitStore(
 
   const concurrency = new RedisConcurrencyLimiter({
     client,
+    batch,
     keyPrefix: `${keyPrefix}conc:`,
-    scheduler: deps.scheduler ?? systemScheduler,
+    scheduler,
     perKeyHeartbeat: target.mode === 'cluster',
     onHeartbeat: ({ error, missing }) => {
-      if (error !== undefined) {
-        for (const w of watchers) w.onDown(error)
-      } else if (missing > 0) {
+      onOutcome(error === undefined, error)
+      if (error === undefined && missing > 0) {
         logger.debug('leases not renewed: their limits are full', { leases: missing })
       }
     },
   })
 
   return {
-    rate: new RedisRateLimiter(client, `${keyPrefix}rate:`),
+    rate: new RedisRateLimiter(batch, `${keyPrefix}rate:`, new OverLimitCache(clock), clock),
     concurrency,
     client,
     keyPrefix,
+    membership,
     async connect() {
       const timeoutMs = (settings.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS) * 2
       let timer: NodeJS.Timeout | undefined
@@ -102,7 +140,11 @@ export function createRedisLimitStore(
         () => false,
       )
       try {
-        return await Promise.race([connected, timeout])
+        const isUp = await Promise.race([connected, timeout])
+        // The first beat tells how many replicas share the limits before any outage.
+        if (isUp) await membership.start().catch(() => undefined)
+        else void membership.start().catch(() => undefined)
+        return isUp
       } finally {
         clearTimeout(timer)
       }
@@ -110,14 +152,17 @@ export function createRedisLimitStore(
     async recover() {
       await client.ping()
       await concurrency.heartbeat()
+      await membership.beat()
     },
     watch(watcher) {
       watchers.push(watcher)
     },
+    liveReplicas: () => membership.size,
     health: () => (client.status === 'ready' ? 'ok' : 'degraded'),
     async close() {
       closed = true
       concurrency.close()
+      await membership.leave()
       // QUIT lets replies in flight (releases) arrive; it fails fast when disconnected.
       await client.quit().catch(() => undefined)
       client.disconnect()
