@@ -24,6 +24,8 @@ export type ResponseFlag =
   | 'DI' // fault injected delay
   | 'DC' // downstream connection termination
   | 'DPE' // downstream protocol error
+  | 'UPE' // upstream protocol error (malformed response)
+  | 'OM' // overload manager: shed before routing
   | 'EG' // egress denied
   | 'SI' // stream idle timeout (also: request body slower than the minimum rate)
 

@@ -1,7 +1,8 @@
 // HTTP/2 and gRPC to upstreams through the real gateway process: a node:http2 upstream (h2c)
 // answering a unary and a server-streaming gRPC-style call, seen by an HTTP/2 client over TLS
 // (ALPN h2) and by an HTTP/1.1 client reading chunked trailers; messages of a stream arrive one
-// by one; streams reset before headers (REFUSED_STREAM: 503 UF, retried; other codes: 503 UC);
+// by one; streams reset before headers (REFUSED_STREAM: 503 UF, retried; PROTOCOL_ERROR, or an
+// upstream that does not speak HTTP/2: 502 UPE; other codes: 503 UC);
 // h2 over TLS with ALPN to an HTTPS upstream; maxConcurrentStreams bounding streams per session.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -18,6 +19,7 @@ import {
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2'
+import { createServer as createHttp1Server, type Server as Http1Server } from 'node:http'
 import { TLSSocket } from 'node:tls'
 import { Agent, request as undiciRequest } from 'undici'
 import { createCa, issueCertificate } from '../../src/cli/cert-forge.js'
@@ -110,6 +112,8 @@ async function startGrpcUpstream(tls?: { cert: string; key: string }): Promise<G
         })
       } else if (path === '/reset') {
         stream.close(h2.NGHTTP2_INTERNAL_ERROR)
+      } else if (path === '/protocol-error') {
+        stream.close(h2.NGHTTP2_PROTOCOL_ERROR)
       } else if (path === '/slow') {
         setTimeout(() => {
           if (!stream.destroyed) stream.respond({ ':status': 200 }, { endStream: true })
@@ -239,6 +243,7 @@ describe('HTTP/2 and gRPC upstreams (real gateway process)', () => {
   let gw: GatewayProcess
   let grpc: GrpcUpstream
   let secure: GrpcUpstream
+  let http1Only: Http1Server
   let httpPort = 0
   let httpsPort = 0
   const sessions: ClientHttp2Session[] = []
@@ -247,6 +252,11 @@ describe('HTTP/2 and gRPC upstreams (real gateway process)', () => {
   before(async () => {
     grpc = await startGrpcUpstream()
     secure = await startGrpcUpstream(upstreamPem)
+    // A cluster declared HTTP2 whose endpoint only speaks HTTP/1.1.
+    http1Only = createHttp1Server((_req, res) => res.end('http/1.1'))
+    await new Promise<void>((resolve) => http1Only.listen(0, '127.0.0.1', resolve))
+    const http1OnlyAddress = http1Only.address()
+    assert.ok(http1OnlyAddress !== null && typeof http1OnlyAddress === 'object')
     const [p1, p2, readiness] = await freePorts(3)
     httpPort = p1!
     httpsPort = p2!
@@ -264,6 +274,7 @@ describe('HTTP/2 and gRPC upstreams (real gateway process)', () => {
               `tls: { mode: SIMPLE, caCertificates: upstream-ca.crt, sni: ${UPSTREAM_NAME} }`,
             ],
           },
+          { name: 'h1only', port: http1OnlyAddress.port, protocol: 'HTTP2' },
           {
             name: 'streams',
             port: grpc.port,
@@ -292,6 +303,8 @@ describe('HTTP/2 and gRPC upstreams (real gateway process)', () => {
     await gw?.cleanup()
     await grpc?.close()
     await secure?.close()
+    http1Only?.closeAllConnections()
+    await new Promise((resolve) => (http1Only ? http1Only.close(resolve) : resolve(undefined)))
   })
 
   function open(): Promise<ClientHttp2Session> {
@@ -446,6 +459,33 @@ describe('HTTP/2 and gRPC upstreams (real gateway process)', () => {
     assert.match(await logLine('h2-reset'), /" 503 UC /)
   })
 
+  test('PROTOCOL_ERROR before headers: 502 UPE "protocol error", not retried by default', async () => {
+    const before = grpc.seen.filter((x) => x.path === '/protocol-error').length
+    const res = await undiciRequest(`http://127.0.0.1:${httpPort}/protocol-error`, {
+      headers: { host: 'grpc.test', 'x-request-id': 'h2-protocol-error' },
+      dispatcher: agent,
+    })
+    const text = await res.body.text()
+    assert.equal(res.statusCode, 502)
+    assert.match(text, /reset reason: protocol error/)
+    assert.equal(grpc.seen.filter((x) => x.path === '/protocol-error').length - before, 1)
+    assert.match(
+      await logLine('h2-protocol-error'),
+      /" 502 UPE upstream_reset_before_response_started\{protocol_error\} /,
+    )
+  })
+
+  test('an HTTP2 cluster whose endpoint answers HTTP/1.1: 502 UPE', async () => {
+    const res = await undiciRequest(`http://127.0.0.1:${httpPort}/`, {
+      headers: { host: 'h1only.test', 'x-request-id': 'h2-not-h2' },
+      dispatcher: agent,
+    })
+    const text = await res.body.text()
+    assert.equal(res.statusCode, 502)
+    assert.match(text, /reset reason: protocol error/)
+    assert.match(await logLine('h2-not-h2'), /" 502 UPE upstream_reset_before_response_started/)
+  })
+
   test('a reset after headers: the HTTP/1.1 client sees a truncated response, flag UC', async () => {
     const res = await undiciRequest(`http://127.0.0.1:${httpPort}/midreset`, {
       headers: { host: 'grpc.test', 'x-request-id': 'h2-midreset' },
@@ -501,7 +541,9 @@ describe('HTTP/2 and gRPC upstreams (real gateway process)', () => {
       dispatcher: agent,
     })
     await viaH1.body.text()
-    // An HTTP/1.1 request to an h2-only server cannot be answered.
-    assert.equal(viaH1.statusCode, 503)
+    // An HTTP/1.1 request to an h2-only server cannot be answered: its HTTP/2 frames are not an
+    // HTTP/1.1 response (502 UPE, as in Envoy).
+    assert.equal(viaH1.statusCode, 502)
+    assert.match(await logLine('client-h1'), /" 502 UPE /)
   })
 })

@@ -2,7 +2,10 @@
 // loopback: retries and x-envoy-attempt-count, a streamed POST that is not retried, mid-body
 // resets, route and per-try timeouts, outlier ejection (also across a reload), the circuit
 // breaker, fault percentages, mirrors, CORS, sticky hashing, and the response flag of each case
-// in the access log.
+// in the access log. Together these are the upstream fault matrix of hardening.md §6: refused
+// 503 UF, no endpoint 503 UH, overflow 503 UO, reset before the response 503 UC, malformed 502
+// UPE, timeout 504 UT, a mid-body reset truncated, a POST not retried once sent, and exactly
+// 1 + retries attempts.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Readable } from 'node:stream'
@@ -19,13 +22,15 @@ import {
   type HttpResponse,
   startGateway,
 } from './harness/index.js'
-import { startFaultUpstream, type FaultUpstream } from './harness/fault-upstream.js'
+import { MALFORMED, startFaultUpstream, type FaultUpstream } from './harness/fault-upstream.js'
 
 const CONNECT_FAILURE =
   'upstream connect error or disconnect/reset before headers. reset reason: connection failure'
 const TERMINATION =
   'upstream connect error or disconnect/reset before headers. reset reason: connection termination'
 const OVERFLOW = 'upstream connect error or disconnect/reset before headers. reset reason: overflow'
+const PROTOCOL_ERROR =
+  'upstream connect error or disconnect/reset before headers. reset reason: protocol error'
 const LOG_TIMEOUT_MS = 10_000
 
 /** A STATIC ServiceEntry `<name>.svc.test` on loopback ports, and its DestinationRule if any. */
@@ -254,6 +259,53 @@ spec:
         /" 503 UC upstream_reset_before_response_started\{connection_termination\} /,
       )
     })
+  })
+
+  describe('malformed upstream responses are 502 UPE', () => {
+    for (const kind of Object.keys(MALFORMED)) {
+      test(`${kind}: 502 "protocol error", not retried by Istio's default retryOn`, async () => {
+        const id = `upe-${kind}`
+        const res = await get('trunc.test', `/malformed/${kind}`, id)
+        assert.equal(res.status, 502)
+        assert.equal(res.text, PROTOCOL_ERROR)
+        assert.equal(main.hits.filter((h) => h.requestId === id).length, 1)
+        assert.match(
+          await logLine(id),
+          /" 502 UPE upstream_reset_before_response_started\{protocol_error\} /,
+        )
+      })
+    }
+
+    test('retryOn reset retries it, as Envoy does: 1 + attempts, then 502 URX,UPE', async () => {
+      const res = await get('reset.test', '/malformed/garbage', 'upe-retried')
+      assert.equal(res.status, 502)
+      assert.equal(main.hits.filter((h) => h.requestId === 'upe-retried').length, 3)
+      assert.match(
+        await logLine('upe-retried'),
+        /" 502 URX,UPE upstream_reset_before_response_started\{protocol_error\} /,
+      )
+    })
+
+    test('the gateway keeps serving from the same upstream afterwards', async () => {
+      const res = await get('trunc.test', '/', 'upe-after')
+      assert.equal(res.status, 200)
+      assert.equal(res.text, 'main')
+    })
+  })
+
+  test('a POST reset after it was sent is not retried by the default policy: 1 attempt, 503 UC', async () => {
+    const res = await get('trunc.test', '/reset', 'reset-post-default', {
+      method: 'POST',
+      body: 'once',
+    })
+    assert.equal(res.status, 503)
+    assert.equal(res.text, TERMINATION)
+    const hits = main.hits.filter((h) => h.requestId === 'reset-post-default')
+    assert.equal(hits.length, 1)
+    assert.match(
+      await logLine('reset-post-default'),
+      /" 503 UC upstream_reset_before_response_started\{connection_termination\} /,
+    )
   })
 
   describe('mid-response resets reach the client truncated', () => {

@@ -15,7 +15,9 @@ export const Flag = {
   DC: 1 << 10,
   URX: 1 << 11,
   DPE: 1 << 12,
+  UPE: 1 << 15,
   NC: 1 << 13,
+  OM: 1 << 16,
   EG: 1 << 14,
   SI: 1 << 15,
 } as const satisfies Record<ResponseFlag, number>

@@ -7,6 +7,7 @@ import type { PreparedDestination, PreparedRoute } from '../prepare.js'
 import type { EgressGuard } from '../types.js'
 import type { UpstreamEndpoint } from '../upstream/endpoint.js'
 import { isRefusedStream } from '../upstream/h2-pool.js'
+import { isUpstreamProtocolError } from '../upstream/protocol-error.js'
 import { tlsFailureCode } from '../upstream/upstream-tls.js'
 import type { RequestContext } from './context.js'
 import { Flag } from './flags.js'
@@ -407,6 +408,10 @@ const EVENTS: ExchangeEvents = {
         err,
       })
     }
+    if (isUpstreamProtocolError(err)) {
+      retryOrProtocolError(ctx, ex, retry)
+      return
+    }
     if (isRefusedStream(err)) {
       // REFUSED_STREAM guarantees the upstream did not process the request (RFC 9113 §8.7).
       retryOr503(
@@ -466,6 +471,29 @@ function retryOr503(
   }
   const urx = retryOn && hadRetries(ctx, retry) ? Flag.URX : 0
   sendLocalReply(ctx, 503, flag | urx, `upstream_reset_before_response_started{${reason}}`, body)
+}
+
+/**
+ * A malformed response (UPE): 502, as Envoy answers it. The request reached the upstream, so
+ * Envoy's `reset` (and `5xx`, `gateway-error`) retry it and `connect-failure` does not.
+ */
+function retryOrProtocolError(
+  ctx: RequestContext,
+  ex: UpstreamExchange,
+  retry: PreparedRetry,
+): void {
+  if (mayRetry(ctx, retry, retry.onReset)) {
+    scheduleRetry(ctx, ex)
+    return
+  }
+  const urx = retry.onReset && hadRetries(ctx, retry) ? Flag.URX : 0
+  sendLocalReply(
+    ctx,
+    502,
+    Flag.UPE | urx,
+    'upstream_reset_before_response_started{protocol_error}',
+    LocalReplyBody.protocolError,
+  )
 }
 
 /** Whether the request can be sent again: no body, or a kept one. */

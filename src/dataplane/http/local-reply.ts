@@ -12,6 +12,8 @@ export const LocalReplyBody = {
     'upstream connect error or disconnect/reset before headers. reset reason: connection termination',
   refusedStream:
     'upstream connect error or disconnect/reset before headers. reset reason: remote refused stream reset',
+  protocolError:
+    'upstream connect error or disconnect/reset before headers. reset reason: protocol error',
   timeout: 'upstream request timeout',
   overflow: 'upstream connect error or disconnect/reset before headers. reset reason: overflow',
   faultAbort: 'fault filter abort',

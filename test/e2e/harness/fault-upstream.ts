@@ -36,6 +36,15 @@ const MAX_SLEEP_MS = 30_000
 const TRUNCATED_LENGTH = 100_000
 const SENT_BEFORE_RESET = 1000
 
+// Responses that break HTTP/1.1 framing, each as the upstream writes it.
+export const MALFORMED = {
+  garbage: 'GARBAGE\r\n\r\n',
+  'status-line': 'HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n',
+  'cl-te':
+    'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+  'cl-list': 'HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello',
+} as const
+
 // A scriptable upstream for resilience tests. Behaviour by path:
 //   /fail/<n>/<key>      503 for the first n requests with that key, then 200
 //   /status/<code>       that status
@@ -44,6 +53,7 @@ const SENT_BEFORE_RESET = 1000
 //   /reset               reads the body, then destroys the connection before any response byte
 //   /truncate-length     200 with content-length 100000, 1000 bytes, then a reset
 //   /truncate-chunked    200 chunked, 1000 bytes, then a reset
+//   /malformed/<kind>    raw bytes no HTTP/1.1 client may accept (MALFORMED), then a close
 //   anything else        200 with the server's name as the body
 export async function startFaultUpstream(opts: FaultUpstreamOptions): Promise<FaultUpstream> {
   const hits: FaultHit[] = []
@@ -105,6 +115,12 @@ export async function startFaultUpstream(opts: FaultUpstreamOptions): Promise<Fa
       case 'reset':
         req.socket.destroy()
         return
+      case 'malformed': {
+        const bytes = MALFORMED[parts[2] as keyof typeof MALFORMED]
+        if (bytes === undefined) res.writeHead(404).end()
+        else req.socket.end(bytes)
+        return
+      }
       case 'truncate-length':
         res.writeHead(200, { 'content-length': String(TRUNCATED_LENGTH) })
         res.write(Buffer.alloc(SENT_BEFORE_RESET, 0x61))
