@@ -19,7 +19,7 @@ export const Flag = {
   NC: 1 << 13,
   OM: 1 << 16,
   EG: 1 << 14,
-  SI: 1 << 15,
+  SI: 1 << 17,
 } as const satisfies Record<ResponseFlag, number>
 
 const ORDER = Object.entries(Flag) as [ResponseFlag, number][]
