@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { connect } from 'node:net'
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls'
 import { request as undiciRequest } from 'undici'
 import type { Dispatcher } from 'undici'
 import { HEAD_END, contentLength, frameChunked, isChunked, parseHeaderLines } from './framing.js'
@@ -56,6 +57,8 @@ export interface RawRequestOptions {
   endAfterWrite?: boolean
   // With an array of pieces: pause between writes, so each lands in its own segment.
   pieceDelayMs?: number
+  // Speak TLS with these options (servername, ca, ...); the bytes are written once it is up.
+  tls?: ConnectionOptions
 }
 
 export interface RawResponse {
@@ -87,7 +90,7 @@ export function rawRequest(
     let isTimedOut = false
     let isSettled = false
     let idleTimer: NodeJS.Timeout | undefined
-    const socket = connect({ host, port })
+    const socket = opts.tls ? tlsConnect({ ...opts.tls, host, port }) : connect({ host, port })
     const finish = (isClosedByPeer: boolean): void => {
       if (isSettled) return
       isSettled = true
@@ -119,7 +122,7 @@ export function rawRequest(
       error = err.code ?? err.message
     })
     socket.on('close', () => finish(true))
-    socket.on('connect', () => {
+    socket.on(opts.tls ? 'secureConnect' : 'connect', () => {
       void (async () => {
         for (const [i, piece] of pieces.entries()) {
           if (isSettled) return

@@ -47,6 +47,9 @@ export interface RawUpstream {
 export interface RawUpstreamOptions {
   // Bytes sent for every framed request instead of the minimal 200 reply.
   response?: string | Buffer
+  // The reply to each framed request, built from it (wins over `response`); `index` counts the
+  // requests on its connection.
+  respond?: (req: RawRequest, index: number) => string | Buffer
 }
 
 const MAX_HEAD_BYTES = 64 * 1024
@@ -144,7 +147,9 @@ export async function startRawUpstream(opts: RawUpstreamOptions = {}): Promise<R
         pending = pending.subarray(framed.size)
         conn.requests.push(req)
         requests.push(req)
-        socket.write(canned ?? minimalReply(req, conn.requests.length - 1))
+        const index = conn.requests.length - 1
+        const reply = opts.respond?.(req, index) ?? canned ?? minimalReply(req, index)
+        socket.write(reply)
         if (wantsClose(req)) {
           isDone = true
           socket.end()
