@@ -18,7 +18,10 @@ import type { GatewayProcess, Upstream } from './harness/index.js'
 
 const LIMIT = 5
 
-async function eventually<T>(check: () => Promise<T | undefined>, what: string): Promise<T> {
+async function eventually<T>(
+  check: () => T | undefined | Promise<T | undefined>,
+  what: string,
+): Promise<T> {
   const deadline = Date.now() + 15_000
   for (;;) {
     const value = await check()
@@ -121,7 +124,7 @@ describe('connection lifetime (real process)', () => {
       const connection = res.headers.find(([n]) => n.toLowerCase() === 'connection')?.[1]
       assert.equal(connection, i === LIMIT - 1 ? 'close' : 'keep-alive', `response ${i + 1}`)
     }
-    const paths = await eventually(async () => {
+    const paths = await eventually(() => {
       const found = loggedPaths('/pipelined/')
       return found.length >= LIMIT ? found : undefined
     }, 'the access log lines')
@@ -148,11 +151,11 @@ describe('connection lifetime (real process)', () => {
       for (let i = 1; i <= LIMIT; i++) {
         socket.write(`GET /sequential/${i} HTTP/1.1\r\nHost: a.test\r\n\r\n`)
         await eventually(
-          async () => (parseResponses(received).responses.length === i ? true : undefined),
+          () => (parseResponses(received).responses.length === i ? true : undefined),
           `response ${i}`,
         )
       }
-      await eventually(async () => (closed ? true : undefined), 'the close after the limit')
+      await eventually(() => (closed ? true : undefined), 'the close after the limit')
       assert.equal(parseResponses(received).rest.length, 0)
     } finally {
       socket.destroy()
