@@ -80,6 +80,7 @@ async function run(
   const slot = workerSlot()
   const logger = slot !== undefined ? processLogger.child({ worker: slot }) : processLogger
   const isWorker = slot !== undefined
+  exitOnUncaught(logger)
 
   // Load and compile: the first config must be valid, or the process does not start.
   const first = build(paths)
@@ -112,6 +113,7 @@ async function run(
     log: logger.child({ component: 'dataplane' }),
     egress: observers.egress,
     limits: { limiter: limitStore.rate, observer: observers.limits },
+    connections: observers.connections,
     ...poolLimitsOption(sharedPoolLimitsFor(settings, limitStore, isWorker)),
   })
   const store = createSnapshotStore()
@@ -189,6 +191,31 @@ async function run(
     ),
   })
   return undefined
+}
+
+/** sysexits EX_SOFTWARE: the process ended on a bug, not on its config or a signal. */
+const EXIT_ON_BUG = 70
+
+/**
+ * What reaches here is never one client's connection: every socket, TLS and HTTP/2 callback of
+ * the listeners contains its own errors (closes that connection, counts and logs it). A throw
+ * that still escapes is a bug elsewhere, after which leases, pools and counters are in a state
+ * nobody can reason about. Serving on from it would trade a visible restart for invisible
+ * wrong answers, so the error is logged with its stack and the process exits 70; its supervisor
+ * (systemd, Kubernetes, the workers primary) starts a clean one.
+ */
+function exitOnUncaught(logger: Logger): void {
+  process.on('uncaughtException', (err: unknown, origin: string) => {
+    try {
+      logger.error('uncaught exception; exiting', {
+        origin,
+        error: err instanceof Error ? err.message : String(err),
+        stack: err instanceof Error ? err.stack : undefined,
+      })
+    } finally {
+      process.exit(EXIT_ON_BUG)
+    }
+  })
 }
 
 /** `workers: N`: this process forks N workers on the same ports and serves readiness for them. */

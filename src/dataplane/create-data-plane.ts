@@ -6,7 +6,7 @@
  */
 import type * as ir from '../ir/index.js'
 import type { Logger } from '../lib/index.js'
-import type { EgressObserver, RequestObserver } from '../observe/events.js'
+import type { ConnectionObserver, EgressObserver, RequestObserver } from '../observe/events.js'
 import type { DataPlane, PreparedChange } from './data-plane.js'
 import { createOutboundProxy, type PreparedOutbound } from './egress/outbound-proxy.js'
 import { createSniEgressSupport } from './egress/sni-egress.js'
@@ -26,6 +26,8 @@ export interface DataPlaneDeps {
   readonly upstream?: Omit<UpstreamRegistryOptions, 'log'>
   /** The limit store (state/ports) RateLimitPolicies count in; without it they are not enforced. */
   readonly limits?: RateLimitDeps
+  /** Downstream connections closed by an error, failed TLS handshakes (metrics). */
+  readonly connections?: ConnectionObserver
 }
 
 interface Change extends PreparedChange {
@@ -47,9 +49,11 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
     ...(deps.upstream?.shared !== undefined ? { sharedCaps: deps.upstream.shared } : {}),
     observer: deps.observer,
     log: deps.log,
+    ...(deps.connections !== undefined ? { connections: deps.connections } : {}),
     onRetired: (prepared) => releaseSnapshot(prepared, upstreams),
     l4: createL4Support<PreparedSnapshot>({
       log: deps.log,
+      ...(deps.connections !== undefined ? { connections: deps.connections } : {}),
       pickEndpoint: (prepared, cluster) => prepared.clusters.get(cluster)?.pick(undefined),
     }),
     sniEgress: createSniEgressSupport<PreparedSnapshot>({

@@ -132,3 +132,14 @@ export interface EgressEvent {
 export interface EgressObserver {
   onEgressDecision(event: EgressEvent): void
 }
+
+/**
+ * Downstream connections that ended in an error, for `portcullis_downstream_*` metrics. Reasons
+ * are short fixed words (`h2_rapid_reset`, `no_client_cert`, …), never free text: they are labels.
+ */
+export interface ConnectionObserver {
+  /** A connection was closed because of an error on it (protocol abuse, a callback that threw). */
+  onConnectionError(listener: string, reason: string): void
+  /** A TLS handshake failed, or its client certificate was refused: closed without any HTTP. */
+  onTlsHandshakeFailure(listener: string, reason: string): void
+}

@@ -1,5 +1,6 @@
 /** observe/: data-plane events in, Prometheus metrics and access logs out. */
 export type {
+  ConnectionObserver,
   EgressArrival,
   EgressEvent,
   EgressObserver,

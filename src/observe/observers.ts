@@ -3,12 +3,14 @@
  * builds once and hands to the data plane (RequestObserver) and the runtime (ReloadObserver).
  */
 import type {
+  ConnectionObserver,
   EgressObserver,
   LimitObserver,
   ReloadObserver,
   RequestObserver,
   RequestRecord,
 } from './events.js'
+import { createConnectionMetrics } from './connection-metrics.js'
 import { createEgressMetrics } from './egress-metrics.js'
 import { createEgressObservations, type EgressObservationReader } from './egress-observations.js'
 import { createLimitMetrics } from './limit-metrics.js'
@@ -38,6 +40,8 @@ export interface Observers {
   readonly request: RequestObserver
   readonly reload: ReloadObserver
   readonly limits: LimitObserver
+  /** Downstream connections closed by an error, and failed TLS handshakes. */
+  readonly connections: ConnectionObserver
   /** Egress decisions in; the recent denied and observed destinations out (admin API). */
   readonly egress: EgressObserver & EgressObservationReader
   metricsText(): Promise<string>
@@ -91,6 +95,7 @@ export function createObservers(options: ObserversOptions): Observers {
       onReload: (result: ReloadResult, version: number) => metrics.recordReload(result, version),
     },
     limits: createLimitMetrics(metrics.registry),
+    connections: createConnectionMetrics(metrics.registry),
     metricsText: () => metrics.text(),
     metricsContentType: metrics.contentType,
     flush: () => logWriter?.flush() ?? Promise.resolve(),

@@ -23,11 +23,23 @@ import type { RequestObserver } from '../../observe/events.js'
 import type { ListenerContext } from '../types.js'
 import { ListenerBindError } from './bind-error.js'
 import {
+  createConnectionErrorReporter,
+  errorFields,
+  peerFields,
+  type ConnectionErrorReporter,
+} from './connection-errors.js'
+import {
   ConnectionCaps,
   type ConnectionRefusal,
   type SharedConnectionCaps,
 } from './connection-caps.js'
 import { applyForwardClientCert } from './forward-client-cert.js'
+import {
+  H2_ENHANCE_YOUR_CALM,
+  sessionErrorReason,
+  watchControlFlood,
+  watchRapidReset,
+} from './h2-abuse.js'
 import { adaptH2Request } from './h2-request.js'
 import type { LocalReplyHeaders } from './local-reply.js'
 import {
@@ -81,6 +93,8 @@ export interface ListenerHooks<P> {
   readonly onConnectionRefused?: (listener: string, reason: ConnectionRefusal) => void
   /** Downstream caps also held across replicas (or workers) through this limiter. */
   readonly sharedCaps?: SharedConnectionCaps
+  /** Errors that close one connection (counted, logged rate-bounded); default: log only. */
+  readonly connectionErrors?: ConnectionErrorReporter
 }
 
 /** A terminated TLS connection handed to HTTP processing, with what its chain says. */
@@ -148,6 +162,7 @@ interface ListenerState<P> {
   readonly onEmpty: () => void
   /** settings.downstream.maxRequestsPerConnection (0: no limit), counted by us, not by Node. */
   maxRequestsPerConnection: number
+  readonly errors: ConnectionErrorReporter
 }
 
 interface Connection {
@@ -165,6 +180,11 @@ interface Connection {
   moved?: boolean
   /** ALPN h2: the HTTP/2 session on this connection (drained with GOAWAY). */
   session?: ServerHttp2Session
+  /**
+   * Terminated TLS: the accepted TCP socket under `socket`. A TLS socket destroyed while its
+   * writes are stuck does not always close it, so errors close both.
+   */
+  transport?: Socket
 }
 
 const kConnection = Symbol('portcullis.connection')
@@ -208,10 +228,11 @@ export async function bindHttpListener<P>(
     waiting: [],
     onEmpty: resolveEmptied,
     maxRequestsPerConnection: limits.maxRequestsPerConnection,
+    errors: hooks.connectionErrors ?? createConnectionErrorReporter(hooks.log),
   }
 
   const onRequestEvent = (req: IncomingMessage, res: ServerResponse): void => {
-    onRequest(state, req, res)
+    contain(state, req.socket, 'request', () => onRequest(state, req, res))
   }
   httpServer.on('request', onRequestEvent)
   // Node answers `Expect` itself (100 Continue, or 417) before emitting 'request'; routing these
@@ -219,28 +240,31 @@ export async function bindHttpListener<P>(
   httpServer.on('checkContinue', onRequestEvent)
   httpServer.on('checkExpectation', onRequestEvent)
   httpServer.on('connect', (req: IncomingMessage, socket: Socket) => {
-    onConnect(state, req, socket)
+    contain(state, socket, 'connect', () => onConnect(state, req, socket))
   })
   httpServer.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    onUpgrade(state, req, socket, head)
+    contain(state, socket, 'upgrade', () => onUpgrade(state, req, socket, head))
   })
   httpServer.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    onClientError(state, err, socket)
+    contain(state, socket, 'clientError', () => onClientError(state, err, socket))
   })
 
   const netServer = createNetServer({ allowHalfOpen: true, noDelay: true })
   // Terminated TLS connections that negotiated h2 go to an HTTP/2 server that, like httpServer,
   // never listens itself.
   const h2 = accept === undefined ? undefined : createH2Listener(state, limits)
-  const deliver = (accepted: AcceptedConnection): void => {
+  const deliver = (accepted: AcceptedConnection, transport: Socket): void => {
     if (accepted.socket.destroyed) return
     const conn = trackConnection(state, accepted.socket)
     conn.accepted = accepted
+    conn.transport = transport
     if (h2 !== undefined && (accepted.socket as { alpnProtocol?: unknown }).alpnProtocol === 'h2') {
-      h2.attach(conn)
+      contain(state, accepted.socket, 'h2 attach', () => h2.attach(conn))
       return
     }
-    httpServer.emit('connection', accepted.socket)
+    contain(state, accepted.socket, 'connection', () =>
+      httpServer.emit('connection', accepted.socket),
+    )
   }
   const caps = new ConnectionCaps(
     listener.id,
@@ -251,20 +275,17 @@ export async function bindHttpListener<P>(
   const onAccepted = (socket: Socket): void => {
     const raw = trackConnection(state, socket)
     if (accept === undefined) {
-      httpServer.emit('connection', socket)
+      contain(state, socket, 'connection', () => httpServer.emit('connection', socket))
       return
     }
-    try {
+    contain(state, socket, 'acceptor', () =>
       accept(socket, state.view?.prepared, (accepted) => {
         // From here the TLS socket stands for the connection (drain, counts, requests).
         raw.moved = true
         state.connections.delete(raw)
-        deliver(accepted)
-      })
-    } catch (err) {
-      hooks.log.error('connection acceptor threw', { listener: listener.id, err })
-      socket.destroy()
-    }
+        deliver(accepted, socket)
+      }),
+    )
   }
   const onAdmitted = (socket: Socket): void => {
     // Shared leases arrive later: the listener may be draining by then.
@@ -290,6 +311,10 @@ export async function bindHttpListener<P>(
     hooks.log.debug('PROXY header refused', { listener: listener.id, reason, detail })
   }
   netServer.on('connection', (socket: Socket) => {
+    // A peer can reset at any moment, also before anything owns the socket (while shared leases
+    // are taken, or the PROXY header is read): an 'error' nobody listens to would be thrown from
+    // the event loop and end the process. Whoever takes the socket next adds its own handling.
+    socket.on('error', ignore)
     if (proxyPolicy === undefined) onConnection(socket)
     else readProxyHeader(socket, proxyPolicy, onProxied, onProxyRefused)
   })
@@ -563,14 +588,27 @@ function createH2Listener<P>(state: ListenerState<P>, limits: ir.DownstreamLimit
     }
     conn.session = session
     ;(session as Tracked)[kConnection] = conn
-    session.on('error', ignore)
+    session.on('error', (err: Error) => onSessionError(state, conn, err))
     session.setTimeout(H2_IDLE_TIMEOUT_MS, () => session.close())
-    session.on('connect', () => session.setLocalWindowSize(H2_CONNECTION_WINDOW))
+    // Node emits 'connect' on the next tick even when the session is already gone: bytes that
+    // are not HTTP/2 (a client that offered h2, then spoke HTTP/1.1) or a flood in the first read
+    // destroy it first, and setLocalWindowSize would throw from the event loop.
+    session.on('connect', () => {
+      contain(state, conn.socket, 'h2 connect', () => {
+        if (!session.destroyed) session.setLocalWindowSize(H2_CONNECTION_WINDOW)
+      })
+    })
+    watchRapidReset(session, () => closeAbusiveSession(state, conn, session, 'h2_rapid_reset'))
+    watchControlFlood(session, (reason) => closeAbusiveSession(state, conn, session, reason))
     if (state.draining) session.close()
   })
+  // Reported per session above ('sessionError' repeats the session's 'error').
   server.on('sessionError', ignore)
   const onRequestEvent = (req: Http2ServerRequest, res: Http2ServerResponse): void => {
-    onH2Request(state, req, res)
+    // A stream the client reset in the same read as its HEADERS (rapid reset): nobody would
+    // read the response, so no work is started for it.
+    if (req.stream.closed) return
+    containStream(state, req, () => onH2Request(state, req, res))
   }
   server.on('request', onRequestEvent)
   // Without a listener Node answers `Expect: 100-continue` itself before any check.
@@ -841,6 +879,95 @@ function rejectionFor(err: NodeJS.ErrnoException): Rejection {
     default:
       return codecError(err.code)
   }
+}
+
+/**
+ * Runs one connection's callback. A throw — ours, or Node's on a peer that is already gone —
+ * closes that connection only; it is counted and logged with its stack, because it is a bug to
+ * fix even though only one connection paid for it. Nothing of it reaches the event loop.
+ */
+function contain<P>(
+  state: ListenerState<P>,
+  socket: Socket,
+  callback: string,
+  fn: () => void,
+): void {
+  try {
+    fn()
+  } catch (err) {
+    closeOnThrow(state, (socket as Tracked)[kConnection], socket, callback, err)
+  }
+}
+
+/** As contain(), for an HTTP/2 stream: the throw closes the stream's whole connection. */
+function containStream<P>(state: ListenerState<P>, req: Http2ServerRequest, fn: () => void): void {
+  try {
+    fn()
+  } catch (err) {
+    const conn = (req.stream.session as Tracked | undefined)?.[kConnection]
+    if (conn !== undefined) closeOnThrow(state, conn, conn.socket, 'h2 request', err)
+    else if (!req.stream.destroyed) req.stream.close(0x2 /* INTERNAL_ERROR */)
+  }
+}
+
+function closeOnThrow<P>(
+  state: ListenerState<P>,
+  conn: Connection | undefined,
+  socket: Socket,
+  callback: string,
+  err: unknown,
+): void {
+  if (conn !== undefined) destroyConnection(conn)
+  else socket.destroy()
+  state.errors.report(state.context.id, 'callback_threw', {
+    callback,
+    ...peerFields(socket),
+    ...errorFields(err, true),
+  })
+}
+
+/**
+ * Node destroys the session (and with it the connection) when it emits 'error': a protocol
+ * error, a flood nghttp2 refused, a GOAWAY with an error from the client. Counted and logged
+ * here; a peer that merely went away is neither.
+ */
+function onSessionError<P>(state: ListenerState<P>, conn: Connection, err: Error): void {
+  const reason = sessionErrorReason(err)
+  if (reason === undefined) return
+  state.errors.report(state.context.id, reason, {
+    protocol: 'HTTP/2',
+    ...peerFields(conn.socket),
+    ...errorFields(err),
+  })
+}
+
+/** Closes a connection now, whatever state its session and sockets are in. */
+function destroyConnection(conn: Connection): void {
+  try {
+    conn.session?.destroy()
+    conn.socket.destroy()
+  } finally {
+    conn.transport?.destroy()
+  }
+}
+
+/** After the GOAWAY, the socket is closed even if the client stopped reading (flush stalls). */
+const ABUSE_CLOSE_GRACE_MS = 250
+
+/** Abuse ends the connection: GOAWAY ENHANCE_YOUR_CALM, then the TCP connection closes. */
+function closeAbusiveSession<P>(
+  state: ListenerState<P>,
+  conn: Connection,
+  session: ServerHttp2Session,
+  reason: string,
+): void {
+  state.errors.report(state.context.id, reason, { protocol: 'HTTP/2', ...peerFields(conn.socket) })
+  // Called from inside a frame callback of nghttp2: destroy outside it.
+  setImmediate(() => {
+    if (!session.destroyed) session.destroy(undefined, H2_ENHANCE_YOUR_CALM)
+    const timer = setTimeout(() => destroyConnection(conn), ABUSE_CLOSE_GRACE_MS)
+    timer.unref()
+  })
 }
 
 function ignore(): void {

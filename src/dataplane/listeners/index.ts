@@ -1,6 +1,7 @@
 export { createListenerManager } from './manager.js'
 export { ListenerBindError } from './bind-error.js'
 export { assertStrictHttpParser } from './server-options.js'
+export { createLogBudget, type LogBudget } from './log-budget.js'
 export type {
   ListenerManager,
   ListenerManagerDeps,

@@ -5,6 +5,7 @@
 import type * as ir from '../../ir/index.js'
 import type { HttpListener, ListenerHooks, ServeView } from './http-listener.js'
 import { bindHttpListener } from './http-listener.js'
+import { createConnectionErrorReporter } from './connection-errors.js'
 import { createLocalReplyHeaders } from './local-reply.js'
 import { bindL4Listener, type L4Listener, type PreparedL4 } from './l4-listener.js'
 import { sniEgressListeners } from './egress-listeners.js'
@@ -37,6 +38,7 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
       ? { onConnectionRefused: deps.onConnectionRefused }
       : {}),
     ...(deps.sharedCaps !== undefined ? { sharedCaps: deps.sharedCaps } : {}),
+    connectionErrors: createConnectionErrorReporter(log, deps.connections),
   }
   const active = new Map<ir.ListenerId, HttpListener<P>>()
   /** The TLS/TCP side of listeners bound with an acceptor (active, created or retiring). */

@@ -1,7 +1,7 @@
 /** The listener layer's contract with runtime/ (which drives it) and http/ (which it calls). */
 import type * as ir from '../../ir/index.js'
 import type { Logger } from '../../lib/index.js'
-import type { RequestObserver } from '../../observe/events.js'
+import type { ConnectionObserver, RequestObserver } from '../../observe/events.js'
 import type { RequestHandler } from './http-listener.js'
 import type { SharedConnectionCaps } from './connection-caps.js'
 import type { L4Support } from './l4-listener.js'
@@ -18,6 +18,8 @@ export interface ListenerManagerDeps<P extends { readonly snapshot: ir.Snapshot 
   /** Receives one record per request the listener refuses itself (flag DPE). */
   readonly observer: RequestObserver
   readonly log: Logger
+  /** Connections closed by an error on them (counted; logged rate-bounded). */
+  readonly connections?: ConnectionObserver
   /**
    * Called once per activated snapshot when no new request can start on it any more: it is no
    * longer current and every listener that still served from it has drained. Requests already

@@ -21,7 +21,7 @@ export function createL4Support<P>(deps: L4Deps<P>): L4Support<P> {
       if (listener.transport === 'tls') {
         const holder = createPlanHolder(deps.log)
         return {
-          acceptor: createTlsAcceptor(deps, () => holder.current),
+          acceptor: createTlsAcceptor(deps, () => holder.current, listener.id),
           use: (prepared) => holder.set(prepared as TlsPlan),
           close: () => holder.close(),
         }

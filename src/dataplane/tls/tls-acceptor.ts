@@ -9,8 +9,15 @@ import type { Socket } from 'node:net'
 import { TLSSocket } from 'node:tls'
 import type * as ir from '../../ir/index.js'
 import type { Logger } from '../../lib/index.js'
+import type { ConnectionObserver } from '../../observe/events.js'
 import type { AcceptedConnection, ConnectionAcceptor } from '../listeners/index.js'
 import { MAX_HELLO_BYTES, parseClientHello } from './client-hello.js'
+import {
+  createHandshakeFailureReporter,
+  handshakeErrorReason,
+  verifyFailureReason,
+  type HandshakeFailureReporter,
+} from './handshake-failures.js'
 import { ReplayDuplex } from './replay-duplex.js'
 import { checkClient, forwardedClientCert } from './server-context.js'
 import { pickWeighted, proxyConnection, type L4Endpoint } from './tcp-proxy.js'
@@ -25,6 +32,8 @@ export interface L4Deps<P> {
   readonly log: Logger
   /** An endpoint of `cluster` in the snapshot `prepared`, or undefined (no cluster, none healthy). */
   readonly pickEndpoint: (prepared: P, cluster: ir.ClusterId) => L4Endpoint | undefined
+  /** Failed handshakes and refused client certificates (metrics). */
+  readonly connections?: ConnectionObserver
 }
 
 function routeEndpoint<P>(
@@ -55,7 +64,10 @@ export function createTcpAcceptor<P>(
 export function createTlsAcceptor<P>(
   deps: L4Deps<P>,
   plan: () => TlsPlan | undefined,
+  listener: string,
 ): ConnectionAcceptor<P> {
+  const failures = createHandshakeFailureReporter(deps.log, deps.connections)
+  const at: Accepting = { listener, failures }
   return (socket, prepared, deliver) => {
     const current = plan()
     if (prepared === undefined || current === undefined) {
@@ -63,7 +75,10 @@ export function createTlsAcceptor<P>(
       return
     }
     let buffered: Buffer = Buffer.alloc(0)
-    const timer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS)
+    const timer = setTimeout(() => {
+      failures.report({ listener, reason: 'hello_timeout', sni: undefined, client: peer(socket) })
+      socket.destroy()
+    }, HELLO_TIMEOUT_MS)
     timer.unref()
     const onData = (chunk: Buffer): void => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
@@ -73,23 +88,43 @@ export function createTlsAcceptor<P>(
       socket.off('data', onData)
       socket.pause()
       if (result.kind !== 'hello') {
+        failures.report({ listener, reason: 'not_tls', sni: undefined, client: peer(socket) })
         socket.destroy()
         return
       }
-      const runtime = current.chains.select(result.hello.serverName)
+      const sni = result.hello.serverName
+      const runtime = current.chains.select(sni)
       if (runtime === undefined) {
+        failures.report({ listener, reason: 'unknown_sni', sni, client: peer(socket) })
         socket.destroy()
         return
       }
-      dispatch(deps, prepared, runtime, socket, buffered, result.hello.serverName, deliver)
+      dispatch(deps, at, prepared, runtime, socket, buffered, sni, deliver)
     }
     socket.on('data', onData)
     socket.on('error', () => socket.destroy())
   }
 }
 
+/** What dispatch needs to report a failed handshake. */
+interface Accepting {
+  readonly listener: string
+  readonly failures: HandshakeFailureReporter
+}
+
+/** OpenSSL's verification code (CERT_HAS_EXPIRED, …), else its message. */
+function verifyDetail(error: Error | undefined): string | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code
+  return typeof code === 'string' ? code : error?.message
+}
+
+function peer(socket: Socket): string {
+  return `${socket.remoteAddress ?? '-'}:${socket.remotePort ?? '-'}`
+}
+
 function dispatch<P>(
   deps: L4Deps<P>,
+  at: Accepting,
   prepared: P,
   runtime: ChainRuntime,
   socket: Socket,
@@ -119,18 +154,38 @@ function dispatch<P>(
     ALPNProtocols: chain.service.kind === 'http' ? HTTP_ALPN : undefined,
   })
   exposeAddresses(tlsSocket, socket)
-  const timer = setTimeout(() => tlsSocket.destroy(), HANDSHAKE_TIMEOUT_MS)
+  const failed = (reason: string, detail?: string): void => {
+    at.failures.report({
+      listener: at.listener,
+      reason,
+      sni: serverName,
+      socket: tlsSocket,
+      client: peer(socket),
+      ...(detail !== undefined ? { detail } : {}),
+    })
+  }
+  let isSecure = false
+  const timer = setTimeout(() => {
+    failed('handshake_timeout')
+    tlsSocket.destroy()
+  }, HANDSHAKE_TIMEOUT_MS)
   timer.unref()
-  tlsSocket.on('error', () => {
+  tlsSocket.on('error', (err: Error) => {
     clearTimeout(timer)
+    // After the handshake, errors belong to the HTTP or TCP side that owns the socket.
+    if (!isSecure) failed(handshakeErrorReason(err), err.message)
     tlsSocket.destroy()
   })
   tlsSocket.once('secure', () => {
+    isSecure = true
     clearTimeout(timer)
     if (client !== undefined) recordVerification(tlsSocket)
     const refusal = client === undefined ? undefined : checkClient(tlsSocket, client)
     // No certificate, or one that does not verify: no HTTP at all (hardening.md §4.3).
     if (refusal !== undefined && refusal.close) {
+      const error = tlsSocket.authorizationError
+      if (refusal.reason === 'no_client_cert') failed('no_client_cert')
+      else failed(verifyFailureReason(error), verifyDetail(error))
       tlsSocket.destroy()
       return
     }
