@@ -17,12 +17,16 @@ export const DEFAULT_SETTINGS: ir.GatewaySettings = {
     idleTimeoutMs: 60_000,
     maxHeaderBytes: 16_384,
     maxHeaderCount: 100,
+    // nginx's request-line buffer (large_client_header_buffers 8k).
+    maxUriBytes: 8192,
     maxRequestsPerConnection: 1000,
     headersWithUnderscores: 'REJECT',
   },
   numTrustedProxies: 0,
   serverHeader: 'istio-envoy',
   labels: {},
+  // Istio's DEFAULT.
+  pathNormalization: 'BASE',
 }
 
 export function compileSettings(config: istio.GatewayConfig | undefined): ir.GatewaySettings {
@@ -54,6 +58,7 @@ export function compileSettings(config: istio.GatewayConfig | undefined): ir.Gat
       idleTimeoutMs: ds?.idleTimeout ?? dl.idleTimeoutMs,
       maxHeaderBytes: ds?.maxHeaderBytes ?? dl.maxHeaderBytes,
       maxHeaderCount: ds?.maxHeaderCount ?? dl.maxHeaderCount,
+      maxUriBytes: ds?.maxUriBytes ?? dl.maxUriBytes,
       maxRequestsPerConnection: ds?.maxRequestsPerConnection ?? dl.maxRequestsPerConnection,
       headersWithUnderscores: ds?.headersWithUnderscores ?? dl.headersWithUnderscores,
       ...(ds?.maxConnections !== undefined ? { maxConnections: ds.maxConnections } : {}),
@@ -65,9 +70,17 @@ export function compileSettings(config: istio.GatewayConfig | undefined): ir.Gat
     // An explicit empty string turns the header off.
     serverHeader: s.serverHeader === '' ? undefined : (s.serverHeader ?? d.serverHeader),
     labels: { ...(s.labels ?? {}) },
+    pathNormalization: pathNormalizationOf(s.pathNormalization?.normalization),
     ...(s.redis !== undefined ? { redis: compileRedis(s.redis) } : {}),
     ...(s.workers !== undefined ? { workers: s.workers } : {}),
   }
+}
+
+/** Istio's DEFAULT is BASE under another name. */
+function pathNormalizationOf(
+  mode: 'NONE' | 'BASE' | 'DEFAULT' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES' | undefined,
+): ir.GatewaySettings['pathNormalization'] {
+  return mode === undefined || mode === 'DEFAULT' ? DEFAULT_SETTINGS.pathNormalization : mode
 }
 
 function compileRedis(r: istio.RedisSettingsSpec): ir.RedisStoreSettings {
