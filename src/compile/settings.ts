@@ -17,6 +17,8 @@ export const DEFAULT_SETTINGS: ir.GatewaySettings = {
     idleTimeoutMs: 60_000,
     maxHeaderBytes: 16_384,
     maxHeaderCount: 100,
+    // nginx's request-line buffer (large_client_header_buffers 8k).
+    maxUriBytes: 8192,
     maxRequestsPerConnection: 1000,
     headersWithUnderscores: 'REJECT',
     streamIdleTimeoutMs: 60_000,
@@ -29,6 +31,8 @@ export const DEFAULT_SETTINGS: ir.GatewaySettings = {
   forwardClientCertDetails: 'SANITIZE_SET',
   serverHeader: 'istio-envoy',
   labels: {},
+  // Istio's DEFAULT.
+  pathNormalization: 'BASE',
 }
 
 export function compileSettings(config: istio.GatewayConfig | undefined): ir.GatewaySettings {
@@ -60,6 +64,7 @@ export function compileSettings(config: istio.GatewayConfig | undefined): ir.Gat
       idleTimeoutMs: ds?.idleTimeout ?? dl.idleTimeoutMs,
       maxHeaderBytes: ds?.maxHeaderBytes ?? dl.maxHeaderBytes,
       maxHeaderCount: ds?.maxHeaderCount ?? dl.maxHeaderCount,
+      maxUriBytes: ds?.maxUriBytes ?? dl.maxUriBytes,
       maxRequestsPerConnection: ds?.maxRequestsPerConnection ?? dl.maxRequestsPerConnection,
       headersWithUnderscores: ds?.headersWithUnderscores ?? dl.headersWithUnderscores,
       streamIdleTimeoutMs: ds?.streamIdleTimeout ?? dl.streamIdleTimeoutMs,
@@ -80,6 +85,7 @@ export function compileSettings(config: istio.GatewayConfig | undefined): ir.Gat
     // An explicit empty string turns the header off.
     serverHeader: s.serverHeader === '' ? undefined : (s.serverHeader ?? d.serverHeader),
     labels: { ...(s.labels ?? {}) },
+    pathNormalization: pathNormalizationOf(s.pathNormalization?.normalization),
     ...(s.redis !== undefined ? { redis: compileRedis(s.redis) } : {}),
     ...(s.workers !== undefined ? { workers: s.workers } : {}),
   }
@@ -106,6 +112,13 @@ function compileProxyProtocol(
     ...(p.ports !== undefined ? { ports: [...new Set(p.ports)].sort((a, b) => a - b) } : {}),
     headerTimeoutMs: p.headerTimeout ?? PROXY_HEADER_TIMEOUT_MS,
   }
+}
+
+/** Istio's DEFAULT is BASE under another name. */
+function pathNormalizationOf(
+  mode: 'NONE' | 'BASE' | 'DEFAULT' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES' | undefined,
+): ir.GatewaySettings['pathNormalization'] {
+  return mode === undefined || mode === 'DEFAULT' ? DEFAULT_SETTINGS.pathNormalization : mode
 }
 
 function compileRedis(r: istio.RedisSettingsSpec): ir.RedisStoreSettings {

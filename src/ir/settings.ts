@@ -1,4 +1,5 @@
 /** Process-wide settings from the GatewayConfig document, with every default filled in. */
+import type { PathNormalization } from '../lib/index.js'
 
 export interface EndpointSetting {
   readonly address: string
@@ -21,6 +22,8 @@ export interface DownstreamLimits {
   readonly idleTimeoutMs: number
   readonly maxHeaderBytes: number
   readonly maxHeaderCount: number
+  /** Longest request target (request line or `:path`) accepted; 414 above it. */
+  readonly maxUriBytes: number
   readonly maxRequestsPerConnection: number
   /** What to do with header names containing `_`: REJECT (400), DROP or ALLOW. */
   readonly headersWithUnderscores: 'REJECT' | 'DROP' | 'ALLOW'
@@ -103,6 +106,8 @@ export interface GatewaySettings {
   readonly serverHeader: string | undefined
   /** Labels of this instance, matched against Gateway.selector. */
   readonly labels: Readonly<Record<string, string>>
+  /** Istio's meshConfig.pathNormalization, applied to every request before routing. */
+  readonly pathNormalization: PathNormalization
   /** Shared limits through Redis; absent: limits in this process's memory. */
   readonly redis?: RedisStoreSettings
   /** Cluster worker processes (`auto`: one per available CPU); absent or 1: one process. */

@@ -49,6 +49,10 @@ export const gatewayConfigSpec = obj(
         idleTimeout: duration(),
         maxHeaderBytes: int({ min: 1024, max: 1048576 }),
         maxHeaderCount: int({ min: 1, max: 10000 }),
+        maxUriBytes: noted(
+          int({ min: 256, max: 1048576 }),
+          'longest request target (request line or :path) accepted; longer ones get 414',
+        ),
         maxRequestsPerConnection: int({ min: 0 }),
         headersWithUnderscores: enumOf(['REJECT', 'DROP', 'ALLOW']),
         maxConnections: int({ min: 1 }),
@@ -152,6 +156,15 @@ export const gatewayConfigSpec = obj(
       { name: 'EgressPorts' },
     ),
     dns: obj({ servers: arr(str({ nonEmpty: true })) }, { name: 'Dns' }),
+    pathNormalization: obj(
+      {
+        normalization: noted(
+          enumOf(['NONE', 'BASE', 'DEFAULT', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES']),
+          'Istio meshConfig.pathNormalization: BASE (= DEFAULT, the default) keeps %2F and //; docs/path-normalization.md',
+        ),
+      },
+      { name: 'PathNormalization' },
+    ),
     redis: redisSettings,
     workers: noted(
       workerCount,

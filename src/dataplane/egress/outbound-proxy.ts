@@ -31,6 +31,7 @@ import type { RequestContext } from '../http/context.js'
 import type { HttpHandler } from '../http/handler.js'
 import { runVirtualHost } from '../http/order.js'
 import { applyForwardClientCert } from '../listeners/forward-client-cert.js'
+import { admitRequestTarget, type TargetSettings } from '../listeners/request-target.js'
 import { httpServerOptions } from '../listeners/server-options.js'
 import type { PreparedEgressPort, PreparedSnapshot } from '../prepare.js'
 import type { EgressGuard, ListenerContext } from '../types.js'
@@ -85,6 +86,8 @@ export interface Pinned extends Site {
   readonly outbound: ir.OutboundListener
   readonly matcher: EgressMatcher
   readonly resolver: HostResolver
+  /** The target checks and path normalization every request gets (as on Gateway listeners). */
+  readonly target: TargetSettings
 }
 
 const ALLOWED = new Set(['allowed', 'passthrough', 'audited'])
@@ -95,6 +98,16 @@ function authorityPort(authority: string): number | undefined {
   if (colon < 0 || colon < authority.lastIndexOf(']')) return undefined
   const port = Number(authority.slice(colon + 1))
   return Number.isInteger(port) && port >= 1 && port <= 65535 ? port : undefined
+}
+
+/** `http://host/p?q` → `/p?q`, `http://host?q` → `/?q`; origin-form is kept. */
+function originForm(target: string): string {
+  const scheme = target.indexOf('://')
+  if (scheme < 0) return target
+  let i = scheme + 3
+  while (i < target.length && target[i] !== '/' && target[i] !== '?') i++
+  if (i === target.length) return '/'
+  return target[i] === '/' ? target.slice(i) : `/${target.slice(i)}`
 }
 
 function parseTarget(target: string): { host: string; port: number } | undefined {
@@ -127,6 +140,10 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
       guard: { matcher },
       matcher,
       resolver: createHostResolver(servers.length > 0 ? { servers } : {}),
+      target: {
+        maxUriBytes: prepared.snapshot.settings.downstream.maxUriBytes,
+        pathNormalization: prepared.snapshot.settings.pathNormalization,
+      },
     }
   }
 
@@ -184,10 +201,19 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
       res.writeHead(503).end()
       return
     }
+    // The same target checks as a Gateway listener, normalization included, before anything reads
+    // the path. The target's authority wins over Host here (Host is replaced below), so only the
+    // target is checked.
+    const admitted = admitRequestTarget(req.method ?? '', req.url ?? '', undefined, p.target)
+    if (typeof admitted !== 'string') {
+      res.writeHead(admitted.status, { connection: 'close', 'content-length': '0' }).end()
+      record(p, req, startTime, admitted.status, 'DPE', admitted.details, undefined, '')
+      return
+    }
     let url: URL
     try {
       url = new URL(
-        req.url?.startsWith('/') ? `http://${req.headers.host ?? ''}${req.url}` : (req.url ?? ''),
+        admitted.startsWith('/') ? `http://${req.headers.host ?? ''}${admitted}` : admitted,
       )
     } catch {
       res.writeHead(400, { connection: 'close' }).end()
@@ -198,7 +224,8 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
       return
     }
     // Origin-form from here on, as the request path expects; the URL's authority wins over Host.
-    req.url = `${url.pathname}${url.search}`
+    // The path is taken as normalized, not as the URL parser would rewrite it again.
+    req.url = originForm(admitted)
     req.headers.host = url.host
     // Plain HTTP is never mutual TLS: only ALWAYS_FORWARD_ONLY lets a client's XFCC through.
     applyForwardClientCert(req, p.prepared.snapshot.settings.forwardClientCertDetails, undefined)
@@ -475,8 +502,12 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
   }
 
   async function bind(want: ir.OutboundListener, prepared: PreparedSnapshot): Promise<Server> {
+    const downstream = prepared.snapshot.settings.downstream
     const s = createServer({
-      ...httpServerOptions(prepared.snapshot.settings.downstream),
+      ...httpServerOptions(downstream),
+      // No request guard measures the header block here: the parser's limit stays the header
+      // limit (a target beyond maxUriBytes but within it still gets 414 from the target check).
+      maxHeaderSize: downstream.maxHeaderBytes,
       requireHostHeader: false,
     })
     s.on('request', onRequest)

@@ -23,6 +23,7 @@ const BASE_LIMITS: ir.DownstreamLimits = {
   idleTimeoutMs: 60_000,
   maxHeaderBytes: 16_384,
   maxHeaderCount: 100,
+  maxUriBytes: 8192,
   maxRequestsPerConnection: 1000,
   headersWithUnderscores: 'REJECT',
   streamIdleTimeoutMs: 60_000,

@@ -54,7 +54,12 @@ import { codecError, REJECT } from './rejections.js'
 import { proxyPolicyFor, readProxyHeader } from './proxy-header-reader.js'
 import type { GuardSettings } from './request-guard.js'
 import { DROP_UNDERSCORE_HEADERS, dropUnderscoreHeaders, inspectRequest } from './request-guard.js'
-import { applyLimits, describeServer, httpServerOptions } from './server-options.js'
+import {
+  applyLimits,
+  describeServer,
+  httpServerOptions,
+  parserHeadLimit,
+} from './server-options.js'
 
 /** What a listener serves from, built once per activation and shared by its listeners. */
 export interface ServeView<P> {
@@ -575,7 +580,9 @@ function createH2Listener<P>(state: ListenerState<P>, limits: ir.DownstreamLimit
       enablePush: false,
       maxConcurrentStreams: H2_MAX_CONCURRENT_STREAMS,
       initialWindowSize: H2_STREAM_WINDOW,
-      maxHeaderListSize: limits.maxHeaderBytes,
+      // As HTTP/1.1's parser limit: room for a long :path, so that it gets the shared check's
+      // 414 (and too many header bytes its 431) instead of a client-side refusal.
+      maxHeaderListSize: parserHeadLimit(limits),
     },
   })
   // 'session' is emitted synchronously inside emit('connection'): this is the connection it is for.

@@ -141,7 +141,10 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
       prepared: set.next,
       guard: Object.freeze({
         maxHeaderCount: settings.downstream.maxHeaderCount,
+        maxHeaderBytes: settings.downstream.maxHeaderBytes,
         headersWithUnderscores: settings.downstream.headersWithUnderscores,
+        maxUriBytes: settings.downstream.maxUriBytes,
+        pathNormalization: settings.pathNormalization,
       }),
       replyHeaders: createLocalReplyHeaders(settings.serverHeader),
       forwardClientCert: settings.forwardClientCertDetails,

@@ -21,6 +21,14 @@ export const REJECT = Object.freeze({
   fragment: rejection(400, 'http.fragment_in_url_path'),
   invalidTarget: rejection(400, 'http1.invalid_url'),
   hostMismatch: rejection(400, 'http1.absolute_url_host_mismatch'),
+  // Host or :authority that is not `host[:port]` (a space, a slash, userinfo, non-ASCII).
+  invalidAuthority: rejection(400, 'http.invalid_authority'),
+  // Longer than downstream.maxUriBytes (nginx's large_client_header_buffers answer).
+  uriTooLong: rejection(414, 'http.uri_too_long'),
+  // `%00` in the path (Envoy's normalize_path refuses it).
+  pathNormalizationFailed: rejection(400, 'path_normalization_failed'),
+  // A `..;` or `.;` segment: a dot segment to servlet containers, which drop `;` parameters.
+  dotSemicolonSegment: rejection(400, 'http.dot_semicolon_segment'),
   underscore: rejection(400, 'http.unexpected_underscore'),
   // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing.
   transferEncodingHttp10: rejection(400, 'http1.transfer_encoding_in_http10'),

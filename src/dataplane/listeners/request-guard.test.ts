@@ -3,7 +3,13 @@ import { describe, test } from 'node:test'
 import type { GuardSettings, RequestHead } from './request-guard.js'
 import { DROP_UNDERSCORE_HEADERS, inspectRequest, isContinueExpectation } from './request-guard.js'
 
-const SETTINGS: GuardSettings = { maxHeaderCount: 100, headersWithUnderscores: 'REJECT' }
+const SETTINGS: GuardSettings = {
+  maxHeaderCount: 100,
+  maxHeaderBytes: 16_384,
+  headersWithUnderscores: 'REJECT',
+  maxUriBytes: 8192,
+  pathNormalization: 'BASE',
+}
 
 function head(over: Partial<RequestHead> & { headers?: [string, string][] } = {}): RequestHead {
   return {

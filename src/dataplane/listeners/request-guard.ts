@@ -2,21 +2,25 @@
  * Checks a parsed HTTP/1 request head for what Node's parser lets through but an edge proxy must
  * refuse (hardening.md §2.3): framing and routing ambiguities that let a client smuggle a second
  * request or a different Host past routing. Runs on every request before the handler, so it is
- * one pass over rawHeaders with no allocation on the accept path.
+ * one pass over rawHeaders with no allocation on the accept path. The target and Host go through
+ * the check HTTP/2 requests get too (request-target.ts), which also normalizes the path.
  */
 import type { IncomingMessage } from 'node:http'
 import type { Rejection } from './rejections.js'
 import { REJECT } from './rejections.js'
+import { admitRequestTarget, trimOws, type TargetSettings } from './request-target.js'
 
-export interface GuardSettings {
+export interface GuardSettings extends TargetSettings {
   readonly maxHeaderCount: number
+  /** Request header fields, names and values, in bytes (431 above it). */
+  readonly maxHeaderBytes: number
   readonly headersWithUnderscores: 'REJECT' | 'DROP' | 'ALLOW'
 }
 
-/** The parts of an IncomingMessage the guard reads. */
+/** The parts of an IncomingMessage the guard reads; `url` is rewritten to its normalized form. */
 export interface RequestHead {
   readonly method?: string | undefined
-  readonly url?: string | undefined
+  url?: string | undefined
   readonly httpVersionMajor: number
   readonly httpVersionMinor: number
   readonly rawHeaders: readonly string[]
@@ -27,6 +31,10 @@ export const DROP_UNDERSCORE_HEADERS = 'drop-underscore-headers'
 
 export type Verdict = Rejection | typeof DROP_UNDERSCORE_HEADERS | undefined
 
+/**
+ * The guard's verdict on `req`. When the request is admitted, `req.url` is left holding the
+ * normalized target, the one every later stage reads.
+ */
 export function inspectRequest(req: RequestHead, settings: GuardSettings): Verdict {
   const raw = req.rawHeaders
   // rawHeaders holds every field Node collected (the listener sets maxHeadersCount one above our
@@ -43,8 +51,12 @@ export function inspectRequest(req: RequestHead, settings: GuardSettings): Verdi
   let hasContentLength = false
   let hasH2cUpgrade = false
   let hasUnderscore = false
+  let headerBytes = 0
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] ?? ''
+    // `name: value\r\n`, as they came (Node's own limit is raised by maxUriBytes to let a long
+    // target reach the 414 below, so the header block is measured here).
+    headerBytes += name.length + (raw[i + 1] ?? '').length + 4
     switch (name.length) {
       case 4:
         if (isNamed(name, 'host')) {
@@ -75,10 +87,12 @@ export function inspectRequest(req: RequestHead, settings: GuardSettings): Verdi
   }
 
   // RFC 9112 §3.2: more than one Host is a 400; Node keeps the first and drops the rest.
+  if (headerBytes > settings.maxHeaderBytes) return REJECT.headersTooLarge
   if (hostCount > 1) return REJECT.duplicateHost
   if (hostCount === 0 && req.httpVersionMinor === 1) return REJECT.missingHost
-  const target = inspectTarget(req.method ?? '', req.url ?? '', host)
-  if (target !== undefined) return target
+  const url = req.url ?? ''
+  const target = admitRequestTarget(req.method ?? '', url, host, settings)
+  if (typeof target !== 'string') return target
   // Upstreams that map `_` to `-` would see a different header than we routed on
   // (`Transfer_Encoding` becomes a second framing header).
   if (hasUnderscore && settings.headersWithUnderscores === 'REJECT') return REJECT.underscore
@@ -91,6 +105,7 @@ export function inspectRequest(req: RequestHead, settings: GuardSettings): Verdi
   if (expectCount > 0 && (expectCount > 1 || !isContinueExpectation(expect))) {
     return REJECT.expectationFailed
   }
+  if (target !== url) req.url = target
   return hasUnderscore && settings.headersWithUnderscores === 'DROP'
     ? DROP_UNDERSCORE_HEADERS
     : undefined
@@ -99,56 +114,6 @@ export function inspectRequest(req: RequestHead, settings: GuardSettings): Verdi
 /** True for the one expectation we honour (the listener answers it with 100 Continue). */
 export function isContinueExpectation(value: string): boolean {
   return trimOws(value).toLowerCase() === '100-continue'
-}
-
-function inspectTarget(method: string, url: string, host: string | undefined): Verdict {
-  if (url.length === 0) return REJECT.invalidTarget
-  const bad = scanTarget(url)
-  if (bad !== undefined) return bad
-  if (url.charCodeAt(0) === SLASH) return undefined
-  if (url === '*') return method === 'OPTIONS' ? undefined : REJECT.invalidTarget
-  return inspectAbsoluteForm(url, host)
-}
-
-const SLASH = 0x2f
-const HASH = 0x23
-
-// Node's parser already refuses most of these; checking again keeps the guarantee ours.
-function scanTarget(url: string): Verdict {
-  for (let i = 0; i < url.length; i++) {
-    const c = url.charCodeAt(i)
-    if (c === HASH) return REJECT.fragment
-    if (c <= 0x20 || c >= 0x7f) return REJECT.invalidTarget
-  }
-  return undefined
-}
-
-// RFC 9112 §3.2.2: with absolute-form the authority in the target wins over Host. We require the
-// two to agree so every later stage can route on Host alone.
-function inspectAbsoluteForm(url: string, host: string | undefined): Verdict {
-  const sep = url.indexOf('://')
-  if (sep < 0) return REJECT.invalidTarget
-  const scheme = url.slice(0, sep).toLowerCase()
-  if (scheme !== 'http' && scheme !== 'https') return REJECT.invalidTarget
-  const start = sep + 3
-  let end = start
-  while (end < url.length) {
-    const c = url.charCodeAt(end)
-    if (c === SLASH || c === 0x3f /* ? */) break
-    end++
-  }
-  const authority = url.slice(start, end)
-  if (authority.length === 0 || authority.includes('@')) return REJECT.invalidTarget
-  if (host === undefined) return undefined
-  const defaultPort = scheme === 'https' ? ':443' : ':80'
-  return withoutPort(authority.toLowerCase(), defaultPort) ===
-    withoutPort(trimOws(host).toLowerCase(), defaultPort)
-    ? undefined
-    : REJECT.hostMismatch
-}
-
-function withoutPort(authority: string, defaultPort: string): string {
-  return authority.endsWith(defaultPort) ? authority.slice(0, -defaultPort.length) : authority
 }
 
 // RFC 9112 §6.1/§6.3. Node accepts `gzip, chunked`, `identity, chunked` and several TE lines as
@@ -184,19 +149,6 @@ function hasToken(list: string, token: string): boolean {
     if (trimOws(item).toLowerCase() === token) return true
   }
   return false
-}
-
-// OWS is SP / HTAB only (RFC 9110 §5.6.3); String.prototype.trim also strips other whitespace.
-function trimOws(s: string): string {
-  let start = 0
-  let end = s.length
-  while (start < end && isOws(s.charCodeAt(start))) start++
-  while (end > start && isOws(s.charCodeAt(end - 1))) end--
-  return start === 0 && end === s.length ? s : s.slice(start, end)
-}
-
-function isOws(c: number): boolean {
-  return c === 0x20 || c === 0x09
 }
 
 /**

@@ -15,7 +15,7 @@ export function httpServerOptions(limits: ir.DownstreamLimits): ServerOptions {
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.idleTimeoutMs,
     connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
-    maxHeaderSize: limits.maxHeaderBytes,
+    maxHeaderSize: parserHeadLimit(limits),
     insecureHTTPParser: false,
     // The request guard enforces Host itself (HTTP/1.1 without Host → 400) so that the reply is
     // recorded like every other rejection; Node's own check answers without telling anyone.
@@ -23,6 +23,15 @@ export function httpServerOptions(limits: ir.DownstreamLimits): ServerOptions {
     joinDuplicateHeaders: false,
     noDelay: true,
   }
+}
+
+/**
+ * What Node's parser may buffer of a request head: the request line counts against its limit, so
+ * it is raised by maxUriBytes. The request guard holds the target to maxUriBytes (414) and the
+ * header fields to maxHeaderBytes (431) itself; only a head beyond both gets the parser's 431.
+ */
+export function parserHeadLimit(limits: ir.DownstreamLimits): number {
+  return limits.maxHeaderBytes + limits.maxUriBytes
 }
 
 /**
@@ -41,7 +50,7 @@ export function applyLimits(server: Server, limits: ir.DownstreamLimits): void {
   // see the excess to answer 431.
   server.maxHeadersCount = limits.maxHeaderCount + 1
   // Not in @types/node, but it is the property Node reads for each new connection's parser.
-  ;(server as { maxHeaderSize?: number }).maxHeaderSize = limits.maxHeaderBytes
+  ;(server as { maxHeaderSize?: number }).maxHeaderSize = parserHeadLimit(limits)
   // Socket inactivity timeout stays off: keepAliveTimeout covers idle keep-alives and the request
   // path owns body and stream idle timeouts.
   server.timeout = 0

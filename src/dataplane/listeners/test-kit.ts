@@ -26,6 +26,7 @@ export const DEFAULT_LIMITS: ir.DownstreamLimits = {
   idleTimeoutMs: 60_000,
   maxHeaderBytes: 16 * 1024,
   maxHeaderCount: 100,
+  maxUriBytes: 8192,
   maxRequestsPerConnection: 1000,
   headersWithUnderscores: 'REJECT',
   streamIdleTimeoutMs: 60_000,
@@ -39,6 +40,7 @@ export interface SnapshotOptions {
   readonly limits?: Partial<ir.DownstreamLimits>
   readonly drainTimeoutMs?: number
   readonly serverHeader?: string
+  readonly pathNormalization?: ir.GatewaySettings['pathNormalization']
 }
 
 export function fakePrepared(opts: SnapshotOptions): FakePrepared {
@@ -50,6 +52,7 @@ export function fakePrepared(opts: SnapshotOptions): FakePrepared {
     accessLog: { disabled: true, path: '/dev/stdout', format: '', encoding: 'TEXT' },
     drainTimeoutMs: opts.drainTimeoutMs ?? 5000,
     downstream: { ...DEFAULT_LIMITS, ...opts.limits },
+    pathNormalization: opts.pathNormalization ?? 'BASE',
     numTrustedProxies: 0,
     forwardClientCertDetails: 'SANITIZE_SET',
     serverHeader: opts.serverHeader,
