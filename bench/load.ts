@@ -16,6 +16,8 @@ export interface LoadOptions {
   headers?: readonly string[]
   /** For autocannon, e.g. NODE_EXTRA_CA_CERTS to trust a test CA for https URLs. */
   env?: NodeJS.ProcessEnv
+  /** Fixed overall rate, requests/s (autocannon -R); closed loop without it. */
+  rate?: number
 }
 
 export interface LoadResult {
@@ -46,6 +48,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     '-d',
     String(opts.seconds),
     ...(opts.headers ?? []).flatMap((h) => ['-H', h]),
+    ...(opts.rate !== undefined ? ['-R', String(opts.rate)] : []),
     '--json',
     opts.url,
   ]

@@ -6,6 +6,9 @@ export const TARGETS = [
   'portcullis-https',
   'portcullis-https-handshake',
   'portcullis-redis-limit',
+  'portcullis-pool-limit',
+  'portcullis-workers',
+  'portcullis-workers-limit',
 ] as const
 export type Target = (typeof TARGETS)[number]
 
@@ -21,7 +24,16 @@ export interface BenchOptions {
   noPin: boolean
   // A different built entry point to run as Portcullis (e.g. another checkout's dist/main.js).
   entry?: string
+  // Requests/s of the fixed-rate latency run after the closed-loop one (0: none).
+  rate: number
 }
+
+/** Targets that also get the fixed-rate run: the limit's added latency at a given load. */
+export const FIXED_RATE_TARGETS: readonly Target[] = [
+  'portcullis',
+  'portcullis-redis-limit',
+  'portcullis-pool-limit',
+]
 
 export const USAGE = `usage: npm run bench -- [options]
   --duration=<s>      measured seconds per target (BENCH_DURATION, default 10)
@@ -31,6 +43,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --cpu-prof          profile Portcullis and print its top self-time functions (BENCH_CPU_PROF=1)
   --no-pin            do not pin processes with taskset (BENCH_NO_PIN=1)
   --entry=<file.js>   run this built entry point as Portcullis (BENCH_ENTRY)
+  --rate=<rps>        fixed-rate latency run of ${FIXED_RATE_TARGETS.join(', ')} (BENCH_RATE, default 1000; 0 = none)
 Portcullis runs from dist/ when it exists: run \`npm run build\` first for representative numbers.`
 
 function positive(name: string, raw: string): number {
@@ -46,7 +59,17 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     if (!m) throw new Error(`unknown argument ${arg}\n${USAGE}`)
     flags.set(m[1]!, m[2] ?? 'true')
   }
-  const known = ['duration', 'warmup', 'connections', 'only', 'cpu-prof', 'no-pin', 'entry', 'help']
+  const known = [
+    'duration',
+    'warmup',
+    'connections',
+    'only',
+    'cpu-prof',
+    'no-pin',
+    'entry',
+    'rate',
+    'help',
+  ]
   for (const name of flags.keys()) {
     if (!known.includes(name)) throw new Error(`unknown option --${name}\n${USAGE}`)
   }
@@ -73,6 +96,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     only: TARGETS.filter((t) => only.includes(t)),
     cpuProf: flags.has('cpu-prof') || env['BENCH_CPU_PROF'] === '1',
     noPin: flags.has('no-pin') || env['BENCH_NO_PIN'] === '1',
+    rate: Math.max(0, Math.round(Number(pick('rate', 'BENCH_RATE', '1000')) || 0)),
   }
 }
 

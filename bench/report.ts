@@ -6,6 +6,8 @@ export interface TargetResult {
   target: Target
   description: string
   load?: LoadResult
+  // The same target at a fixed request rate (latency at a given load, not at saturation).
+  fixedRate?: LoadResult & { readonly rate: number }
   // CPU used by the process under test during the measured run, in % of one core.
   cpuPercent?: number
   rssMb?: number
@@ -84,26 +86,48 @@ export function formatRatios(results: TargetResult[]): string[] {
   return lines
 }
 
-/** What a Redis-backed rate limit adds to `portcullis` (the same target without the limit). */
+/** What a limit adds: each pair is (the target without it, the target with it). */
+const LIMIT_PAIRS: readonly (readonly [Target, Target, string])[] = [
+  ['portcullis', 'portcullis-redis-limit', 'Redis rate limit (never hit) vs none'],
+  ['portcullis', 'portcullis-pool-limit', 'Redis connectionPool lease vs none'],
+  [
+    'portcullis-workers',
+    'portcullis-workers-limit',
+    'workers: 2, rate limit in the primary vs none',
+  ],
+]
+
 export function formatLimitCost(results: TargetResult[]): string[] {
-  const base = results.find((r) => r.target === 'portcullis')
-  const limited = results.find((r) => r.target === 'portcullis-redis-limit')
-  if (!base?.load || !limited?.load) return []
-  const a = base.load
-  const b = limited.load
+  const lines: string[] = []
   const signed = (v: number, digits: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(digits)}`
-  const lines = [
-    `Redis rate limit vs none: p50 ${signed(b.latencyP50Ms - a.latencyP50Ms, 2)} ms, ` +
-      `p99 ${signed(b.latencyP99Ms - a.latencyP99Ms, 2)} ms, ` +
-      `${(b.requestsPerSecond / a.requestsPerSecond).toFixed(2)}x the req/s ` +
-      `(${signed(b.requestsPerSecond - a.requestsPerSecond, 0)} req/s)`,
-  ]
-  const cpuA = cpuMicrosPerRequest(base)
-  const cpuB = cpuMicrosPerRequest(limited)
-  if (cpuA !== undefined && cpuB !== undefined) {
+  for (const [baseName, limitedName, what] of LIMIT_PAIRS) {
+    const base = results.find((r) => r.target === baseName)
+    const limited = results.find((r) => r.target === limitedName)
+    if (!base?.load || !limited?.load) continue
+    const a = base.load
+    const b = limited.load
     lines.push(
-      `  gateway CPU per request ${signed(cpuB - cpuA, 1)} µs (${cpuA.toFixed(1)} → ${cpuB.toFixed(1)}; redis-server's own CPU not counted)`,
+      `${what}: ${(b.requestsPerSecond / a.requestsPerSecond).toFixed(2)}x the req/s ` +
+        `(${signed(b.requestsPerSecond - a.requestsPerSecond, 0)} req/s), closed loop ` +
+        `p50 ${signed(b.latencyP50Ms - a.latencyP50Ms, 2)} ms, p99 ${signed(b.latencyP99Ms - a.latencyP99Ms, 2)} ms`,
     )
+    const fa = base.fixedRate
+    const fb = limited.fixedRate
+    if (fa !== undefined && fb !== undefined) {
+      lines.push(
+        `  at ${fb.rate} req/s: p50 ${signed(fb.latencyP50Ms - fa.latencyP50Ms, 2)} ms ` +
+          `(${fa.latencyP50Ms.toFixed(2)} → ${fb.latencyP50Ms.toFixed(2)}), ` +
+          `p99 ${signed(fb.latencyP99Ms - fa.latencyP99Ms, 2)} ms ` +
+          `(${fa.latencyP99Ms.toFixed(2)} → ${fb.latencyP99Ms.toFixed(2)})`,
+      )
+    }
+    const cpuA = cpuMicrosPerRequest(base)
+    const cpuB = cpuMicrosPerRequest(limited)
+    if (cpuA !== undefined && cpuB !== undefined && !baseName.includes('workers')) {
+      lines.push(
+        `  gateway CPU per request ${signed(cpuB - cpuA, 1)} µs (${cpuA.toFixed(1)} → ${cpuB.toFixed(1)}; redis-server's own CPU not counted)`,
+      )
+    }
   }
   return lines
 }

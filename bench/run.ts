@@ -15,7 +15,7 @@ import { hasTaskset, killAllChildren, pinned, startChild } from './child.js'
 import { topSelfTime } from './cpu-profile.js'
 import type { SelfTimeRow } from './cpu-profile.js'
 import { runLoad } from './load.js'
-import { USAGE, parseOptions, wantsHelp } from './options.js'
+import { FIXED_RATE_TARGETS, USAGE, parseOptions, wantsHelp } from './options.js'
 import type { BenchOptions, Target } from './options.js'
 import { cpuSeconds, rssMegabytes } from './proc-stats.js'
 import { formatLimitCost, formatRatios, formatTable } from './report.js'
@@ -51,6 +51,11 @@ const DESCRIPTIONS: Record<Target, string> = {
     'Portcullis, SIMPLE HTTPS, Connection: close: a new TCP + TLS handshake per request',
   'portcullis-redis-limit':
     'Portcullis as `portcullis` plus a RateLimitPolicy (never hit) counted in a local redis-server',
+  'portcullis-pool-limit':
+    'Portcullis as `portcullis` plus DestinationRule maxConnections (never hit) held as Redis leases',
+  'portcullis-workers': 'Portcullis as `portcullis` with workers: 2 (primary + 2 workers)',
+  'portcullis-workers-limit':
+    'Portcullis as `portcullis-workers` plus the RateLimitPolicy, decided in the primary (IPC)',
 }
 
 function choosePinning(opts: BenchOptions): Pinning {
@@ -182,25 +187,32 @@ async function main(): Promise<number> {
       const running = await startPortcullis(true)
       return { ...running, headers: ['Connection: close'] }
     },
-    async 'portcullis-redis-limit'() {
-      // redis-server on the load generator's CPU: the gateway's CPU stays its own.
-      const redis = await startRedisServer()
-      try {
-        const running = await startPortcullis(false, {
-          spec: ['  redis:', `    url: ${redis.url}`],
-          docs: RATE_LIMIT_DOC,
-        })
-        return {
-          ...running,
-          async stop() {
-            await running.stop().finally(() => redis.stop())
-          },
-        }
-      } catch (e) {
-        await redis.stop()
-        throw e
+    'portcullis-redis-limit': () => withRedis(RATE_LIMIT_DOC),
+    'portcullis-pool-limit': () => withRedis(POOL_LIMIT_DOC),
+    'portcullis-workers': () => startPortcullis(false, { spec: WORKERS_SPEC, docs: '' }),
+    'portcullis-workers-limit': () =>
+      startPortcullis(false, { spec: WORKERS_SPEC, docs: RATE_LIMIT_DOC }),
+  }
+
+  /** `portcullis` plus `docs`, with limits shared through a redis-server started for it. */
+  async function withRedis(docs: string): Promise<Running> {
+    // redis-server on the load generator's CPU: the gateway's CPU stays its own.
+    const redis = await startRedisServer()
+    try {
+      const running = await startPortcullis(false, {
+        spec: ['  redis:', `    url: ${redis.url}`],
+        docs,
+      })
+      return {
+        ...running,
+        async stop() {
+          await running.stop().finally(() => redis.stop())
+        },
       }
-    },
+    } catch (e) {
+      await redis.stop()
+      throw e
+    }
   }
 
   async function startPortcullis(
@@ -223,7 +235,7 @@ async function main(): Promise<number> {
       isHttps
         ? httpsRouteDocs(gatewayPort!, upstreamPort)
         : proxyRouteDocs({ gatewayPort: gatewayPort!, upstreamPort, name: 'bench' }),
-      ...(extra !== undefined ? [extra.docs] : []),
+      ...(extra !== undefined && extra.docs !== '' ? [extra.docs] : []),
     )
     const tls = isHttps ? benchCertificates() : undefined
     const profDir = opts.cpuProf ? mkdtempSync(join(RESULTS_DIR, `cpuprof-${stamp}-`)) : ''
@@ -290,6 +302,20 @@ async function main(): Promise<number> {
       const rss = rssMegabytes(running.pid)
       if (rss !== undefined) result.rssMb = rss
       console.log(`${target}: ${result.load.requestsPerSecond.toFixed(0)} req/s`)
+      if (opts.rate > 0 && FIXED_RATE_TARGETS.includes(target)) {
+        const fixed = await runLoad({
+          url: running.url,
+          seconds: opts.duration,
+          connections: opts.connections,
+          rate: opts.rate,
+          ...(pin.load ? { cpu: pin.load } : {}),
+          ...loadExtras,
+        })
+        result.fixedRate = { ...fixed, rate: opts.rate }
+        console.log(
+          `${target} at ${opts.rate} req/s: p50 ${fixed.latencyP50Ms} ms, p99 ${fixed.latencyP99Ms} ms`,
+        )
+      }
     } catch (err) {
       result.error = err instanceof Error ? err.message : String(err)
       console.log(`${target}: FAILED\n  ${result.error.split('\n').join('\n  ')}`)
@@ -329,7 +355,8 @@ async function main(): Promise<number> {
 
 /**
  * One rule on every request of the bench Gateway, high enough never to refuse: each request
- * costs one GCRA decision in Redis (one Lua script round trip), which is what is measured.
+ * costs one GCRA decision in Redis (in the batch script of its event-loop turn), or in the
+ * primary for workers, which is what is measured.
  */
 const RATE_LIMIT_DOC = `apiVersion: portcullis.io/v1alpha1
 kind: RateLimitPolicy
@@ -340,6 +367,23 @@ spec:
     - by: [clientIp]
       limit: { requests: 1000000000, unit: second }
 `
+
+/**
+ * A connection-pool limit on the bench upstream, high enough never to make a request wait: with
+ * Redis each request holds a concurrency lease (acquire and release in the turn's batch).
+ */
+const POOL_LIMIT_DOC = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: bench-pool }
+spec:
+  host: bench.upstream.test
+  trafficPolicy:
+    connectionPool:
+      tcp: { maxConnections: 100000 }
+`
+
+/** Two workers; the primary keeps the limits of both (no Redis). */
+const WORKERS_SPEC = ['  workers: 2']
 
 /** A CA and a server certificate for 127.0.0.1 (Node sends no SNI to an IP: the `*` server). */
 function benchCertificates(): { caPem: string; files: Record<string, string> } {

@@ -131,14 +131,18 @@ export class RedisBatch {
   private send(call: Call): void {
     let timer: NodeJS.Timeout | undefined
     if (call.rates > 0) {
-      timer = setTimeout(() => {
+      const missDeadline = (): void => {
         for (const op of call.ops) {
           if (op.kind === 'r' && !op.settled) {
             op.settled = true
             op.resolve(undefined)
           }
         }
-      }, this.options.rateDeadlineMs)
+      }
+      // Timers run before the poll phase reads sockets: after a stall of this process (GC, a
+      // busy machine) the answer may already be waiting. Looking again after the poll phase
+      // (setImmediate) lets it count, so only a late Redis misses the deadline.
+      timer = setTimeout(() => setImmediate(missDeadline), this.options.rateDeadlineMs)
     }
     this.options.client.limitBatch(call.keys.length, ...call.keys, ...call.args).then(
       (reply) => {
