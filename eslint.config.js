@@ -13,6 +13,7 @@ export default tseslint.config(
       'bin/**',
       '.tmp/**',
       'scripts/*.mjs',
+      'deploy/**/*.mjs',
       'eslint.config.js',
       '.dependency-cruiser.cjs',
     ],

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseCommand } from './args.js'
@@ -64,5 +64,34 @@ describe('portcullis certs', () => {
     assert.equal(cert.subjectAltName, 'DNS:web.example.com')
     const days = (Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 86_400_000
     assert.equal(Math.round(days), 30)
+  })
+
+  test('issue --group: tls.key belongs to that group, mode 0640; --mode overrides', (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-certs-'))
+    t.after(() => rmSync(dir, { recursive: true, force: true }))
+    assert.equal(capture(['ca', '--out', join(dir, 'ca')]).code, 0)
+    const gid = process.getgid?.() ?? 0
+    const issue = (extra: string[], out: string) =>
+      capture([
+        'issue',
+        '--ca',
+        join(dir, 'ca'),
+        '--host',
+        'a.example',
+        ...extra,
+        '--out',
+        join(dir, out),
+      ])
+    assert.equal(issue(['--group', String(gid)], 'g').code, 0)
+    const key = statSync(join(dir, 'g/tls.key'))
+    assert.equal(key.gid, gid)
+    assert.equal(key.mode & 0o777, 0o640)
+    assert.equal(issue(['--group', String(gid), '--mode', '0600'], 'm').code, 0)
+    assert.equal(statSync(join(dir, 'm/tls.key')).mode & 0o777, 0o600)
+    assert.equal(statSync(join(dir, 'plain/tls.key'), { throwIfNoEntry: false }), undefined)
+    assert.equal(issue([], 'plain').code, 0)
+    assert.equal(statSync(join(dir, 'plain/tls.key')).mode & 0o777, 0o600)
+    assert.equal(issue(['--mode', '0644'], 'x').code, 2, 'readable by others is refused')
+    assert.equal(issue(['--group', 'no-such-group-here'], 'y').code, 2)
   })
 })
