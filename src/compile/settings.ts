@@ -2,6 +2,11 @@
 import type * as istio from '../config/index.js'
 import type * as ir from '../ir/index.js'
 
+export const DEFAULT_OVERLOAD: ir.OverloadSettings = {
+  maxEventLoopDelayMs: 200,
+  retryAfterSeconds: 1,
+}
+
 export const DEFAULT_SETTINGS: ir.GatewaySettings = {
   bindAddress: '0.0.0.0',
   admin: { address: '127.0.0.1', port: 15000 },
@@ -23,6 +28,7 @@ export const DEFAULT_SETTINGS: ir.GatewaySettings = {
   numTrustedProxies: 0,
   serverHeader: 'istio-envoy',
   labels: {},
+  overload: DEFAULT_OVERLOAD,
 }
 
 export function compileSettings(config: istio.GatewayConfig | undefined): ir.GatewaySettings {
@@ -67,6 +73,12 @@ export function compileSettings(config: istio.GatewayConfig | undefined): ir.Gat
     labels: { ...(s.labels ?? {}) },
     ...(s.redis !== undefined ? { redis: compileRedis(s.redis) } : {}),
     ...(s.workers !== undefined ? { workers: s.workers } : {}),
+    overload: {
+      maxEventLoopDelayMs: s.overload?.maxEventLoopDelay ?? DEFAULT_OVERLOAD.maxEventLoopDelayMs,
+      retryAfterSeconds: Math.ceil(
+        (s.overload?.retryAfter ?? DEFAULT_OVERLOAD.retryAfterSeconds * 1000) / 1000,
+      ),
+    },
   }
 }
 

@@ -9,6 +9,8 @@ import type { EgressHostHandler, HandlerEnv } from './context.js'
 import { Flag } from './flags.js'
 import { replyToBug } from './local-reply.js'
 import { runRequestSteps } from './order.js'
+import { shedOverloaded } from './overload-shed.js'
+import type { OverloadSignal } from './overload-signal.js'
 import { buildRequestRecord } from './record.js'
 import { createUpgradeHandler } from './upgrade.js'
 import type { UpgradeHandler } from './upgrade.js'
@@ -17,6 +19,8 @@ export interface HttpHandlerDeps {
   readonly observer: RequestObserver
   readonly log: Logger
   readonly upstreams: UpstreamRegistry
+  /** The overload guard; without it requests are never shed. */
+  readonly overload?: OverloadSignal
 }
 
 /**
@@ -41,7 +45,12 @@ export interface HttpHandler {
 type WithContext = ServerResponse & { [CONTEXT]?: RequestContext }
 
 export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
-  const env: HandlerEnv = { observer: deps.observer, log: deps.log }
+  const env: HandlerEnv = {
+    observer: deps.observer,
+    log: deps.log,
+    ...(deps.overload !== undefined ? { overload: deps.overload } : {}),
+  }
+  const overload = deps.overload
   const handleHttpRequest = (
     req: IncomingMessage,
     res: ServerResponse,
@@ -53,7 +62,9 @@ export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
       ctx = new RequestContext(req, res, prepared, listener, env)
       ;(res as WithContext)[CONTEXT] = ctx
       res.on('close', onResponseClose)
-      runRequestSteps(ctx)
+      // Before routing and everything after it: a shed request costs as little as possible.
+      if (overload !== undefined && overload.isOverloaded) shedOverloaded(ctx, overload)
+      else runRequestSteps(ctx)
     } catch (err) {
       replyToBug(env, ctx, res, err)
     }
