@@ -3,7 +3,9 @@ export const TARGETS = [
   'direct',
   'floor',
   'portcullis',
+  'baseline',
   'portcullis-https',
+  'baseline-https',
   'portcullis-https-handshake',
   'portcullis-redis-limit',
   'portcullis-pool-limit',
@@ -26,6 +28,9 @@ export interface BenchOptions {
   entry?: string
   // Requests/s of the fixed-rate latency run after the closed-loop one (0: none).
   rate: number
+  // A second build measured as the baseline targets: a dist directory, or a git ref to build.
+  baselineDist?: string
+  baselineRef?: string
 }
 
 /** Targets that also get the fixed-rate run: the limit's added latency at a given load. */
@@ -44,6 +49,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --no-pin            do not pin processes with taskset (BENCH_NO_PIN=1)
   --entry=<file.js>   run this built entry point as Portcullis (BENCH_ENTRY)
   --rate=<rps>        fixed-rate latency run of ${FIXED_RATE_TARGETS.join(', ')} (BENCH_RATE, default 1000; 0 = none)
+  --baseline-ref=<ref>   build this git ref and measure it as baseline, baseline-https (BENCH_BASELINE_REF)
+  --baseline-dist=<dir>  measure this built dist/ as baseline, baseline-https (BENCH_BASELINE_DIST)
 Portcullis runs from dist/ when it exists: run \`npm run build\` first for representative numbers.`
 
 function positive(name: string, raw: string): number {
@@ -68,6 +75,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     'no-pin',
     'entry',
     'rate',
+    'baseline-ref',
+    'baseline-dist',
     'help',
   ]
   for (const name of flags.keys()) {
@@ -75,7 +84,14 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
   }
   const pick = (flag: string, envName: string, fallback: string): string =>
     flags.get(flag) ?? env[envName] ?? fallback
-  const only = pick('only', 'BENCH_ONLY', TARGETS.join(','))
+  const baselineRef = flags.get('baseline-ref') ?? env['BENCH_BASELINE_REF']
+  const baselineDist = flags.get('baseline-dist') ?? env['BENCH_BASELINE_DIST']
+  const hasBaseline = baselineRef !== undefined || baselineDist !== undefined
+  // With a baseline, the default is the side-by-side pairs; without one, its targets cannot run.
+  const defaultTargets = hasBaseline
+    ? ['portcullis', 'baseline', 'portcullis-https', 'baseline-https']
+    : TARGETS.filter((t) => !t.startsWith('baseline'))
+  const only = pick('only', 'BENCH_ONLY', defaultTargets.join(','))
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '')
@@ -84,9 +100,14 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       throw new Error(`--only: unknown target ${t} (one of ${TARGETS.join(', ')})`)
     }
   }
+  if (!hasBaseline && only.some((t) => t.startsWith('baseline'))) {
+    throw new Error('the baseline targets need --baseline-ref or --baseline-dist')
+  }
   const entry = flags.get('entry') ?? env['BENCH_ENTRY']
   return {
     ...(entry !== undefined ? { entry } : {}),
+    ...(baselineRef !== undefined ? { baselineRef } : {}),
+    ...(baselineDist !== undefined ? { baselineDist } : {}),
     duration: positive('duration', pick('duration', 'BENCH_DURATION', '10')),
     warmup: Number(pick('warmup', 'BENCH_WARMUP', '2')),
     connections: Math.round(

@@ -18,6 +18,7 @@ import { runLoad } from './load.js'
 import { FIXED_RATE_TARGETS, USAGE, parseOptions, wantsHelp } from './options.js'
 import type { BenchOptions, Target } from './options.js'
 import { cpuSeconds, rssMegabytes } from './proc-stats.js'
+import { formatBaselineRatios, prepareBaseline } from './baseline.js'
 import { formatLimitCost, formatRatios, formatTable } from './report.js'
 import type { TargetResult } from './report.js'
 
@@ -47,6 +48,8 @@ const DESCRIPTIONS: Record<Target, string> = {
   floor: 'minimal node:http + undici streaming proxy (bench/floor-proxy.ts)',
   portcullis: 'Portcullis, generated gateway.yaml, access log off, metrics on',
   'portcullis-https': 'Portcullis, SIMPLE HTTPS (TLS 1.3, RSA 2048), keep-alive connections',
+  baseline: 'the baseline build (--baseline-ref/--baseline-dist) as `portcullis`',
+  'baseline-https': 'the baseline build as `portcullis-https`',
   'portcullis-https-handshake':
     'Portcullis, SIMPLE HTTPS, Connection: close: a new TCP + TLS handshake per request',
   'portcullis-redis-limit':
@@ -153,6 +156,13 @@ async function main(): Promise<number> {
     )
   }
 
+  const baseline = prepareBaseline(REPO_ROOT, {
+    ...(opts.baselineDist !== undefined ? { dist: opts.baselineDist } : {}),
+    ...(opts.baselineRef !== undefined ? { ref: opts.baselineRef } : {}),
+  })
+  if (baseline !== undefined) console.log(`Baseline: ${baseline.note}, ${baseline.entry}`)
+  process.once('exit', () => baseline?.dispose())
+
   const upstream = startChild(
     'upstream',
     pinned(pin.load, [process.execPath, ...TSX, 'bench/upstream.ts']),
@@ -183,6 +193,8 @@ async function main(): Promise<number> {
     },
     portcullis: () => startPortcullis(false),
     'portcullis-https': () => startPortcullis(true),
+    baseline: () => startPortcullis(false, undefined, baseline?.entry),
+    'baseline-https': () => startPortcullis(true, undefined, baseline?.entry),
     async 'portcullis-https-handshake'() {
       const running = await startPortcullis(true)
       return { ...running, headers: ['Connection: close'] }
@@ -218,9 +230,11 @@ async function main(): Promise<number> {
   async function startPortcullis(
     isHttps: boolean,
     extra?: { readonly spec: string[]; readonly docs: string },
+    baselineEntry?: string,
   ): Promise<Running> {
-    const entry = portcullisEntry(opts.entry)
-    entryNote = entry.note
+    const entry =
+      baselineEntry !== undefined ? portcullisEntry(baselineEntry) : portcullisEntry(opts.entry)
+    if (baselineEntry === undefined) entryNote = entry.note
     console.log(`Portcullis runs from ${entry.note}`)
     const [gatewayPort, readinessPort, metricsPort] = await freePorts(3)
     const yaml = joinDocs(
@@ -328,6 +342,7 @@ async function main(): Promise<number> {
   console.log('\n' + formatTable(results))
   for (const line of formatRatios(results)) console.log(line)
   for (const line of formatLimitCost(results)) console.log(line)
+  for (const line of formatBaselineRatios(results)) console.log(line)
   if (profile) printProfile(profile.top, profile.path)
 
   const out = join(RESULTS_DIR, `bench-${stamp}.json`)
@@ -342,6 +357,7 @@ async function main(): Promise<number> {
         loadAverageBefore: loadBefore,
         options: opts,
         portcullisEntry: entryNote,
+        baseline: baseline?.note,
         results,
         profile,
       },

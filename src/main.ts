@@ -26,6 +26,7 @@ import {
   runPrimary,
   workerSlot,
   createRuntimeView,
+  createOverloadMonitor,
   createLimitStoreFor,
   sharedPoolLimitsFor,
   createSnapshotStore,
@@ -104,6 +105,9 @@ async function run(
     isWorker,
   })
 
+  // The overload guard: a timer samples the event-loop delay; requests read one flag.
+  const overload = createOverloadMonitor(settings.overload, logger.child({ component: 'overload' }))
+
   // The data plane, and the runtime that feeds it snapshots. GatewayConfig dns.servers is read
   // at startup: upstream clusters and egress names resolve through it (a change needs a restart).
   const dnsServers = first.snapshot.egress?.dnsServers ?? []
@@ -115,6 +119,7 @@ async function run(
     limits: { limiter: limitStore.rate, observer: observers.limits },
     connections: observers.connections,
     ...poolLimitsOption(sharedPoolLimitsFor(settings, limitStore, isWorker)),
+    overload: overload.state,
   })
   const store = createSnapshotStore()
   const reloader = createReloader({
@@ -125,6 +130,7 @@ async function run(
     logger: logger.child({ component: 'reload' }),
     observer: observers.reload,
   })
+  reloader.register(overload)
 
   // Apply the first snapshot: bind the listeners.
   const started = await reloader.apply(first, 'startup')
@@ -140,6 +146,7 @@ async function run(
     dataPlane,
     reloader,
     egress: observers.egress,
+    overload: overload.state,
   })
   let admin: AdminServers
   try {
@@ -170,7 +177,7 @@ async function run(
     dataPlane,
     observers,
     triggers: watcher !== undefined ? [watcher] : [],
-    servers: [admin, limitStore],
+    servers: [admin, limitStore, overload],
     logger,
     exit: (code) => process.exit(code),
   })

@@ -6,9 +6,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { RuntimeView } from '../runtime/index.js'
 
 /** What the readiness answer reads: a RuntimeView, or the cluster primary's view of its workers. */
-export type ReadinessSource = Pick<RuntimeView, 'isReady'> & {
-  readonly snapshots: { readonly isDraining: boolean }
-}
+export type ReadinessSource = Pick<RuntimeView, 'isReady'> &
+  Partial<Pick<RuntimeView, 'isOverloaded'>> & {
+    readonly snapshots: { readonly isDraining: boolean }
+  }
 
 export const READINESS_PATH = '/healthz/ready'
 
@@ -17,7 +18,8 @@ const PLAIN = 'text/plain; charset=utf-8'
 /** The readiness answer, shared with the admin API's `/ready`. */
 export function readinessOf(runtime: ReadinessSource): { status: number; body: string } {
   if (runtime.isReady()) return { status: 200, body: 'ready' }
-  return { status: 503, body: runtime.snapshots.isDraining ? 'draining' : 'not ready' }
+  if (runtime.snapshots.isDraining) return { status: 503, body: 'draining' }
+  return { status: 503, body: runtime.isOverloaded?.() === true ? 'overloaded' : 'not ready' }
 }
 
 export function createReadinessServer(runtime: ReadinessSource): Server {

@@ -2,6 +2,13 @@
 import type * as istio from '../config/index.js'
 import type * as ir from '../ir/index.js'
 
+// Off unless asked for, as Envoy's overload manager and Istio's gateways: a false positive at the
+// edge refuses healthy traffic. 200ms is the bound docs/limits.md recommends.
+export const DEFAULT_OVERLOAD: ir.OverloadSettings = {
+  maxEventLoopDelayMs: 0,
+  retryAfterSeconds: 1,
+}
+
 export const DEFAULT_SETTINGS: ir.GatewaySettings = {
   bindAddress: '0.0.0.0',
   admin: { address: '127.0.0.1', port: 15000 },
@@ -33,6 +40,7 @@ export const DEFAULT_SETTINGS: ir.GatewaySettings = {
   labels: {},
   // Istio's DEFAULT.
   pathNormalization: 'BASE',
+  overload: DEFAULT_OVERLOAD,
 }
 
 export function compileSettings(config: istio.GatewayConfig | undefined): ir.GatewaySettings {
@@ -88,6 +96,12 @@ export function compileSettings(config: istio.GatewayConfig | undefined): ir.Gat
     pathNormalization: pathNormalizationOf(s.pathNormalization?.normalization),
     ...(s.redis !== undefined ? { redis: compileRedis(s.redis) } : {}),
     ...(s.workers !== undefined ? { workers: s.workers } : {}),
+    overload: {
+      maxEventLoopDelayMs: s.overload?.maxEventLoopDelay ?? DEFAULT_OVERLOAD.maxEventLoopDelayMs,
+      retryAfterSeconds: Math.ceil(
+        (s.overload?.retryAfter ?? DEFAULT_OVERLOAD.retryAfterSeconds * 1000) / 1000,
+      ),
+    },
   }
 }
 

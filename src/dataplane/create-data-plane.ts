@@ -11,6 +11,7 @@ import type { DataPlane, PreparedChange } from './data-plane.js'
 import { createOutboundProxy, type PreparedOutbound } from './egress/outbound-proxy.js'
 import { createSniEgressSupport } from './egress/sni-egress.js'
 import { createHttpHandler } from './http/handler.js'
+import type { OverloadSignal } from './http/overload-signal.js'
 import type { RateLimitDeps } from './http/rate-limit-policy.js'
 import { createListenerManager, type PreparedListeners } from './listeners/index.js'
 import { prepareSnapshot, releaseSnapshot, type PreparedSnapshot } from './prepare.js'
@@ -28,6 +29,8 @@ export interface DataPlaneDeps {
   readonly limits?: RateLimitDeps
   /** Downstream connections closed by an error, failed TLS handshakes (metrics). */
   readonly connections?: ConnectionObserver
+  /** The overload guard's state; without it requests are never shed. */
+  readonly overload?: OverloadSignal
 }
 
 interface Change extends PreparedChange {
@@ -38,7 +41,12 @@ interface Change extends PreparedChange {
 
 export function createDataPlane(deps: DataPlaneDeps): DataPlane {
   const upstreams = createUpstreamRegistry({ ...deps.upstream, log: deps.log })
-  const handler = createHttpHandler({ observer: deps.observer, log: deps.log, upstreams })
+  const handler = createHttpHandler({
+    observer: deps.observer,
+    log: deps.log,
+    upstreams,
+    ...(deps.overload !== undefined ? { overload: deps.overload } : {}),
+  })
   const limitObserver = deps.limits?.observer
   const listeners = createListenerManager<PreparedSnapshot>({
     handler,

@@ -90,6 +90,17 @@ export interface RedisStoreSettings {
 export type ForwardClientCertDetails =
   'SANITIZE' | 'FORWARD_ONLY' | 'APPEND_FORWARD' | 'SANITIZE_SET' | 'ALWAYS_FORWARD_ONLY'
 
+/**
+ * The overload guard (in the spirit of Envoy's overload manager): while the event loop lags
+ * beyond the bound, new requests are shed with 503 OM and readiness is 503.
+ */
+export interface OverloadSettings {
+  /** Event-loop delay that counts as overloaded; 0 turns the guard off. */
+  readonly maxEventLoopDelayMs: number
+  /** Whole seconds sent in `Retry-After` on a shed request. */
+  readonly retryAfterSeconds: number
+}
+
 export interface GatewaySettings {
   readonly bindAddress: string
   readonly admin: EndpointSetting
@@ -112,4 +123,6 @@ export interface GatewaySettings {
   readonly redis?: RedisStoreSettings
   /** Cluster worker processes (`auto`: one per available CPU); absent or 1: one process. */
   readonly workers?: number | 'auto'
+  /** Always set by the compiler; absent (hand-built snapshots) means no guard. */
+  readonly overload?: OverloadSettings
 }

@@ -21,6 +21,11 @@ export {
   type ReloadParticipant,
 } from './reloader.js'
 export { logDiagnostics } from './report.js'
+export {
+  createOverloadMonitor,
+  type OverloadMonitor,
+  type OverloadState,
+} from './overload-monitor.js'
 export { createRuntimeView, type RuntimeView } from './runtime-view.js'
 export {
   createSnapshotStore,

@@ -13,8 +13,10 @@ import type { ReloadOutcome, SnapshotView } from './snapshot-store.js'
 
 export interface RuntimeView {
   readonly snapshots: SnapshotView
-  /** A snapshot is active, every listener is bound, and no drain has begun. */
+  /** A snapshot is active, every listener is bound, no drain has begun and no overload. */
   isReady(): boolean
+  /** The overload guard is shedding new requests. */
+  isOverloaded(): boolean
   stats(): DataPlaneStats
   reload(): Promise<ReloadOutcome>
   /** Recent egress destinations refused (denied) or let out without a ServiceEntry (observed). */
@@ -26,11 +28,15 @@ export function createRuntimeView(deps: {
   readonly dataPlane: Pick<DataPlanePort, 'ready' | 'stats'>
   readonly reloader: Pick<Reloader, 'reload'>
   readonly egress?: EgressObservationReader
+  readonly overload?: { readonly isOverloaded: boolean }
 }): RuntimeView {
-  const { snapshots, dataPlane, reloader, egress } = deps
+  const { snapshots, dataPlane, reloader, egress, overload } = deps
+  const isOverloaded = (): boolean => overload?.isOverloaded === true
   return {
     snapshots,
-    isReady: () => !snapshots.isDraining && snapshots.active !== undefined && dataPlane.ready,
+    isReady: () =>
+      !snapshots.isDraining && snapshots.active !== undefined && dataPlane.ready && !isOverloaded(),
+    isOverloaded,
     stats: () => dataPlane.stats(),
     reload: () => reloader.reload('admin'),
     egressObservations: (kind) => egress?.list(kind) ?? [],

@@ -170,6 +170,19 @@ export const gatewayConfigSpec = obj(
       workerCount,
       'cluster worker processes on the same ports; auto = available CPUs, 1 = one process (docs/limits.md)',
     ),
+    overload: obj(
+      {
+        maxEventLoopDelay: noted(
+          duration({ minMs: 0 }),
+          'default 0s (off); 200ms recommended at the edge: while the event loop lags beyond it new requests get 503 OM and readiness is 503',
+        ),
+        retryAfter: noted(
+          duration({ minMs: 1000 }),
+          'default 1s; the Retry-After of a shed request, in whole seconds (rounded up)',
+        ),
+      },
+      { name: 'Overload' },
+    ),
   },
   { name: 'GatewayConfig' },
 )

@@ -15,6 +15,7 @@ import type { ClusterRuntime } from '../upstream/cluster-runtime.js'
 import type { UpstreamEndpoint } from '../upstream/endpoint.js'
 import type { PoolTicket } from '../upstream/shared-pool-limits.js'
 import { forwardedProto, peerIp } from './forwarded.js'
+import type { OverloadSignal } from './overload-signal.js'
 
 /** Why the gateway ends an upstream attempt itself. */
 export type CancelReason = 'retry' | 'route-timeout' | 'per-try-timeout' | 'downstream'
@@ -48,6 +49,8 @@ export interface HandlerEnv {
   /** Stream idle and request body rate, for every request in flight. */
   readonly timeouts: RequestWatch
   egressHost?: EgressHostHandler
+  /** The overload guard; absent: requests are never shed. */
+  readonly overload?: OverloadSignal
 }
 
 /**

@@ -9,6 +9,8 @@ import type { EgressHostHandler, HandlerEnv } from './context.js'
 import { Flag } from './flags.js'
 import { abandonUpstream, replyToBug, sendLocalReply } from './local-reply.js'
 import { runRequestSteps } from './order.js'
+import { shedOverloaded } from './overload-shed.js'
+import type { OverloadSignal } from './overload-signal.js'
 import { buildRequestRecord } from './record.js'
 import { StreamTimeouts } from './stream-timeouts.js'
 import { createUpgradeHandler } from './upgrade.js'
@@ -18,6 +20,8 @@ export interface HttpHandlerDeps {
   readonly observer: RequestObserver
   readonly log: Logger
   readonly upstreams: UpstreamRegistry
+  /** The overload guard; without it requests are never shed. */
+  readonly overload?: OverloadSignal
 }
 
 /**
@@ -57,7 +61,9 @@ export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
     observer: deps.observer,
     log: deps.log,
     timeouts: new StreamTimeouts(),
+    ...(deps.overload !== undefined ? { overload: deps.overload } : {}),
   }
+  const overload = deps.overload
   const handleHttpRequest = (
     req: IncomingMessage,
     res: ServerResponse,
@@ -70,7 +76,9 @@ export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
       ;(res as WithContext)[CONTEXT] = ctx
       res.on('close', onResponseClose)
       env.timeouts.track(ctx)
-      runRequestSteps(ctx)
+      // Before routing and everything after it: a shed request costs as little as possible.
+      if (overload !== undefined && overload.isOverloaded) shedOverloaded(ctx, overload)
+      else runRequestSteps(ctx)
     } catch (err) {
       replyToBug(env, ctx, res, err)
     }

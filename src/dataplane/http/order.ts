@@ -15,6 +15,10 @@ import { applyRateLimits } from './rate-limit.js'
 
 export const REQUEST_STEPS = [
   ['context', 'request id and start time first, so every outcome below is logged with them'],
+  [
+    'overload',
+    'right after the context (a shed request is logged and counted) and before routing (it costs one flag read): while the event loop lags, 503 OM with Retry-After; handler.ts runs it',
+  ],
   ['virtual-host', 'Host picks the virtual host (exact, longest wildcard, *); none is 404 NR'],
   ['require-tls', 'httpsRedirect covers the whole virtual host, before any route: 301 to https'],
   ['route', 'the first route whose match accepts the request; none is 404 NR'],

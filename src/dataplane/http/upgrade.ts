@@ -21,6 +21,7 @@ import type { HandlerEnv } from './context.js'
 import { Flag } from './flags.js'
 import { buildHeaders, pickDestination, upstreamPath } from './forward.js'
 import { LocalReplyBody, replyToBug, sendLocalReply } from './local-reply.js'
+import { shedOverloaded } from './overload-shed.js'
 import { buildRequestRecord } from './record.js'
 
 export type UpgradeHandler = (
@@ -58,6 +59,12 @@ export function createUpgradeHandler(env: HandlerEnv): UpgradeHandler {
       if (!isWebSocketUpgrade(req)) {
         res.shouldKeepAlive = false
         sendLocalReply(ctx, 403, 0, 'upgrade_failed')
+        return
+      }
+      const overload = env.overload
+      if (overload !== undefined && overload.isOverloaded) {
+        res.shouldKeepAlive = false
+        shedOverloaded(ctx, overload)
         return
       }
       route(ctx, head)
