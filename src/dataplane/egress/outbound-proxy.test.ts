@@ -148,4 +148,35 @@ spec:
   assert.match(nx, /dns_resolution_failed/)
   assert.equal(wild.seen.length, 1)
   assert.equal(api.seen.length, 1)
+
+  // Absolute-form targets get the listeners' checks and path normalization (BASE) before the
+  // route table or the upstream sees the path.
+  const normalized = await rawProxyGet(proxyPort, 'http://api.example.test/x/../%68ello/.')
+  assert.match(normalized, /^HTTP\/1\.1 200/)
+  assert.equal(api.seen[1]?.url, '/hello/')
+  for (const target of ['http://api.example.test/a#b', 'http://api.example.test/a%00']) {
+    assert.match(await rawProxyGet(proxyPort, target), /^HTTP\/1\.1 400/, target)
+  }
+  assert.equal(api.seen.length, 2)
 })
+
+/** One absolute-form GET through the proxy as raw bytes (no client tidies the target). */
+function rawProxyGet(port: number, target: string): Promise<string> {
+  const host = new URL(target).host
+  return rawExchange(port, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+}
+
+function rawExchange(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => s.write(bytes))
+    let buf = ''
+    s.setEncoding('latin1')
+    s.on('data', (d: string) => (buf += d))
+    s.on('close', () => resolve(buf))
+    s.on('error', reject)
+    setTimeout(() => {
+      s.destroy()
+      resolve(buf)
+    }, 5000).unref()
+  })
+}
