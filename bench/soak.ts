@@ -134,6 +134,9 @@ async function main(): Promise<number> {
   const metricsUrl = `http://127.0.0.1:${metricsPort}/stats/prometheus`
   console.log(`Portcullis runs from ${entry.at(-1)}`)
   try {
+    // Before any load: the saturation run's keep-alive connections stay open up to the idle
+    // timeout, so a baseline taken after it counts them.
+    const fdBaseline = openFds(pid)
     const saturation = await runLoad({
       url,
       seconds: SATURATION_SECONDS,
@@ -141,9 +144,6 @@ async function main(): Promise<number> {
     })
     const rmax = Math.round(saturation.requestsPerSecond)
     const rate = rmax * SOAK_SHARE
-    // The saturation run's connections are gone once the process has closed them.
-    await sleep(2000)
-    const fdBaseline = openFds(pid)
     console.log(
       `saturation: ${rmax} req/s; soaking at ${rate.toFixed(0)} req/s (${SOAK_SHARE * 100} %, ` +
         `${NEW_CONNECTION_SHARE * 100} % on new connections) for ${duration} s; fds ${fdBaseline}`,
