@@ -7,17 +7,16 @@
 //
 // Admitted latency and health latency are sampled by a probe in this runner (10 requests a
 // second each), beside autocannon's own figures for all responses (shed ones included).
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { gatewayConfigDoc, joinDocs, proxyRouteDocs } from '../test/e2e/harness/config-docs.js'
-import { REPO_ROOT, startGateway } from '../test/e2e/harness/gateway.js'
+import { startGateway } from '../test/e2e/harness/gateway.js'
 import { freePorts } from '../test/e2e/harness/ports.js'
-import { killAllChildren, startChild } from './child.js'
+import { startChild } from './child.js'
 import { runLoad } from './load.js'
+import { gatewayEntry, numberOption, runScript, verdict } from './script-kit.js'
 import { rssMegabytes } from './proc-stats.js'
 
 const OVERLOAD_FACTOR = 3.5
@@ -31,13 +30,6 @@ const THRESHOLDS = { admittedP99Ms: 1000, healthP99Ms: 100, recoveryMs: RECOVERY
 const AUTOCANNON = fileURLToPath(
   new URL('../node_modules/autocannon/autocannon.js', import.meta.url),
 )
-
-function option(name: string, fallback: number): number {
-  const arg = process.argv.find((a) => a.startsWith(`--${name}=`))
-  const value = Number(arg?.slice(name.length + 3) ?? fallback)
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`)
-  return value
-}
 
 function p99(samples: readonly number[]): number {
   if (samples.length === 0) return Number.NaN
@@ -62,10 +54,8 @@ async function probe(url: string): Promise<Probe> {
 }
 
 async function main(): Promise<number> {
-  const duration = option('duration', 120)
-  const entry = existsSync(join(REPO_ROOT, 'dist', 'main.js'))
-    ? [join(REPO_ROOT, 'dist', 'main.js')]
-    : ['--import', 'tsx', join(REPO_ROOT, 'src', 'main.ts')]
+  const duration = numberOption('duration', 120)
+  const entry = gatewayEntry()
   const upstream = startChild('upstream', [
     process.execPath,
     '--import',
@@ -197,9 +187,8 @@ async function main(): Promise<number> {
       !(admittedP99 < THRESHOLDS.admittedP99Ms) && 'admitted p99',
       !(healthP99 < THRESHOLDS.healthP99Ms) && 'health latency',
       !(recoveryMs <= THRESHOLDS.recoveryMs) && 'recovery',
-    ].filter((f): f is string => typeof f === 'string')
-    console.log(failures.length === 0 ? 'PASS' : `FAIL: ${failures.join(', ')}`)
-    return failures.length === 0 ? 0 : 1
+    ]
+    return verdict(failures)
   } finally {
     await gw.stop('SIGTERM', 40_000).catch(() => null)
     await gw.cleanup()
@@ -207,16 +196,4 @@ async function main(): Promise<number> {
   }
 }
 
-process.once('SIGINT', () => {
-  killAllChildren()
-  process.exit(130)
-})
-
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(err instanceof Error ? err.message : err)
-    killAllChildren()
-    process.exit(1)
-  },
-)
+runScript(main)

@@ -5,17 +5,17 @@
 // or a fifth of a shorter run) and the end, open file descriptors return to their baseline ± 5,
 // and the gateway's own event-loop delay p99 stays under 20 ms. Exits 1 when a threshold is
 // missed. Figures are sampled every second from /proc and the gateway's metrics endpoint.
-import { existsSync, readdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { readdirSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { gatewayConfigDoc, joinDocs, proxyRouteDocs } from '../test/e2e/harness/config-docs.js'
-import { REPO_ROOT, startGateway } from '../test/e2e/harness/gateway.js'
+import { startGateway } from '../test/e2e/harness/gateway.js'
 import { freePorts } from '../test/e2e/harness/ports.js'
-import { killAllChildren, startChild, type Child } from './child.js'
+import { startChild, type Child } from './child.js'
 import { runLoad } from './load.js'
+import { gatewayEntry, numberOption, runScript, verdict } from './script-kit.js'
 import { rssMegabytes } from './proc-stats.js'
 
 const SOAK_SHARE = 0.3
@@ -35,13 +35,6 @@ interface AutocannonResult {
   errors: number
   timeouts: number
   non2xx: number
-}
-
-function option(name: string, fallback: number): number {
-  const arg = process.argv.find((a) => a.startsWith(`--${name}=`))
-  const value = Number(arg?.slice(name.length + 3) ?? fallback)
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`)
-  return value
 }
 
 function openFds(pid: number): number {
@@ -104,10 +97,8 @@ function resultOf(child: Child): AutocannonResult | undefined {
 }
 
 async function main(): Promise<number> {
-  const duration = option('duration', 600)
-  const entry = existsSync(join(REPO_ROOT, 'dist', 'main.js'))
-    ? [join(REPO_ROOT, 'dist', 'main.js')]
-    : ['--import', 'tsx', join(REPO_ROOT, 'src', 'main.ts')]
+  const duration = numberOption('duration', 600)
+  const entry = gatewayEntry()
   const upstream = startChild('upstream', [
     process.execPath,
     '--import',
@@ -214,9 +205,8 @@ async function main(): Promise<number> {
       !(rssSlope < THRESHOLDS.rssSlopeMbPerMin) && 'RSS slope',
       !(Math.abs(fdAfter - fdBaseline) <= THRESHOLDS.fdDelta) && 'open fds',
       !(loopWorst < THRESHOLDS.eventLoopP99Ms) && 'event-loop delay',
-    ].filter((f): f is string => typeof f === 'string')
-    console.log(failures.length === 0 ? 'PASS' : `FAIL: ${failures.join(', ')}`)
-    return failures.length === 0 ? 0 : 1
+    ]
+    return verdict(failures)
   } finally {
     await gw.stop('SIGTERM', 40_000).catch(() => null)
     await gw.cleanup()
@@ -224,16 +214,4 @@ async function main(): Promise<number> {
   }
 }
 
-process.once('SIGINT', () => {
-  killAllChildren()
-  process.exit(130)
-})
-
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(err instanceof Error ? err.message : err)
-    killAllChildren()
-    process.exit(1)
-  },
-)
+runScript(main)
