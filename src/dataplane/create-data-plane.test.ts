@@ -6,7 +6,7 @@ import { compile } from '../compile/index.js'
 import { loadConfigText } from '../config/index.js'
 import { silentLogger } from '../lib/index.js'
 import { createDataPlane } from './create-data-plane.js'
-import { closedPort, startUpstream } from './http/test-harness.js'
+import { closedPort, startUpstream } from '../../test/support/http-harness.js'
 
 function snapshotFor(yaml: string) {
   const loaded = loadConfigText({ 'gateway.yaml': yaml })

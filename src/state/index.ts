@@ -13,7 +13,6 @@ import type { RedisSettings } from './redis/settings.js'
 export type * from './ports.js'
 export type { Cancel, Clock, Scheduler } from './clock.js'
 export { systemClock, systemScheduler } from './clock.js'
-export { createManualClock, type ManualClock } from './manual-clock.js'
 export { emissionIntervalUs } from './gcra.js'
 export {
   createFailoverLimitStore,

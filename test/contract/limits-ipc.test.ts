@@ -7,10 +7,10 @@
 import {
   createIpcLimitServer,
   createIpcLimitStore,
-  createManualClock,
   isLimitRequest,
   type IpcLimitStore,
 } from '../../src/state/index.js'
+import { createManualClock } from '../support/manual-clock.js'
 import { runLimitContract } from './limits.contract.js'
 
 runLimitContract('ipc store (cluster workers)', (t) => {

@@ -1,9 +1,6 @@
 /** The limit contract against the in-memory store, on a manual clock. */
-import {
-  createManualClock,
-  createMemoryLimitState,
-  createMemoryLimitStore,
-} from '../../src/state/index.js'
+import { createMemoryLimitState, createMemoryLimitStore } from '../../src/state/index.js'
+import { createManualClock } from '../support/manual-clock.js'
 import { runLimitContract } from './limits.contract.js'
 
 runLimitContract('memory store', () => {

@@ -5,7 +5,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'undici'
-import { startTestDnsServer } from '../../src/dataplane/upstream/test-dns-server.js'
+import { startTestDnsServer } from '../support/dns-server.js'
 import {
   freePorts,
   gatewayConfigDoc,

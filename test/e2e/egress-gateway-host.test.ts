@@ -4,7 +4,7 @@
 // forwarded anywhere.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { startTestDnsServer } from '../../src/dataplane/upstream/test-dns-server.js'
+import { startTestDnsServer } from '../support/dns-server.js'
 import {
   freePorts,
   gatewayConfigDoc,

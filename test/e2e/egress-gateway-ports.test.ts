@@ -8,10 +8,7 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  startTestDnsServer,
-  type TestDnsServer,
-} from '../../src/dataplane/upstream/test-dns-server.js'
+import { startTestDnsServer, type TestDnsServer } from '../support/dns-server.js'
 import { accessLogLines, sampleValue, scrapeMetrics } from './egress-kit.js'
 import {
   freePorts,

@@ -12,10 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
 import { createCa, type Pem } from '../../src/cli/cert-forge.js'
-import {
-  startTestDnsServer,
-  type TestDnsServer,
-} from '../../src/dataplane/upstream/test-dns-server.js'
+import { startTestDnsServer, type TestDnsServer } from '../support/dns-server.js'
 import {
   accessLogLines,
   sampleValue,

@@ -15,10 +15,7 @@ import { join } from 'node:path'
 import { TLSSocket } from 'node:tls'
 import { ProxyAgent } from 'undici'
 import { createCa, issueCertificate, type Pem } from '../../src/cli/cert-forge.js'
-import {
-  startTestDnsServer,
-  type TestDnsServer,
-} from '../../src/dataplane/upstream/test-dns-server.js'
+import { startTestDnsServer, type TestDnsServer } from '../support/dns-server.js'
 import { accessLogLines } from './egress-kit.js'
 import {
   curl,

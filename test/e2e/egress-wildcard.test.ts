@@ -6,10 +6,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ProxyAgent } from 'undici'
 import { createCa, type Pem } from '../../src/cli/cert-forge.js'
-import {
-  startTestDnsServer,
-  type TestDnsServer,
-} from '../../src/dataplane/upstream/test-dns-server.js'
+import { startTestDnsServer, type TestDnsServer } from '../support/dns-server.js'
 import { rawConnect, startHttpsUpstream, tlsGet, type HttpsUpstream } from './egress-kit.js'
 import {
   freePorts,

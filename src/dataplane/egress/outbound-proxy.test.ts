@@ -7,10 +7,10 @@ import { loadConfigText } from '../../config/index.js'
 import { silentLogger } from '../../lib/index.js'
 import type { RequestRecord } from '../../observe/events.js'
 import { createHttpHandler } from '../http/handler.js'
-import { closedPort, startUpstream } from '../http/test-harness.js'
+import { closedPort, startUpstream } from '../../../test/support/http-harness.js'
 import { prepareSnapshot, releaseSnapshot } from '../prepare.js'
 import { createUpstreamRegistry } from '../upstream/registry.js'
-import { startTestDnsServer } from '../upstream/test-dns-server.js'
+import { startTestDnsServer } from '../../../test/support/dns-server.js'
 import { createOutboundProxy } from './outbound-proxy.js'
 
 /** Sends a raw CONNECT and returns the response head; `then` writes through the tunnel. */

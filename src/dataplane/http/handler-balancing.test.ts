@@ -10,7 +10,7 @@ import {
   startGateway,
   startUpstream,
   vhost,
-} from './test-harness.js'
+} from '../../../test/support/http-harness.js'
 
 async function countUpstreams(
   http: ReturnType<typeof client>,

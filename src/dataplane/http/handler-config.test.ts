@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { compile } from '../../compile/index.js'
 import { loadConfigText } from '../../config/index.js'
-import { client, startGateway, startUpstream } from './test-harness.js'
+import { client, startGateway, startUpstream } from '../../../test/support/http-harness.js'
 
 test('a gateway.yaml compiled end to end routes as Istio would', async (t) => {
   const v1 = await startUpstream(t, 'v1')

@@ -13,7 +13,7 @@ import {
   startGateway,
   startUpstream,
   vhost,
-} from './test-harness.js'
+} from '../../../test/support/http-harness.js'
 
 describe('forwarding', () => {
   test('the upstream sees the client request plus the gateway forwarding headers', async (t) => {

@@ -15,7 +15,7 @@ import {
   startGateway,
   startUpstream,
   vhost,
-} from './test-harness.js'
+} from '../../../test/support/http-harness.js'
 
 const CONNECT_FAILURE =
   'upstream connect error or disconnect/reset before headers. reset reason: connection failure'

@@ -12,7 +12,7 @@ import {
   startGateway,
   startUpstream,
   vhost,
-} from './test-harness.js'
+} from '../../../test/support/http-harness.js'
 
 function withPolicy(c: ir.Cluster, policy: ir.ClusterPolicy): ir.Cluster {
   return { ...c, policy }

@@ -20,7 +20,7 @@ import {
   snapshot,
   startUpstream,
   vhost,
-} from './test-harness.js'
+} from '../../../test/support/http-harness.js'
 
 test('a reload that changes endpoints lets requests in flight on the old pool finish', async (t) => {
   let release: (() => void) | undefined

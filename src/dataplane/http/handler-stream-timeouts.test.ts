@@ -14,8 +14,8 @@ import {
   startGateway,
   startUpstream,
   vhost,
-} from './test-harness.js'
-import type { Gateway, UpstreamBehaviour } from './test-harness.js'
+} from '../../../test/support/http-harness.js'
+import type { Gateway, UpstreamBehaviour } from '../../../test/support/http-harness.js'
 
 const BASE_LIMITS: ir.DownstreamLimits = {
   headersTimeoutMs: 10_000,

@@ -13,7 +13,7 @@ import {
   startGateway,
   startUpstream,
   vhost,
-} from './test-harness.js'
+} from '../../../test/support/http-harness.js'
 
 const CHUNK = Buffer.alloc(64 * 1024, 'x')
 const CHUNKS = 512 // 32 MiB each way

@@ -6,7 +6,7 @@ import { silentLogger } from '../../lib/index.js'
 import { createMemoryLimitStore } from '../../state/index.js'
 import type { ConcurrencyLimiter } from '../../state/ports.js'
 import { ConnectionCaps, type ConnectionRefusal } from './connection-caps.js'
-import { DEFAULT_LIMITS } from './test-kit.js'
+import { DEFAULT_LIMITS } from '../../../test/support/listener-kit.js'
 
 const PORT_KEY = 8080
 const TIMEOUT_MS = 3000

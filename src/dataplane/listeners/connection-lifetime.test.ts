@@ -3,8 +3,13 @@
 import assert from 'node:assert/strict'
 import type { TestContext } from 'node:test'
 import { describe, test } from 'node:test'
-import type { TestManager } from './test-kit.js'
-import { fakePrepared, freePorts, openRaw, startTestManager } from './test-kit.js'
+import type { TestManager } from '../../../test/support/listener-kit.js'
+import {
+  fakePrepared,
+  freePorts,
+  openRaw,
+  startTestManager,
+} from '../../../test/support/listener-kit.js'
 
 async function serving(
   t: TestContext,

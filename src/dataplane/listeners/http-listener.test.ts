@@ -3,8 +3,14 @@ import assert from 'node:assert/strict'
 import { STATUS_CODES } from 'node:http'
 import type { TestContext } from 'node:test'
 import { describe, test } from 'node:test'
-import type { SnapshotOptions, TestManager } from './test-kit.js'
-import { exchange, fakePrepared, freePorts, openRaw, startTestManager } from './test-kit.js'
+import type { SnapshotOptions, TestManager } from '../../../test/support/listener-kit.js'
+import {
+  exchange,
+  fakePrepared,
+  freePorts,
+  openRaw,
+  startTestManager,
+} from '../../../test/support/listener-kit.js'
 
 async function serving(
   t: TestContext,

@@ -13,7 +13,7 @@ import {
   isRefused,
   openRaw,
   startTestManager,
-} from './test-kit.js'
+} from '../../../test/support/listener-kit.js'
 
 const GET = (path = '/') => `GET ${path} HTTP/1.1\r\nHost: example.com\r\n\r\n`
 

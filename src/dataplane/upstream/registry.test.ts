@@ -4,7 +4,7 @@ import type * as ir from '../../ir/index.js'
 import { silentLogger } from '../../lib/index.js'
 import { createUpstreamRegistry } from './registry.js'
 import type { UpstreamRegistry } from './registry.js'
-import { startTestDnsServer } from './test-dns-server.js'
+import { startTestDnsServer } from '../../../test/support/dns-server.js'
 import type { ClusterRuntime } from './cluster-runtime.js'
 
 function cluster(

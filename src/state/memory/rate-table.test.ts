@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { createManualClock } from '../manual-clock.js'
+import { createManualClock } from '../../../test/support/manual-clock.js'
 import { RateTable } from './rate-table.js'
 
 describe('RateTable', () => {

@@ -3,7 +3,7 @@
  * `advance(ms)` moves time forward and runs every timer that falls due, in time order, each
  * seeing `now()` equal to its due time.
  */
-import type { Cancel, Clock, Scheduler } from './clock.js'
+import type { Cancel, Clock, Scheduler } from '../../src/state/clock.js'
 
 export interface ManualClock extends Clock, Scheduler {
   advance(ms: number): void

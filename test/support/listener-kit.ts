@@ -7,12 +7,12 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { connect, createServer } from 'node:net'
 import type { TestContext } from 'node:test'
-import type * as ir from '../../ir/index.js'
-import { listenerId } from '../../ir/index.js'
-import { silentLogger } from '../../lib/index.js'
-import type { RequestRecord } from '../../observe/events.js'
-import { createListenerManager } from './manager.js'
-import type { ListenerManager } from './types.js'
+import type * as ir from '../../src/ir/index.js'
+import { listenerId } from '../../src/ir/index.js'
+import { silentLogger } from '../../src/lib/index.js'
+import type { RequestRecord } from '../../src/observe/events.js'
+import { createListenerManager } from '../../src/dataplane/listeners/manager.js'
+import type { ListenerManager } from '../../src/dataplane/listeners/types.js'
 
 export interface FakePrepared {
   readonly snapshot: ir.Snapshot

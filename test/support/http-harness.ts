@@ -3,20 +3,23 @@
  * saw, and a plain node:http server that hands every request to the handler. Used by the
  * *.test.ts files next to it.
  */
-import type { RateLimitDeps } from './rate-limit-policy.js'
+import type { RateLimitDeps } from '../../src/dataplane/http/rate-limit-policy.js'
 import { createServer, request as nodeRequest } from 'node:http'
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Agent, request } from 'undici'
-import type * as ir from '../../ir/index.js'
-import { createLogger, silentLogger } from '../../lib/index.js'
-import type { RequestRecord } from '../../observe/events.js'
-import { prepareSnapshot, releaseSnapshot } from '../prepare.js'
-import type { PreparedSnapshot } from '../prepare.js'
-import type { ListenerContext } from '../types.js'
-import { createUpstreamRegistry } from '../upstream/registry.js'
-import type { UpstreamRegistry, UpstreamRegistryOptions } from '../upstream/registry.js'
-import { createHttpHandler } from './handler.js'
+import type * as ir from '../../src/ir/index.js'
+import { createLogger, silentLogger } from '../../src/lib/index.js'
+import type { RequestRecord } from '../../src/observe/events.js'
+import { prepareSnapshot, releaseSnapshot } from '../../src/dataplane/prepare.js'
+import type { PreparedSnapshot } from '../../src/dataplane/prepare.js'
+import type { ListenerContext } from '../../src/dataplane/types.js'
+import { createUpstreamRegistry } from '../../src/dataplane/upstream/registry.js'
+import type {
+  UpstreamRegistry,
+  UpstreamRegistryOptions,
+} from '../../src/dataplane/upstream/registry.js'
+import { createHttpHandler } from '../../src/dataplane/http/handler.js'
 
 interface TestContext {
   after(fn: () => unknown): void
