@@ -15,8 +15,10 @@ import {
   createRedisLimitStore,
   type LimitStore,
   type LimitStoreHealth,
+  type RateDecision,
   type RateRule,
 } from '../../src/state/index.js'
+import { createManualClock } from '../support/manual-clock.js'
 import { startRedisServer, type RedisServer } from '../support/redis-server.js'
 import { runLimitContract } from './limits.contract.js'
 
@@ -242,24 +244,69 @@ describe('redis store: faults', () => {
   })
 
   test('a key Redis refused is refused locally, without a round trip, until the retry time it returned', async (t) => {
-    const { store } = await observedStore(t, server, 'overlimit:')
+    // The over-limit cache runs on an injected clock, so the test decides when its retry time
+    // has come; the period is long enough that Redis's own clock cannot free a unit meanwhile,
+    // and the command timeout generous enough that no answer is decided locally on a busy host.
+    const clock = createManualClock()
+    const store = await createLimitStore(
+      { redis: { url: server.url, keyPrefix: 'overlimit:', commandTimeout: 2000 } },
+      { clock },
+    )
+    t.after(() => store.close())
     const redis = inspector(t, server)
-    const rule: RateRule = { limit: 2, periodMs: 1200 } // T = 600 ms
+    const rule: RateRule = { limit: 2, periodMs: 600_000 } // T = 300 s
     assert.equal((await store.rate.consume('k', rule)).allowed, true)
     assert.equal((await store.rate.consume('k', rule)).allowed, true)
     const refused = await store.rate.consume('k', rule)
     assert.equal(refused.allowed, false)
+    assert.ok(refused.retryAfterMs > 0)
     const tat = await redis.get('overlimit:rate:k')
     const local = store.rate.consume('k', rule)
     assert.ok(!(local instanceof Promise), 'answered without asking Redis')
     assert.equal(local.allowed, false)
-    assert.ok(local.retryAfterMs > 0 && local.retryAfterMs <= refused.retryAfterMs)
+    assert.equal(local.retryAfterMs, refused.retryAfterMs, 'no local time has passed')
+    // Just before the retry time it still answers alone, with the time left...
+    clock.advance(refused.retryAfterMs - 1)
+    const stillLocal = store.rate.consume('k', rule)
+    assert.ok(!(stillLocal instanceof Promise), 'still answered without asking Redis')
+    assert.equal(stillLocal.allowed, false)
+    assert.ok(
+      Math.abs(stillLocal.retryAfterMs - 1) < 1e-6,
+      `1 ms left (${stillLocal.retryAfterMs})`,
+    )
     assert.equal(await redis.get('overlimit:rate:k'), tat, 'Redis was not asked')
-    // Past the retry time the store decides again, and admits (the TAT only moved forward).
-    await sleep(local.retryAfterMs + 1)
+    // ...and from the retry time on, Redis decides again (here it refuses: its clock is real).
+    clock.advance(1)
     const again = store.rate.consume('k', rule)
-    assert.ok(again instanceof Promise)
-    assert.equal((await again).allowed, true)
+    assert.ok(again instanceof Promise, 'asked Redis again')
+    assert.equal((await again).allowed, false)
+    assert.equal(await redis.get('overlimit:rate:k'), tat, 'a refusal leaves the TAT alone')
+  })
+
+  test('past the retry time of a refusal the store admits again (the TAT only moves forward)', async (t) => {
+    const store = await createLimitStore({
+      redis: { url: server.url, keyPrefix: 'overlimit-real:', commandTimeout: 2000 },
+    })
+    t.after(() => store.close())
+    const rule: RateRule = { limit: 1, periodMs: 1000 } // T = 1 s
+    // Admit one, then ask until refused (on a stalled host a whole period may pass in between).
+    let refused: RateDecision | undefined
+    for (let i = 0; i < 5 && refused === undefined; i++) {
+      const d = await store.rate.consume('k', rule)
+      if (!d.allowed) refused = d
+    }
+    assert.ok(refused !== undefined, 'Redis refused a request over the limit')
+    // Refused locally until the retry time: poll until the store is asked again, which the
+    // cache allows only once Redis would admit too.
+    const deadline = performance.now() + 10_000
+    let next = store.rate.consume('k', rule)
+    while (!(next instanceof Promise)) {
+      assert.equal(next.allowed, false)
+      assert.ok(performance.now() < deadline, 'the local refusal outlived its retry time')
+      await sleep(10)
+      next = store.rate.consume('k', rule)
+    }
+    assert.equal((await next).allowed, true)
   })
 
   test('membership: each replica is counted while it beats, and the share follows it', async (t) => {
