@@ -41,16 +41,27 @@ function switchableShared(clock: ManualClock): Switchable {
     probes: [],
     watcher: undefined,
     rate: {
-      consume: (key, rule, cost) =>
-        shared.down || shared.failNext > 0
-          ? failing()
-          : answered(inner.rate.consume(key, rule, cost)),
+      decide(key, rule, cost, to) {
+        const outcome =
+          shared.down || shared.failNext > 0
+            ? failing()
+            : answered(inner.rate.consume(key, rule, cost))
+        outcome.then(
+          (d) => to.answered(d),
+          (err: unknown) => to.failed(err),
+        )
+        return undefined
+      },
     },
     concurrency: {
       acquire: (key, max, options) =>
         shared.down || shared.failNext > 0
           ? failing()
           : inner.concurrency.acquire(key, max, options).then((l) => answered(l)),
+      acquirePair: (first, second, options) =>
+        shared.down || shared.failNext > 0
+          ? failing()
+          : inner.concurrency.acquirePair(first, second, options).then((p) => answered(p)),
       count: (key) => (shared.down ? failing() : inner.concurrency.count(key)),
     },
     liveReplicas: () => shared.replicas,

@@ -23,12 +23,15 @@ import type {
   ConcurrencyLimiter,
   FailureMode,
   Lease,
+  LeasePair,
+  LeaseRequest,
   LimitStore,
   LimitStoreHealth,
   RateDecision,
   RateLimiter,
   RateRule,
 } from './ports.js'
+import type { RateAnswer } from './redis/rate-limiter.js'
 import type { ConnectionWatcher } from './redis/store.js'
 
 /**
@@ -52,16 +55,16 @@ export interface LimitStoreEvents {
 
 /**
  * A store whose calls reject when it cannot answer (the Redis store). A rate decision may also
- * resolve undefined (not answered within its deadline) or come as a plain value (a refusal
- * known from an earlier answer).
+ * be late (not answered within its deadline) or come as a plain value (a refusal known from an
+ * earlier answer).
  */
 export interface SharedStore {
   readonly rate: {
-    consume(
-      key: string,
-      rule: RateRule,
-      cost?: number,
-    ): RateDecision | Promise<RateDecision | undefined>
+    /**
+     * A plain value when the store needs no round trip (a refusal it answered earlier);
+     * otherwise undefined, and exactly one of `to`'s callbacks follows, never synchronously.
+     */
+    decide(key: string, rule: RateRule, cost: number, to: RateAnswer): RateDecision | undefined
   }
   readonly concurrency: ConcurrencyLimiter
   /** Live replicas at the last membership beat, undefined before one was answered. */
@@ -128,6 +131,49 @@ class LocalLease implements Lease {
   }
 }
 
+/**
+ * One rate decision on its way to the shared store: the answer, or the local decision when it
+ * is late or failed, resolves the one promise the caller awaits.
+ */
+class PendingRate implements RateAnswer {
+  private resolve: ((d: RateDecision) => void) | undefined
+  private early: RateDecision | undefined
+
+  constructor(
+    private readonly owner: FailoverLimitStore,
+    private readonly key: string,
+    private readonly rule: RateRule,
+    private readonly cost: number,
+  ) {}
+
+  promise(): Promise<RateDecision> {
+    const early = this.early
+    if (early !== undefined) return Promise.resolve(early)
+    return new Promise((resolve) => {
+      this.resolve = resolve
+    })
+  }
+
+  answered(d: RateDecision): void {
+    this.owner.events.onDecision?.('rate', 'store')
+    this.settle(d)
+  }
+
+  late(): void {
+    this.settle(this.owner.consumeWithoutStore(this.key, this.rule, this.cost, 'local-deadline'))
+  }
+
+  failed(): void {
+    const mode = this.owner.lateMode()
+    this.settle(this.owner.consumeWithoutStore(this.key, this.rule, this.cost, mode))
+  }
+
+  private settle(d: RateDecision): void {
+    if (this.resolve !== undefined) this.resolve(d)
+    else this.early = d
+  }
+}
+
 class FailoverLimitStore implements LimitStore, RateLimiter, ConcurrencyLimiter {
   readonly rate: RateLimiter = this
   readonly concurrency: ConcurrencyLimiter = this
@@ -139,7 +185,7 @@ class FailoverLimitStore implements LimitStore, RateLimiter, ConcurrencyLimiter 
   private readonly shared: SharedStore
   private readonly local: MemoryLimitStore
   private readonly logger: Logger
-  private readonly events: LimitStoreEvents
+  readonly events: LimitStoreEvents
   private readonly scheduler: Scheduler
   private readonly probeInitialMs: number
   private readonly probeMaxMs: number
@@ -194,33 +240,62 @@ class FailoverLimitStore implements LimitStore, RateLimiter, ConcurrencyLimiter 
 
   consume(key: string, rule: RateRule, cost = 1): Promise<RateDecision> | RateDecision {
     if (!this.healthy) return this.consumeWithoutStore(key, rule, cost, 'local-outage')
-    const d = this.shared.rate.consume(key, rule, cost)
-    if (!(d instanceof Promise)) {
-      this.events.onDecision?.('rate', 'store')
-      return d
+    const pending = new PendingRate(this, key, rule, cost)
+    const known = this.shared.rate.decide(key, rule, cost, pending)
+    if (known === undefined) return pending.promise()
+    this.events.onDecision?.('rate', 'store')
+    return known
+  }
+
+  acquire(key: string, max: number, options: AcquireOptions): Promise<Lease | undefined> {
+    if (!this.healthy) {
+      return Promise.resolve(this.acquireWithoutStore(key, max, options, 'local-outage'))
     }
-    return d.then(
-      (answer) => {
-        if (answer === undefined) return this.consumeWithoutStore(key, rule, cost, 'local-deadline')
-        this.events.onDecision?.('rate', 'store')
-        return answer
+    return this.shared.concurrency.acquire(key, max, options).then(
+      (lease) => {
+        this.events.onDecision?.('concurrency', 'store')
+        return lease
       },
-      () => this.consumeWithoutStore(key, rule, cost, this.lateMode()),
+      // Past the lease deadline or failed: this request follows its failure mode.
+      () => this.acquireWithoutStore(key, max, options, this.lateMode()),
     )
   }
 
-  async acquire(key: string, max: number, options: AcquireOptions): Promise<Lease | undefined> {
-    let decidedAs: DecisionMode = 'local-outage'
-    if (this.healthy) {
-      try {
-        const lease = await this.shared.concurrency.acquire(key, max, options)
-        this.events.onDecision?.('concurrency', 'store')
-        return lease
-      } catch {
-        // Past the lease deadline or failed: this request follows its failure mode.
-        decidedAs = this.lateMode()
-      }
+  acquirePair(
+    first: LeaseRequest,
+    second: LeaseRequest,
+    options: AcquireOptions,
+  ): Promise<LeasePair> {
+    if (!this.healthy) {
+      return Promise.resolve(this.pairWithoutStore(first, second, options, 'local-outage'))
     }
+    return this.shared.concurrency.acquirePair(first, second, options).then(
+      (pair) => {
+        this.events.onDecision?.('concurrency', 'store')
+        if (pair[0] !== undefined) this.events.onDecision?.('concurrency', 'store')
+        return pair
+      },
+      () => this.pairWithoutStore(first, second, options, this.lateMode()),
+    )
+  }
+
+  private pairWithoutStore(
+    first: LeaseRequest,
+    second: LeaseRequest,
+    options: AcquireOptions,
+    decidedAs: DecisionMode,
+  ): LeasePair {
+    const a = this.acquireWithoutStore(first.key, first.max, options, decidedAs)
+    if (a === undefined) return [undefined, undefined]
+    return [a, this.acquireWithoutStore(second.key, second.max, options, decidedAs)]
+  }
+
+  private acquireWithoutStore(
+    key: string,
+    max: number,
+    options: AcquireOptions,
+    decidedAs: DecisionMode,
+  ): Lease | undefined {
     const mode = options.failureMode ?? 'open'
     this.events.onDecisionWithoutStore?.('concurrency', mode)
     this.events.onDecision?.('concurrency', decidedAs)
@@ -272,11 +347,11 @@ class FailoverLimitStore implements LimitStore, RateLimiter, ConcurrencyLimiter 
   }
 
   /** A call that failed while healthy decided that request; once declared down, all of them. */
-  private lateMode(): DecisionMode {
+  lateMode(): DecisionMode {
     return this.healthy ? 'local-deadline' : 'local-outage'
   }
 
-  private consumeWithoutStore(
+  consumeWithoutStore(
     key: string,
     rule: RateRule,
     cost: number,

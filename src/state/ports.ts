@@ -59,6 +59,15 @@ export interface AcquireOptions {
   readonly failureMode?: FailureMode
 }
 
+/** One lease of `acquirePair`: at most `max` held for `key`. */
+export interface LeaseRequest {
+  readonly key: string
+  readonly max: number
+}
+
+/** What `acquirePair` got: the second is undefined whenever the first is. */
+export type LeasePair = readonly [first: Lease | undefined, second: Lease | undefined]
+
 /** One held slot of a concurrency limit. */
 export interface Lease {
   readonly key: string
@@ -75,6 +84,16 @@ export interface ConcurrencyLimiter {
    * Stores made by `createLimitStore` never reject (a fail-closed store failure is undefined).
    */
   acquire(key: string, max: number, options: AcquireOptions): Promise<Lease | undefined>
+  /**
+   * Two leases one request needs, in order: `second` is tried only when `first` was acquired
+   * (each exactly like `acquire`). The Redis store decides both in one script call, where
+   * taking them one after the other would cost two round trips.
+   */
+  acquirePair(
+    first: LeaseRequest,
+    second: LeaseRequest,
+    options: AcquireOptions,
+  ): Promise<LeasePair>
   /** Live leases for `key` (metrics and tests). Never negative. */
   count(key: string): Promise<number>
 }

@@ -309,6 +309,29 @@ describe('redis store: faults', () => {
     assert.equal((await next).allowed, true)
   })
 
+  test('a request that needs two leases (rq, cx) takes both in one script call', async (t) => {
+    const { store } = await observedStore(t, server, 'pair:')
+    const monitor = await inspector(t, server).monitor()
+    t.after(() => monitor.disconnect())
+    const calls: string[][] = []
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      // MONITOR also lists the commands a script runs: only the script calls count here.
+      const isScript = /^eval(sha)?$/i.test(args[0] ?? '')
+      if (isScript && args.some((a) => a.startsWith('pair:conc:'))) calls.push(args)
+    })
+    const [rq, cx] = await store.concurrency.acquirePair(
+      { key: 'rq:c', max: 5 },
+      { key: 'cx:c', max: 5 },
+      { leaseTtlMs: 5000 },
+    )
+    assert.ok(rq !== undefined && cx !== undefined)
+    await waitFor('the call seen by MONITOR', () => calls.length > 0, 5000)
+    assert.equal(calls.length, 1, 'one call for both leases')
+    assert.ok(calls[0]!.includes('pair:conc:rq:c') && calls[0]!.includes('pair:conc:cx:c'))
+    await rq.release()
+    await cx.release()
+  })
+
   test('membership: each replica is counted while it beats, and the share follows it', async (t) => {
     const sizes: number[] = []
     const ttl = 900

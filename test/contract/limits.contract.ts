@@ -57,6 +57,17 @@ function assertNear(actual: number, expected: number, slack: number, what: strin
   )
 }
 
+/** Polls `count(key)` until it is `expected`, for at most 5 s. */
+async function countReaches(store: LimitStore, key: string, expected: number): Promise<void> {
+  const deadline = wall() + 5000
+  let seen = await store.concurrency.count(key)
+  while (seen !== expected) {
+    assert.ok(wall() < deadline, `count(${key}) is ${seen}, not ${expected}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+    seen = await store.concurrency.count(key)
+  }
+}
+
 export function runLimitContract(name: string, makeSubject: MakeLimitSubject): void {
   describe(`${name}: rate limits (GCRA, burst = limit)`, () => {
     test('a burst of concurrent consumes admits exactly limit', async (t) => {
@@ -290,6 +301,44 @@ export function runLimitContract(name: string, makeSubject: MakeLimitSubject): v
       assert.equal(await a!.concurrency.count('slots'), 0)
       assert.equal(await b!.concurrency.count('never-used'), 0)
       assert.equal(await a!.concurrency.acquire('zero', 0, opts), undefined, 'max 0 admits nothing')
+    })
+
+    test('a pair: the second lease only when the first was acquired, each under its max', async (t) => {
+      const subject = await makeSubject(t)
+      const [a, b] = await stores(t, subject, 2)
+      const rq = { key: 'pair-rq', max: 2 }
+      const cx = { key: 'pair-cx', max: 1 }
+      const both = await a!.concurrency.acquirePair(rq, cx, opts)
+      assert.ok(both[0] !== undefined && both[1] !== undefined, 'both free: both taken')
+      const firstOnly = await b!.concurrency.acquirePair(rq, cx, opts)
+      assert.ok(firstOnly[0] !== undefined, 'rq has room')
+      assert.equal(firstOnly[1], undefined, 'cx is full')
+      const none = await a!.concurrency.acquirePair(rq, cx, opts)
+      assert.deepEqual(none, [undefined, undefined], 'rq full: cx is not tried')
+      assert.equal(await a!.concurrency.count('pair-rq'), 2)
+      assert.equal(await b!.concurrency.count('pair-cx'), 1)
+      for (const l of [...both, ...firstOnly]) await l?.release()
+      // Releases of two replicas may reach a shared store in either order (IPC: two channels).
+      await countReaches(a!, 'pair-rq', 0)
+      await countReaches(a!, 'pair-cx', 0)
+
+      // Concurrent pairs from both replicas: neither max is ever exceeded, and no second lease
+      // is held without its first.
+      const pairs = await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          (i % 2 === 0 ? a! : b!).concurrency.acquirePair(
+            { key: 'pair-rq', max: 10 },
+            { key: 'pair-cx', max: 4 },
+            opts,
+          ),
+        ),
+      )
+      assert.equal(pairs.filter((p) => p[0] !== undefined).length, 10)
+      assert.equal(pairs.filter((p) => p[1] !== undefined).length, 4)
+      assert.ok(pairs.every((p) => p[1] === undefined || p[0] !== undefined))
+      for (const p of pairs) for (const l of p) await l?.release()
+      await countReaches(b!, 'pair-rq', 0)
+      await countReaches(b!, 'pair-cx', 0)
     })
 
     test('under churn from three replicas the count stays within [0, max]', async (t) => {

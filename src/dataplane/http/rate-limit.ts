@@ -38,17 +38,19 @@ export function applyRateLimits(
   if (applied === undefined || decisions === undefined) return false
   if (!isPending) return conclude(ctx, limits, applied, decisions as RateDecision[])
   const rulesApplied = applied
-  Promise.all(decisions.map((d) => Promise.resolve(d))).then(
-    (ds) => {
-      if (ctx.closed) return
-      try {
-        if (!conclude(ctx, limits, rulesApplied, ds)) next(ctx)
-      } catch (err) {
-        replyToBug(ctx.env, ctx, ctx.res, err)
-      }
-    },
-    (err: unknown) => replyToBug(ctx.env, ctx, ctx.res, err),
-  )
+  const onDecided = (ds: readonly RateDecision[]): void => {
+    if (ctx.closed) return
+    try {
+      if (!conclude(ctx, limits, rulesApplied, ds)) next(ctx)
+    } catch (err) {
+      replyToBug(ctx.env, ctx, ctx.res, err)
+    }
+  }
+  const onBug = (err: unknown): void => replyToBug(ctx.env, ctx, ctx.res, err)
+  // One rule (the usual case): no Promise.all around its one promise.
+  if (decisions.length === 1)
+    (decisions[0] as Promise<RateDecision>).then((d) => onDecided([d]), onBug)
+  else Promise.all(decisions.map((d) => Promise.resolve(d))).then(onDecided, onBug)
   return true
 }
 

@@ -129,6 +129,30 @@ export class SharedPoolLimits {
 
   async #admit(ticket: Ticket): Promise<void> {
     const max = this.#max
+    if (
+      max.maxRequests !== undefined &&
+      max.maxConnections !== undefined &&
+      this.#waiting.length === 0
+    ) {
+      // Both leases in one store round trip; `cx` only when `rq` was granted.
+      const [request, connection] = await this.#limiter.acquirePair(
+        { key: this.#requestKey, max: max.maxRequests },
+        { key: this.#connectionKey, max: max.maxConnections },
+        this.#lease,
+      )
+      if (ticket.isReleased) {
+        keep(ticket, request)
+        keep(ticket, connection)
+        return
+      }
+      if (request === undefined) return ticket.done(ticket.owner, false)
+      ticket.request = request
+      if (connection !== undefined) {
+        ticket.connection = connection
+        return ticket.done(ticket.owner, true)
+      }
+      return this.#waitForConnection(ticket, max)
+    }
     if (max.maxRequests !== undefined) {
       const lease = await this.#limiter.acquire(this.#requestKey, max.maxRequests, this.#lease)
       if (!keep(ticket, lease)) return
@@ -148,6 +172,11 @@ export class SharedPoolLimits {
         return ticket.done(ticket.owner, true)
       }
     }
+    return this.#waitForConnection(ticket, max)
+  }
+
+  /** No connection slot free now: hold a pending slot (if limited) and queue for one. */
+  async #waitForConnection(ticket: Ticket, max: SharedPoolMaxima): Promise<void> {
     if (max.maxPendingRequests !== undefined) {
       const lease = await this.#limiter.acquire(
         this.#pendingKey,

@@ -11,6 +11,7 @@
  * refuses (an error decision, an undefined lease).
  */
 import { systemClock, type Clock } from '../clock.js'
+import { acquireOneThenOther } from '../lease-pair.js'
 import { createMemoryLimitStore } from '../memory/store.js'
 import { OverLimitCache } from '../over-limit-cache.js'
 import type {
@@ -133,6 +134,9 @@ export function createIpcLimitStore(
       }
       if (options.failureMode === 'closed') return undefined
       return local.concurrency.acquire(key, max, options)
+    },
+    acquirePair(first, second, options) {
+      return acquireOneThenOther(concurrency, first, second, options)
     },
     async count(key: string): Promise<number> {
       const a = await ask({ op: 'count', key })

@@ -5,7 +5,13 @@
  */
 import type { Scheduler } from '../clock.js'
 import { LeaseKeeper } from '../lease-keeper.js'
-import type { AcquireOptions, ConcurrencyLimiter, Lease } from '../ports.js'
+import type {
+  AcquireOptions,
+  ConcurrencyLimiter,
+  Lease,
+  LeasePair,
+  LeaseRequest,
+} from '../ports.js'
 import { checkAcquire } from '../lease-options.js'
 import type { LeaseTable } from './lease-table.js'
 
@@ -45,6 +51,16 @@ export class MemoryConcurrencyLimiter implements ConcurrencyLimiter {
 
   acquire(key: string, max: number, options: AcquireOptions): Promise<Lease | undefined> {
     return Promise.resolve(this.acquireNow(key, max, options))
+  }
+
+  acquirePair(
+    first: LeaseRequest,
+    second: LeaseRequest,
+    options: AcquireOptions,
+  ): Promise<LeasePair> {
+    const a = this.acquireNow(first.key, first.max, options)
+    const b = a === undefined ? undefined : this.acquireNow(second.key, second.max, options)
+    return Promise.resolve([a, b])
   }
 
   /** The synchronous form, for callers inside state/ that need no promise. */

@@ -5,11 +5,16 @@
  * requests arrived in that turn. The turn ends at `setImmediate`, after the poll phase has run
  * the callbacks of every socket that had data, so requests that arrive together share a call.
  *
+ * Operations are objects with callbacks rather than promises: the batch hands each one its
+ * values from the reply (one comma-separated string, read in place) and the caller makes the
+ * one promise its own caller awaits, so a decision costs no chain of promises.
+ *
  * Two deadlines per call, both from one timer: rate decisions still unanswered after
- * `rateDeadlineMs` resolve `undefined` (the caller decides that request locally; the call goes
- * on and its answer is ignored), while acquires and releases wait for the answer until the
- * client's command timeout (the lease deadline). Each call's outcome — answered, or failed /
- * past the lease deadline — is reported for the failure pattern (failure-pattern.ts).
+ * `rateDeadlineMs` are told they are late (the caller decides that request locally; the call
+ * goes on and its answer still feeds the over-limit cache), while acquires and releases wait for
+ * the answer until the client's command timeout (the lease deadline). Each call's outcome —
+ * answered, or failed / past the lease deadline — is reported for the failure pattern
+ * (failure-pattern.ts).
  *
  * On Redis Cluster a call may only touch keys of one slot, so operations are grouped per key.
  */
@@ -18,28 +23,47 @@ import type { ScriptedClient } from './scripts.js'
 /** Operations per script call at most, so one call never holds Redis for long. */
 const MAX_OPS_PER_CALL = 512
 
-export type RateReplyValues = readonly [number, number, number, number]
+/** The values of one call's reply, read in order. */
+export class ReplyReader {
+  private at = 0
 
-interface RateOp {
-  readonly kind: 'r'
-  settled: boolean
-  readonly resolve: (reply: RateReplyValues | undefined) => void
-  readonly reject: (err: unknown) => void
+  constructor(private readonly text: string) {}
+
+  /** The next integer (values are written with %d, so plain decimal with an optional sign). */
+  next(): number {
+    const s = this.text
+    let i = this.at
+    let negative = false
+    if (s.charCodeAt(i) === 45 /* - */) {
+      negative = true
+      i++
+    }
+    let v = 0
+    for (let c = s.charCodeAt(i); c >= 48 && c <= 57; c = s.charCodeAt(++i)) v = v * 10 + c - 48
+    this.at = i + 1 // past the comma
+    return negative ? -v : v
+  }
 }
 
-interface LeaseOp {
-  readonly kind: 'a' | 'z'
-  readonly resolve: (acquired: boolean) => void
-  readonly reject: (err: unknown) => void
+/** One operation of a call. */
+export interface BatchOp {
+  /** Reads this operation's values (none for a release). */
+  answer(reply: ReplyReader): void
+  /** The call failed, or (leases) missed the lease deadline. */
+  fail(err: unknown): void
 }
 
-type Op = RateOp | LeaseOp
+/** A rate decision, which also has the short deadline. */
+export interface RateBatchOp extends BatchOp {
+  /** No answer within the rate deadline; `answer` or `fail` may still follow. */
+  late(): void
+}
 
 class Call {
   readonly keys: string[] = []
-  readonly args: (string | number)[] = []
-  readonly ops: Op[] = []
-  rates = 0
+  readonly specs: string[] = []
+  readonly ops: BatchOp[] = []
+  rates: RateBatchOp[] | undefined
 }
 
 export interface BatchOptions {
@@ -59,43 +83,55 @@ export class RedisBatch {
 
   constructor(private readonly options: BatchOptions) {}
 
-  /** GCRA on `key`; resolves undefined past the rate deadline, rejects when the call failed. */
-  rate(
-    key: string,
-    intervalUs: number,
-    limit: number,
-    cost: number,
-  ): Promise<RateReplyValues | undefined> {
-    return new Promise((resolve, reject) => {
-      const call = this.callFor(key)
-      call.keys.push(key)
-      call.args.push('r', intervalUs, limit, cost)
-      call.ops.push({ kind: 'r', settled: false, resolve, reject })
-      call.rates++
-    })
+  /** Whether operations on different keys can share a call (not on Redis Cluster). */
+  get sharesCalls(): boolean {
+    return !this.options.perKey
   }
 
-  /** Resolves whether a lease was added; rejects when the call failed or missed the deadline. */
-  acquire(key: string, max: number, ttlMs: number, id: string): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      const call = this.callFor(key)
-      call.keys.push(key)
-      call.args.push('a', max, ttlMs, id)
-      call.ops.push({ kind: 'a', resolve, reject })
-    })
+  /** GCRA on `key`; `spec` is 'r<interval µs>,<limit>,<cost>' (scripts.ts). */
+  rate(key: string, spec: string, op: RateBatchOp): void {
+    const call = this.callFor(key, 1)
+    call.keys.push(key)
+    call.specs.push(spec)
+    call.ops.push(op)
+    ;(call.rates ??= []).push(op)
   }
 
-  /** Removes a lease; rejects when the call failed (the lease then expires after its TTL). */
-  release(key: string, id: string): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      const call = this.callFor(key)
-      call.keys.push(key)
-      call.args.push('z', id)
-      call.ops.push({ kind: 'z', resolve, reject })
-    })
+  /** A lease; `spec` is '<max>,<TTL ms>,<lease id>'; `op` reads 1 (acquired) or 0. */
+  acquire(key: string, spec: string, op: BatchOp): void {
+    const call = this.callFor(key, 1)
+    call.keys.push(key)
+    call.specs.push('a' + spec)
+    call.ops.push(op)
   }
 
-  private callFor(key: string): Call {
+  /**
+   * Two leases in order in one call: the second only when the first was acquired. Only when
+   * `sharesCalls` (on Redis Cluster the keys live in different slots).
+   */
+  acquirePair(
+    first: string,
+    firstSpec: string,
+    firstOp: BatchOp,
+    second: string,
+    secondSpec: string,
+    secondOp: BatchOp,
+  ): void {
+    const call = this.callFor(first, 2)
+    call.keys.push(first, second)
+    call.specs.push('a' + firstSpec, 'c' + secondSpec)
+    call.ops.push(firstOp, secondOp)
+  }
+
+  /** Removes a lease; `op` reads nothing. */
+  release(key: string, id: string, op: BatchOp): void {
+    const call = this.callFor(key, 1)
+    call.keys.push(key)
+    call.specs.push('z' + id)
+    call.ops.push(op)
+  }
+
+  private callFor(key: string, room: number): Call {
     if (!this.scheduled) {
       this.scheduled = true
       setImmediate(this.flush)
@@ -103,7 +139,7 @@ export class RedisBatch {
     if (this.options.perKey) {
       this.byKey ??= new Map()
       let call = this.byKey.get(key)
-      if (call === undefined || call.ops.length >= MAX_OPS_PER_CALL) {
+      if (call === undefined || call.ops.length + room > MAX_OPS_PER_CALL) {
         if (call !== undefined) this.send(call)
         call = new Call()
         this.byKey.set(key, call)
@@ -111,7 +147,7 @@ export class RedisBatch {
       return call
     }
     let call = this.pending
-    if (call === undefined || call.ops.length >= MAX_OPS_PER_CALL) {
+    if (call === undefined || call.ops.length + room > MAX_OPS_PER_CALL) {
       if (call !== undefined) this.send(call)
       call = this.pending = new Call()
     }
@@ -130,56 +166,27 @@ export class RedisBatch {
 
   private send(call: Call): void {
     let timer: NodeJS.Timeout | undefined
-    if (call.rates > 0) {
+    const rates = call.rates
+    if (rates !== undefined) {
       const missDeadline = (): void => {
-        for (const op of call.ops) {
-          if (op.kind === 'r' && !op.settled) {
-            op.settled = true
-            op.resolve(undefined)
-          }
-        }
+        for (const op of rates) op.late()
       }
       // Timers run before the poll phase reads sockets: after a stall of this process (GC, a
       // busy machine) the answer may already be waiting. Looking again after the poll phase
       // (setImmediate) lets it count, so only a late Redis misses the deadline.
       timer = setTimeout(() => setImmediate(missDeadline), this.options.rateDeadlineMs)
     }
-    this.options.client.limitBatch(call.keys.length, ...call.keys, ...call.args).then(
+    this.options.client.limitBatch(call.keys.length, call.keys, call.specs).then(
       (reply) => {
         if (timer !== undefined) clearTimeout(timer)
         this.options.onOutcome(true)
-        let at = 0
-        for (const op of call.ops) {
-          if (op.kind === 'r') {
-            const values: RateReplyValues = [
-              reply[at]!,
-              reply[at + 1]!,
-              reply[at + 2]!,
-              reply[at + 3]!,
-            ]
-            at += 4
-            if (!op.settled) {
-              op.settled = true
-              op.resolve(values)
-            }
-          } else if (op.kind === 'a') {
-            op.resolve(reply[at] === 1)
-            at += 1
-          } else {
-            op.resolve(true)
-          }
-        }
+        const reader = new ReplyReader(reply)
+        for (const op of call.ops) op.answer(reader)
       },
       (err: unknown) => {
         if (timer !== undefined) clearTimeout(timer)
         this.options.onOutcome(false, err)
-        for (const op of call.ops) {
-          if (op.kind !== 'r') op.reject(err)
-          else if (!op.settled) {
-            op.settled = true
-            op.reject(err)
-          }
-        }
+        for (const op of call.ops) op.fail(err)
       },
     )
   }

@@ -43,8 +43,9 @@ export function limiterConnectionOptions(settings: RedisSettings) {
     autoResendUnfulfilledCommands: false,
     // Connected explicitly by the store, so a bad address is reported once, at startup.
     lazyConnect: true,
-    // Concurrent decisions share one write (and Redis reads them in one go).
-    enableAutoPipelining: true,
+    // Off: the limit store already sends one script call per event-loop turn (batch.ts), so
+    // ioredis's own pipelining would only add a pipeline object and a tick to every call.
+    enableAutoPipelining: false,
     retryStrategy: reconnectDelayMs,
     connectionName: 'portcullis-limits',
     ...(settings.username !== undefined ? { username: settings.username } : {}),
@@ -105,6 +106,7 @@ function clusterOptions(common: ReturnType<typeof limiterConnectionOptions>) {
   return {
     enableOfflineQueue: false,
     lazyConnect: true,
+    // On Redis Cluster the batch sends one call per key; calls to one node share a write.
     enableAutoPipelining: true,
     clusterRetryStrategy: reconnectDelayMs,
     // Redirections and cluster-down retries stay within a decision's command timeout.

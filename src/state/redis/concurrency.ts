@@ -5,15 +5,21 @@
  * store holds are renewed in one batch per heartbeat, so a replica that dies stops renewing and
  * its slots come back within the lease TTL.
  */
-import { randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { Scheduler } from '../clock.js'
-import type { RedisBatch } from './batch.js'
+import type { BatchOp, RedisBatch, ReplyReader } from './batch.js'
 import { LeaseKeeper } from '../lease-keeper.js'
+import { acquireOneThenOther } from '../lease-pair.js'
 import { checkAcquire } from '../lease-options.js'
-import type { AcquireOptions, ConcurrencyLimiter, Lease } from '../ports.js'
+import type {
+  AcquireOptions,
+  ConcurrencyLimiter,
+  Lease,
+  LeasePair,
+  LeaseRequest,
+} from '../ports.js'
 import type { ScriptedClient } from './scripts.js'
 
-const DONE: Promise<void> = Promise.resolve()
 /** Leases per heartbeat script call, so one call never blocks Redis for long. */
 const HEARTBEAT_BATCH = 1000
 
@@ -29,10 +35,49 @@ class RedisLease implements Lease {
     private readonly owner: RedisConcurrencyLimiter,
   ) {}
 
+  /** Its acquire operation for BATCH_LUA: '<max>,<TTL ms>,<id>'. */
+  get spec(): string {
+    return `${this.max},${this.ttlMs},${this.id}`
+  }
+
   release(): Promise<void> {
     if (this.released) return DONE
     this.released = true
     return this.owner.forget(this)
+  }
+}
+
+const DONE: Promise<void> = Promise.resolve()
+
+/** One acquire in a batch: on 1 the lease is held (and renewed) from then on. */
+class AcquireOp implements BatchOp {
+  constructor(
+    private readonly lease: RedisLease,
+    private readonly owner: RedisConcurrencyLimiter,
+    private readonly done: (lease: RedisLease | undefined, err?: unknown) => void,
+  ) {}
+
+  answer(reply: ReplyReader): void {
+    if (reply.next() !== 1) return this.done(undefined)
+    this.owner.hold(this.lease)
+    this.done(this.lease)
+  }
+
+  fail(err: unknown): void {
+    this.done(undefined, err ?? new Error('lease acquire failed'))
+  }
+}
+
+/** A release in a batch; resolves either way (a lease Redis did not hear of expires). */
+class ReleaseOp implements BatchOp {
+  constructor(private readonly done: () => void) {}
+
+  answer(): void {
+    this.done()
+  }
+
+  fail(): void {
+    this.done()
   }
 }
 
@@ -55,7 +100,8 @@ export interface RedisConcurrencyOptions {
 
 export class RedisConcurrencyLimiter implements ConcurrencyLimiter {
   private readonly keeper: LeaseKeeper<RedisLease>
-  private readonly idPrefix = randomUUID()
+  /** 72 random bits: ids of different replicas (and restarts) never collide in practice. */
+  private readonly idPrefix = randomBytes(9).toString('base64url') + ':'
   private lastId = 0
   private heartbeatInFlight: Promise<number> | undefined
 
@@ -70,29 +116,74 @@ export class RedisConcurrencyLimiter implements ConcurrencyLimiter {
   }
 
   /** Rejects when Redis fails or does not answer within the lease deadline (command timeout). */
-  async acquire(key: string, max: number, options: AcquireOptions): Promise<Lease | undefined> {
+  acquire(key: string, max: number, options: AcquireOptions): Promise<Lease | undefined> {
     checkAcquire(max, options)
-    this.lastId += 1
-    const id = `${this.idPrefix}:${this.lastId}`
-    const redisKey = this.options.keyPrefix + key
-    const ttl = options.leaseTtlMs
-    if (!(await this.options.batch.acquire(redisKey, max, ttl, id))) return undefined
-    const lease = new RedisLease(key, redisKey, id, max, ttl, this)
-    this.keeper.add(lease)
-    return lease
+    const lease = this.newLease(key, max, options.leaseTtlMs)
+    return new Promise((resolve, reject) => {
+      this.options.batch.acquire(
+        lease.redisKey,
+        lease.spec,
+        new AcquireOp(lease, this, (held, err) =>
+          err === undefined ? resolve(held) : reject(err),
+        ),
+      )
+    })
+  }
+
+  /** Both in one script call (`c` in BATCH_LUA), except on Redis Cluster. */
+  acquirePair(
+    first: LeaseRequest,
+    second: LeaseRequest,
+    options: AcquireOptions,
+  ): Promise<LeasePair> {
+    if (!this.options.batch.sharesCalls) return acquireOneThenOther(this, first, second, options)
+    checkAcquire(first.max, options)
+    checkAcquire(second.max, options)
+    const a = this.newLease(first.key, first.max, options.leaseTtlMs)
+    const b = this.newLease(second.key, second.max, options.leaseTtlMs)
+    return new Promise((resolve, reject) => {
+      let got: RedisLease | undefined
+      const onFirst = (held: RedisLease | undefined, err?: unknown): void => {
+        if (err !== undefined) reject(err)
+        got = held
+      }
+      const onSecond = (held: RedisLease | undefined, err?: unknown): void => {
+        if (err !== undefined) reject(err)
+        else resolve([got, held])
+      }
+      this.options.batch.acquirePair(
+        a.redisKey,
+        a.spec,
+        new AcquireOp(a, this, onFirst),
+        b.redisKey,
+        b.spec,
+        new AcquireOp(b, this, onSecond),
+      )
+    })
   }
 
   count(key: string): Promise<number> {
     return this.options.client.limitCount(this.options.keyPrefix + key)
   }
 
+  /** From the batch: Redis holds `lease`, so the heartbeat renews it. */
+  hold(lease: RedisLease): void {
+    this.keeper.add(lease)
+  }
+
   /** Removes the lease; when Redis cannot be reached it expires on its own after its TTL. */
   forget(lease: RedisLease): Promise<void> {
     this.keeper.delete(lease)
-    return this.options.batch.release(lease.redisKey, lease.id).then(
-      () => undefined,
-      () => undefined,
-    )
+    return new Promise((resolve) => {
+      this.options.batch.release(lease.redisKey, lease.id, new ReleaseOp(resolve))
+    })
+  }
+
+  private newLease(key: string, max: number, ttlMs: number): RedisLease {
+    // Short ids (a random prefix per store, a base-36 counter): they are written per acquire
+    // and release, and held in every lease set.
+    const id = this.idPrefix + (++this.lastId).toString(36)
+    return new RedisLease(key, this.options.keyPrefix + key, id, max, ttlMs, this)
   }
 
   /**

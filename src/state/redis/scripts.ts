@@ -48,73 +48,78 @@ return missing
 `
 
 /**
- * Several decisions in one call: KEYS[i] is the key of operation i, and ARGV holds, per operation
- * in order, its code and arguments:
- *   'r' interval µs, limit, cost   GCRA, the arithmetic of gcra.ts / memory/rate-table.ts on the
- *                                  key's theoretical arrival time (TAT, µs) → 4 reply values
- *                                  (allowed 0|1, remaining, reset µs, retry-after µs)
- *   'a' max, TTL ms, lease id      lease semaphore (Redis in Action §6.3) on a sorted set,
- *                                  member = lease id, score = expiry in ms of Redis time: drop
- *                                  expired, count, add if under max → 1 reply value (1 acquired,
- *                                  0 full)
- *   'z' lease id                   release (ZREM) → no reply value
- * One TIME for the whole batch: the operations run one after another inside one script, so they
- * see the same instant, which is the order Redis would have run separate scripts in anyway.
+ * Several decisions in one call: KEYS[i] is the key of operation i and ARGV[i] its code and
+ * arguments in one string (one bulk string per operation for the gateway to write and Redis to
+ * parse, rather than four):
+ *   'r<interval µs>,<limit>,<cost>'  GCRA, the arithmetic of gcra.ts / memory/rate-table.ts on
+ *                                    the key's theoretical arrival time (TAT, µs) → admitted:
+ *                                    remaining, reset µs; refused: −(remaining + 1), reset µs,
+ *                                    retry-after µs
+ *   'a<max>,<TTL ms>,<lease id>'     lease semaphore (Redis in Action §6.3) on a sorted set,
+ *                                    member = lease id, score = expiry in ms of Redis time: drop
+ *                                    expired, count, add if under max → 1 acquired, 0 full
+ *   'c…'                             as 'a', but only when the operation before it in this call
+ *                                    acquired (a request's leases taken in order in one call)
+ *   'z<lease id>'                    release (ZREM) → no value
+ * The reply is every value in order, joined by commas: one bulk string for the gateway to read
+ * rather than an array of integers. One TIME for the whole batch: the operations run one after
+ * another inside one script, so they see the same instant, which is the order Redis would have
+ * run separate scripts in anyway.
  */
 export const BATCH_LUA = `${NOW_US}
 local now_ms = math.floor(now / 1000)
 local out = {}
 local n = 0
-local a = 1
+local acquired = false
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local op = ARGV[a]
+  local spec = ARGV[i]
+  local op = string.sub(spec, 1, 1)
   if op == 'r' then
-    local interval = tonumber(ARGV[a + 1])
-    local limit = tonumber(ARGV[a + 2])
-    local cost = tonumber(ARGV[a + 3])
-    a = a + 4
+    local a, b, c = string.match(spec, '^r(%d+),(%d+),(%d+)$')
+    local interval = tonumber(a)
+    local limit = tonumber(b)
+    local cost = tonumber(c)
     local burst = interval * limit
     local tat = tonumber(redis.call('GET', key))
     if not tat or tat < now then tat = now end
     local new_tat = tat + cost * interval
+    n = n + 1
     if cost <= limit and new_tat - now <= burst then
       if new_tat > now then
         redis.call('SET', key, string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
       end
-      out[n + 1] = 1
-      out[n + 2] = math.floor((burst - (new_tat - now)) / interval)
-      out[n + 3] = new_tat - now
-      out[n + 4] = 0
+      out[n] = string.format('%d,%d', math.floor((burst - (new_tat - now)) / interval), new_tat - now)
     else
       local retry = burst
       if cost <= limit then retry = new_tat - burst - now end
-      out[n + 1] = 0
-      out[n + 2] = math.max(0, math.floor((burst - (tat - now)) / interval))
-      out[n + 3] = tat - now
-      out[n + 4] = retry
+      local remaining = math.max(0, math.floor((burst - (tat - now)) / interval))
+      out[n] = string.format('%d,%d,%d', -remaining - 1, tat - now, retry)
     end
-    n = n + 4
-  elseif op == 'a' then
-    local max = tonumber(ARGV[a + 1])
-    local ttl = tonumber(ARGV[a + 2])
-    local id = ARGV[a + 3]
-    a = a + 4
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms)
-    if redis.call('ZCARD', key) >= max then
-      out[n + 1] = 0
-    else
-      redis.call('ZADD', key, now_ms + ttl, id)
-      if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
-      out[n + 1] = 1
-    end
+  elseif op == 'a' or op == 'c' then
     n = n + 1
+    if op == 'c' and not acquired then
+      out[n] = '0'
+    else
+      local a, b, id = string.match(spec, '^.(%d+),(%d+),(.+)$')
+      local max = tonumber(a)
+      local ttl = tonumber(b)
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms)
+      if redis.call('ZCARD', key) >= max then
+        acquired = false
+        out[n] = '0'
+      else
+        redis.call('ZADD', key, now_ms + ttl, id)
+        if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+        acquired = true
+        out[n] = '1'
+      end
+    end
   else
-    redis.call('ZREM', key, ARGV[a + 1])
-    a = a + 2
+    redis.call('ZREM', key, string.sub(spec, 2))
   end
 end
-return out
+return table.concat(out, ',')
 `
 
 /**
@@ -141,7 +146,8 @@ return redis.call('ZCOUNT', KEYS[1], string.format('(%d', now), '+inf')
 export interface LimitCommands {
   limitHeartbeat(...keysThenArgs: (string | number)[]): Promise<number>
   limitCount(key: string): Promise<number>
-  limitBatch(...keysThenArgs: (string | number)[]): Promise<number[]>
+  /** BATCH_LUA: the number of operations, their keys, their specs (ioredis flattens arrays). */
+  limitBatch(count: number, keys: readonly string[], specs: readonly string[]): Promise<string>
   limitMembers(key: string, id: string, ttlMs: number): Promise<number>
 }
 
