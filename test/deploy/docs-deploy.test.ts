@@ -6,7 +6,9 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
 import { request as httpsRequest } from 'node:https'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as core from 'kubernetes-models/v1'
@@ -74,10 +76,10 @@ async function poll<T>(what: string, ms: number, fn: () => Promise<T | undefined
   throw new Error(`timed out waiting for ${what}`)
 }
 
-function httpsStatus(host: string, port: number, ca: string): Promise<number> {
+function httpsStatus(host: string, port: number, ca: string, path = '/x'): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
-      { host, port, path: '/', servername: 'edge.example.com', ca, timeout: 10_000 },
+      { host, port, path, servername: 'edge.example.com', ca, timeout: 10_000 },
       (res) => {
         res.resume()
         resolve(res.statusCode ?? 0)
@@ -129,7 +131,7 @@ describe('docs/deploy.md Container', () => {
 
   const unavailable = netnsUnavailable()
   test(
-    'docker run: the image with the -v directories, read-only, probed on its -p container ports',
+    'docker run: the image with the -v directories, read-only, probed on its -p container ports, drained by SIGTERM',
     { skip: unavailable ?? false },
     async (t) => {
       assert.deepEqual(run!.slice(0, 2), ['docker', 'run'])
@@ -138,11 +140,45 @@ describe('docs/deploy.md Container', () => {
       assert.ok(flags.includes('--read-only'))
       const work = mkdtempSync(join(tmpdir(), 'portcullis-docker-run-'))
       t.after(() => rmSync(work, { recursive: true, force: true }))
-      // What the page asks the user to have in $PWD.
+      const netns = createNetns()
+      t.after(() => netns.delete())
+      // An upstream on the node's side of the veth pair that answers /slow only when told: a
+      // request in flight when SIGTERM arrives.
+      let release: (() => void) | undefined
+      let received: (() => void) | undefined
+      const inFlight = new Promise<void>((r) => (received = r))
+      const upstream = createServer((req, res) => {
+        if (req.url !== '/slow') return void res.end('fast')
+        received?.()
+        release = () => res.end('slow done')
+      })
+      await new Promise<void>((r) => upstream.listen(0, netns.hostIp, r))
+      t.after(() => upstream.close())
+      const upstreamPort = (upstream.address() as AddressInfo).port
+      // What the page asks the user to have in $PWD: the ingress config with a route of theirs
+      // appended after the Gateway, as that file's comment says to.
       mkdirSync(join(work, 'config'))
       writeFileSync(
         join(work, 'config', 'gateway.yaml'),
-        readFileSync(join(INGRESS, 'gateway.yaml')),
+        readFileSync(join(INGRESS, 'gateway.yaml'), 'utf8') +
+          `---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: app }
+spec:
+  hosts: ['*']
+  gateways: [edge]
+  http: [{ route: [{ destination: { host: app.internal } }] }]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: { name: app }
+spec:
+  hosts: [app.internal]
+  ports: [{ number: ${upstreamPort}, name: http, protocol: HTTP }]
+  resolution: STATIC
+  endpoints: [{ address: ${netns.hostIp} }]
+`,
       )
       issue(work, join(work, 'certs', 'edge-tls'), ['--group', String(spec.user.gid)])
 
@@ -165,8 +201,6 @@ describe('docs/deploy.md Container', () => {
 
       const layout = layImage(REPO_ROOT, spec, volumes)
       t.after(() => rmSync(layout.root, { recursive: true, force: true }))
-      const netns = createNetns()
-      t.after(() => netns.delete())
       const argv = [process.execPath, ...[...spec.entrypoint, ...spec.cmd].slice(1)]
       const proc: ChildProcess = spawn(
         'ip',
@@ -200,13 +234,24 @@ describe('docs/deploy.md Container', () => {
       const redirect = await fetch(`http://${netns.nsIp}:${httpPort}/x`, { redirect: 'manual' })
       assert.equal(redirect.status, 301)
       const ca = readFileSync(join(work, 'ca', 'ca.crt'), 'utf8')
-      assert.equal(
-        await httpsStatus(netns.nsIp, httpsPort!, ca),
-        404,
-        'HTTPS from the mounted Secret',
-      )
+      // Verified against the CA for edge.example.com: the certificate is the mounted Secret's.
+      assert.equal(await httpsStatus(netns.nsIp, httpsPort!, ca), 200, 'routed upstream')
+
+      // SIGTERM with a request in flight: readiness fails, the request finishes, exit 0 within
+      // drainTimeout (which the pod's grace period covers: kubernetes.test.ts).
+      const slow = httpsStatus(netns.nsIp, httpsPort!, ca, '/slow')
+      await inFlight
+      const stopping = Date.now()
       proc.kill('SIGTERM')
+      await poll('readiness 503 while draining', 30_000, async () => {
+        const res = await fetch(`http://${netns.nsIp}:15021/healthz/ready`).catch(() => undefined)
+        return res === undefined || res.status === 503 ? true : undefined
+      })
+      release!()
+      assert.equal(await slow, 200, 'the in-flight request finished')
       assert.equal(await exited, 0, output.join(''))
+      const drain = /drainTimeout: (\d+)s/.exec(readFileSync(join(INGRESS, 'gateway.yaml'), 'utf8'))
+      assert.ok(Date.now() - stopping < Number(drain![1]) * 1000, 'exited within drainTimeout')
     },
   )
 })
