@@ -11,6 +11,10 @@ export const TARGETS = [
   'portcullis-pool-limit',
   'portcullis-workers',
   'portcullis-workers-limit',
+  'portcullis-relay',
+  'portcullis-proxy-v2',
+  'portcullis-relay-new-conn',
+  'portcullis-proxy-v2-new-conn',
 ] as const
 export type Target = (typeof TARGETS)[number]
 

@@ -19,6 +19,7 @@ import { FIXED_RATE_TARGETS, USAGE, parseOptions, wantsHelp } from './options.js
 import type { BenchOptions, Target } from './options.js'
 import { cpuSeconds, rssMegabytes } from './proc-stats.js'
 import { formatBaselineRatios, prepareBaseline } from './baseline.js'
+import { PROXY_PROTOCOL_SPEC, formatProxyProtocolCost, startRelay } from './proxy-protocol.js'
 import { formatLimitCost, formatRatios, formatTable } from './report.js'
 import type { TargetResult } from './report.js'
 
@@ -59,6 +60,12 @@ const DESCRIPTIONS: Record<Target, string> = {
   'portcullis-workers': 'Portcullis as `portcullis` with workers: 2 (primary + 2 workers)',
   'portcullis-workers-limit':
     'Portcullis as `portcullis-workers` plus the RateLimitPolicy, decided in the primary (IPC)',
+  'portcullis-relay': 'Portcullis as `portcullis` behind the relay (bench/proxy-header-relay.ts)',
+  'portcullis-proxy-v2':
+    'Portcullis with gatewayTopology.proxyProtocol behind the relay, a v2 header per connection',
+  'portcullis-relay-new-conn': '`portcullis-relay` with Connection: close',
+  'portcullis-proxy-v2-new-conn':
+    '`portcullis-proxy-v2` with Connection: close (a header per request)',
 }
 
 function choosePinning(opts: BenchOptions): Pinning {
@@ -204,6 +211,30 @@ async function main(): Promise<number> {
     'portcullis-workers': () => startPortcullis(false, { spec: WORKERS_SPEC, docs: '' }),
     'portcullis-workers-limit': () =>
       startPortcullis(false, { spec: WORKERS_SPEC, docs: RATE_LIMIT_DOC }),
+    'portcullis-relay': () => behindRelay('none', false),
+    'portcullis-proxy-v2': () => behindRelay('v2', false),
+    'portcullis-relay-new-conn': () => behindRelay('none', true),
+    'portcullis-proxy-v2-new-conn': () => behindRelay('v2', true),
+  }
+
+  /** Portcullis behind the header relay; with `v2` its listener requires the header. */
+  async function behindRelay(header: 'v2' | 'none', newConnections: boolean): Promise<Running> {
+    const running = await startPortcullis(
+      false,
+      header === 'v2' ? { spec: PROXY_PROTOCOL_SPEC, docs: '' } : undefined,
+    )
+    const relay = await startRelay(running.url, header, pin.load).catch(async (e: unknown) => {
+      await running.stop()
+      throw e
+    })
+    return {
+      ...running,
+      url: relay.url,
+      ...(newConnections ? { headers: ['Connection: close'] } : {}),
+      async stop() {
+        await relay.stop().finally(() => running.stop())
+      },
+    }
   }
 
   /** `portcullis` plus `docs`, with limits shared through a redis-server started for it. */
@@ -343,6 +374,7 @@ async function main(): Promise<number> {
   for (const line of formatRatios(results)) console.log(line)
   for (const line of formatLimitCost(results)) console.log(line)
   for (const line of formatBaselineRatios(results)) console.log(line)
+  for (const line of formatProxyProtocolCost(results)) console.log(line)
   if (profile) printProfile(profile.top, profile.path)
 
   const out = join(RESULTS_DIR, `bench-${stamp}.json`)

@@ -23,6 +23,12 @@ export interface ImageLayout {
   readonly layers: ReadonlyMap<string, string>
 }
 
+/** A host directory mounted read-only into the image (`docker run -v HOST:IMAGE:ro`). */
+export interface Volume {
+  readonly host: string
+  readonly image: string
+}
+
 function newestMtime(dir: string): number {
   let newest = 0
   for (const name of readdirSync(dir)) {
@@ -60,7 +66,11 @@ function placeDist(repoRoot: string, target: string): void {
   chmodSync(out, 0o755)
 }
 
-export function layImage(repoRoot: string, spec: ImageSpec): ImageLayout {
+export function layImage(
+  repoRoot: string,
+  spec: ImageSpec,
+  volumes: readonly Volume[] = [],
+): ImageLayout {
   const root = mkdtempSync(join(tmpdir(), 'portcullis-image-'))
   // The image's user must be able to read its files.
   chmodSync(root, 0o755)
@@ -85,6 +95,8 @@ export function layImage(repoRoot: string, spec: ImageSpec): ImageLayout {
     copyFileSync(join(repoRoot, from), place(dest))
     chmodSync(place(dest), 0o644)
   }
+  // A volume's mount point, as the engine creates it when the image lacks the directory.
+  for (const v of volumes) mkdirSync(place(v.image), { recursive: true, mode: 0o755 })
   return { root, layers }
 }
 
@@ -93,12 +105,18 @@ export function layImage(repoRoot: string, spec: ImageSpec): ImageLayout {
  * directories, makes the root filesystem read-only, drops to the image's user and execs `argv`
  * from the image's WORKDIR.
  */
-export function enterImageScript(layout: ImageLayout, spec: ImageSpec, argv: string[]): string {
+export function enterImageScript(
+  layout: ImageLayout,
+  spec: ImageSpec,
+  argv: string[],
+  volumes: readonly Volume[] = [],
+): string {
   const q = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`
   const lines = ['set -e']
   for (const [top, layer] of layout.layers) {
     lines.push(`mount -t overlay overlay -o lowerdir=${layer}:${top} ${top}`)
   }
+  for (const v of volumes) lines.push(`mount --bind -o ro ${q(v.host)} ${q(v.image)}`)
   lines.push('mount -o remount,bind,ro /')
   lines.push(`cd ${q(spec.workdir)}`)
   lines.push(
