@@ -5,15 +5,21 @@
 // or a fifth of a shorter run) and the end, open file descriptors return to their baseline ± 5,
 // and the gateway's own event-loop delay p99 stays under 20 ms. Exits 1 when a threshold is
 // missed. Figures are sampled every second from /proc and the gateway's metrics endpoint.
-import { readdirSync } from 'node:fs'
+//
+// --profile runs the gateway with --cpu-prof and --trace-gc and prints, after the run, its top
+// self-time functions and its GC pauses (count and longest per kind): where loop delay comes from.
+import { mkdtempSync, readdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { gatewayConfigDoc, joinDocs, proxyRouteDocs } from '../test/e2e/harness/config-docs.js'
-import { startGateway } from '../test/e2e/harness/gateway.js'
+import { REPO_ROOT, startGateway } from '../test/e2e/harness/gateway.js'
 import { freePorts } from '../test/e2e/harness/ports.js'
 import { startChild, type Child } from './child.js'
+import { topSelfTime } from './cpu-profile.js'
 import { runLoad } from './load.js'
 import { gatewayEntry, numberOption, runScript, verdict } from './script-kit.js'
 import { rssMegabytes } from './proc-stats.js'
@@ -96,8 +102,44 @@ function resultOf(child: Child): AutocannonResult | undefined {
   return json === undefined ? undefined : (JSON.parse(json) as AutocannonResult)
 }
 
+/** `--trace-gc` lines: `... ms: Scavenge 20.1 (30.2) -> 19.5 (31.2) MB, 1.23 / 0.00 ms ...`. */
+function gcPauses(lines: readonly string[]): string[] {
+  const byKind = new Map<string, { count: number; maxMs: number; totalMs: number }>()
+  for (const line of lines) {
+    const m = /ms: ([A-Za-z-]+(?: \(reduce\))?)[^,]*MB, ([\d.]+) \/ [\d.]+ ms/.exec(line)
+    if (m === null) continue
+    const kind = m[1]!
+    const ms = Number(m[2])
+    const row = byKind.get(kind) ?? { count: 0, maxMs: 0, totalMs: 0 }
+    row.count++
+    row.totalMs += ms
+    row.maxMs = Math.max(row.maxMs, ms)
+    byKind.set(kind, row)
+  }
+  return [...byKind].map(
+    ([kind, r]) =>
+      `  ${kind}: ${r.count} pauses, longest ${r.maxMs.toFixed(1)} ms, total ${r.totalMs.toFixed(0)} ms`,
+  )
+}
+
+function printProfile(profDir: string, gcLines: readonly string[]): void {
+  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'))
+  console.log(['', 'GC pauses (--trace-gc):', ...gcPauses(gcLines)].join('\n'))
+  if (file === undefined) {
+    console.log('no .cpuprofile was written')
+    return
+  }
+  console.log(`top self time (${join(profDir, file)}):`)
+  for (const r of topSelfTime(join(profDir, file), REPO_ROOT, 25)) {
+    console.log(`  ${r.percent.toFixed(1).padStart(5)} %  ${r.functionName}  ${r.location}`)
+  }
+}
+
 async function main(): Promise<number> {
   const duration = numberOption('duration', 600)
+  const isProfiling = process.argv.includes('--profile')
+  const profDir = isProfiling ? mkdtempSync(join(tmpdir(), 'portcullis-soak-prof-')) : ''
+  const nodeFlags = isProfiling ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--trace-gc'] : []
   const entry = gatewayEntry()
   const upstream = startChild('upstream', [
     process.execPath,
@@ -117,7 +159,7 @@ async function main(): Promise<number> {
       }),
       proxyRouteDocs({ gatewayPort: gatewayPort!, upstreamPort, name: 'bench' }),
     ),
-    command: [process.execPath, ...entry],
+    command: [process.execPath, ...nodeFlags, ...entry],
     readyTimeoutMs: 30_000,
   })
   const pid = gw.proc.pid ?? 0
@@ -208,7 +250,9 @@ async function main(): Promise<number> {
     ]
     return verdict(failures)
   } finally {
+    // SIGTERM drains and exits 0; only a clean exit writes the CPU profile.
     await gw.stop('SIGTERM', 40_000).catch(() => null)
+    if (isProfiling) printProfile(profDir, gw.stdout)
     await gw.cleanup()
     await upstream.stop('SIGTERM', 5000).catch(() => null)
   }

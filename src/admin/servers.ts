@@ -13,6 +13,7 @@ import { createAdminApi } from './api.js'
 import { createMetricsServer, type MetricsSource } from './metrics-server.js'
 import { closeServer, listen } from './node-server.js'
 import { createReadinessServer, type ReadinessSource } from './readiness-server.js'
+import { startReadinessThread } from './readiness-thread.js'
 
 export type AdminServerKind = 'readiness' | 'metrics' | 'admin'
 const KINDS: readonly AdminServerKind[] = ['readiness', 'metrics', 'admin']
@@ -72,12 +73,9 @@ export async function startAdminServers(
     const r =
       kind === 'admin'
         ? await bindFastify(createAdminApi(deps.runtime, logger), at)
-        : await bindNode(
-            kind === 'readiness'
-              ? createReadinessServer(deps.runtime)
-              : createMetricsServer(deps.metrics, logger),
-            at,
-          )
+        : kind === 'readiness'
+          ? await bindThread(deps.runtime, at)
+          : await bindNode(createMetricsServer(deps.metrics, logger), at)
     logger.info(`${kind} server listening`, { address: `${r.bound.address}:${r.bound.port}` })
     return r
   }
@@ -162,6 +160,12 @@ async function bindNode(server: Server, at: Endpoint): Promise<Running> {
     bound: { address: info.address, port: info.port },
     close: (isFinal) => closeServer(server, isFinal),
   }
+}
+
+/** Readiness runs in its own thread, so a lagging event loop does not delay its answer. */
+async function bindThread(runtime: RuntimeView, at: Endpoint): Promise<Running> {
+  const thread = await startReadinessThread(runtime, at)
+  return { configured: at, bound: thread.bound, close: (isFinal) => thread.close(isFinal) }
 }
 
 async function bindFastify(app: FastifyInstance, at: Endpoint): Promise<Running> {

@@ -6,6 +6,13 @@
 // then 20 pipelined canaries on another connection must each come back with their own id and
 // reach the upstream exactly once (a desynchronised pooled connection would answer one with
 // another's response). Over plain HTTP and over TLS.
+//
+// Over HTTP/2 (§2.6 step 5): the cases of test/hardening/smuggling-h2.json (§2.4: conflicting
+// content-length, transfer-encoding and other connection-specific headers, CR/LF/NUL in values,
+// pseudo-header abuse, :authority against host) go as raw HEADERS/DATA frames, one stream on a new
+// connection each. Each must be refused (stream reset, GOAWAY or an allowed 4xx) with nothing
+// upstream, or forwarded exactly once as canonically framed HTTP/1.1 with the routed :authority
+// as its host; after each, the HTTP/1.1 canaries and one HTTP/2 canary must come back intact.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
@@ -13,6 +20,17 @@ import { connect as netConnect } from 'node:net'
 import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
 import { createCa, issueCertificate } from '../../src/cli/cert-forge.js'
+import {
+  FLAG,
+  FRAME,
+  SETTINGS_ACK,
+  frame,
+  headersFrame,
+  literalHeader,
+  openRawH2,
+  responseStatus,
+  type Frame,
+} from './harness/h2-frames.js'
 import {
   REPO_ROOT,
   freePorts,
@@ -86,6 +104,26 @@ function loadCorpus(): CorpusCase[] {
     }
   }
   return out
+}
+
+interface H2Case {
+  readonly name: string
+  readonly source: string
+  readonly headers: readonly (readonly [string, string])[]
+  readonly data?: string
+  readonly expect?: 'reject' | 'forward'
+  readonly absent?: readonly string[]
+}
+
+interface H2Reply {
+  /** The first answer on the stream: a response, a reset, a GOAWAY, a close, or nothing. */
+  readonly kind: 'response' | 'reset' | 'goaway' | 'closed' | 'nothing'
+  readonly status?: number | undefined
+}
+
+function loadH2Corpus(): H2Case[] {
+  const file = join(REPO_ROOT, 'test', 'hardening', 'smuggling-h2.json')
+  return (JSON.parse(readFileSync(file, 'utf8')) as { cases: H2Case[] }).cases
 }
 
 /** The payload's bytes with its placeholders filled in (one character is one byte). */
@@ -196,6 +234,9 @@ interface Transport {
 
 describe('smuggling differential suite (real gateway, recording upstream)', () => {
   const corpus = loadCorpus()
+  const h2Corpus = loadH2Corpus()
+  /** How the HTTP/2 cases were answered ("reset", "response400", ...), for the diagnostic. */
+  const h2Outcomes = new Map<string, number>()
   const ca = createCa('smuggling CA')
   const cert = issueCertificate(ca, { hosts: [HOST] })
   let gw: GatewayProcess
@@ -280,6 +321,47 @@ spec:
     return byCase.get(id) ?? []
   }
 
+  /**
+   * 20 pipelined canaries on a new HTTP/1.1 connection: each answered with its own id and seen
+   * upstream once; and no request of case `id` reached the upstream smuggled or badly framed.
+   */
+  async function canaryProblems(id: string, t: Transport): Promise<string[]> {
+    const problems: string[] = []
+    const canaryIds = Array.from({ length: CANARIES }, (_, i) => `${id}-canary-${i}`)
+    const canaries = canaryIds
+      .map(
+        (cid, i) =>
+          `GET /canary/${cid} HTTP/1.1\r\nHost: ${HOST}\r\nx-id: ${cid}\r\n` +
+          (i === CANARIES - 1 ? 'Connection: close\r\n\r\n' : '\r\n'),
+      )
+      .join('')
+    const canaryReply = await rawRequest(t.port(), canaries, {
+      ...t.options(),
+      timeoutMs: CANARY_TIMEOUT_MS,
+    })
+    const answered = parseResponses(canaryReply.bytes).responses
+    const echoed = answered.map((r) => `${r.status}:${header(r.headers, 'x-seen-id')[0] ?? '-'}`)
+    const want = canaryIds.map((cid) => `200:${cid}`)
+    if (echoed.join(' ') !== want.join(' ')) {
+      problems.push(`canaries answered ${echoed.length}/${CANARIES}: ${echoed.join(' ')}`)
+    }
+
+    const seen = seenFor(id)
+    for (const r of seen) {
+      const x = header(r.headers, 'x-id')[0] ?? ''
+      if (x.endsWith('-smuggled') || r.target === '/smuggled') {
+        problems.push(`the smuggled request reached the upstream`)
+      }
+      const framing = framingProblem(r)
+      if (framing !== undefined) problems.push(`${x} framed upstream with ${framing}`)
+    }
+    for (const cid of canaryIds) {
+      const n = seen.filter((r) => header(r.headers, 'x-id')[0] === cid).length
+      if (n !== 1) problems.push(`canary ${cid} seen ${n} times upstream`)
+    }
+    return problems
+  }
+
   /** One payload and its canaries; returns what went wrong (empty: nothing). */
   async function replay(c: CorpusCase, id: string, t: Transport): Promise<string[]> {
     const problems: string[] = []
@@ -323,38 +405,7 @@ spec:
       problems.push(`forwarded ${forwarded.length} times`)
     }
 
-    const canaryIds = Array.from({ length: CANARIES }, (_, i) => `${id}-canary-${i}`)
-    const canaries = canaryIds
-      .map(
-        (cid, i) =>
-          `GET /canary/${cid} HTTP/1.1\r\nHost: ${HOST}\r\nx-id: ${cid}\r\n` +
-          (i === CANARIES - 1 ? 'Connection: close\r\n\r\n' : '\r\n'),
-      )
-      .join('')
-    const canaryReply = await rawRequest(t.port(), canaries, {
-      ...t.options(),
-      timeoutMs: CANARY_TIMEOUT_MS,
-    })
-    const answered = parseResponses(canaryReply.bytes).responses
-    const echoed = answered.map((r) => `${r.status}:${header(r.headers, 'x-seen-id')[0] ?? '-'}`)
-    const want = canaryIds.map((cid) => `200:${cid}`)
-    if (echoed.join(' ') !== want.join(' ')) {
-      problems.push(`canaries answered ${echoed.length}/${CANARIES}: ${echoed.join(' ')}`)
-    }
-
-    const seen = seenFor(id)
-    for (const r of seen) {
-      const x = header(r.headers, 'x-id')[0] ?? ''
-      if (x.endsWith('-smuggled') || r.target === '/smuggled') {
-        problems.push(`the smuggled request reached the upstream`)
-      }
-      const framing = framingProblem(r)
-      if (framing !== undefined) problems.push(`${x} framed upstream with ${framing}`)
-    }
-    for (const cid of canaryIds) {
-      const n = seen.filter((r) => header(r.headers, 'x-id')[0] === cid).length
-      if (n !== 1) problems.push(`canary ${cid} seen ${n} times upstream`)
-    }
+    problems.push(...(await canaryProblems(id, t)))
     return problems
   }
 
@@ -402,8 +453,137 @@ spec:
     })
   }
 
+  /** Sends one HTTP/2 case as raw frames on a new connection; what the client got back. */
+  async function sendH2(c: H2Case, id: string): Promise<H2Reply> {
+    const conn = await openRawH2({ port: tlsPort, servername: HOST, ca: ca.cert })
+    try {
+      const fill = (v: string): string => v.replaceAll('{host}', HOST).replaceAll('{id}', id)
+      const block = Buffer.concat(c.headers.map(([n, v]) => literalHeader(fill(n), fill(v))))
+      const data = c.data === undefined ? undefined : Buffer.from(fill(c.data), 'latin1')
+      await conn.write(
+        Buffer.concat([
+          SETTINGS_ACK,
+          headersFrame(1, block, FLAG.END_HEADERS | (data === undefined ? FLAG.END_STREAM : 0)),
+          ...(data === undefined ? [] : [frame(FRAME.DATA, FLAG.END_STREAM, 1, data)]),
+        ]),
+      )
+      const isAnswer = (f: Frame): boolean =>
+        f.type === FRAME.GOAWAY ||
+        (f.streamId === 1 && (f.type === FRAME.HEADERS || f.type === FRAME.RST_STREAM))
+      await conn.waitForFrame(isAnswer, REPLY_TIMEOUT_MS)
+      const answer = conn.frames.find(isAnswer)
+      if (answer === undefined) return { kind: conn.closedAt !== undefined ? 'closed' : 'nothing' }
+      if (answer.type === FRAME.HEADERS) {
+        return { kind: 'response', status: responseStatus(answer.payload) }
+      }
+      return { kind: answer.type === FRAME.GOAWAY ? 'goaway' : 'reset' }
+    } finally {
+      conn.destroy()
+    }
+  }
+
+  /** A GET over a new HTTP/2 connection must come back 200 from the upstream, seen there once. */
+  async function h2CanaryProblems(id: string): Promise<string[]> {
+    const cid = `${id}-canary-h2`
+    const reply = await sendH2(
+      {
+        name: 'canary',
+        source: '',
+        headers: [
+          [':method', 'GET'],
+          [':scheme', 'https'],
+          [':path', `/canary/${cid}`],
+          [':authority', HOST],
+          ['x-id', cid],
+        ],
+      },
+      id,
+    )
+    const n = seenFor(id).filter((r) => header(r.headers, 'x-id')[0] === cid).length
+    return reply.kind === 'response' && reply.status === 200 && n === 1
+      ? []
+      : [`h2 canary: ${reply.kind} ${reply.status ?? ''}, seen ${n} times upstream`]
+  }
+
+  /** One HTTP/2 case and its canaries (HTTP/1.1 over TLS and HTTP/2); what went wrong. */
+  async function replayH2(c: H2Case, id: string): Promise<string[]> {
+    const problems: string[] = []
+    const reply = await sendH2(c, id)
+    const outcome = `${reply.kind}${reply.status ?? ''}`
+    h2Outcomes.set(outcome, (h2Outcomes.get(outcome) ?? 0) + 1)
+    const own = (): RawRequest[] => seenFor(id).filter((r) => header(r.headers, 'x-id')[0] === id)
+    // The canaries first: a request the gateway still forwards late is counted with them.
+    const canaries = [
+      ...(await canaryProblems(id, transports[1]!)),
+      ...(await h2CanaryProblems(id)),
+    ]
+    const forwarded = own()
+    const got = `${reply.kind}${reply.status !== undefined ? ` ${reply.status}` : ''}`
+    if (forwarded.length === 0) {
+      // Refused: the stream reset, the connection ended, or an allowed local rejection.
+      const isRefused =
+        reply.kind === 'reset' ||
+        reply.kind === 'goaway' ||
+        reply.kind === 'closed' ||
+        (reply.status !== undefined && ALLOWED_REJECTIONS.has(reply.status))
+      if (!isRefused) problems.push(`not refused and nothing upstream (${got})`)
+      if (c.expect === 'forward') problems.push(`expected to be forwarded (${got})`)
+    } else if (forwarded.length === 1) {
+      const req = forwarded[0]!
+      // Answered by the upstream; or reset later, when the rest of the stream broke its own
+      // framing (DATA past content-length 0) after the upstream saw a complete request.
+      const isAnswered = reply.kind === 'response' && reply.status === 200
+      if (!isAnswered && reply.kind !== 'reset') {
+        problems.push(`forwarded, but the client got ${got}`)
+      }
+      if (req.version !== 'HTTP/1.1') problems.push(`forwarded as ${req.version}`)
+      const hosts = header(req.headers, 'host')
+      if (hosts.length !== 1 || hosts[0] !== HOST) {
+        problems.push(`forwarded with host ${hosts.join(', ')} (routed on :authority ${HOST})`)
+      }
+      for (const name of c.absent ?? []) {
+        if (header(req.headers, name).length > 0) problems.push(`${name} reached the upstream`)
+      }
+      const body = req.body.toString('latin1')
+      const data = c.data ?? ''
+      if (isAnswered ? body !== data : !data.startsWith(body) || body === data) {
+        problems.push(`body upstream ${JSON.stringify(body)} after ${got}`)
+      }
+      if (c.expect === 'reject') problems.push(`expected a refusal (${got})`)
+    } else {
+      problems.push(`forwarded ${forwarded.length} times`)
+    }
+    return [...problems, ...canaries]
+  }
+
+  test('every HTTP/2 payload: refused with nothing upstream or forwarded once as canonical HTTP/1.1', async (t) => {
+    const started = Date.now()
+    const failures: string[] = []
+    let next = 0
+    let refused = 0
+    // A fixed pool of workers, each taking the next case: bounded by the corpus size.
+    const worker = async (): Promise<void> => {
+      for (let i = next++; i < h2Corpus.length; i = next++) {
+        const c = h2Corpus[i]!
+        const id = `v${i}`
+        const problems = await replayH2(c, id)
+        if (seenFor(id).every((r) => header(r.headers, 'x-id')[0] !== id)) refused++
+        if (problems.length > 0) failures.push(`${c.name} [${c.source}]: ${problems.join('; ')}`)
+      }
+    }
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker))
+    const broken = upstream.connections.filter((conn) => conn.error !== undefined)
+    for (const conn of broken) failures.push(`upstream connection ${conn.id}: ${conn.error}`)
+    t.diagnostic(
+      `${h2Corpus.length} HTTP/2 payloads in ${Date.now() - started} ms: ` +
+        `${refused} refused, ${h2Corpus.length - refused} forwarded once ` +
+        `(${[...h2Outcomes].map(([k, n]) => `${k} ${n}`).join(', ')})`,
+    )
+    assert.deepEqual(failures, [])
+  })
+
   test('every upstream request belongs to a payload or a canary, and the gateway is alive', async () => {
-    const known = /^[ht]\d+(-canary-\d+)?$/
+    const known = /^[htv]\d+(-canary-(\d+|h2))?$/
     const strays = upstream.requests
       .map((r) => header(r.headers, 'x-id')[0] ?? `(no x-id) ${r.method} ${r.target}`)
       .filter((x) => !known.test(x))

@@ -257,3 +257,96 @@ export function openRawH2(opts: RawH2Options): Promise<RawH2Connection> {
     })
   })
 }
+
+/** An HPACK integer with an N-bit prefix (RFC 7541 §5.1); `first` holds the bits above it. */
+function hpackInteger(value: number, prefixBits: number, first: number): Buffer {
+  const max = (1 << prefixBits) - 1
+  if (value < max) return Buffer.from([first | value])
+  const out = [first | max]
+  let rest = value - max
+  // Seven bits a byte: bounded by the value's size.
+  while (rest >= 128) {
+    out.push((rest % 128) + 128)
+    rest = Math.floor(rest / 128)
+  }
+  out.push(rest)
+  return Buffer.from(out)
+}
+
+/**
+ * Any name and value, byte for byte (latin1), as a literal without indexing with a literal name
+ * (RFC 7541 §6.2.2), no Huffman: pseudo-headers, upper case, CR/LF/NUL — what no client library
+ * will send.
+ */
+export function literalHeader(name: string, value: string): Buffer {
+  const n = Buffer.from(name, 'latin1')
+  const v = Buffer.from(value, 'latin1')
+  return Buffer.concat([
+    Buffer.from([0x00]),
+    hpackInteger(n.length, 7, 0),
+    n,
+    hpackInteger(v.length, 7, 0),
+    v,
+  ])
+}
+
+/** Huffman codes of the digits (RFC 7541 Appendix B), as [bits, length]. */
+const HUFFMAN_DIGITS: ReadonlyArray<readonly [number, number]> = [
+  [0b00000, 5],
+  [0b00001, 5],
+  [0b00010, 5],
+  [0b011001, 6],
+  [0b011010, 6],
+  [0b011011, 6],
+  [0b011100, 6],
+  [0b011101, 6],
+  [0b011110, 6],
+  [0b011111, 6],
+]
+/** `:status` values of the static table (RFC 7541 Appendix A), by index. */
+const STATIC_STATUS: Readonly<Record<number, number>> = {
+  8: 200,
+  9: 204,
+  10: 206,
+  11: 304,
+  12: 400,
+  13: 404,
+  14: 500,
+}
+
+/**
+ * The `:status` of a response header block, which servers send first: an indexed static entry, or
+ * a literal with the `:status` name index and a plain or Huffman-coded 3-digit value. undefined
+ * for anything else (this is not an HPACK decoder).
+ */
+export function responseStatus(block: Buffer): number | undefined {
+  const b = block[0]
+  if (b === undefined) return undefined
+  if (b & 0x80) return STATIC_STATUS[b & 0x7f]
+  const nameIndex = b & 0x40 ? b & 0x3f : b & 0x0f
+  if (nameIndex < 8 || nameIndex > 14) return undefined
+  const lengthByte = block[1] ?? 0
+  const value = block.subarray(2, 2 + (lengthByte & 0x7f))
+  if ((lengthByte & 0x80) === 0) return Number(value.toString('latin1'))
+  let bits = 0
+  let count = 0
+  let digits = ''
+  for (const byte of value) {
+    bits = (bits << 8) | byte
+    count += 8
+    // Each round consumes one code of 5 or 6 bits: bounded by the value's bits.
+    for (let matched = true; matched && count >= 5;) {
+      matched = false
+      for (const [digit, [code, length]] of HUFFMAN_DIGITS.entries()) {
+        if (count >= length && bits >>> (count - length) === code) {
+          digits += String(digit)
+          count -= length
+          bits &= (1 << count) - 1
+          matched = true
+          break
+        }
+      }
+    }
+  }
+  return digits.length === 3 ? Number(digits) : undefined
+}
