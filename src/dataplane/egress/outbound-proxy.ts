@@ -445,24 +445,46 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     const targetPort = checked.port
     const upstream = connect({ host: checked.address, port: targetPort })
     const upstreamHost = `${checked.address}:${targetPort}`
+    // The tunnel exists only once the upstream accepted: an error before that is a refused
+    // connect (503 UF, as for plain HTTP), one after it ends an established tunnel. (After
+    // 'error' the socket's `connecting` is already false, so it cannot tell the two apart.)
+    let established = false
+    let recorded = false
     upstream.once('connect', () => {
+      established = true
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
       if (head.length > 0) upstream.write(head)
       upstream.pipe(socket)
       socket.pipe(upstream)
     })
     upstream.once('error', () => {
-      if (upstream.connecting || !socket.writable) {
-        replyConnectRefused(socket, 503, d, 'upstream_connect_failure')
+      if (!established && !recorded) {
+        recorded = true
+        let bytes = 0
+        if (socket.writable) bytes = replyConnectRefused(socket, 503, d, 'upstream_connect_failure')
+        else socket.destroy()
         record(p, req, startTime, 503, 'UF', 'upstream_connect_failure', d, authority, {
           upstreamHost,
+          bytesSent: bytes,
         })
+        return
       }
       socket.destroy()
     })
-    upstream.once('close', () => socket.destroy())
+    upstream.once('close', () => {
+      if (established) socket.destroy()
+    })
     socket.once('close', () => {
       upstream.destroy()
+      if (recorded) return
+      recorded = true
+      if (!established) {
+        // The client left before the upstream answered the connect.
+        record(p, req, startTime, 0, 'DC', 'downstream_remote_disconnect', d, authority, {
+          upstreamHost,
+        })
+        return
+      }
       record(
         p,
         req,
