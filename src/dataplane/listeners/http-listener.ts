@@ -771,6 +771,9 @@ function onUpgrade<P>(
   let rejection: Rejection | undefined
   if (accepted?.forbidden !== undefined) {
     rejection = { status: 403, details: accepted.forbidden }
+  } else if (accepted !== undefined && misdirected(accepted, req.headers.host) !== undefined) {
+    // An upgrade is a request like any other: a Host outside the SNI's server gets 421.
+    rejection = MISDIRECTED
   } else {
     const verdict = inspectRequest(req, view.guard)
     if (verdict === DROP_UNDERSCORE_HEADERS) dropUnderscoreHeaders(req)
