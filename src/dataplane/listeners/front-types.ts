@@ -28,6 +28,11 @@ export interface RequestHandler<P> {
   /** HTTP/1.1 Upgrade requests; without it they are answered 403. */
   readonly upgrade?: UpgradeRequestHandler<P>
   /**
+   * CONNECT requests (the outbound listener's tunnels), which then own the socket; without it
+   * they are answered 405.
+   */
+  readonly connect?: UpgradeRequestHandler<P>
+  /**
    * Node's parser failed or its request deadline passed while the request was with the handler
    * and its response had not started: the handler answers through its own reply path (so the
    * access log and metrics say what was sent) and ends the connection. False: it could not.

@@ -42,8 +42,8 @@ export function createHttp1Server<P>(
   // through onRequest lets the guard see the request first.
   httpServer.on('checkContinue', onRequestEvent)
   httpServer.on('checkExpectation', onRequestEvent)
-  httpServer.on('connect', (req: IncomingMessage, socket: Socket) => {
-    contain(state, socket, 'connect', () => onConnect(state, req, socket))
+  httpServer.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    contain(state, socket, 'connect', () => onConnect(state, req, socket, head))
   })
   httpServer.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     contain(state, socket, 'upgrade', () => onUpgrade(state, req, socket, head))
