@@ -13,6 +13,7 @@ import { createSniEgressSupport } from './egress/sni-egress.js'
 import { createHttpHandler } from './http/handler.js'
 import type { OverloadSignal } from './http/overload-signal.js'
 import type { RateLimitDeps } from './http/rate-limit-policy.js'
+import { createConnectionErrorReporter } from './listeners/connection-errors.js'
 import { createListenerManager, type PreparedListeners } from './listeners/index.js'
 import { prepareSnapshot, releaseSnapshot, type PreparedSnapshot } from './prepare.js'
 import { createL4Support } from './tls/index.js'
@@ -77,6 +78,15 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
     handler,
     observer: deps.observer,
     log: deps.log,
+    // The outbound listener is a listener of the same front door: the same refusal metrics,
+    // shared caps and connection-error reporting as the Gateway's.
+    front: {
+      ...(limitObserver?.onConnectionRefused !== undefined
+        ? { onConnectionRefused: limitObserver.onConnectionRefused.bind(limitObserver) }
+        : {}),
+      ...(deps.upstream?.shared !== undefined ? { sharedCaps: deps.upstream.shared } : {}),
+      connectionErrors: createConnectionErrorReporter(deps.log, deps.connections),
+    },
     ...(deps.egress !== undefined ? { egress: deps.egress } : {}),
     ...(deps.upstream?.dns?.servers !== undefined ? { dnsServers: deps.upstream.dns.servers } : {}),
   })

@@ -406,4 +406,24 @@ describe('ALLOW_ANY outbound proxy', () => {
     const lines = await accessLogLines(g.logPath, (e) => e['path'] === '/open')
     assert.equal(lines[0]?.['upstream_cluster'], 'PassthroughCluster')
   })
+
+  test('a CONNECT whose upstream refuses is answered 503 UF, logged and counted as 503', async () => {
+    const [closed] = await freePorts(1)
+    const target = `127.0.0.1:${closed!}`
+    const reply = await rawConnect(g.proxyPort, target)
+    assert.equal(reply.status, 503, reply.text)
+    assert.match(reply.text, /x-portcullis-egress-reason: upstream_connect_failure/)
+    const lines = await accessLogLines(g.logPath, (e) => e['path'] === target)
+    assert.equal(lines.length, 1)
+    assert.equal(lines[0]!['response_code'], 503)
+    assert.equal(lines[0]!['response_flags'], 'UF')
+    assert.equal(lines[0]!['response_code_details'], 'upstream_connect_failure')
+    // The only CONNECT this gateway refused: a 200 sample for it would be the old miscount.
+    const metrics = await scrapeMetrics(g.metricsPort)
+    const refused = sampleValue(metrics, 'istio_requests_total', [
+      'destination_service="PassthroughCluster"',
+      'response_code="503"',
+    ])
+    assert.equal(refused, 1, metrics)
+  })
 })

@@ -33,6 +33,8 @@ function tlsRequest(
     client?: Pem
     version?: 'TLSv1.2' | 'TLSv1.3'
     path?: string
+    /** Extra request header lines, e.g. `Upgrade: websocket`. */
+    headers?: readonly string[]
   },
 ): Promise<TlsReply> {
   return new Promise((resolve) => {
@@ -64,7 +66,9 @@ function tlsRequest(
       serial = socket.getPeerX509Certificate()?.serialNumber
       alpn = socket.alpnProtocol
       socket.write(
-        `GET ${opts.path ?? '/'} HTTP/1.1\r\nHost: ${opts.host ?? opts.sni}\r\nConnection: close\r\n\r\n`,
+        `GET ${opts.path ?? '/'} HTTP/1.1\r\nHost: ${opts.host ?? opts.sni}\r\n` +
+          (opts.headers ?? ['Connection: close']).map((h) => `${h}\r\n`).join('') +
+          '\r\n',
       )
     })
     socket.setEncoding('utf8')
@@ -233,6 +237,21 @@ spec:
       sni: 'web.example.com',
       host: 'api.example.com',
       ca: ca.cert,
+    })
+    assert.equal(r.status, 421)
+  })
+
+  test('a WebSocket upgrade with a Host outside the SNI server: 421, as any request', async () => {
+    const r = await tlsRequest(tlsPort, {
+      sni: 'web.example.com',
+      host: 'api.example.com',
+      ca: ca.cert,
+      headers: [
+        'Connection: Upgrade',
+        'Upgrade: websocket',
+        'Sec-WebSocket-Version: 13',
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+      ],
     })
     assert.equal(r.status, 421)
   })

@@ -180,3 +180,70 @@ function rawExchange(port: number, bytes: string): Promise<string> {
     }, 5000).unref()
   })
 }
+
+test('the outbound listener is a listener of the front door: caps, recorded parser errors', async (t) => {
+  const proxyPort = await closedPort()
+  const yaml = `apiVersion: portcullis.io/v1alpha1
+kind: GatewayConfig
+metadata: {name: gw}
+spec:
+  outbound: {port: ${proxyPort}, address: 127.0.0.1}
+  outboundTrafficPolicy: {mode: ALLOW_ANY, allowPrivateAddresses: true}
+  downstream: {maxConnectionsPerClient: 1}
+`
+  const loaded = loadConfigText({ 'gateway.yaml': yaml })
+  assert.deepEqual(
+    loaded.diagnostics.filter((d) => d.severity === 'error'),
+    [],
+  )
+  const { snapshot } = compile(loaded.resources)
+  const records: RequestRecord[] = []
+  const observer = { onRequestComplete: (r: RequestRecord) => records.push(r) }
+  const refused: string[] = []
+  const registry = createUpstreamRegistry({ log: silentLogger })
+  const prepared = prepareSnapshot(snapshot, registry)
+  const handler = createHttpHandler({ observer, log: silentLogger, upstreams: registry })
+  const proxy = createOutboundProxy({
+    handler,
+    observer,
+    log: silentLogger,
+    front: { onConnectionRefused: (_listener, reason) => refused.push(reason) },
+  })
+  proxy.activate(await proxy.prepare(prepared))
+  t.after(async () => {
+    await proxy.close()
+    releaseSnapshot(prepared, registry)
+    await registry.close()
+  })
+
+  // A header line the parser refuses: the project's 400, in the access log (Node's own
+  // clientError reply was in neither the log nor the metrics).
+  const bad = await rawExchange(
+    proxyPort,
+    'GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\nbad header\r\n\r\n',
+  )
+  assert.match(bad, /^HTTP\/1\.1 400/)
+  const rec = await waitFor(() => records.find((r) => r.status === 400))
+  assert.equal(rec.listener, snapshot.egress?.outbound?.id)
+
+  // downstream.maxConnectionsPerClient holds on the outbound listener too.
+  const held = connect(proxyPort, '127.0.0.1')
+  t.after(() => held.destroy())
+  await new Promise<void>((resolve, reject) => {
+    held.once('connect', resolve)
+    held.once('error', reject)
+  })
+  const second = await rawExchange(proxyPort, 'GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n')
+  assert.equal(second, '')
+  await waitFor(() => refused[0])
+})
+
+/** Polls `probe` until it returns a value (bounded: about 5 s). */
+async function waitFor<T>(probe: () => T | undefined): Promise<T> {
+  for (let i = 0; i < 100; i++) {
+    const value = probe()
+    if (value !== undefined) return value
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error('condition not reached')
+}

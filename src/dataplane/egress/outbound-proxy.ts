@@ -8,13 +8,7 @@
  * checked address is the one connected to. It also decides the Hosts no route serves on Gateway
  * HTTP ports listed in egress.httpPorts, the same way.
  */
-import {
-  createServer,
-  request as httpRequest,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http'
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import type * as ir from '../../ir/index.js'
 import { egressRouteTableId } from '../../ir/index.js'
@@ -31,8 +25,10 @@ import type { RequestContext } from '../http/context.js'
 import type { HttpHandler } from '../http/handler.js'
 import { runVirtualHost } from '../http/order.js'
 import { applyForwardClientCert } from '../listeners/forward-client-cert.js'
+import type { ListenerHooks, RequestHandler } from '../listeners/front-types.js'
+import { bindHttpListener, type HttpListener } from '../listeners/http-listener.js'
 import { admitRequestTarget, type TargetSettings } from '../listeners/request-target.js'
-import { httpServerOptions } from '../listeners/server-options.js'
+import { createServeView } from '../listeners/serve-view.js'
 import type { PreparedEgressPort, PreparedSnapshot } from '../prepare.js'
 import type { EgressGuard, ListenerContext } from '../types.js'
 import { createHostResolver, type HostResolver } from '../upstream/host-resolver.js'
@@ -47,13 +43,18 @@ export interface OutboundProxyDeps {
   readonly egress?: EgressObserver
   /** Overrides GatewayConfig dns.servers (tests point it at a loopback DNS server). */
   readonly dnsServers?: readonly string[]
+  /** What the front door reports for this listener as for any other (refusals, errors, caps). */
+  readonly front?: Pick<
+    ListenerHooks<unknown>,
+    'onConnectionRefused' | 'sharedCaps' | 'connectionErrors'
+  >
 }
 
 /** What prepare bound for one snapshot, waiting for activate (or abort). */
 export interface PreparedOutbound {
   readonly pinned: Pinned | undefined
   /** A listener bound for this snapshot (the port or address moved); undefined keeps the old. */
-  readonly server: Server | undefined
+  readonly listener: HttpListener<Pinned> | undefined
 }
 
 export interface OutboundProxy {
@@ -119,11 +120,10 @@ function parseTarget(target: string): { host: string; port: number } | undefined
 }
 
 export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
-  let server: Server | undefined
+  let serving: HttpListener<Pinned> | undefined
   let bound: ir.OutboundListener | undefined
-  let current: Pinned | undefined
-  /** Every listener still open (serving, prepared, or closing), with its connections. */
-  const sockets = new Map<Server, Set<Socket>>()
+  /** Every listener still open (serving, prepared, or draining). */
+  const open = new Set<HttpListener<Pinned>>()
   /** Resolvers for egress.httpPorts forwards, one per snapshot (its dns.servers). */
   const hostResolvers = new WeakMap<PreparedSnapshot, HostResolver>()
 
@@ -194,16 +194,15 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     })
   }
 
-  function onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const p = current
+  /**
+   * An absolute-form (or origin-form) request the front door admitted: the request guard has
+   * checked and normalized its target against Host, and Expect, timeouts and parser errors were
+   * answered there, on the project's reply path.
+   */
+  function onRequest(req: IncomingMessage, res: ServerResponse, p: Pinned): void {
     const startTime = Date.now()
-    if (p === undefined) {
-      res.writeHead(503).end()
-      return
-    }
-    // The same target checks as a Gateway listener, normalization included, before anything reads
-    // the path. The target's authority wins over Host here (Host is replaced below), so only the
-    // target is checked.
+    // The target check again, for origin-form requests whose authority is Host alone (the guard's
+    // normalization is idempotent, so an admitted target comes back unchanged).
     const admitted = admitRequestTarget(req.method ?? '', req.url ?? '', undefined, p.target)
     if (typeof admitted !== 'string') {
       res.writeHead(admitted.status, { connection: 'close', 'content-length': '0' }).end()
@@ -391,12 +390,11 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     req.pipe(up)
   }
 
-  function onConnect(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    const p = current
+  function onConnect(req: IncomingMessage, socket: Socket, head: Buffer, p: Pinned): void {
     const startTime = Date.now()
     socket.on('error', () => socket.destroy())
     const target = parseTarget(req.url ?? '')
-    if (p === undefined || target === undefined) {
+    if (target === undefined) {
       replyConnectRefused(socket, 400, undefined, 'bad_connect_target')
       return
     }
@@ -445,24 +443,46 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     const targetPort = checked.port
     const upstream = connect({ host: checked.address, port: targetPort })
     const upstreamHost = `${checked.address}:${targetPort}`
+    // The tunnel exists only once the upstream accepted: an error before that is a refused
+    // connect (503 UF, as for plain HTTP), one after it ends an established tunnel. (After
+    // 'error' the socket's `connecting` is already false, so it cannot tell the two apart.)
+    let established = false
+    let recorded = false
     upstream.once('connect', () => {
+      established = true
       socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
       if (head.length > 0) upstream.write(head)
       upstream.pipe(socket)
       socket.pipe(upstream)
     })
     upstream.once('error', () => {
-      if (upstream.connecting || !socket.writable) {
-        replyConnectRefused(socket, 503, d, 'upstream_connect_failure')
+      if (!established && !recorded) {
+        recorded = true
+        let bytes = 0
+        if (socket.writable) bytes = replyConnectRefused(socket, 503, d, 'upstream_connect_failure')
+        else socket.destroy()
         record(p, req, startTime, 503, 'UF', 'upstream_connect_failure', d, authority, {
           upstreamHost,
+          bytesSent: bytes,
         })
+        return
       }
       socket.destroy()
     })
-    upstream.once('close', () => socket.destroy())
+    upstream.once('close', () => {
+      if (established) socket.destroy()
+    })
     socket.once('close', () => {
       upstream.destroy()
+      if (recorded) return
+      recorded = true
+      if (!established) {
+        // The client left before the upstream answered the connect.
+        record(p, req, startTime, 0, 'DC', 'downstream_remote_disconnect', d, authority, {
+          upstreamHost,
+        })
+        return
+      }
       record(
         p,
         req,
@@ -480,47 +500,51 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     })
   }
 
-  function track(s: Server): Set<Socket> {
-    const open = new Set<Socket>()
-    s.on('connection', (sock: Socket) => {
-      open.add(sock)
-      sock.once('close', () => open.delete(sock))
-    })
-    sockets.set(s, open)
-    return open
+  const handler: RequestHandler<Pinned> = Object.assign(
+    (req: IncomingMessage, res: ServerResponse, p: Pinned) => onRequest(req, res, p),
+    {
+      connect: (req: IncomingMessage, socket: Socket, head: Buffer, p: Pinned) =>
+        onConnect(req, socket, head, p),
+    },
+  )
+  const hooks: ListenerHooks<Pinned> = {
+    handler,
+    observer: deps.observer,
+    log: deps.log,
+    ...deps.front,
   }
 
-  /** Stops accepting; with `isFinal` open connections and tunnels end too. */
-  async function closeServer(s: Server, isFinal: boolean): Promise<void> {
-    const closed = new Promise<void>((resolve) => s.close(() => resolve()))
-    if (isFinal) {
-      for (const sock of sockets.get(s) ?? []) sock.destroy()
-      s.closeAllConnections()
-    } else s.closeIdleConnections()
-    await closed
-    sockets.delete(s)
+  /**
+   * A listener of the front door like every Gateway port: the same accept, PROXY protocol,
+   * downstream connection caps, timeouts, request guard and recorded local replies.
+   */
+  async function bind(
+    want: ir.OutboundListener,
+    prepared: PreparedSnapshot,
+  ): Promise<HttpListener<Pinned>> {
+    const listener = await bindHttpListener<Pinned>(
+      {
+        id: want.id,
+        address: want.address,
+        port: want.port,
+        transport: 'http',
+        servers: [],
+        chains: [],
+      },
+      prepared.snapshot.settings.downstream,
+      hooks,
+    )
+    open.add(listener)
+    return listener
   }
 
-  async function bind(want: ir.OutboundListener, prepared: PreparedSnapshot): Promise<Server> {
-    const downstream = prepared.snapshot.settings.downstream
-    const s = createServer({
-      ...httpServerOptions(downstream),
-      // No request guard measures the header block here: the parser's limit stays the header
-      // limit (a target beyond maxUriBytes but within it still gets 414 from the target check).
-      maxHeaderSize: downstream.maxHeaderBytes,
-      requireHostHeader: false,
-    })
-    s.on('request', onRequest)
-    s.on('connect', onConnect)
-    track(s)
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject)
-      s.listen(want.port, want.address, () => {
-        s.off('error', reject)
-        resolve()
-      })
-    })
-    return s
+  /** Stops accepting; with `isFinal` open connections and tunnels end now. */
+  async function retire(listener: HttpListener<Pinned>, isFinal: boolean): Promise<void> {
+    listener.beginDrain()
+    if (isFinal) listener.destroyConnections()
+    await listener.emptied
+    listener.dispose()
+    open.delete(listener)
   }
 
   return {
@@ -528,32 +552,37 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
       const pinned = pin(prepared)
       const want = pinned?.outbound
       if (want === undefined || (bound !== undefined && bound.id === want.id)) {
-        return { pinned, server: undefined }
+        return { pinned, listener: undefined }
       }
-      return { pinned, server: await bind(want, prepared) }
+      return { pinned, listener: await bind(want, prepared) }
     },
     activate(change) {
-      current = change.pinned
-      const want = change.pinned?.outbound
-      if (change.server === undefined && want !== undefined && bound?.id === want.id) return
-      const old = server
-      server = change.server
-      bound = change.server !== undefined ? want : undefined
-      if (old !== undefined) void closeServer(old, false)
+      const pinned = change.pinned
+      const want = pinned?.outbound
+      if (change.listener === undefined && want !== undefined && bound?.id === want.id) {
+        serving?.applyLimits(pinned!.prepared.snapshot.settings.downstream)
+        serving?.serve(createServeView(pinned!, pinned!.prepared.snapshot.settings))
+        return
+      }
+      const old = serving
+      serving = change.listener
+      bound = change.listener !== undefined ? want : undefined
+      if (serving !== undefined && pinned !== undefined) {
+        serving.serve(createServeView(pinned, pinned.prepared.snapshot.settings))
+      }
+      if (old !== undefined) void retire(old, false)
     },
     async abort(change) {
-      if (change.server !== undefined) await closeServer(change.server, true)
+      if (change.listener !== undefined) await retire(change.listener, true)
     },
     get port() {
-      const a = server?.address()
-      return typeof a === 'object' && a !== null ? a.port : 0
+      return bound?.port ?? 0
     },
     async close() {
-      const all = [...sockets.keys()]
-      server = undefined
+      const all = [...open]
+      serving = undefined
       bound = undefined
-      current = undefined
-      await Promise.all(all.map((s) => closeServer(s, true)))
+      await Promise.all(all.map((l) => retire(l, true)))
     },
   }
 }

@@ -6,7 +6,7 @@ import type * as ir from '../../ir/index.js'
 import type { HttpListener, ListenerHooks, ServeView } from './http-listener.js'
 import { bindHttpListener } from './http-listener.js'
 import { createConnectionErrorReporter } from './connection-errors.js'
-import { createLocalReplyHeaders } from './local-reply.js'
+import { createServeView } from './serve-view.js'
 import { bindL4Listener, type L4Listener, type PreparedL4 } from './l4-listener.js'
 import { sniEgressListeners } from './egress-listeners.js'
 import { assertStrictHttpParser, checkLimits } from './server-options.js'
@@ -137,18 +137,7 @@ export function createListenerManager<P extends { readonly snapshot: ir.Snapshot
       throw new Error('activate: these listeners are not the pending reload (activated or aborted)')
     }
     const settings = set.next.snapshot.settings
-    const view: ServeView<P> = Object.freeze({
-      prepared: set.next,
-      guard: Object.freeze({
-        maxHeaderCount: settings.downstream.maxHeaderCount,
-        maxHeaderBytes: settings.downstream.maxHeaderBytes,
-        headersWithUnderscores: settings.downstream.headersWithUnderscores,
-        maxUriBytes: settings.downstream.maxUriBytes,
-        pathNormalization: settings.pathNormalization,
-      }),
-      replyHeaders: createLocalReplyHeaders(settings.serverHeader),
-      forwardClientCert: settings.forwardClientCertDetails,
-    })
+    const view: ServeView<P> = createServeView(set.next, settings)
     // Synchronous from here on: no request can observe a half-applied swap.
     for (const id of set.summary.kept) {
       const listener = active.get(id)
