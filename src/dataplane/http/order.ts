@@ -8,7 +8,7 @@ import { matchRoute, selectVirtualHost, type CompiledVirtualHost } from '../../m
 import { normalizeHost } from '../../lib/index.js'
 import type { RequestContext } from './context.js'
 import { applyCors } from './cors.js'
-import { Flag } from './flags.js'
+import { Flag } from '../record/flags.js'
 import { forwardRequest } from './forward.js'
 import { sendLocalReply } from './local-reply.js'
 import { applyRateLimits } from './rate-limit.js'

@@ -1,5 +1,5 @@
 import type { RequestContext } from './context.js'
-import { Flag } from './flags.js'
+import { Flag } from '../record/flags.js'
 import { sendLocalReply } from './local-reply.js'
 import type { OverloadSignal } from './overload-signal.js'
 

@@ -8,7 +8,7 @@
 import { matchRoute } from '../../match/index.js'
 import type { RateDecision } from '../../state/ports.js'
 import type { RequestContext } from './context.js'
-import { Flag } from './flags.js'
+import { Flag } from '../record/flags.js'
 import { replyToBug, sendLocalReply } from './local-reply.js'
 import type { PreparedRateLimits, PreparedRateRule } from './rate-limit-policy.js'
 

@@ -19,7 +19,7 @@
 import { performance } from 'node:perf_hooks'
 import type * as ir from '../../ir/index.js'
 import type { RequestContext, RequestWatch } from './context.js'
-import { Flag } from './flags.js'
+import { Flag } from '../record/flags.js'
 import { abandonUpstream, sendLocalReply } from './local-reply.js'
 
 /** The longest time between checks, and the shortest (for timeouts of a few hundred ms). */

@@ -18,11 +18,11 @@ import type { ListenerContext } from '../types.js'
 import type { UpstreamEndpoint } from '../upstream/endpoint.js'
 import { RequestContext } from './context.js'
 import type { HandlerEnv } from './context.js'
-import { Flag } from './flags.js'
+import { Flag } from '../record/flags.js'
 import { buildHeaders, pickDestination, upstreamPath } from './forward.js'
 import { LocalReplyBody, replyToBug, sendLocalReply } from './local-reply.js'
 import { shedOverloaded } from './overload-shed.js'
-import { buildRequestRecord } from './record.js'
+import { buildRequestRecord } from '../record/http-record.js'
 
 export type UpgradeHandler = (
   req: IncomingMessage,
