@@ -45,14 +45,18 @@ export class L4Connection {
     this.#scheme = scheme
   }
 
-  /** Counts what flows each way between the client and the upstream, from now on. */
+  /**
+   * Counts what flows each way between the client and the upstream, from now on: what one side
+   * sends once the other can no longer take it (a TLS alert after the client left) is not passed
+   * on, so it is not counted.
+   */
   meter(downstream: Duplex, upstream: Duplex, alreadyReceived: number): void {
     this.bytesReceived += alreadyReceived
     downstream.on('data', (chunk: Buffer) => {
-      this.bytesReceived += chunk.length
+      if (upstream.writable) this.bytesReceived += chunk.length
     })
     upstream.on('data', (chunk: Buffer) => {
-      this.bytesSent += chunk.length
+      if (downstream.writable) this.bytesSent += chunk.length
     })
   }
 
