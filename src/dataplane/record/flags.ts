@@ -35,7 +35,7 @@ export const FLAG_MEANINGS: Readonly<Record<ResponseFlag, string>> = {
   UF: 'upstream connection failure',
   UC: 'upstream connection terminated',
   UO: 'upstream overflow (circuit breaker)',
-  NR: 'no route (or no filter chain for the SNI)',
+  NR: 'no route',
   DI: 'the request was delayed by a fault',
   FI: 'the request was aborted by a fault',
   RL: 'rate limited',
