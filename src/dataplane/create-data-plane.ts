@@ -62,6 +62,7 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
     onRetired: (prepared) => releaseSnapshot(prepared, upstreams),
     l4: createL4Support<PreparedSnapshot>({
       log: deps.log,
+      observer: deps.observer,
       ...(deps.connections !== undefined ? { connections: deps.connections } : {}),
       pickEndpoint: (prepared, cluster) => prepared.clusters.get(cluster)?.pick(undefined),
     }),

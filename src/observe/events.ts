@@ -75,8 +75,22 @@ export interface RequestRecord {
   readonly upstreamTransportFailureReason?: string | undefined
 }
 
+/**
+ * One L4 connection (a TCP route, TLS PASSTHROUGH, a terminated TLS tcp route, SNI egress), as
+ * Envoy's TCP proxy logs it: the same fields as a request, with the HTTP ones empty (method,
+ * path and protocol print `-`, status 0), bytes counted each way over the whole connection.
+ */
+export type ConnectionRecord = RequestRecord
+
 export interface RequestObserver {
   onRequestComplete(record: RequestRecord): void
+  /**
+   * An L4 connection was accepted and its destination decided (istio_tcp_connections_opened_total).
+   * `record` holds what is known so far: no byte counts yet.
+   */
+  onConnectionOpen?(record: ConnectionRecord): void
+  /** An L4 connection closed: one access-log line and the istio_tcp_* counters. */
+  onConnectionComplete?(record: ConnectionRecord): void
 }
 
 /** Config reload outcomes, for metrics. */

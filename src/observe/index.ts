@@ -1,6 +1,7 @@
 /** observe/: data-plane events in, Prometheus metrics and access logs out. */
 export type {
   ConnectionObserver,
+  ConnectionRecord,
   EgressArrival,
   EgressEvent,
   EgressObserver,

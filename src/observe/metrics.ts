@@ -4,8 +4,9 @@
  * registry of our own, never prom-client's global one, so tests and embedders can run several.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
-import type { RequestRecord } from './events.js'
+import type { ConnectionRecord, RequestRecord } from './events.js'
 import { createRequestMetrics } from './request-metrics.js'
+import { createTcpMetrics } from './tcp-metrics.js'
 
 export type ReloadResult = 'applied' | 'rejected' | 'unchanged'
 
@@ -23,6 +24,10 @@ export interface GatewayMetrics {
   readonly registry: Registry
   readonly contentType: string
   recordRequest(rec: RequestRecord): void
+  /** An L4 connection opened (istio_tcp_connections_opened_total). */
+  recordConnectionOpen(rec: ConnectionRecord): void
+  /** An L4 connection closed (closed count, bytes each way). */
+  recordConnectionClose(rec: ConnectionRecord): void
   /** `version` is the config version serving after the reload. */
   recordReload(result: ReloadResult, version: number): void
   /** Everything, in Prometheus text format (what /stats/prometheus serves). */
@@ -36,6 +41,8 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
   const requests = createRequestMetrics(
     options.maxSeries === undefined ? {} : { maxSeries: options.maxSeries },
   )
+
+  const tcp = createTcpMetrics(options.maxSeries)
 
   const reloads = new Counter({
     name: 'portcullis_config_reloads_total',
@@ -80,6 +87,8 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
     registry,
     contentType: registry.contentType,
     recordRequest: (rec) => requests.record(rec),
+    recordConnectionOpen: (rec) => tcp.opened(rec),
+    recordConnectionClose: (rec) => tcp.closed(rec),
     recordReload(result, version) {
       reloads.inc({ result })
       if (result === 'rejected') return
@@ -88,7 +97,7 @@ export function createGatewayMetrics(options: GatewayMetricsOptions = {}): Gatew
     },
     async text() {
       const own = await registry.metrics()
-      return requests.render() + '\n' + own
+      return requests.render() + '\n' + tcp.render() + own
     },
   }
 }

@@ -4,6 +4,7 @@
  */
 import type {
   ConnectionObserver,
+  ConnectionRecord,
   EgressObserver,
   LimitObserver,
   ReloadObserver,
@@ -113,6 +114,14 @@ class MetricsObserver implements RequestObserver {
   onRequestComplete(record: RequestRecord): void {
     this.metrics.recordRequest(record)
   }
+
+  onConnectionOpen(record: ConnectionRecord): void {
+    this.metrics.recordConnectionOpen(record)
+  }
+
+  onConnectionComplete(record: ConnectionRecord): void {
+    this.metrics.recordConnectionClose(record)
+  }
 }
 
 class LoggingObserver implements RequestObserver {
@@ -124,6 +133,16 @@ class LoggingObserver implements RequestObserver {
 
   onRequestComplete(record: RequestRecord): void {
     this.metrics.recordRequest(record)
+    this.writer.write(this.format(record))
+  }
+
+  onConnectionOpen(record: ConnectionRecord): void {
+    this.metrics.recordConnectionOpen(record)
+  }
+
+  /** Envoy's TCP proxy writes one line per connection, at close, in the same format. */
+  onConnectionComplete(record: ConnectionRecord): void {
+    this.metrics.recordConnectionClose(record)
     this.writer.write(this.format(record))
   }
 }

@@ -10,6 +10,13 @@
  * rendered in Prometheus text format at scrape time, which is where the string work belongs.
  */
 import type { RequestRecord } from './events.js'
+import {
+  destinationLabels,
+  escapeLabelValue,
+  flagsLabel,
+  GATEWAY_LABELS,
+  OVERFLOW,
+} from './istio-labels.js'
 
 /** Istio's default buckets for istio_request_duration_milliseconds. */
 export const DURATION_BUCKETS_MS: readonly number[] = Object.freeze([
@@ -29,7 +36,7 @@ export const DEFAULT_MAX_SERIES = 1000
  * Label value for destination_service, destination_service_name and route_name once the series
  * bound is reached: response_code and response_flags stay exact, so error rates stay right.
  */
-export const OVERFLOW = 'overflow'
+export { OVERFLOW }
 
 export interface RequestMetricsOptions {
   readonly maxSeries?: number
@@ -46,13 +53,7 @@ export function createRequestMetrics(options: RequestMetricsOptions = {}): Reque
   return new RequestSeriesTable(options.maxSeries ?? DEFAULT_MAX_SERIES)
 }
 
-// Labels that are the same for every request this gateway reports. Istio gateways report as
-// the source; workload and namespace labels a mesh would fill in read "unknown", as Istio
-// itself reports for destinations outside the mesh.
-const CONSTANT_LABELS =
-  'reporter="source",source_workload="portcullis",source_workload_namespace="unknown",' +
-  'destination_workload="unknown",destination_workload_namespace="unknown",' +
-  'destination_service_namespace="unknown",request_protocol="http"'
+const CONSTANT_LABELS = `${GATEWAY_LABELS},request_protocol="http"`
 
 const DURATION_LE = DURATION_BUCKETS_MS.map(String)
 const SIZE_LE = SIZE_BUCKETS_BYTES.map(String)
@@ -210,26 +211,11 @@ function seriesLabels(
   responseFlags: string,
   routeName: string | undefined,
 ): string {
-  const service =
-    destinationService === undefined || destinationService === '' ? 'unknown' : destinationService
-  const serviceName =
-    service === 'unknown' || service === OVERFLOW ? service : firstDnsLabel(service)
   return (
-    `${CONSTANT_LABELS},destination_service="${escapeLabelValue(service)}",` +
-    `destination_service_name="${escapeLabelValue(serviceName)}",` +
-    `response_code="${status}",response_flags="${escapeLabelValue(responseFlags === '' ? '-' : responseFlags)}",` +
+    `${CONSTANT_LABELS},${destinationLabels(destinationService)},` +
+    `response_code="${status}",${flagsLabel(responseFlags)},` +
     `route_name="${escapeLabelValue(routeName === undefined || routeName === '' ? 'unknown' : routeName)}"`
   )
-}
-
-function firstDnsLabel(host: string): string {
-  const dot = host.indexOf('.')
-  return dot <= 0 ? host : host.slice(0, dot)
-}
-
-/** Prometheus text format: backslash, double quote and newline are escaped in label values. */
-function escapeLabelValue(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
 }
 
 function newMap<K, V>(): Map<K, V> {

@@ -6,6 +6,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { BLACK_HOLE_CLUSTER, PASSTHROUGH_CLUSTER, type EgressDecision } from '../../match/index.js'
 import type { RequestObserver, RequestRecord } from '../../observe/events.js'
+import { socketAddresses, type SocketAddresses } from '../record/address.js'
+import { buildLocalRecord, describeMessage } from '../record/local-record.js'
 
 export const EGRESS_HEADER = 'x-portcullis-egress'
 export const EGRESS_REASON_HEADER = 'x-portcullis-egress-reason'
@@ -18,52 +20,52 @@ export interface EgressRecordInput {
   readonly req: IncomingMessage
   readonly startTime: number
   readonly status: number
-  readonly flags: string
+  /** Flag bits (record/flags.ts). */
+  readonly flags: number
   readonly details: string
   readonly decision: EgressDecision | undefined
   readonly listener: string
   readonly authority: string
+  /**
+   * The connection's addresses, read when the request arrived. Required for records built after
+   * the socket closed (a CONNECT tunnel's), which reports no addresses any more.
+   */
+  readonly addresses?: SocketAddresses
   readonly upstreamHost?: string
   readonly bytesSent?: number
   readonly bytesReceived?: number
 }
 
 export function egressRecord(i: EgressRecordInput): RequestRecord {
-  const socket = i.req.socket
-  return {
+  const d = i.decision
+  return buildLocalRecord({
+    request: describeMessage(i.req),
     startTime: i.startTime,
-    durationMs: Date.now() - i.startTime,
-    method: i.req.method ?? '',
-    path: i.req.url ?? '',
-    protocol: `HTTP/${i.req.httpVersion}`,
+    listener: i.listener,
     scheme: 'http',
-    authority: i.authority,
-    requestHeaders: i.req.headers,
-    responseHeaders: undefined,
-    // The client's id when it sent one (as Envoy logs it); tunnels and refusals generate none.
-    requestId: headerValue(i.req.headers['x-request-id']),
+    addresses: i.addresses ?? socketAddresses(i.req.socket),
     status: i.status,
-    responseFlags: i.flags,
-    responseCodeDetails: i.details,
+    flags: i.flags,
+    details: i.details,
+    authority: i.authority,
     bytesReceived: i.bytesReceived ?? 0,
     bytesSent: i.bytesSent ?? 0,
-    upstreamHost: i.upstreamHost,
-    upstreamCluster: i.decision?.cluster,
-    upstreamServiceTimeMs: undefined,
-    // Istio reports blocked and unknown destinations under these cluster names, and dashboards
-    // query destination_service for them.
-    destinationService:
-      i.decision === undefined
-        ? undefined
-        : i.decision.cluster === BLACK_HOLE_CLUSTER || i.decision.cluster === PASSTHROUGH_CLUSTER
-          ? i.decision.cluster
-          : i.decision.host,
-    routeName: undefined,
-    listener: i.listener,
-    downstreamRemoteAddress: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`,
-    downstreamLocalAddress: `${socket.localAddress ?? ''}:${socket.localPort ?? 0}`,
-    requestedServerName: undefined,
-  }
+    ...(i.upstreamHost !== undefined ? { upstreamHost: i.upstreamHost } : {}),
+    ...(d !== undefined
+      ? {
+          upstreamCluster: d.cluster,
+          destinationService: egressDestination(d),
+        }
+      : {}),
+  })
+}
+
+/**
+ * Istio reports blocked and unknown destinations under these cluster names, and dashboards
+ * query destination_service for them; a registered destination is its host.
+ */
+export function egressDestination(d: EgressDecision): string {
+  return d.cluster === BLACK_HOLE_CLUSTER || d.cluster === PASSTHROUGH_CLUSTER ? d.cluster : d.host
 }
 
 /** 502 for plain HTTP (Istio's REGISTRY_ONLY status), naming the reason in a header and body. */
@@ -105,8 +107,4 @@ export function replyConnectRefused(
 
 export function complete(observer: RequestObserver, record: RequestRecord): void {
   observer.onRequestComplete(record)
-}
-
-function headerValue(v: string | string[] | undefined): string {
-  return (Array.isArray(v) ? v[0] : v) ?? ''
 }

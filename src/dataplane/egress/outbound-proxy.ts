@@ -32,7 +32,15 @@ import { createServeView } from '../listeners/serve-view.js'
 import type { PreparedEgressPort, PreparedSnapshot } from '../prepare.js'
 import type { EgressGuard, ListenerContext } from '../types.js'
 import { createHostResolver, type HostResolver } from '../upstream/host-resolver.js'
-import { complete, egressRecord, replyConnectRefused, replyHttpDenied } from './egress-reply.js'
+import { formatAddress, socketAddresses, type SocketAddresses } from '../record/address.js'
+import { Flag } from '../record/flags.js'
+import {
+  complete,
+  egressRecord,
+  replyConnectRefused,
+  replyHttpDenied,
+  type EgressRecordInput,
+} from './egress-reply.js'
 import { resolveChecked } from './resolve-checked.js'
 
 export interface OutboundProxyDeps {
@@ -152,11 +160,14 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     req: IncomingMessage,
     startTime: number,
     status: number,
-    flags: string,
+    flags: number,
     details: string,
     decision: EgressDecision | undefined,
     authority: string,
-    extra: { upstreamHost?: string; bytesSent?: number } = {},
+    extra: Pick<
+      EgressRecordInput,
+      'upstreamHost' | 'bytesSent' | 'bytesReceived' | 'addresses'
+    > = {},
   ): void {
     complete(
       deps.observer,
@@ -206,7 +217,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     const admitted = admitRequestTarget(req.method ?? '', req.url ?? '', undefined, p.target)
     if (typeof admitted !== 'string') {
       res.writeHead(admitted.status, { connection: 'close', 'content-length': '0' }).end()
-      record(p, req, startTime, admitted.status, 'DPE', admitted.details, undefined, '')
+      record(p, req, startTime, admitted.status, Flag.DPE, admitted.details, undefined, '')
       return
     }
     let url: URL
@@ -233,9 +244,19 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     if (!ALLOWED.has(decision.verdict)) {
       decided(req, decision, 'http')
       const bytes = replyHttpDenied(res, 502, decision, decision.reason!)
-      record(p, req, startTime, 502, 'EG', `egress_denied:${decision.reason}`, decision, url.host, {
-        bytesSent: bytes,
-      })
+      record(
+        p,
+        req,
+        startTime,
+        502,
+        Flag.EG,
+        `egress_denied:${decision.reason}`,
+        decision,
+        url.host,
+        {
+          bytesSent: bytes,
+        },
+      )
       return
     }
     const tableId = egressRouteTableId(p.outbound.id, port)
@@ -303,7 +324,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
         req,
         ctx.startTime,
         502,
-        'EG',
+        Flag.EG,
         `egress_denied:${decision.reason}`,
         decision,
         ctx.authority,
@@ -329,7 +350,9 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     decided(req, 'error' in checked ? decision : checked.decision, 'http')
     if ('error' in checked) {
       const bytes = replyHttpDenied(res, 503, decision, checked.error)
-      record(p, req, startTime, 503, 'UF', checked.error, decision, authority, { bytesSent: bytes })
+      record(p, req, startTime, 503, Flag.UF, checked.error, decision, authority, {
+        bytesSent: bytes,
+      })
       return
     }
     if (checked.decision.verdict === 'denied') {
@@ -339,7 +362,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
         req,
         startTime,
         502,
-        'EG',
+        Flag.EG,
         `egress_denied:${checked.decision.reason}`,
         checked.decision,
         authority,
@@ -359,8 +382,12 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
       headers,
       setHost: false,
     })
+    let bytesReceived = 0
+    req.on('data', (chunk: Buffer) => (bytesReceived += chunk.length))
     up.on('response', (ur) => {
       res.writeHead(ur.statusCode ?? 502, ur.headers)
+      let bytesSent = 0
+      ur.on('data', (chunk: Buffer) => (bytesSent += chunk.length))
       ur.pipe(res)
       const isAudited = checked.decision.verdict === 'audited'
       ur.on('end', () =>
@@ -369,11 +396,11 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
           req,
           startTime,
           ur.statusCode ?? 0,
-          isAudited ? 'EG' : '-',
+          isAudited ? Flag.EG : 0,
           isAudited ? `egress_audited:${checked.decision.reason}` : 'via_upstream',
           checked.decision,
           authority,
-          { upstreamHost: `${checked.address}:${targetPort}` },
+          { upstreamHost: formatAddress(checked.address, targetPort), bytesSent, bytesReceived },
         ),
       )
     })
@@ -383,7 +410,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
         return
       }
       const bytes = replyHttpDenied(res, 503, decision, 'upstream_connect_failure')
-      record(p, req, startTime, 503, 'UF', 'upstream_connect_failure', decision, authority, {
+      record(p, req, startTime, 503, Flag.UF, 'upstream_connect_failure', decision, authority, {
         bytesSent: bytes,
       })
     })
@@ -392,6 +419,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
 
   function onConnect(req: IncomingMessage, socket: Socket, head: Buffer, p: Pinned): void {
     const startTime = Date.now()
+    const addresses = socketAddresses(socket)
     socket.on('error', () => socket.destroy())
     const target = parseTarget(req.url ?? '')
     if (target === undefined) {
@@ -407,7 +435,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
         req,
         startTime,
         403,
-        'EG',
+        Flag.EG,
         `egress_denied:${decision.reason}`,
         decision,
         req.url ?? '',
@@ -415,7 +443,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
       )
       return
     }
-    void tunnel(p, req, socket, head, decision, startTime)
+    void tunnel(p, req, socket, head, decision, startTime, addresses)
   }
 
   async function tunnel(
@@ -425,24 +453,25 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     head: Buffer,
     decision: EgressDecision,
     startTime: number,
+    addresses: SocketAddresses,
   ): Promise<void> {
     const authority = req.url ?? ''
     const checked = await resolveChecked(p.matcher, p.resolver, decision)
     decided(req, 'error' in checked ? decision : checked.decision, 'connect')
     if ('error' in checked) {
       replyConnectRefused(socket, 503, decision, checked.error)
-      record(p, req, startTime, 503, 'UF', checked.error, decision, authority)
+      record(p, req, startTime, 503, Flag.UF, checked.error, decision, authority)
       return
     }
     const d = checked.decision
     if (d.verdict === 'denied') {
       replyConnectRefused(socket, 403, d, d.reason!)
-      record(p, req, startTime, 403, 'EG', `egress_denied:${d.reason}`, d, authority)
+      record(p, req, startTime, 403, Flag.EG, `egress_denied:${d.reason}`, d, authority)
       return
     }
     const targetPort = checked.port
     const upstream = connect({ host: checked.address, port: targetPort })
-    const upstreamHost = `${checked.address}:${targetPort}`
+    const upstreamHost = formatAddress(checked.address, targetPort)
     // The tunnel exists only once the upstream accepted: an error before that is a refused
     // connect (503 UF, as for plain HTTP), one after it ends an established tunnel. (After
     // 'error' the socket's `connecting` is already false, so it cannot tell the two apart.)
@@ -461,7 +490,8 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
         let bytes = 0
         if (socket.writable) bytes = replyConnectRefused(socket, 503, d, 'upstream_connect_failure')
         else socket.destroy()
-        record(p, req, startTime, 503, 'UF', 'upstream_connect_failure', d, authority, {
+        record(p, req, startTime, 503, Flag.UF, 'upstream_connect_failure', d, authority, {
+          addresses,
           upstreamHost,
           bytesSent: bytes,
         })
@@ -478,8 +508,9 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
       recorded = true
       if (!established) {
         // The client left before the upstream answered the connect.
-        record(p, req, startTime, 0, 'DC', 'downstream_remote_disconnect', d, authority, {
+        record(p, req, startTime, 0, Flag.DC, 'downstream_remote_disconnect', d, authority, {
           upstreamHost,
+          addresses,
         })
         return
       }
@@ -488,13 +519,15 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
         req,
         startTime,
         200,
-        d.verdict === 'audited' ? 'EG' : '-',
+        d.verdict === 'audited' ? Flag.EG : 0,
         d.verdict === 'audited' ? `egress_audited:${d.reason}` : `egress_${d.verdict}`,
         d,
         authority,
         {
           upstreamHost,
+          addresses,
           bytesSent: upstream.bytesRead,
+          bytesReceived: upstream.bytesWritten,
         },
       )
     })

@@ -6,27 +6,36 @@
  * connections (no SNI, unregistered name or port, IP literal, private address) are closed before
  * any upstream connection exists, with one access-log line and one egress decision each.
  */
-import { connect, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import type * as ir from '../../ir/index.js'
 import type { Logger } from '../../lib/index.js'
 import {
   BLACK_HOLE_CLUSTER,
-  PASSTHROUGH_CLUSTER,
   compileEgressMatcher,
   decideEgress,
   type EgressDecision,
   type EgressMatcher,
 } from '../../match/index.js'
-import type { EgressObserver, RequestObserver, RequestRecord } from '../../observe/events.js'
+import type { EgressObserver, RequestObserver } from '../../observe/events.js'
 import type { L4Support } from '../listeners/index.js'
+import { L4Connection } from '../record/connection-record.js'
+import {
+  Details,
+  egressAdmitted,
+  egressAudited,
+  egressDenied,
+  type Detail,
+} from '../record/details.js'
+import { Flag } from '../record/flags.js'
 import { parseClientHello } from '../tls/client-hello.js'
+import { proxyConnection } from '../tls/tcp-proxy.js'
 import { createHostResolver, type HostResolver } from '../upstream/host-resolver.js'
+import { egressDestination } from './egress-reply.js'
 import { resolveChecked } from './resolve-checked.js'
 
 /** hardening.md §2.5: a hello split over segments is still read, up to 64 KiB and 15 s. */
 const MAX_PEEK_BYTES = 64 * 1024
 const PEEK_TIMEOUT_MS = 15_000
-const CONNECT_TIMEOUT_MS = 10_000
 
 export interface SniEgressDeps {
   readonly observer: RequestObserver
@@ -42,12 +51,11 @@ interface Pinned {
   readonly resolver: HostResolver
 }
 
-/** One connection's facts, for its decision and its access-log line. */
+/** One connection's facts, for its decision; `conn` becomes its access-log line. */
 interface Attempt {
   readonly socket: Socket
   readonly listener: ir.Listener
-  readonly startTime: number
-  serverName: string | undefined
+  readonly conn: L4Connection
 }
 
 const ALLOWED = new Set(['allowed', 'passthrough', 'audited'])
@@ -72,45 +80,6 @@ export function createSniEgressSupport<P extends { readonly snapshot: ir.Snapsho
       pins.set(egress, p)
     }
     return p
-  }
-
-  function record(
-    a: Attempt,
-    flags: string,
-    details: string,
-    cluster: string,
-    host: string | undefined,
-    upstreamHost?: string,
-  ): void {
-    const s = a.socket
-    const rec: RequestRecord = {
-      startTime: a.startTime,
-      durationMs: Date.now() - a.startTime,
-      method: '',
-      path: '',
-      protocol: 'TCP',
-      scheme: 'https',
-      authority: host === undefined ? '' : `${host}:${a.listener.port}`,
-      requestHeaders: {},
-      responseHeaders: undefined,
-      requestId: '',
-      status: 0,
-      responseFlags: flags,
-      responseCodeDetails: details,
-      bytesReceived: s.bytesRead,
-      bytesSent: s.bytesWritten,
-      upstreamHost,
-      upstreamCluster: cluster,
-      upstreamServiceTimeMs: undefined,
-      destinationService:
-        cluster === BLACK_HOLE_CLUSTER || cluster === PASSTHROUGH_CLUSTER ? cluster : host,
-      routeName: undefined,
-      listener: a.listener.id,
-      downstreamRemoteAddress: `${s.remoteAddress ?? ''}:${s.remotePort ?? 0}`,
-      downstreamLocalAddress: `${s.localAddress ?? ''}:${s.localPort ?? 0}`,
-      requestedServerName: a.serverName,
-    }
-    deps.observer.onRequestComplete(rec)
   }
 
   function decided(
@@ -139,11 +108,20 @@ export function createSniEgressSupport<P extends { readonly snapshot: ir.Snapsho
   }
 
   /** Closes without any upstream connection; one log line, one decision. */
-  function refuse(a: Attempt, host: string, reason: string, flags = 'EG'): void {
+  function refuse(a: Attempt, host: string, reason: string): void {
     decided(a, 'denied', host, reason)
     a.socket.destroy()
-    const details = flags === 'EG' ? `egress_denied:${reason}` : reason
-    record(a, flags, details, BLACK_HOLE_CLUSTER, host === '' ? undefined : host)
+    a.conn.upstreamCluster = BLACK_HOLE_CLUSTER
+    a.conn.destinationService = BLACK_HOLE_CLUSTER
+    a.conn.complete(Flag.EG, egressDenied(reason))
+  }
+
+  /** Closes before connecting because the name did not resolve to a usable address. */
+  function unreachable(a: Attempt, d: EgressDecision, details: Detail): void {
+    a.socket.destroy()
+    a.conn.upstreamCluster = d.cluster
+    a.conn.destinationService = egressDestination(d)
+    a.conn.complete(Flag.UF, details)
   }
 
   async function admit(a: Attempt, p: Pinned, hello: Buffer, sni: string): Promise<void> {
@@ -155,8 +133,7 @@ export function createSniEgressSupport<P extends { readonly snapshot: ir.Snapsho
     const checked = await resolveChecked(p.matcher, p.resolver, decision)
     if ('error' in checked) {
       decided(a, decision.verdict, decision.host, decision.reason)
-      a.socket.destroy()
-      record(a, 'UF', checked.error, decision.cluster, decision.host)
+      unreachable(a, decision, Details.dnsResolutionFailed)
       return
     }
     const d = checked.decision
@@ -169,41 +146,16 @@ export function createSniEgressSupport<P extends { readonly snapshot: ir.Snapsho
     pipe(a, d, checked.address, checked.port, hello)
   }
 
+  /** Passes the connection through to the checked address, the peeked hello first. */
   function pipe(a: Attempt, d: EgressDecision, address: string, port: number, hello: Buffer): void {
-    const upstreamHost = `${address}:${port}`
-    const upstream = connect({ host: address, port, noDelay: true })
-    let isConnected = false
-    upstream.setTimeout(CONNECT_TIMEOUT_MS, () => upstream.destroy())
-    upstream.once('connect', () => {
-      isConnected = true
-      upstream.setTimeout(0)
-    })
-    upstream.write(hello)
-    const close = (): void => {
-      a.socket.destroy()
-      upstream.destroy()
-    }
-    upstream.on('error', close)
-    a.socket.on('error', close)
-    upstream.on('close', close)
-    a.socket.once('close', () => {
-      upstream.destroy()
-      const isAudited = d.verdict === 'audited'
-      if (!isConnected) {
-        record(a, 'UF', 'upstream_connect_failure', d.cluster, d.host, upstreamHost)
-        return
-      }
-      record(
-        a,
-        isAudited ? 'EG' : '-',
-        isAudited ? `egress_audited:${d.reason}` : `egress_${d.verdict}`,
-        d.cluster,
-        d.host,
-        upstreamHost,
-      )
-    })
-    a.socket.pipe(upstream)
-    upstream.pipe(a.socket)
+    const conn = a.conn
+    conn.upstreamCluster = d.cluster
+    conn.destinationService = egressDestination(d)
+    if (d.verdict === 'audited') {
+      conn.flags |= Flag.EG
+      conn.details = egressAudited(d.reason)
+    } else conn.details = egressAdmitted(d.verdict === 'passthrough' ? 'passthrough' : 'allowed')
+    proxyConnection(a.socket, { ip: address, port }, conn, hello)
     a.socket.resume()
   }
 
@@ -214,7 +166,11 @@ export function createSniEgressSupport<P extends { readonly snapshot: ir.Snapsho
       socket.destroy()
       return
     }
-    const a: Attempt = { socket, listener, startTime: Date.now(), serverName: undefined }
+    const a: Attempt = {
+      socket,
+      listener,
+      conn: new L4Connection(deps.observer, socket, listener.id, 'https'),
+    }
     let buffered: Buffer = Buffer.alloc(0)
     const stop = (): void => {
       clearTimeout(timer)
@@ -223,7 +179,7 @@ export function createSniEgressSupport<P extends { readonly snapshot: ir.Snapsho
     }
     const timer = setTimeout(() => {
       stop()
-      refuse(a, '', 'client_hello_timeout')
+      refuse(a, '', Details.clientHelloTimeout)
     }, PEEK_TIMEOUT_MS)
     timer.unref()
     const onData = (chunk: Buffer): void => {
@@ -233,15 +189,15 @@ export function createSniEgressSupport<P extends { readonly snapshot: ir.Snapsho
       stop()
       socket.pause()
       if (result.kind !== 'hello') {
-        refuse(a, '', 'invalid_client_hello')
+        refuse(a, '', Details.invalidClientHello)
         return
       }
       const sni = result.hello.serverName
       if (sni === undefined || sni === '') {
-        refuse(a, '', 'missing_sni')
+        refuse(a, '', Details.missingSni)
         return
       }
-      a.serverName = sni
+      a.conn.serverName = sni
       admit(a, p, buffered, sni).catch((err: unknown) => {
         deps.log.error('sni egress failed', { listener: listener.id, err })
         socket.destroy()

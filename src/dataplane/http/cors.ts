@@ -6,6 +6,7 @@
  * actual request from an allowed origin gets the origin echoed (and expose/credentials) on the
  * response, whoever produces it.
  */
+import { Details } from '../record/details.js'
 import { testStringMatch } from '../../match/index.js'
 import type { RequestContext } from './context.js'
 import type { PreparedCors } from './cors-policy.js'
@@ -21,11 +22,11 @@ export function applyCors(ctx: RequestContext, cors: PreparedCors): boolean {
   if (isPreflight) {
     if (allowed) {
       ctx.extraResponseHeaders = ['access-control-allow-origin', origin, ...cors.preflight]
-      sendLocalReply(ctx, 200, 0, 'cors_response')
+      sendLocalReply(ctx, 200, 0, Details.corsResponse)
       return true
     }
     if (cors.forwardUnmatched) return false
-    sendLocalReply(ctx, 200, 0, 'cors_response')
+    sendLocalReply(ctx, 200, 0, Details.corsResponse)
     return true
   }
   if (allowed) ctx.extraResponseHeaders = ['access-control-allow-origin', origin, ...cors.actual]

@@ -10,7 +10,8 @@ import { isRefusedStream } from '../upstream/h2-pool.js'
 import { isUpstreamProtocolError } from '../upstream/protocol-error.js'
 import { tlsFailureCode } from '../upstream/upstream-tls.js'
 import type { RequestContext } from './context.js'
-import { Flag } from './flags.js'
+import { Flag } from '../record/flags.js'
+import { Details, egressDenied, upstreamResetBeforeResponse } from '../record/details.js'
 import { appendForwardedFor, isInternalAddress, trustedClientAddress } from './forwarded.js'
 import { LocalReplyBody, replyToBug, sendLocalReply } from './local-reply.js'
 import { buildUpstreamRequestHeaders, setAttemptCount } from './request-headers.js'
@@ -42,7 +43,7 @@ export function forwardRequest(ctx: RequestContext, route: PreparedRoute): void 
   const dest = pickDestination(route)
   if (dest === undefined || dest.cluster === undefined) {
     if (dest !== undefined) ctx.destination = dest
-    sendLocalReply(ctx, 503, Flag.NC, 'cluster_not_found')
+    sendLocalReply(ctx, 503, Flag.NC, Details.clusterNotFound)
     return
   }
   ctx.destination = dest
@@ -66,7 +67,7 @@ function afterFaultDelay(ctx: RequestContext): void {
   const route = ctx.route!
   const abort = route.fault?.abort
   if (abort !== undefined && isSelected(abort.percent)) {
-    sendLocalReply(ctx, abort.httpStatus, Flag.FI, 'fault_filter_abort', LocalReplyBody.faultAbort)
+    sendLocalReply(ctx, abort.httpStatus, Flag.FI, Details.faultAbort, LocalReplyBody.faultAbort)
     return
   }
   const cluster = ctx.destination!.cluster!
@@ -75,7 +76,7 @@ function afterFaultDelay(ctx: RequestContext): void {
       ctx,
       503,
       Flag.UO,
-      'upstream_reset_before_response_started{overflow}',
+      upstreamResetBeforeResponse('overflow'),
       LocalReplyBody.overflow,
       undefined,
       OVERLOADED,
@@ -107,7 +108,7 @@ function replyOverflow(ctx: RequestContext): void {
     ctx,
     503,
     Flag.UO,
-    'upstream_reset_before_response_started{overflow}',
+    upstreamResetBeforeResponse('overflow'),
     LocalReplyBody.overflow,
     undefined,
     OVERLOADED,
@@ -215,7 +216,7 @@ function startAttempt(ctx: RequestContext): void {
   const dest = ctx.destination!
   const endpoint = dest.cluster!.pick(ctx.hash, ctx.tried)
   if (endpoint === undefined) {
-    sendLocalReply(ctx, 503, Flag.UH, 'no_healthy_upstream', LocalReplyBody.noHealthyUpstream)
+    sendLocalReply(ctx, 503, Flag.UH, Details.noHealthyUpstream, LocalReplyBody.noHealthyUpstream)
     return
   }
   if (ctx.egressGuard !== undefined && isRefusedEgressEndpoint(ctx, ctx.egressGuard, endpoint)) {
@@ -281,7 +282,7 @@ function isRefusedEgressEndpoint(
     ctx,
     502,
     Flag.EG,
-    'egress_denied:private_address',
+    egressDenied('private_address'),
     denialBody(checked, 'private_address'),
     undefined,
     PRIVATE_ADDRESS_HEADERS,
@@ -355,7 +356,7 @@ const EVENTS: ExchangeEvents = {
     if (ctx.extraResponseHeaders !== undefined) headers.push(...ctx.extraResponseHeaders)
     if (ex.http2) announceGrpcTrailers(ctx, headers)
     ctx.responseHeaders = headers
-    ctx.details = 'via_upstream'
+    ctx.details = Details.viaUpstream
     ctx.res.writeHead(status, headers)
     return true
   },
@@ -384,17 +385,17 @@ const EVENTS: ExchangeEvents = {
     const retry = route.retry
     if (isDownstreamFailure(ctx)) {
       ctx.flags |= Flag.DC
-      ctx.details = 'downstream_remote_disconnect'
+      ctx.details = Details.downstreamRemoteDisconnect
       if (!res.destroyed) res.destroy()
       return
     }
     if (err instanceof undiciErrors.InvalidArgumentError) {
       ctx.env.log.warn('request cannot be sent upstream', { requestId: ctx.requestId, err })
-      sendLocalReply(ctx, 400, Flag.DPE, 'invalid_upstream_request')
+      sendLocalReply(ctx, 400, Flag.DPE, Details.invalidUpstreamRequest)
       return
     }
     if (err instanceof undiciErrors.HeadersTimeoutError) {
-      sendLocalReply(ctx, 504, Flag.UT, 'response_timeout', LocalReplyBody.timeout)
+      sendLocalReply(ctx, 504, Flag.UT, Details.responseTimeout, LocalReplyBody.timeout)
       return
     }
     ctx.destination!.cluster!.reportLocalFailure(ex.endpoint)
@@ -491,7 +492,7 @@ function retryOrProtocolError(
     ctx,
     502,
     Flag.UPE | urx,
-    'upstream_reset_before_response_started{protocol_error}',
+    upstreamResetBeforeResponse('protocol_error'),
     LocalReplyBody.protocolError,
   )
 }
@@ -526,7 +527,7 @@ function scheduleRetry(ctx: RequestContext, failed: UpstreamExchange): void {
 /** The upstream broke off mid-response: the client must see a truncated response. */
 function failAfterHeaders(ctx: RequestContext, flag: number): void {
   ctx.flags |= flag
-  ctx.details = 'upstream_reset_after_response_started{connection_termination}'
+  ctx.details = Details.upstreamResetAfterResponse
   ctx.resetByGateway = true
   if (ctx.routeTimer !== undefined) clearTimeout(ctx.routeTimer)
   ctx.res.destroy()
@@ -547,7 +548,7 @@ function onRouteTimeout(ctx: RequestContext): void {
     failAfterHeaders(ctx, Flag.UT)
     return
   }
-  sendLocalReply(ctx, 504, Flag.UT, 'response_timeout', LocalReplyBody.timeout)
+  sendLocalReply(ctx, 504, Flag.UT, Details.responseTimeout, LocalReplyBody.timeout)
 }
 
 function guardedPerTryTimeout(ex: UpstreamExchange): void {
@@ -571,5 +572,5 @@ function onPerTryTimeout(ex: UpstreamExchange): void {
     return
   }
   const urx = retry.onPerTryTimeout && hadRetries(ctx, retry) ? Flag.URX : 0
-  sendLocalReply(ctx, 504, Flag.UT | urx, 'response_timeout', LocalReplyBody.timeout)
+  sendLocalReply(ctx, 504, Flag.UT | urx, Details.responseTimeout, LocalReplyBody.timeout)
 }

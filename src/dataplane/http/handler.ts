@@ -6,12 +6,13 @@ import type { ListenerContext } from '../types.js'
 import type { UpstreamRegistry } from '../upstream/registry.js'
 import { CONTEXT, RequestContext } from './context.js'
 import type { EgressHostHandler, HandlerEnv } from './context.js'
-import { Flag } from './flags.js'
+import { Flag } from '../record/flags.js'
+import { Details } from '../record/details.js'
 import { abandonUpstream, replyToBug, sendLocalReply } from './local-reply.js'
 import { runRequestSteps } from './order.js'
 import { shedOverloaded } from './overload-shed.js'
 import type { OverloadSignal } from './overload-signal.js'
-import { buildRequestRecord } from './record.js'
+import { buildRequestRecord } from '../record/http-record.js'
 import { StreamTimeouts } from './stream-timeouts.js'
 import { createUpgradeHandler } from './upgrade.js'
 import type { UpgradeHandler } from './upgrade.js'
@@ -126,7 +127,7 @@ function onResponseClose(this: WithContext): void {
     if (ctx.poolTicket !== undefined) ctx.poolTicket.release()
     if (!this.writableFinished && !ctx.resetByGateway) {
       ctx.flags |= Flag.DC
-      if (!this.headersSent) ctx.details = 'downstream_remote_disconnect'
+      if (!this.headersSent) ctx.details = Details.downstreamRemoteDisconnect
     }
     if (ctx.exchange !== undefined) {
       ctx.exchange.cancel('downstream')

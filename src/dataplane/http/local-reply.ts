@@ -1,3 +1,4 @@
+import { Details } from '../record/details.js'
 import type { ServerResponse } from 'node:http'
 import type { HandlerEnv, RequestContext } from './context.js'
 import { finishResponseHeaders } from './response-headers.js'
@@ -89,7 +90,7 @@ export function replyToBug(
     if (ctx !== undefined) {
       ctx.exchange?.cancel('downstream')
       ctx.exchange = undefined
-      sendLocalReply(ctx, 500, 0, 'internal_error')
+      sendLocalReply(ctx, 500, 0, Details.internalError)
     } else if (!res.headersSent) {
       res.writeHead(500, { 'content-length': '0' })
       res.end()

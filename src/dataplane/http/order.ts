@@ -8,7 +8,8 @@ import { matchRoute, selectVirtualHost, type CompiledVirtualHost } from '../../m
 import { normalizeHost } from '../../lib/index.js'
 import type { RequestContext } from './context.js'
 import { applyCors } from './cors.js'
-import { Flag } from './flags.js'
+import { Flag } from '../record/flags.js'
+import { Details } from '../record/details.js'
 import { forwardRequest } from './forward.js'
 import { sendLocalReply } from './local-reply.js'
 import { applyRateLimits } from './rate-limit.js'
@@ -49,7 +50,7 @@ export function runRequestSteps(ctx: RequestContext): void {
       ctx.env.egressHost(ctx, port)
       return
     }
-    sendLocalReply(ctx, 404, Flag.NR, 'route_not_found')
+    sendLocalReply(ctx, 404, Flag.NR, Details.routeNotFound)
     return
   }
   runVirtualHost(ctx, vhost)
@@ -72,7 +73,7 @@ export function runVirtualHost(ctx: RequestContext, vhost: CompiledVirtualHost):
   const match = matchRoute(vhost, ctx)
   const route = match && ctx.prepared.routes.get(match.route)
   if (match === undefined || route === undefined) {
-    sendLocalReply(ctx, 404, Flag.NR, 'route_not_found')
+    sendLocalReply(ctx, 404, Flag.NR, Details.routeNotFound)
     return
   }
   ctx.route = route
@@ -92,11 +93,11 @@ function runRouteAction(ctx: RequestContext): void {
     case 'redirect': {
       const prefixLength = ctx.matchIndex < 0 ? 1 : (route.prefixLengths[ctx.matchIndex] ?? 1)
       const location = redirectLocation(ctx, action, prefixLength)
-      sendLocalReply(ctx, action.status, 0, 'direct_response', undefined, location)
+      sendLocalReply(ctx, action.status, 0, Details.directResponse, undefined, location)
       return
     }
     case 'direct':
-      sendLocalReply(ctx, action.status, 0, 'direct_response', route.directBody)
+      sendLocalReply(ctx, action.status, 0, Details.directResponse, route.directBody)
       return
     case 'forward':
       forwardRequest(ctx, route)

@@ -8,7 +8,8 @@
 import { matchRoute } from '../../match/index.js'
 import type { RateDecision } from '../../state/ports.js'
 import type { RequestContext } from './context.js'
-import { Flag } from './flags.js'
+import { Flag } from '../record/flags.js'
+import { Details } from '../record/details.js'
 import { replyToBug, sendLocalReply } from './local-reply.js'
 import type { PreparedRateLimits, PreparedRateRule } from './rate-limit-policy.js'
 
@@ -117,7 +118,7 @@ function conclude(
     if (!d.error && (tightest === undefined || d.remaining < tightest.remaining)) tightest = d
   }
   if (isError) {
-    sendLocalReply(ctx, 500, Flag.RLSE, 'rate_limiter_error')
+    sendLocalReply(ctx, 500, Flag.RLSE, Details.rateLimiterError)
     return true
   }
   const shown = refused ?? tightest
@@ -132,7 +133,7 @@ function conclude(
     )
   }
   if (refused === undefined) return false
-  sendLocalReply(ctx, 429, Flag.RL, 'request_rate_limited', undefined, undefined, [
+  sendLocalReply(ctx, 429, Flag.RL, Details.rateLimited, undefined, undefined, [
     'x-envoy-ratelimited',
     'true',
     'retry-after',

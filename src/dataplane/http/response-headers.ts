@@ -1,4 +1,3 @@
-import type { OutgoingHttpHeaders } from 'node:http'
 import { util as undiciUtil } from 'undici'
 import type { HeaderPlan } from './header-plan.js'
 import { RESPONSE_HEADERS_NOT_FORWARDED, isProxyHeader, nominatedHeaders } from './hop-by-hop.js'
@@ -63,16 +62,4 @@ function dropNames(list: HeaderList, names: ReadonlySet<string>): HeaderList {
   return out
 }
 
-/** The object form observers get (repeated names become arrays); built only when read. */
-export function headerListToObject(list: HeaderList): OutgoingHttpHeaders {
-  const out = Object.create(null) as OutgoingHttpHeaders
-  for (let i = 0; i + 1 < list.length; i += 2) {
-    const name = list[i]!
-    const value = list[i + 1]!
-    const prev = out[name]
-    if (prev === undefined) out[name] = value
-    else if (Array.isArray(prev)) prev.push(value)
-    else out[name] = [String(prev), value]
-  }
-  return out
-}
+export { headerListToObject } from '../record/header-list.js'

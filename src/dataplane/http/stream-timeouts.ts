@@ -19,15 +19,16 @@
 import { performance } from 'node:perf_hooks'
 import type * as ir from '../../ir/index.js'
 import type { RequestContext, RequestWatch } from './context.js'
-import { Flag } from './flags.js'
+import { Details } from '../record/details.js'
+import { Flag } from '../record/flags.js'
 import { abandonUpstream, sendLocalReply } from './local-reply.js'
 
 /** The longest time between checks, and the shortest (for timeouts of a few hundred ms). */
 const MAX_TICK_MS = 1000
 const MIN_TICK_MS = 25
 
-export const STREAM_IDLE_DETAILS = 'stream_idle_timeout'
-export const BODY_RATE_DETAILS = 'request_body_rate_too_low'
+export const STREAM_IDLE_DETAILS = Details.streamIdleTimeout
+export const BODY_RATE_DETAILS = Details.requestBodyRateTooLow
 /** Envoy's local reply body for a stream idle timeout. */
 const TIMEOUT_BODY = 'stream timeout'
 

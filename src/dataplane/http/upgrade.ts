@@ -18,11 +18,12 @@ import type { ListenerContext } from '../types.js'
 import type { UpstreamEndpoint } from '../upstream/endpoint.js'
 import { RequestContext } from './context.js'
 import type { HandlerEnv } from './context.js'
-import { Flag } from './flags.js'
+import { Flag } from '../record/flags.js'
+import { Details, upstreamResetBeforeResponse } from '../record/details.js'
 import { buildHeaders, pickDestination, upstreamPath } from './forward.js'
 import { LocalReplyBody, replyToBug, sendLocalReply } from './local-reply.js'
 import { shedOverloaded } from './overload-shed.js'
-import { buildRequestRecord } from './record.js'
+import { buildRequestRecord } from '../record/http-record.js'
 
 export type UpgradeHandler = (
   req: IncomingMessage,
@@ -58,7 +59,7 @@ export function createUpgradeHandler(env: HandlerEnv): UpgradeHandler {
       res.once('close', () => finish(tunnelCtx))
       if (!isWebSocketUpgrade(req)) {
         res.shouldKeepAlive = false
-        sendLocalReply(ctx, 403, 0, 'upgrade_failed')
+        sendLocalReply(ctx, 403, 0, Details.upgradeFailed)
         return
       }
       const overload = env.overload
@@ -81,21 +82,21 @@ function route(ctx: RequestContext, head: Buffer): void {
   const match = vhost && !vhost.requireTls ? matchRoute(vhost, ctx) : undefined
   const found = match && ctx.prepared.routes.get(match.route)
   if (match === undefined || found === undefined) {
-    sendLocalReply(ctx, 404, Flag.NR, 'route_not_found')
+    sendLocalReply(ctx, 404, Flag.NR, Details.routeNotFound)
     return
   }
   ctx.route = found
   ctx.matchIndex = match.matchIndex
   if (found.action.kind !== 'forward') {
     // A redirect or direct response cannot answer an upgrade meaningfully.
-    sendLocalReply(ctx, 403, 0, 'upgrade_failed')
+    sendLocalReply(ctx, 403, 0, Details.upgradeFailed)
     return
   }
   const dest = pickDestination(found)
   if (dest !== undefined) ctx.destination = dest
   const cluster = dest?.cluster
   if (cluster === undefined) {
-    sendLocalReply(ctx, 503, Flag.NC, 'cluster_not_found')
+    sendLocalReply(ctx, 503, Flag.NC, Details.clusterNotFound)
     return
   }
   if (!cluster.admit()) {
@@ -108,7 +109,7 @@ function route(ctx: RequestContext, head: Buffer): void {
   ctx.admittedBy = cluster
   const endpoint = cluster.pick(undefined)
   if (endpoint === undefined) {
-    sendLocalReply(ctx, 503, Flag.UH, 'no_healthy_upstream', LocalReplyBody.noHealthyUpstream)
+    sendLocalReply(ctx, 503, Flag.UH, Details.noHealthyUpstream, LocalReplyBody.noHealthyUpstream)
     return
   }
   ctx.upstreamHost = endpoint.address
@@ -173,7 +174,7 @@ function openTunnel(ctx: RequestContext, endpoint: UpstreamEndpoint, request: Bu
         ctx,
         503,
         Flag.UF,
-        'upstream_reset_before_response_started{connection_failure}',
+        upstreamResetBeforeResponse('connection_failure'),
         LocalReplyBody.connectFailure,
       )
     }
@@ -185,7 +186,7 @@ function openTunnel(ctx: RequestContext, endpoint: UpstreamEndpoint, request: Bu
         ctx,
         503,
         Flag.UC,
-        'upstream_reset_before_response_started{connection_termination}',
+        upstreamResetBeforeResponse('connection_termination'),
         LocalReplyBody.connectionTermination,
       )
     }
@@ -205,7 +206,7 @@ function relay(
   rest: Buffer,
 ): void {
   ctx.admittedBy!.reportStatus(endpoint, status)
-  ctx.details = 'via_upstream'
+  ctx.details = Details.viaUpstream
   ctx.responseHeaders = headers
   const res = ctx.res
   res.writeHead(status, headers)

@@ -4,15 +4,20 @@
  * head parsed fine) or as raw bytes on the socket (Node's parser failed, or CONNECT, which Node
  * hands over without a response object).
  */
-import { randomUUID } from 'node:crypto'
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
+import type { OutgoingHttpHeaders } from 'node:http'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
-import type { RequestObserver, RequestRecord } from '../../observe/events.js'
+import type { RequestObserver } from '../../observe/events.js'
+import { socketAddresses } from '../record/address.js'
+import { Flag } from '../record/flags.js'
+import {
+  buildLocalRecord,
+  describeMessage,
+  UNPARSED,
+  type RecordedRequest,
+} from '../record/local-record.js'
 import type { ListenerContext } from '../types.js'
 import type { Rejection } from './rejections.js'
-
-export const DPE = 'DPE'
 
 /** Headers every local reply of one snapshot carries, built once per activation. */
 export interface LocalReplyHeaders {
@@ -37,32 +42,10 @@ export function rawReply(status: number, replyHeaders: LocalReplyHeaders): strin
 }
 
 /** What the record says about the request; for parser failures most of it is unknown. */
-export interface RejectedRequest {
-  readonly method: string
-  readonly path: string
-  readonly protocol: string
-  readonly authority: string
-  readonly requestHeaders: IncomingHttpHeaders
-}
+export type RejectedRequest = RecordedRequest
 
-export function describeRequest(req: IncomingMessage): RejectedRequest {
-  const headers = req.headers
-  return {
-    method: req.method ?? '',
-    path: req.url ?? '',
-    protocol: `HTTP/${req.httpVersion}`,
-    authority: headers.host ?? '',
-    requestHeaders: headers,
-  }
-}
-
-export const UNPARSED_REQUEST: RejectedRequest = Object.freeze({
-  method: '',
-  path: '',
-  protocol: '',
-  authority: '',
-  requestHeaders: Object.freeze({}),
-})
+export const describeRequest = describeMessage
+export const UNPARSED_REQUEST = UNPARSED
 
 export function recordRejection(
   observer: RequestObserver,
@@ -72,38 +55,17 @@ export function recordRejection(
   rejection: Rejection,
   responseHeaders: OutgoingHttpHeaders,
 ): void {
-  const record: RequestRecord = {
-    startTime: Date.now(),
-    durationMs: 0,
-    method: request.method,
-    path: request.path,
-    protocol: request.protocol,
-    scheme: listener.scheme,
-    authority: request.authority,
-    requestHeaders: request.requestHeaders,
-    responseHeaders: { ...responseHeaders, connection: 'close' },
-    requestId: randomUUID(),
-    status: rejection.status,
-    responseFlags: DPE,
-    responseCodeDetails: rejection.details,
-    bytesReceived: 0,
-    bytesSent: 0,
-    upstreamHost: undefined,
-    upstreamCluster: undefined,
-    upstreamServiceTimeMs: undefined,
-    destinationService: undefined,
-    routeName: undefined,
-    listener: listener.id,
-    downstreamRemoteAddress: formatAddress(socket.remoteAddress, socket.remotePort),
-    downstreamLocalAddress: formatAddress(socket.localAddress, socket.localPort),
-    requestedServerName: undefined,
-  }
-  observer.onRequestComplete(record)
-}
-
-/** Envoy's address format: `1.2.3.4:80`, `[::1]:80`. */
-export function formatAddress(address: string | undefined, port: number | undefined): string {
-  if (address === undefined) return ''
-  const host = address.includes(':') ? `[${address}]` : address
-  return port === undefined ? host : `${host}:${port}`
+  observer.onRequestComplete(
+    buildLocalRecord({
+      request,
+      startTime: Date.now(),
+      listener: listener.id,
+      scheme: listener.scheme,
+      addresses: socketAddresses(socket),
+      status: rejection.status,
+      flags: Flag.DPE,
+      details: rejection.details,
+      responseHeaders: { ...responseHeaders, connection: 'close' },
+    }),
+  )
 }

@@ -28,7 +28,7 @@ export function createL4Support<P>(deps: L4Deps<P>): L4Support<P> {
       }
       let route: ir.L4Route | undefined
       return {
-        acceptor: createTcpAcceptor(deps, () => route),
+        acceptor: createTcpAcceptor(deps, () => route, listener.id),
         use: (prepared) => {
           route = (prepared as TcpPrepared).route
         },

@@ -11,6 +11,9 @@ import type * as ir from '../../ir/index.js'
 import type { Logger } from '../../lib/index.js'
 import type { ConnectionObserver } from '../../observe/events.js'
 import type { AcceptedConnection, ConnectionAcceptor } from '../listeners/index.js'
+import { L4Connection, type ConnectionSink } from '../record/connection-record.js'
+import { Details } from '../record/details.js'
+import { Flag } from '../record/flags.js'
 import { MAX_HELLO_BYTES, parseClientHello } from './client-hello.js'
 import {
   createHandshakeFailureReporter,
@@ -34,30 +37,54 @@ export interface L4Deps<P> {
   readonly pickEndpoint: (prepared: P, cluster: ir.ClusterId) => L4Endpoint | undefined
   /** Failed handshakes and refused client certificates (metrics). */
   readonly connections?: ConnectionObserver
+  /** Proxied connections: one access-log line each and the istio_tcp_* metrics. */
+  readonly observer?: ConnectionSink
 }
 
-function routeEndpoint<P>(
+/**
+ * Picks the route's destination and endpoint and proxies `downstream` to it; with none (no
+ * route, no cluster, no healthy endpoint) the connection closes at once, recorded `UH`.
+ */
+function proxyRoute<P>(
   deps: L4Deps<P>,
   prepared: P,
   route: ir.L4Route | undefined,
-): L4Endpoint | undefined {
-  if (route === undefined) return undefined
-  const dest = pickWeighted(route.destinations, route.totalWeight)
-  return dest === undefined ? undefined : deps.pickEndpoint(prepared, dest.cluster)
+  conn: L4Connection,
+  downstream: Socket | TLSSocket,
+  prefix?: Buffer,
+): void {
+  const dest = route === undefined ? undefined : pickWeighted(route.destinations, route.totalWeight)
+  if (dest !== undefined) {
+    conn.upstreamCluster = dest.cluster
+    conn.destinationService = dest.host
+  }
+  const endpoint = dest === undefined ? undefined : deps.pickEndpoint(prepared, dest.cluster)
+  if (endpoint === undefined) {
+    downstream.destroy()
+    conn.complete(Flag.UH, Details.noHealthyUpstream)
+    return
+  }
+  proxyConnection(downstream, endpoint, conn, prefix)
 }
 
 /** TCP listeners: every connection goes to the first bound tcp route. */
 export function createTcpAcceptor<P>(
   deps: L4Deps<P>,
   route: () => ir.L4Route | undefined,
+  listener: string,
 ): ConnectionAcceptor<P> {
   return (socket, prepared) => {
-    const endpoint = prepared === undefined ? undefined : routeEndpoint(deps, prepared, route())
-    if (endpoint === undefined) {
+    if (prepared === undefined) {
       socket.destroy()
       return
     }
-    proxyConnection(socket, endpoint)
+    proxyRoute(
+      deps,
+      prepared,
+      route(),
+      new L4Connection(deps.observer, socket, listener, 'http'),
+      socket,
+    )
   }
 }
 
@@ -134,13 +161,9 @@ function dispatch<P>(
 ): void {
   const { chain, material } = runtime
   if (material === undefined) {
-    const route = runtime.sniRoutes?.select(serverName)
-    const endpoint = routeEndpoint(deps, prepared, route)
-    if (endpoint === undefined) {
-      socket.destroy()
-      return
-    }
-    proxyConnection(socket, endpoint, hello)
+    const conn = new L4Connection(deps.observer, socket, at.listener, 'https')
+    conn.serverName = serverName
+    proxyRoute(deps, prepared, runtime.sniRoutes?.select(serverName), conn, socket, hello)
     return
   }
   const client = material.settings.client
@@ -200,15 +223,13 @@ function dispatch<P>(
       })
       return
     }
-    const endpoint =
-      refusal === undefined && service.kind === 'tcp'
-        ? routeEndpoint(deps, prepared, service.route)
-        : undefined
-    if (endpoint === undefined) {
+    if (refusal !== undefined || service.kind !== 'tcp') {
       tlsSocket.destroy()
       return
     }
-    proxyConnection(tlsSocket, endpoint)
+    const conn = new L4Connection(deps.observer, socket, at.listener, 'https')
+    conn.serverName = serverName
+    proxyRoute(deps, prepared, service.route, conn, tlsSocket)
   })
 }
 

@@ -1,21 +1,48 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+/**
+ * The record of a finished HTTP exchange that went through the request path, built when the
+ * downstream response closes. record/ knows nothing of http/: it reads the request context
+ * through HttpExchange, the fields a record needs, which RequestContext has.
+ */
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { RequestRecord } from '../../observe/events.js'
-import type { RequestContext } from './context.js'
+import { formatAddress, protocolName } from './address.js'
 import { formatFlags } from './flags.js'
-import { peerIp } from './forwarded.js'
-import { headerListToObject } from './response-headers.js'
+import { headerListToObject } from './header-list.js'
 
-const PROTOCOLS: Readonly<Record<string, string>> = {
-  '1.1': 'HTTP/1.1',
-  '1.0': 'HTTP/1.0',
-  '2.0': 'HTTP/2',
+/** What the request path knows about one exchange when it ends (RequestContext). */
+export interface HttpExchange {
+  readonly req: IncomingMessage
+  readonly res: { readonly headersSent: boolean; readonly statusCode: number }
+  readonly listener: { readonly id: string }
+  readonly startTime: number
+  /** performance.now() at the start, for the duration. */
+  readonly startMark: number
+  readonly requestId: string
+  readonly method: string
+  readonly scheme: 'http' | 'https'
+  readonly authority: string
+  readonly peer: string
+  readonly peerPort: number
+  readonly localAddress: string
+  readonly localPort: number
+  readonly serverName: string | undefined
+  readonly route: { readonly logName: string | undefined } | undefined
+  readonly destination: { readonly clusterId: string; readonly service: string } | undefined
+  /** Response flags as bits (flags.ts). */
+  readonly flags: number
+  readonly details: string
+  readonly upstreamHost: string | undefined
+  readonly transportFailure: string | undefined
+  readonly upstreamServiceTimeMs: number | undefined
+  readonly responseHeaders: readonly string[] | undefined
+  readonly bytesSent: number
+  readonly bytesReceived: number
 }
 
 /**
- * The one record of a finished exchange, built when the downstream response closes. Fields
- * most observers never read (addresses, the response head as an object) are computed on first
- * read, so metrics-only setups do not pay for them.
+ * Fields most observers never read (addresses, the response head as an object) are computed on
+ * first read, so metrics-only setups do not pay for them.
  */
 class HttpRequestRecord implements RequestRecord {
   readonly startTime: number
@@ -40,10 +67,10 @@ class HttpRequestRecord implements RequestRecord {
   readonly listener: string
   readonly requestedServerName: string | undefined
   readonly upstreamTransportFailureReason: string | undefined
-  readonly #ctx: RequestContext
+  readonly #ctx: HttpExchange
   #responseHeaders: OutgoingHttpHeaders | undefined
 
-  constructor(ctx: RequestContext) {
+  constructor(ctx: HttpExchange) {
     const req = ctx.req
     const res = ctx.res
     this.#ctx = ctx
@@ -51,7 +78,7 @@ class HttpRequestRecord implements RequestRecord {
     this.durationMs = performance.now() - ctx.startMark
     this.method = ctx.method
     this.path = req.url ?? '/'
-    this.protocol = PROTOCOLS[req.httpVersion] ?? `HTTP/${req.httpVersion}`
+    this.protocol = protocolName(req.httpVersion)
     this.scheme = ctx.scheme
     this.authority = ctx.authority
     this.requestHeaders = req.headers
@@ -78,11 +105,11 @@ class HttpRequestRecord implements RequestRecord {
   }
 
   get downstreamRemoteAddress(): string {
-    return hostPort(this.#ctx.peer, this.#ctx.peerPort)
+    return formatAddress(this.#ctx.peer, this.#ctx.peerPort)
   }
 
   get downstreamLocalAddress(): string {
-    return hostPort(peerIp(this.#ctx.localAddress), this.#ctx.localPort)
+    return formatAddress(this.#ctx.localAddress, this.#ctx.localPort)
   }
 
   /** Plain-object view (JSON, structured logs), lazy fields included. */
@@ -117,10 +144,6 @@ class HttpRequestRecord implements RequestRecord {
   }
 }
 
-export function buildRequestRecord(ctx: RequestContext): RequestRecord {
+export function buildRequestRecord(ctx: HttpExchange): RequestRecord {
   return new HttpRequestRecord(ctx)
-}
-
-function hostPort(ip: string, port: number): string {
-  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`
 }
