@@ -5,24 +5,25 @@
  * report only. `RateLimit-*` headers (the most restrictive enforced rule) go on every response.
  * The memory store answers synchronously, so nothing awaits unless Redis is consulted.
  */
-import { matchRoute } from '../../match/index.js'
-import type { RateDecision } from '../../state/ports.js'
-import type { RequestContext } from './context.js'
-import { Flag } from './flags.js'
-import { replyToBug, sendLocalReply } from './local-reply.js'
-import type { PreparedRateLimits, PreparedRateRule } from './rate-limit-policy.js'
+import { matchRoute } from '../../../match/index.js'
+import type { RateDecision } from '../../../state/ports.js'
+import type { RequestContext } from '../context.js'
+import { Flag } from '../flags.js'
+import { replyToBug, sendLocalReply } from '../local-reply.js'
+import type { PreparedRateLimits, PreparedRateRule } from '../rate-limit-policy.js'
+import type { Next, RequestStep } from '../step.js'
 
-type Continue = (ctx: RequestContext) => void
+export const rateLimitStep: RequestStep<PreparedRateLimits> = {
+  name: 'rate-limit',
+  prepare: ({ rateLimits }) => rateLimits,
+  run: (ctx, limits, next) => !applyRateLimits(ctx, limits, next),
+}
 
 /**
  * Returns false when the request may go on right now; true when this step answered it or will
  * call `next` once the store has answered.
  */
-export function applyRateLimits(
-  ctx: RequestContext,
-  limits: PreparedRateLimits,
-  next: Continue,
-): boolean {
+function applyRateLimits(ctx: RequestContext, limits: PreparedRateLimits, next: Next): boolean {
   let applied: PreparedRateRule[] | undefined
   let decisions: (RateDecision | Promise<RateDecision>)[] | undefined
   let isPending = false
@@ -41,11 +42,13 @@ export function applyRateLimits(
   Promise.all(decisions.map((d) => Promise.resolve(d))).then(
     (ds) => {
       if (ctx.closed) return
+      let isAnswered = true
       try {
-        if (!conclude(ctx, limits, rulesApplied, ds)) next(ctx)
+        isAnswered = conclude(ctx, limits, rulesApplied, ds)
       } catch (err) {
         replyToBug(ctx.env, ctx, ctx.res, err)
       }
+      if (!isAnswered) next(ctx)
     },
     (err: unknown) => replyToBug(ctx.env, ctx, ctx.res, err),
   )
