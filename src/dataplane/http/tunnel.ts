@@ -136,6 +136,8 @@ function relay(
 ): void {
   cluster.reportStatus(endpoint, status)
   ctx.details = 'via_upstream'
+  // CORS and RateLimit headers go on the switch as on any response.
+  if (ctx.extraResponseHeaders !== undefined) headers.push(...ctx.extraResponseHeaders)
   ctx.responseHeaders = headers
   const res = ctx.res
   res.writeHead(status, headers)
