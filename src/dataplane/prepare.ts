@@ -6,78 +6,28 @@
 import type * as ir from '../ir/index.js'
 import { egressRouteTableId, tlsChainId } from '../ir/index.js'
 import { compileEgressMatcher, compileRouteTable } from '../match/index.js'
-import type { CompiledRouteTable, EgressMatcher } from '../match/index.js'
-import { prepareCors } from './http/cors-policy.js'
-import type { PreparedCors } from './http/cors-policy.js'
+import type { CompiledRouteTable } from '../match/index.js'
 import { compileHeaderPlan } from './http/header-plan.js'
-import type { PreparedMirror } from './http/mirror-policy.js'
-import type { HeaderPlan } from './http/header-plan.js'
+import { prepareRouteSteps } from './http/order.js'
 import { prepareRateLimits } from './http/rate-limit-policy.js'
 import type { PreparedRateLimits, RateLimitDeps } from './http/rate-limit-policy.js'
 import { prepareRetry } from './http/retry-policy.js'
-import type { PreparedRetry } from './http/retry-policy.js'
-import { matchedPrefixLengths, preparePathRewrite } from './http/rewrite.js'
-import type { PathRewrite } from './http/rewrite.js'
+import { matchedPrefixLengths } from './http/rewrite.js'
+import type {
+  PreparedDestination,
+  PreparedEgressPort,
+  PreparedRoute,
+  PreparedSnapshot,
+} from './prepared.js'
 import type { ClusterRuntime } from './upstream/cluster-runtime.js'
 import type { UpstreamRegistry } from './upstream/registry.js'
 
-export interface PreparedDestination {
-  readonly destination: ir.RouteDestination
-  readonly clusterId: ir.ClusterId
-  /** The destination host (the ServiceEntry host), for metrics. */
-  readonly service: string
-  /** Undefined when the cluster is not in the snapshot: requests get 503 NC. */
-  readonly cluster: ClusterRuntime | undefined
-  /** Destination then route request header operations, folded. */
-  readonly requestPlan: HeaderPlan
-  readonly responsePlan: HeaderPlan
-  /** Host for the upstream request; undefined keeps the client's Host (Istio's default). */
-  readonly authority: string | undefined
-}
-
-export interface PreparedRoute {
-  readonly route: ir.HttpRoute
-  /** What logs and metrics call the route: its name, else its id. */
-  readonly logName: string
-  readonly action: ir.RouteAction
-  readonly destinations: readonly PreparedDestination[]
-  readonly totalWeight: number
-  /** Route-level response operations, for replies made without a destination. */
-  readonly responsePlan: HeaderPlan
-  readonly rewrite: PathRewrite | undefined
-  /** Per match entry: path characters a prefix swap replaces (-1: the whole path). */
-  readonly prefixLengths: readonly number[]
-  readonly retry: PreparedRetry
-  readonly timeoutMs: number | undefined
-  readonly directBody: Buffer | undefined
-  readonly fault: ir.FaultPolicy | undefined
-  readonly cors: PreparedCors | undefined
-  readonly mirrors: readonly PreparedMirror[]
-  /** The RateLimitPolicy rules on this route; undefined costs the request nothing. */
-  readonly rateLimits: PreparedRateLimits | undefined
-}
-
-/** A Gateway HTTP listener whose unrouted Hosts the egress allowlist decides (httpPorts). */
-export interface PreparedEgressPort {
-  readonly port: number
-  /** Default routes to the registered hosts on this port. */
-  readonly defaults: CompiledRouteTable
-  readonly matcher: EgressMatcher
-  /** Checks the addresses the default routes' clusters resolved (forward.ts). */
-  readonly guard: { readonly matcher: EgressMatcher }
-}
-
-export interface PreparedSnapshot {
-  readonly snapshot: ir.Snapshot
-  /** The route table of every plain-HTTP listener, by listener id. */
-  readonly routeTables: ReadonlyMap<ir.ListenerId, CompiledRouteTable>
-  /** Listeners with egress.httpPorts, by listener id; undefined when there are none. */
-  readonly egressPorts: ReadonlyMap<ir.ListenerId, PreparedEgressPort> | undefined
-  readonly clusters: ReadonlyMap<ir.ClusterId, ClusterRuntime>
-  readonly routes: ReadonlyMap<ir.HttpRoute, PreparedRoute>
-  readonly serverHeader: string | undefined
-  readonly numTrustedProxies: number
-}
+export type {
+  PreparedDestination,
+  PreparedEgressPort,
+  PreparedRoute,
+  PreparedSnapshot,
+} from './prepared.js'
 
 /**
  * Prepares a snapshot for serving. Cluster runtimes are acquired from `upstreams` (reused when
@@ -174,33 +124,20 @@ function prepareRoute(
     action.kind === 'forward'
       ? action.destinations.map((d) => prepareDestination(route, d, clusters))
       : []
-  let directBody: Buffer | undefined
-  if (action.kind === 'direct' && action.body !== undefined) {
-    directBody =
-      'text' in action.body
-        ? Buffer.from(action.body.text, 'utf8')
-        : Buffer.from(action.body.base64, 'base64')
-  }
+  const totalWeight = destinations.reduce((sum, d) => sum + d.destination.weight, 0)
+  const retry = prepareRetry(route.retry)
   return {
     route,
     logName: route.name ?? route.id,
     action,
     destinations,
-    totalWeight: destinations.reduce((sum, d) => sum + d.destination.weight, 0),
+    totalWeight,
     responsePlan: compileHeaderPlan([route.headers.response]),
-    rewrite: preparePathRewrite(route.rewrite, route.id),
     prefixLengths: matchedPrefixLengths(route),
-    retry: prepareRetry(route.retry),
+    retry,
     timeoutMs: route.timeoutMs,
-    directBody,
-    fault: route.fault,
-    cors: route.cors !== undefined ? prepareCors(route.cors, route.id) : undefined,
-    mirrors: route.mirrors.map((m) => ({
-      cluster: clusters.get(m.cluster),
-      percent: m.percent,
-      hostSuffix: m.hostSuffix ?? '',
-    })),
-    rateLimits,
+    // Only the steps this route uses; each prepares its own state once, here.
+    steps: prepareRouteSteps({ route, destinations, totalWeight, retry, clusters, rateLimits }),
   }
 }
 

@@ -1,5 +1,6 @@
 // WebSocket through the real gateway process: the Upgrade is routed like any request, relayed to
-// a ws server on loopback, and the bytes flow both ways; other upgrades are refused.
+// a ws server on loopback, and the bytes flow both ways; other upgrades are refused. An upgrade
+// is a request that ends in a tunnel: httpsRedirect, rate limits, CORS and faults apply to it.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { AddressInfo } from 'node:net'
@@ -14,7 +15,7 @@ import {
   startGateway,
 } from './harness/index.js'
 
-function upstreamDocs(name: string, port: number): string {
+function upstreamDocs(name: string, port: number, policy: readonly string[] = []): string {
   return `apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata:
@@ -24,7 +25,7 @@ spec:
   gateways: [gw]
   http:
     - name: ${name}
-      route:
+${policy.map((line) => `      ${line}\n`).join('')}      route:
         - destination: { host: ${name}.svc.test, port: { number: 80 } }
 ---
 apiVersion: networking.istio.io/v1
@@ -44,6 +45,7 @@ spec:
 describe('WebSocket tunnel (real gateway process)', () => {
   let gw: GatewayProcess
   let gatewayPort = 0
+  let securePort = 0
   let wss: WebSocketServer
   const seenHeaders: Array<Record<string, string | string[] | undefined>> = []
 
@@ -55,8 +57,10 @@ describe('WebSocket tunnel (real gateway process)', () => {
       socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }))
     })
     const closed = await freePort()
-    const [port, readinessPort] = await freePorts(2)
+    const [port, readinessPort, redirectPort] = await freePorts(3)
     gatewayPort = port!
+    securePort = redirectPort!
+    const wsPort = (wss.address() as AddressInfo).port
     gw = await startGateway({
       yaml: joinDocs(
         gatewayConfigDoc({ readinessPort: readinessPort! }),
@@ -67,9 +71,25 @@ metadata:
 spec:
   servers:
     - port: { number: ${gatewayPort}, name: http, protocol: HTTP }
-      hosts: ["*"]`,
-        upstreamDocs('ws', (wss.address() as AddressInfo).port),
+      hosts: ["*"]
+    - port: { number: ${securePort}, name: http-redirect, protocol: HTTP }
+      hosts: ["*"]
+      tls: { httpsRedirect: true }`,
+        upstreamDocs('ws', wsPort),
         upstreamDocs('dead', closed),
+        upstreamDocs('limited', wsPort),
+        upstreamDocs('cors', wsPort, [
+          'corsPolicy: { allowOrigins: [{ exact: https://app.test }] }',
+        ]),
+        upstreamDocs('fault', wsPort, [
+          'fault: { abort: { httpStatus: 418, percentage: { value: 100 } } }',
+        ]),
+        `apiVersion: portcullis.io/v1alpha1
+kind: RateLimitPolicy
+metadata: { name: ws-limit, namespace: default }
+spec:
+  targetRefs: [{ kind: VirtualService, name: limited }]
+  rules: [{ by: ['header:x-run'], limit: { requests: 1, unit: hour } }]`,
       ),
       readyTimeoutMs: 30_000,
     })
@@ -165,6 +185,69 @@ spec:
     assert.match(
       await gw.waitForLine(/"ws-uf"/, 10_000, { stream: 'stdout' }),
       /" 503 UF upstream_reset_before_response_started\{connection_failure\} /,
+    )
+  })
+
+  /** Opens a WebSocket through the gateway; resolves with the 101's headers, or the refusal. */
+  const openSocket = (
+    port: number,
+    headers: Record<string, string>,
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> =>
+    new Promise((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/chat`, { headers })
+      ws.once('upgrade', (res) => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers })
+        ws.terminate()
+      })
+      ws.once('unexpected-response', (_req, res) => {
+        resolve({ status: res.statusCode ?? 0, headers: res.headers })
+        res.resume()
+        ws.terminate()
+      })
+      ws.once('error', reject)
+    })
+
+  test('an upgrade to an httpsRedirect server gets the 301, not 404', async () => {
+    const res = await openSocket(securePort, { host: 'ws.test', 'x-request-id': 'ws-301' })
+    assert.equal(res.status, 301)
+    assert.equal(res.headers['location'], 'https://ws.test/chat')
+    assert.match(
+      await gw.waitForLine(/"ws-301"/, 10_000, { stream: 'stdout' }),
+      /" 301 - https_redirect /,
+    )
+  })
+
+  test('an upgrade over the RateLimitPolicy gets 429 RL', async () => {
+    const headers = { host: 'limited.test', 'x-run': 'ws-rl' }
+    const first = await openSocket(gatewayPort, { ...headers, 'x-request-id': 'ws-rl-1' })
+    assert.equal(first.status, 101)
+    assert.equal(first.headers['ratelimit-remaining'], '0')
+    const second = await openSocket(gatewayPort, { ...headers, 'x-request-id': 'ws-rl-2' })
+    assert.equal(second.status, 429)
+    assert.equal(second.headers['x-envoy-ratelimited'], 'true')
+    assert.match(
+      await gw.waitForLine(/"ws-rl-2"/, 10_000, { stream: 'stdout' }),
+      /" 429 RL request_rate_limited /,
+    )
+  })
+
+  test('CORS applies to an upgrade: only an allowed Origin is echoed on the 101', async () => {
+    const allowed = await openSocket(gatewayPort, { host: 'cors.test', origin: 'https://app.test' })
+    assert.equal(allowed.status, 101)
+    assert.equal(allowed.headers['access-control-allow-origin'], 'https://app.test')
+    const denied = await openSocket(gatewayPort, { host: 'cors.test', origin: 'https://evil.test' })
+    assert.equal(denied.status, 101)
+    assert.equal(denied.headers['access-control-allow-origin'], undefined)
+  })
+
+  test('a route with a fault abort answers an upgrade with the abort status', async () => {
+    const seenBefore = seenHeaders.length
+    const res = await openSocket(gatewayPort, { host: 'fault.test', 'x-request-id': 'ws-fi' })
+    assert.equal(res.status, 418)
+    assert.equal(seenHeaders.length, seenBefore, 'nothing reached the upstream')
+    assert.match(
+      await gw.waitForLine(/"ws-fi"/, 10_000, { stream: 'stdout' }),
+      /" 418 FI fault_filter_abort /,
     )
   })
 })

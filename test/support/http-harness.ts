@@ -6,7 +6,7 @@
 import type { RateLimitDeps } from '../../src/dataplane/http/rate-limit-policy.js'
 import { createServer, request as nodeRequest } from 'node:http'
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { Agent, request } from 'undici'
 import type * as ir from '../../src/ir/index.js'
 import { createLogger, silentLogger } from '../../src/lib/index.js'
@@ -184,6 +184,8 @@ export interface Gateway {
   readonly records: RequestRecord[]
   readonly prepared: PreparedSnapshot
   readonly registry: UpstreamRegistry
+  /** The downstream server (closing its connections is what a drain does at its deadline). */
+  readonly server: Server
   /** Resolves once `n` records are in (at most 5 s). */
   waitForRecords(n: number): Promise<RequestRecord[]>
 }
@@ -216,6 +218,9 @@ export async function startGateway(
     ...opts.listener,
   }
   const server = createServer((req, res) => handler(req, res, prepared, listener))
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+    handler.upgrade(req, socket, head, prepared, listener),
+  )
   const port = await listen(server)
   t.after(async () => {
     await closeServer(server)
@@ -227,6 +232,7 @@ export async function startGateway(
     records,
     prepared,
     registry,
+    server,
     async waitForRecords(n) {
       for (let i = 0; i < 500 && records.length < n; i++) await sleep(10)
       return records

@@ -9,23 +9,14 @@ import type {
   PreparedEgressPort,
   PreparedRoute,
   PreparedSnapshot,
-} from '../prepare.js'
+} from '../prepared.js'
 import type { EgressGuard, ListenerContext } from '../types.js'
-import type { ClusterRuntime } from '../upstream/cluster-runtime.js'
 import type { UpstreamEndpoint } from '../upstream/endpoint.js'
-import type { PoolTicket } from '../upstream/shared-pool-limits.js'
 import { forwardedProto, peerIp } from './forwarded.js'
 import type { OverloadSignal } from './overload-signal.js'
+import { RequestHolds } from './request-holds.js'
 
-/** Why the gateway ends an upstream attempt itself. */
-export type CancelReason = 'retry' | 'route-timeout' | 'per-try-timeout' | 'downstream'
-
-/** The upstream attempt in flight, as the rest of the request path sees it. */
-export interface InFlightAttempt {
-  cancel(reason: CancelReason): void
-  /** Continues a paused upstream body once the downstream has drained. */
-  resume(): void
-}
+export type { CancelReason, InFlightAttempt } from './request-holds.js'
 
 /** Where a response keeps its request's context, for listeners added without closures. */
 export const CONTEXT: unique symbol = Symbol('portcullis.request-context')
@@ -55,7 +46,8 @@ export interface HandlerEnv {
 
 /**
  * All state of one request, in one object: the only allocation the request path makes beyond
- * what headers and the upstream exchange need. Steps read and write it in the order of order.ts.
+ * what headers and the upstream exchange need (and the holds, which own what it acquires).
+ * Steps read and write it in the order of order.ts.
  */
 export class RequestContext implements MatchRequest {
   readonly req: IncomingMessage
@@ -83,8 +75,15 @@ export class RequestContext implements MatchRequest {
   readonly forwardedProto: string
   readonly hasBody: boolean
 
+  /** The upgrade's first bytes: set for a WebSocket upgrade, which ends in a tunnel. */
+  readonly tunnelHead: Buffer | undefined
+  /** Breaker slot, retries, shared-pool ticket, timers, attempt: released once, at close. */
+  readonly holds = new RequestHolds()
+
   route: PreparedRoute | undefined = undefined
-  /** Egress listeners: endpoint addresses are checked before connecting (forward.ts). */
+  /** The next of the route's steps to run (order.ts). */
+  stepIndex = 0
+  /** Egress listeners: endpoint addresses are checked before connecting (egress-address.ts). */
   egressGuard: EgressGuard | undefined
   matchIndex = -1
   destination: PreparedDestination | undefined = undefined
@@ -101,24 +100,18 @@ export class RequestContext implements MatchRequest {
   bytesSent = 0
   bytesReceived = 0
 
-  /** Tries made so far, the endpoints they went to, and the one in flight. */
+  /** Tries made so far, and the endpoints they went to. */
   attempt = 0
   tried: UpstreamEndpoint[] | undefined = undefined
-  exchange: InFlightAttempt | undefined = undefined
+  /** The upstream request head and path (the upstream-headers and rewrite steps). */
   upstreamHeaders: string[] | undefined = undefined
-  routeTimer: NodeJS.Timeout | undefined = undefined
-  retryTimer: NodeJS.Timeout | undefined = undefined
-  /** Headers added to whatever response goes out (CORS, an issued hash cookie). */
+  upstreamPath: string | undefined = undefined
+  /** Headers added to whatever response goes out (CORS, rate limits, an issued hash cookie). */
   extraResponseHeaders: string[] | undefined = undefined
   /** The request body, kept when it is small enough to be sent again on a retry. */
   bodyBuffer: Buffer | undefined = undefined
   /** The consistent-hash key of this request, hashed (when the cluster balances by one). */
   hash: number | undefined = undefined
-  /** The cluster whose circuit breaker admitted this request, and retries it holds there. */
-  admittedBy: ClusterRuntime | undefined = undefined
-  retriesHeld = 0
-  /** Slots held under connection-pool limits shared with other replicas (Redis). */
-  poolTicket: PoolTicket | undefined = undefined
   /** The downstream response has closed; the record is out. */
   closed = false
   /** The gateway destroyed the response itself (upstream reset mid-body, timeout). */
@@ -136,7 +129,9 @@ export class RequestContext implements MatchRequest {
     prepared: PreparedSnapshot,
     listener: ListenerContext,
     env: HandlerEnv,
+    tunnelHead?: Buffer,
   ) {
+    this.tunnelHead = tunnelHead
     this.startMark = performance.now()
     this.startTime = Date.now()
     this.req = req

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from '../../lib/index.js'
 import type { RequestObserver } from '../../observe/events.js'
-import type { PreparedSnapshot } from '../prepare.js'
+import type { PreparedSnapshot } from '../prepared.js'
 import type { ListenerContext } from '../types.js'
 import type { UpstreamRegistry } from '../upstream/registry.js'
 import { CONTEXT, RequestContext } from './context.js'
@@ -10,7 +10,6 @@ import { Flag } from '../record/flags.js'
 import { Details } from '../record/details.js'
 import { abandonUpstream, replyToBug, sendLocalReply } from './local-reply.js'
 import { runRequestSteps } from './order.js'
-import { shedOverloaded } from './overload-shed.js'
 import type { OverloadSignal } from './overload-signal.js'
 import { buildRequestRecord } from '../record/http-record.js'
 import { StreamTimeouts } from './stream-timeouts.js'
@@ -64,7 +63,6 @@ export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
     timeouts: new StreamTimeouts(),
     ...(deps.overload !== undefined ? { overload: deps.overload } : {}),
   }
-  const overload = deps.overload
   const handleHttpRequest = (
     req: IncomingMessage,
     res: ServerResponse,
@@ -77,9 +75,7 @@ export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
       ;(res as WithContext)[CONTEXT] = ctx
       res.on('close', onResponseClose)
       env.timeouts.track(ctx)
-      // Before routing and everything after it: a shed request costs as little as possible.
-      if (overload !== undefined && overload.isOverloaded) shedOverloaded(ctx, overload)
-      else runRequestSteps(ctx)
+      runRequestSteps(ctx)
     } catch (err) {
       replyToBug(env, ctx, res, err)
     }
@@ -117,21 +113,11 @@ function onResponseClose(this: WithContext): void {
   ctx.closed = true
   ctx.env.timeouts.untrack(ctx)
   try {
-    if (ctx.routeTimer !== undefined) clearTimeout(ctx.routeTimer)
-    if (ctx.retryTimer !== undefined) clearTimeout(ctx.retryTimer)
-    const admitted = ctx.admittedBy
-    if (admitted !== undefined) {
-      admitted.inFlight--
-      admitted.retriesInFlight -= ctx.retriesHeld
-    }
-    if (ctx.poolTicket !== undefined) ctx.poolTicket.release()
+    // Everything the request acquired goes back here, whichever way it ended.
+    ctx.holds.release()
     if (!this.writableFinished && !ctx.resetByGateway) {
       ctx.flags |= Flag.DC
       if (!this.headersSent) ctx.details = Details.downstreamRemoteDisconnect
-    }
-    if (ctx.exchange !== undefined) {
-      ctx.exchange.cancel('downstream')
-      ctx.exchange = undefined
     }
     ctx.env.observer.onRequestComplete(buildRequestRecord(ctx))
   } catch (err) {

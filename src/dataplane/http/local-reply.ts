@@ -1,4 +1,3 @@
-import { Details } from '../record/details.js'
 import type { ServerResponse } from 'node:http'
 import type { HandlerEnv, RequestContext } from './context.js'
 import { finishResponseHeaders } from './response-headers.js'
@@ -70,12 +69,7 @@ export function sendLocalReply(
  * no timer may answer after the reply that follows.
  */
 export function abandonUpstream(ctx: RequestContext): void {
-  if (ctx.routeTimer !== undefined) clearTimeout(ctx.routeTimer)
-  if (ctx.retryTimer !== undefined) clearTimeout(ctx.retryTimer)
-  ctx.routeTimer = undefined
-  ctx.retryTimer = undefined
-  ctx.exchange?.cancel('downstream')
-  ctx.exchange = undefined
+  ctx.holds.abandon('downstream')
 }
 
 /** A throw on the request path is a bug: 500 for the client, an error log with the request id. */
@@ -88,9 +82,8 @@ export function replyToBug(
   env.log.error('request handling failed', { requestId: ctx?.requestId, err })
   try {
     if (ctx !== undefined) {
-      ctx.exchange?.cancel('downstream')
-      ctx.exchange = undefined
-      sendLocalReply(ctx, 500, 0, Details.internalError)
+      ctx.holds.abandon('downstream')
+      sendLocalReply(ctx, 500, 0, 'internal_error')
     } else if (!res.headersSent) {
       res.writeHead(500, { 'content-length': '0' })
       res.end()

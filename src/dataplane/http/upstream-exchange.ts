@@ -132,5 +132,5 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, InFlightAtt
 }
 
 function onResponseDrain(this: { [CONTEXT]?: RequestContext }): void {
-  this[CONTEXT]?.exchange?.resume()
+  this[CONTEXT]?.holds.attempt?.resume()
 }

@@ -41,9 +41,12 @@ export class ClusterRuntime {
   refs = 0
   /** The consistent-hash key of the cluster's load balancer, if it has one. */
   readonly hashKey: ir.HashKey | undefined
-  /** Requests admitted and not finished, and retries in flight (circuit breakers). */
-  inFlight = 0
-  retriesInFlight = 0
+  /**
+   * Requests admitted and not finished, and retries in flight (circuit breakers). Only a
+   * request's holds (http/request-holds.ts) take and give back slots, through admit/leave.
+   */
+  #inFlight = 0
+  #retriesInFlight = 0
   /**
    * When requests go to the endpoints over HTTP/2: never, always (port protocol HTTP2/GRPC or
    * h2UpgradePolicy UPGRADE), or when the downstream request is HTTP/2 (useClientProtocol).
@@ -157,16 +160,34 @@ export class ClusterRuntime {
 
   /** Admits one more request, or refuses it when the breaker is full (503 UO). */
   admit(): boolean {
-    if (this.inFlight >= this.#maxInFlight) return false
-    this.inFlight++
+    if (this.#inFlight >= this.#maxInFlight) return false
+    this.#inFlight++
     return true
+  }
+
+  /** Gives back the slot admit() took, once the request has ended. */
+  leave(): void {
+    this.#inFlight--
   }
 
   /** Admits one more retry against connectionPool.http.maxRetries. */
   admitRetry(): boolean {
-    if (this.retriesInFlight >= this.#maxRetries) return false
-    this.retriesInFlight++
+    if (this.#retriesInFlight >= this.#maxRetries) return false
+    this.#retriesInFlight++
     return true
+  }
+
+  /** Gives back `count` retries admitRetry() admitted, once their request has ended. */
+  leaveRetries(count: number): void {
+    this.#retriesInFlight -= count
+  }
+
+  get inFlight(): number {
+    return this.#inFlight
+  }
+
+  get retriesInFlight(): number {
+    return this.#retriesInFlight
   }
 
   /** An upstream answered with `status` (outlier detection). */

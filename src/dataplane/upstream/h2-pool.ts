@@ -1,11 +1,23 @@
-import { connect as h2Connect, constants as h2 } from 'node:http2'
-import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2'
+import { connect as h2Connect } from 'node:http2'
+import type { ClientHttp2Session } from 'node:http2'
 import { connect as netConnect } from 'node:net'
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { connect as tlsConnect } from 'node:tls'
 import { errors as undiciErrors } from 'undici'
 import { toH2RequestHeaders } from './h2-headers.js'
+import {
+  abortStream,
+  onStreamClose,
+  onStreamData,
+  onStreamEnd,
+  onStreamError,
+  onStreamResponse,
+  onStreamTimeout,
+  onStreamTrailers,
+  STATE,
+} from './h2-stream.js'
+import type { H2DispatchHandler, StateStream, StreamSession, StreamState } from './h2-stream.js'
 import type { UpstreamTls } from './upstream-tls.js'
 
 /** What one request asks of the pool: the same fields undici's dispatch reads. */
@@ -19,19 +31,8 @@ export interface H2DispatchOptions {
   readonly bodyTimeout: number
 }
 
-/**
- * The handler contract of undici's dispatch, as far as the request path uses it, so one
- * exchange object drives either transport. onConnect comes once the stream is open (a connect
- * failure is an onError without it); trailers arrive with onComplete as a flat list.
- */
-export interface H2DispatchHandler {
-  onConnect(abort: (err?: Error) => void): void
-  onHeaders(status: number, raw: string[], resume: () => void): boolean
-  onData(chunk: Buffer): boolean
-  onComplete(trailers: string[] | null): void
-  onError(err: Error): void
-  onBodySent(chunk: Buffer): void
-}
+export type { H2DispatchHandler } from './h2-stream.js'
+export { isRefusedStream, REFUSED_STREAM_CODE } from './h2-stream.js'
 
 export interface H2PoolOptions {
   readonly ip: string
@@ -48,15 +49,7 @@ export interface H2PoolOptions {
   readonly tls?: UpstreamTls
 }
 
-/** An error code a stream reset by the upstream with REFUSED_STREAM carries. */
-export const REFUSED_STREAM_CODE = 'ERR_HTTP2_REFUSED_STREAM'
-
-/** The upstream refused the stream before processing it (RFC 9113 §8.7): safe to retry. */
-export function isRefusedStream(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === REFUSED_STREAM_CODE
-}
-
-interface PooledSession {
+interface PooledSession extends StreamSession {
   readonly pool: H2Pool
   readonly session: ClientHttp2Session
   /** Streams started or waiting for the session to connect. */
@@ -69,26 +62,9 @@ interface PooledSession {
   timer: NodeJS.Timeout | undefined
 }
 
-const STATE: unique symbol = Symbol('portcullis.h2-stream')
 const SESSION: unique symbol = Symbol('portcullis.h2-session')
 
-type StateStream = ClientHttp2Stream & { [STATE]?: StreamState }
 type PoolSession = ClientHttp2Session & { [SESSION]?: PooledSession }
-
-interface StreamState {
-  readonly pool: H2Pool
-  readonly ps: PooledSession
-  readonly handler: H2DispatchHandler
-  readonly bodyTimeout: number
-  headersSeen: boolean
-  done: boolean
-  trailers: string[] | null
-  /** Set by the gateway (cancel, timeout): wins over whatever the stream reports. */
-  error: Error | undefined
-  streamError: Error | undefined
-  body: Readable | undefined
-  onBodyData: ((chunk: Buffer) => void) | undefined
-}
 
 /**
  * HTTP/2 sessions to one endpoint: h2c with prior knowledge, or h2 over TLS (ALPN `h2`) with the
@@ -264,7 +240,6 @@ export class H2Pool {
       return
     }
     const state: StreamState = {
-      pool: this,
       ps,
       handler,
       bodyTimeout: o.bodyTimeout,
@@ -299,15 +274,6 @@ export class H2Pool {
     // pipe() pauses the body while the stream's flow-control window is full.
     body.pipe(stream)
   }
-}
-
-const CANCELLED = new Error('stream cancelled by the gateway')
-
-function abortStream(stream: StateStream, err: Error | undefined): void {
-  const state = stream[STATE]
-  if (state === undefined || state.done) return
-  state.error ??= err ?? CANCELLED
-  if (!stream.destroyed) stream.close(h2.NGHTTP2_CANCEL)
 }
 
 function requestError(err: unknown): Error {
@@ -356,116 +322,4 @@ function onSessionClose(this: PoolSession): void {
   ps.timer = undefined
   ps.pool.retire(ps)
   ps.pool.failPending(ps, ps.error ?? new undiciErrors.SocketError('upstream session closed'))
-}
-
-function onStreamResponse(
-  this: StateStream,
-  headers: IncomingHttpHeaders,
-  _flags: number,
-  rawHeaders?: string[],
-): void {
-  const state = this[STATE]
-  if (state === undefined || state.done) return
-  const status = Number(headers[':status'])
-  state.headersSeen = true
-  this.setTimeout(state.bodyTimeout)
-  // rawHeaders keeps repeated names apart; pseudo-headers are not forwarded.
-  const raw = rawHeaders ?? flatten(headers)
-  const list: string[] = []
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    if (raw[i]!.charCodeAt(0) !== 58 /* ':' */) list.push(raw[i]!, raw[i + 1]!)
-  }
-  if (!state.handler.onHeaders(status, list, resumeOf(this))) this.pause()
-}
-
-function resumeOf(stream: StateStream): () => void {
-  return () => {
-    if (!stream.destroyed) stream.resume()
-  }
-}
-
-function flatten(headers: IncomingHttpHeaders): string[] {
-  const out: string[] = []
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue
-    if (Array.isArray(value)) for (const v of value) out.push(name, v)
-    else out.push(name, value)
-  }
-  return out
-}
-
-function onStreamData(this: StateStream, chunk: Buffer): void {
-  const state = this[STATE]
-  if (state === undefined || state.done) return
-  if (!state.handler.onData(chunk)) this.pause()
-}
-
-function onStreamTrailers(
-  this: StateStream,
-  trailers: IncomingHttpHeaders,
-  _flags: number,
-  rawTrailers?: string[],
-): void {
-  const state = this[STATE]
-  if (state === undefined) return
-  state.trailers = rawTrailers ?? flatten(trailers)
-}
-
-function onStreamEnd(this: StateStream): void {
-  const state = this[STATE]
-  if (state === undefined || state.done || !state.headersSeen) return
-  if (state.error !== undefined || state.streamError !== undefined) return
-  // node ends the readable side of a reset stream too: only a stream closed without an error
-  // code (or not closed yet) ended with END_STREAM.
-  const code = this.rstCode
-  if (code !== undefined && code !== h2.NGHTTP2_NO_ERROR) return
-  state.done = true
-  detachBody(state, this)
-  state.handler.onComplete(state.trailers)
-}
-
-function onStreamError(this: StateStream, err: Error): void {
-  const state = this[STATE]
-  if (state !== undefined) state.streamError ??= err
-}
-
-function onStreamTimeout(this: StateStream): void {
-  const state = this[STATE]
-  if (state === undefined || state.done) return
-  state.error ??= state.headersSeen
-    ? new undiciErrors.BodyTimeoutError()
-    : new undiciErrors.HeadersTimeoutError()
-  this.close(h2.NGHTTP2_CANCEL)
-}
-
-function onStreamClose(this: StateStream): void {
-  const state = this[STATE]
-  if (state === undefined) return
-  state.pool.streamEnded(state.ps)
-  detachBody(state, this)
-  if (state.done) return
-  state.done = true
-  state.handler.onError(state.error ?? resetError(this.rstCode, state))
-}
-
-function detachBody(state: StreamState, stream: StateStream): void {
-  const body = state.body
-  if (body === undefined) return
-  state.body = undefined
-  body.unpipe(stream)
-  if (state.onBodyData !== undefined) body.off('data', state.onBodyData)
-}
-
-/** Why a stream closed without an error of its own: the code it was reset with. */
-function resetError(code: number, state: StreamState): Error {
-  if (code === h2.NGHTTP2_REFUSED_STREAM) {
-    const err = new Error('upstream refused the stream') as Error & { code: string }
-    err.code = REFUSED_STREAM_CODE
-    return err
-  }
-  return (
-    state.streamError ??
-    state.ps.error ??
-    new undiciErrors.SocketError(`upstream reset the stream (code ${code})`)
-  )
 }

@@ -6,14 +6,22 @@
  * actual request from an allowed origin gets the origin echoed (and expose/credentials) on the
  * response, whoever produces it.
  */
-import { Details } from '../record/details.js'
-import { testStringMatch } from '../../match/index.js'
-import type { RequestContext } from './context.js'
-import type { PreparedCors } from './cors-policy.js'
-import { sendLocalReply } from './local-reply.js'
+import { testStringMatch } from '../../../match/index.js'
+import type { RequestContext } from '../context.js'
+import { prepareCors } from '../cors-policy.js'
+import type { PreparedCors } from '../cors-policy.js'
+import { sendLocalReply } from '../local-reply.js'
+import type { RequestStep } from '../step.js'
+
+export const corsStep: RequestStep<PreparedCors> = {
+  name: 'cors',
+  prepare: ({ route }) =>
+    route.cors !== undefined ? prepareCors(route.cors, route.id) : undefined,
+  run: (ctx, cors) => !applyCors(ctx, cors),
+}
 
 /** Returns true when the request has been answered here (a preflight). */
-export function applyCors(ctx: RequestContext, cors: PreparedCors): boolean {
+function applyCors(ctx: RequestContext, cors: PreparedCors): boolean {
   const origin = ctx.req.headers.origin
   if (origin === undefined || origin === '') return false
   const allowed = cors.origins.some((m) => testStringMatch(m, origin))
@@ -22,11 +30,11 @@ export function applyCors(ctx: RequestContext, cors: PreparedCors): boolean {
   if (isPreflight) {
     if (allowed) {
       ctx.extraResponseHeaders = ['access-control-allow-origin', origin, ...cors.preflight]
-      sendLocalReply(ctx, 200, 0, Details.corsResponse)
+      sendLocalReply(ctx, 200, 0, 'cors_response')
       return true
     }
     if (cors.forwardUnmatched) return false
-    sendLocalReply(ctx, 200, 0, Details.corsResponse)
+    sendLocalReply(ctx, 200, 0, 'cors_response')
     return true
   }
   if (allowed) ctx.extraResponseHeaders = ['access-control-allow-origin', origin, ...cors.actual]

@@ -5,25 +5,25 @@
  * report only. `RateLimit-*` headers (the most restrictive enforced rule) go on every response.
  * The memory store answers synchronously, so nothing awaits unless Redis is consulted.
  */
-import { matchRoute } from '../../match/index.js'
-import type { RateDecision } from '../../state/ports.js'
-import type { RequestContext } from './context.js'
-import { Flag } from '../record/flags.js'
-import { Details } from '../record/details.js'
-import { replyToBug, sendLocalReply } from './local-reply.js'
-import type { PreparedRateLimits, PreparedRateRule } from './rate-limit-policy.js'
+import { matchRoute } from '../../../match/index.js'
+import type { RateDecision } from '../../../state/ports.js'
+import type { RequestContext } from '../context.js'
+import { Flag } from '../../record/flags.js'
+import { replyToBug, sendLocalReply } from '../local-reply.js'
+import type { PreparedRateLimits, PreparedRateRule } from '../rate-limit-policy.js'
+import type { Next, RequestStep } from '../step.js'
 
-type Continue = (ctx: RequestContext) => void
+export const rateLimitStep: RequestStep<PreparedRateLimits> = {
+  name: 'rate-limit',
+  prepare: ({ rateLimits }) => rateLimits,
+  run: (ctx, limits, next) => !applyRateLimits(ctx, limits, next),
+}
 
 /**
  * Returns false when the request may go on right now; true when this step answered it or will
  * call `next` once the store has answered.
  */
-export function applyRateLimits(
-  ctx: RequestContext,
-  limits: PreparedRateLimits,
-  next: Continue,
-): boolean {
+function applyRateLimits(ctx: RequestContext, limits: PreparedRateLimits, next: Next): boolean {
   let applied: PreparedRateRule[] | undefined
   let decisions: (RateDecision | Promise<RateDecision>)[] | undefined
   let isPending = false
@@ -39,19 +39,19 @@ export function applyRateLimits(
   if (applied === undefined || decisions === undefined) return false
   if (!isPending) return conclude(ctx, limits, applied, decisions as RateDecision[])
   const rulesApplied = applied
-  const onDecided = (ds: readonly RateDecision[]): void => {
-    if (ctx.closed) return
-    try {
-      if (!conclude(ctx, limits, rulesApplied, ds)) next(ctx)
-    } catch (err) {
-      replyToBug(ctx.env, ctx, ctx.res, err)
-    }
-  }
-  const onBug = (err: unknown): void => replyToBug(ctx.env, ctx, ctx.res, err)
-  // One rule (the usual case): no Promise.all around its one promise.
-  if (decisions.length === 1)
-    (decisions[0] as Promise<RateDecision>).then((d) => onDecided([d]), onBug)
-  else Promise.all(decisions.map((d) => Promise.resolve(d))).then(onDecided, onBug)
+  Promise.all(decisions.map((d) => Promise.resolve(d))).then(
+    (ds) => {
+      if (ctx.closed) return
+      let isAnswered = true
+      try {
+        isAnswered = conclude(ctx, limits, rulesApplied, ds)
+      } catch (err) {
+        replyToBug(ctx.env, ctx, ctx.res, err)
+      }
+      if (!isAnswered) next(ctx)
+    },
+    (err: unknown) => replyToBug(ctx.env, ctx, ctx.res, err),
+  )
   return true
 }
 
@@ -118,7 +118,7 @@ function conclude(
     if (!d.error && (tightest === undefined || d.remaining < tightest.remaining)) tightest = d
   }
   if (isError) {
-    sendLocalReply(ctx, 500, Flag.RLSE, Details.rateLimiterError)
+    sendLocalReply(ctx, 500, Flag.RLSE, 'rate_limiter_error')
     return true
   }
   const shown = refused ?? tightest
@@ -133,7 +133,7 @@ function conclude(
     )
   }
   if (refused === undefined) return false
-  sendLocalReply(ctx, 429, Flag.RL, Details.rateLimited, undefined, undefined, [
+  sendLocalReply(ctx, 429, Flag.RL, 'request_rate_limited', undefined, undefined, [
     'x-envoy-ratelimited',
     'true',
     'retry-after',

@@ -5,8 +5,31 @@
  * with Host suffixed by `-shadow` when the compatibility profile asks for it.
  */
 import type { Dispatcher } from 'undici'
-import type { RequestContext } from './context.js'
-import type { PreparedMirror } from './mirror-policy.js'
+import type { RequestContext } from '../context.js'
+import type { PreparedMirror } from '../mirror-policy.js'
+import type { RequestStep } from '../step.js'
+import { upstreamPath } from '../upstream-head.js'
+
+/** After the request head is built and a small body kept; never for a tunnel. */
+export const mirrorStep: RequestStep<readonly PreparedMirror[]> = {
+  name: 'mirror',
+  prepare: ({ route, clusters }) =>
+    route.mirrors.length === 0
+      ? undefined
+      : route.mirrors.map((m) => ({
+          cluster: clusters.get(m.cluster),
+          percent: m.percent,
+          hostSuffix: m.hostSuffix ?? '',
+        })),
+  run(ctx, mirrors) {
+    const head = ctx.upstreamHeaders
+    // A streamed body cannot be copied; an upgrade is not mirrored.
+    if (head === undefined || ctx.tunnelHead !== undefined) return true
+    if (ctx.hasBody && ctx.bodyBuffer === undefined) return true
+    sendMirrors(ctx, mirrors, head, upstreamPath(ctx))
+    return true
+  },
+}
 
 /** Reads and drops the mirror's response; one shared handler, no per-copy closures. */
 class DiscardResponse implements Dispatcher.DispatchHandler {
@@ -22,7 +45,7 @@ class DiscardResponse implements Dispatcher.DispatchHandler {
 }
 const DISCARD = new DiscardResponse()
 
-export function sendMirrors(
+function sendMirrors(
   ctx: RequestContext,
   mirrors: readonly PreparedMirror[],
   head: readonly string[],
