@@ -27,6 +27,8 @@ const BYTES = 16
 /** The source the loop publishes from; with the active snapshot for the overload bound. */
 export type BeaconSource = ReadinessSource & {
   readonly snapshots: {
+    /** Publishes at the moment the drain begins, not up to a heartbeat later. */
+    readonly onDraining?: (listener: () => void) => void
     readonly active?:
       | { readonly snapshot: { readonly settings: { readonly overload?: OverloadBound } } }
       | undefined
@@ -47,7 +49,9 @@ export function createReadinessBeacon(source: BeaconSource): ReadinessBeacon {
   const buffer = new SharedArrayBuffer(BYTES)
   const ints = new Int32Array(buffer)
   const beat = new BigInt64Array(buffer)
+  let isClosed = false
   const publish = (): void => {
+    if (isClosed) return
     const bound = source.snapshots.active?.snapshot.settings.overload?.maxEventLoopDelayMs ?? 0
     const name = readinessOf(source).body as StateName
     Atomics.store(ints, STALE_AFTER, (bound > 0 ? bound : STALE_WITHOUT_GUARD_MS) + HEARTBEAT_MS)
@@ -55,9 +59,16 @@ export function createReadinessBeacon(source: BeaconSource): ReadinessBeacon {
     Atomics.store(beat, HEARTBEAT, BigInt(Date.now()))
   }
   publish()
+  source.snapshots.onDraining?.(publish)
   // The beacon never keeps the process alive on its own.
   const timer = setInterval(publish, HEARTBEAT_MS).unref()
-  return { buffer, close: () => clearInterval(timer) }
+  return {
+    buffer,
+    close: () => {
+      isClosed = true
+      clearInterval(timer)
+    },
+  }
 }
 
 /** The readiness thread's view of a beacon: a ReadinessSource that never touches the loop. */

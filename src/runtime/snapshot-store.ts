@@ -47,6 +47,11 @@ export interface SnapshotView {
   readonly lastSuccessAt: number | undefined
   /** Set once shutdown begins; readiness answers 503 from then on. */
   readonly isDraining: boolean
+  /**
+   * Calls `listener` synchronously when the drain begins, so an answer kept elsewhere (the
+   * readiness thread's) turns 503 at the same moment as isDraining.
+   */
+  onDraining(listener: () => void): void
 }
 
 export interface SnapshotStore {
@@ -67,6 +72,7 @@ export function createSnapshotStore(): SnapshotStore {
   let failures = 0
   let lastSuccessAt: number | undefined
   let isDraining = false
+  const drainListeners: (() => void)[] = []
 
   const view: SnapshotView = {
     get active() {
@@ -86,6 +92,9 @@ export function createSnapshotStore(): SnapshotStore {
     },
     get isDraining() {
       return isDraining
+    },
+    onDraining(listener) {
+      drainListeners.push(listener)
     },
   }
 
@@ -110,6 +119,7 @@ export function createSnapshotStore(): SnapshotStore {
     },
     markDraining() {
       isDraining = true
+      for (const listener of drainListeners) listener()
     },
   }
 }
