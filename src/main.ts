@@ -8,6 +8,7 @@ import { startAdminServers, startReadinessServer, type AdminServers } from './ad
 import {
   parseCommand,
   runCerts,
+  runDescribe,
   runSuggest,
   runValidate,
   versionText,
@@ -61,6 +62,12 @@ async function main(argv: readonly string[]): Promise<number | undefined> {
         (t) => process.stdout.write(t),
         (t) => process.stderr.write(t),
       )
+    case 'describe':
+      return runDescribe(command.argv, {
+        build,
+        out: (t) => process.stdout.write(t),
+        err: (t) => process.stderr.write(t),
+      })
     case 'suggest':
       return runSuggest(command.argv, {
         out: (t) => process.stdout.write(t),

@@ -6,6 +6,7 @@ import fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import type { Logger } from '../lib/index.js'
 import type { RuntimeView } from '../runtime/index.js'
 import { registerConfigDump } from './routes/config-dump.js'
+import { registerDescribe } from './routes/describe.js'
 import { registerDiagnostics } from './routes/diagnostics.js'
 import { registerEgress } from './routes/egress.js'
 import { registerReady } from './routes/ready.js'
@@ -14,6 +15,7 @@ import { registerStats } from './routes/stats.js'
 
 const ENDPOINTS = [
   'GET /config_dump',
+  'GET /describe',
   'GET /diagnostics',
   'GET /egress/denied',
   'GET /egress/observed',
@@ -31,6 +33,7 @@ export function createAdminApi(runtime: RuntimeView, logger: Logger): FastifyIns
   })
   app.get('/', () => ({ endpoints: ENDPOINTS }))
   registerConfigDump(app, runtime)
+  registerDescribe(app, runtime)
   registerDiagnostics(app, runtime)
   registerEgress(app, runtime)
   registerReload(app, runtime)
