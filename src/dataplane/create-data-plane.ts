@@ -14,6 +14,7 @@ import { createHttpHandler } from './http/handler.js'
 import type { OverloadSignal } from './http/overload-signal.js'
 import type { RateLimitDeps } from './http/rate-limit-policy.js'
 import { createListenerManager, type PreparedListeners } from './listeners/index.js'
+import { clusterStatuses } from './cluster-status.js'
 import { prepareSnapshot, releaseSnapshot, type PreparedSnapshot } from './prepare.js'
 import { createL4Support } from './tls/index.js'
 import { createUpstreamRegistry, type UpstreamRegistryOptions } from './upstream/registry.js'
@@ -135,6 +136,9 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
       await outbound.close()
       await upstreams.close()
       return result
+    },
+    clusters() {
+      return clusterStatuses(listeners.current, Date.now())
     },
     stats() {
       return listeners.stats()
