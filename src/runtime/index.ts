@@ -54,6 +54,7 @@ export {
   runPrimary,
   workerSlot,
   type PrimaryOptions,
+  type SummedMetrics,
   type WorkerControls,
   type WorkerLink,
   type WorkersReadiness,
