@@ -4,10 +4,16 @@
  * load → compile → observers → data plane → apply the first snapshot → admin servers → signals
  * and file watching.
  */
-import { startAdminServers, startReadinessServer, type AdminServers } from './admin/index.js'
+import {
+  startAdminServers,
+  startMetricsServer,
+  startReadinessServer,
+  type AdminServers,
+} from './admin/index.js'
 import {
   parseCommand,
   runCerts,
+  runDescribe,
   runSuggest,
   runValidate,
   versionText,
@@ -32,6 +38,8 @@ import {
   createSnapshotStore,
   logDiagnostics,
   watchConfig,
+  type ReloadOutcome,
+  type WorkerLink,
 } from './runtime/index.js'
 
 const build = (paths: readonly string[]) => buildSnapshot(paths, compile)
@@ -61,6 +69,12 @@ async function main(argv: readonly string[]): Promise<number | undefined> {
         (t) => process.stdout.write(t),
         (t) => process.stderr.write(t),
       )
+    case 'describe':
+      return runDescribe(command.argv, {
+        build,
+        out: (t) => process.stdout.write(t),
+        err: (t) => process.stderr.write(t),
+      })
     case 'suggest':
       return runSuggest(command.argv, {
         out: (t) => process.stdout.write(t),
@@ -144,7 +158,7 @@ async function run(
   const runtime = createRuntimeView({
     snapshots: store.view,
     dataPlane,
-    reloader,
+    reloader: link !== undefined ? reloadingOthers(reloader, link) : reloader,
     egress: observers.egress,
     overload: overload.state,
   })
@@ -154,8 +168,8 @@ async function run(
       runtime,
       metrics: observers,
       logger: logger.child({ component: 'admin' }),
-      // Workers: the primary answers readiness for all of them.
-      ...(isWorker ? { disabled: ['readiness' as const] } : {}),
+      // Workers: the primary answers readiness and serves the sum of every worker's metrics.
+      ...(isWorker ? { disabled: ['readiness' as const, 'metrics' as const] } : {}),
     })
   } catch (e) {
     logger.error('cannot start the admin servers', { error: e })
@@ -186,6 +200,8 @@ async function run(
     reload: () => void reloader.reload('signal'),
     shutdown: (reason) => void lifecycle.shutdown(reason),
     reopenLogs: () => observers.reopenLogs(),
+    metricsText: () => observers.metricsText(),
+    metricsContentType: observers.metricsContentType,
   })
   link?.reportReady(true)
 
@@ -233,7 +249,7 @@ function runWorkersPrimary(
   count: number,
   first: ReturnType<typeof build> & { ok: true },
 ): Promise<number | undefined> {
-  const { readiness, drainTimeoutMs } = first.snapshot.settings
+  const { readiness, metrics, bindAddress, drainTimeoutMs } = first.snapshot.settings
   return runPrimary({
     count,
     drainTimeoutMs,
@@ -247,9 +263,38 @@ function runWorkersPrimary(
       })
       return server
     },
+    startMetrics: async (summed) => {
+      if (metrics.port === 0) return { close: () => undefined }
+      const server = await startMetricsServer(
+        summed,
+        { address: bindAddress, port: metrics.port },
+        logger,
+      )
+      logger.info('metrics server listening', {
+        address: `${server.bound.address}:${server.bound.port}`,
+      })
+      return server
+    },
     ...(isWatching ? { watch: (onChange) => watchConfig({ paths, onChange, logger }) } : {}),
     exit: (code) => process.exit(code),
   })
+}
+
+/**
+ * A worker's admin POST /reload: applied here, answered with this worker's outcome, and every
+ * other worker reloads right after through the primary (a rejected config stays rejected).
+ */
+function reloadingOthers(
+  reloader: { reload(trigger: 'admin'): Promise<ReloadOutcome> },
+  link: WorkerLink,
+): { reload(trigger: 'admin'): Promise<ReloadOutcome> } {
+  return {
+    async reload(trigger) {
+      const outcome = await reloader.reload(trigger)
+      if (outcome.result !== 'rejected') link.reloadOthers()
+      return outcome
+    },
+  }
 }
 
 /** With Redis, DestinationRule connection-pool limits hold across every replica. */

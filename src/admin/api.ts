@@ -5,20 +5,30 @@
 import fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import type { Logger } from '../lib/index.js'
 import type { RuntimeView } from '../runtime/index.js'
+import { registerCerts } from './routes/certs.js'
+import { registerClusters } from './routes/clusters.js'
 import { registerConfigDump } from './routes/config-dump.js'
+import { registerDescribe } from './routes/describe.js'
 import { registerDiagnostics } from './routes/diagnostics.js'
 import { registerEgress } from './routes/egress.js'
+import { registerListeners } from './routes/listeners.js'
 import { registerReady } from './routes/ready.js'
 import { registerReload } from './routes/reload.js'
+import { registerRoutes } from './routes/routes.js'
 import { registerStats } from './routes/stats.js'
 
 const ENDPOINTS = [
+  'GET /certs',
+  'GET /clusters',
   'GET /config_dump',
+  'GET /describe',
   'GET /diagnostics',
   'GET /egress/denied',
   'GET /egress/observed',
+  'GET /listeners',
   'POST /reload',
   'GET /ready',
+  'GET /routes',
   'GET /stats',
 ] as const
 
@@ -30,11 +40,16 @@ export function createAdminApi(runtime: RuntimeView, logger: Logger): FastifyIns
     return reply.code(status).send({ error: err.message })
   })
   app.get('/', () => ({ endpoints: ENDPOINTS }))
+  registerCerts(app, runtime)
+  registerClusters(app, runtime)
   registerConfigDump(app, runtime)
+  registerDescribe(app, runtime)
   registerDiagnostics(app, runtime)
   registerEgress(app, runtime)
+  registerListeners(app, runtime)
   registerReload(app, runtime)
   registerReady(app, runtime)
+  registerRoutes(app, runtime)
   registerStats(app, runtime)
   return app
 }

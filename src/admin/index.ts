@@ -13,6 +13,7 @@ export {
 export {
   endpointsOf,
   startAdminServers,
+  startMetricsServer,
   startReadinessServer,
   type AdminServerDeps,
   type AdminServerKind,

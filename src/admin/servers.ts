@@ -197,6 +197,16 @@ export async function startReadinessServer(
   return { bound: r.bound, close: () => r.close(true) }
 }
 
+/** Serves `GET /stats/prometheus` from `source` alone (the cluster primary: every worker's sum). */
+export async function startMetricsServer(
+  source: MetricsSource,
+  at: Endpoint,
+  logger: Logger,
+): Promise<{ readonly bound: Endpoint; close(): Promise<void> }> {
+  const r = await bindNode(createMetricsServer(source, logger), at)
+  return { bound: r.bound, close: () => r.close(true) }
+}
+
 function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
   return a.address === b.address && a.port === b.port
 }

@@ -29,6 +29,8 @@ export type Command =
   | { readonly kind: 'version' }
   /** `certs ca|issue …`: parsed by cli/certs.ts. */
   | { readonly kind: 'certs'; readonly argv: readonly string[] }
+  /** `describe …`: parsed by cli/describe.ts. */
+  | { readonly kind: 'describe'; readonly argv: readonly string[] }
   /** `suggest serviceentries …`: parsed by cli/suggest.ts. */
   | { readonly kind: 'suggest'; readonly argv: readonly string[] }
   /** Print `text` to stdout and exit 0. */
@@ -80,6 +82,8 @@ export function parseCommand(argv: readonly string[], env: Env = process.env): C
         return { kind: 'certs', argv: rest }
       case 'suggest':
         return { kind: 'suggest', argv: rest }
+      case 'describe':
+        return { kind: 'describe', argv: rest }
       default:
         return usageError(
           first.startsWith('-') ? `unknown option "${first}"` : `unknown command "${first}"`,

@@ -8,6 +8,7 @@ standalone edge gateway.
 Commands:
   run        serve traffic from a config
   validate   check config files and report problems with file:line
+  describe   explain which server, route and destination a request would reach, and why
   version    print the version
   suggest    print ServiceEntries for egress destinations a gateway saw (suggest serviceentries)
   certs      make a development CA and certificates for credentialName (certs ca | certs issue)

@@ -15,6 +15,7 @@ import type { OverloadSignal } from './http/overload-signal.js'
 import type { RateLimitDeps } from './http/rate-limit-policy.js'
 import { createConnectionErrorReporter } from './listeners/connection-errors.js'
 import { createListenerManager, type PreparedListeners } from './listeners/index.js'
+import { clusterStatuses } from './cluster-status.js'
 import { prepareSnapshot, releaseSnapshot, type PreparedSnapshot } from './prepare.js'
 import { createL4Support } from './tls/index.js'
 import { createUpstreamRegistry, type UpstreamRegistryOptions } from './upstream/registry.js'
@@ -146,6 +147,9 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
       await outbound.close()
       await upstreams.close()
       return result
+    },
+    clusters() {
+      return clusterStatuses(listeners.current, Date.now())
     },
     stats() {
       return listeners.stats()

@@ -3,6 +3,7 @@
  * attach upstream clusters) without touching traffic, then activate it in one swap.
  */
 import type * as ir from '../ir/index.js'
+import type { ClusterStatus } from './cluster-status.js'
 
 export interface PreparedChange {
   readonly snapshot: ir.Snapshot
@@ -27,5 +28,7 @@ export interface DataPlane {
    * close), close idle connections; at timeoutMs destroy what is left. Then release upstreams.
    */
   drain(timeoutMs: number): Promise<{ readonly forcedConnections: number }>
+  /** The active snapshot's clusters with their endpoints' live state (admin `/clusters`). */
+  clusters(): readonly ClusterStatus[]
   stats(): { readonly listeners: number; readonly connections: number; readonly inflight: number }
 }

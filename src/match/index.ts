@@ -33,3 +33,12 @@ export {
   decideEgress,
 } from './egress.js'
 export type { EgressDecision, EgressMatcher, EgressReason, EgressVerdict } from './egress.js'
+export { describeRequest } from './describe.js'
+export type {
+  DescribeInput,
+  RequestDescription,
+  CandidateNote,
+  DestinationNote,
+} from './describe.js'
+export { formatDescription } from './describe-text.js'
+export { parseDescribeInput, type DescribeRequestText } from './describe-input.js'

@@ -3,7 +3,12 @@
  * first start's apply, and the drain on shutdown.
  */
 export { buildSnapshot, type BuildResult, type CompileFn, type LoadFn } from './build.js'
-export type { DataPlanePort, DataPlaneStats, PreparedChange } from './data-plane-port.js'
+export type {
+  ClusterStatus,
+  DataPlanePort,
+  DataPlaneStats,
+  PreparedChange,
+} from './data-plane-port.js'
 export {
   createLifecycle,
   DEFAULT_DRAIN_TIMEOUT_MS,
@@ -49,6 +54,7 @@ export {
   runPrimary,
   workerSlot,
   type PrimaryOptions,
+  type SummedMetrics,
   type WorkerControls,
   type WorkerLink,
   type WorkersReadiness,

@@ -93,6 +93,7 @@ function fakeDataPlane(): FakeDataPlane {
     },
     drain: () => Promise.resolve({ forcedConnections: 0 }),
     stats: () => ({ listeners: 0, connections: 0, inflight: 0 }),
+    clusters: () => [],
   }
   return dp
 }

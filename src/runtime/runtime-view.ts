@@ -7,7 +7,7 @@ import type {
   EgressObservationKind,
   EgressObservationReader,
 } from '../observe/index.js'
-import type { DataPlanePort, DataPlaneStats } from './data-plane-port.js'
+import type { ClusterStatus, DataPlanePort, DataPlaneStats } from './data-plane-port.js'
 import type { Reloader } from './reloader.js'
 import type { ReloadOutcome, SnapshotView } from './snapshot-store.js'
 
@@ -18,6 +18,8 @@ export interface RuntimeView {
   /** The overload guard is shedding new requests. */
   isOverloaded(): boolean
   stats(): DataPlaneStats
+  /** The active snapshot's clusters and their endpoints' live state; [] without a data plane that keeps them. */
+  clusters(): readonly ClusterStatus[]
   reload(): Promise<ReloadOutcome>
   /** Recent egress destinations refused (denied) or let out without a ServiceEntry (observed). */
   egressObservations(kind: EgressObservationKind): EgressObservation[]
@@ -25,7 +27,8 @@ export interface RuntimeView {
 
 export function createRuntimeView(deps: {
   readonly snapshots: SnapshotView
-  readonly dataPlane: Pick<DataPlanePort, 'ready' | 'stats'>
+  readonly dataPlane: Pick<DataPlanePort, 'ready' | 'stats'> &
+    Partial<Pick<DataPlanePort, 'clusters'>>
   readonly reloader: Pick<Reloader, 'reload'>
   readonly egress?: EgressObservationReader
   readonly overload?: { readonly isOverloaded: boolean }
@@ -38,6 +41,7 @@ export function createRuntimeView(deps: {
       !snapshots.isDraining && snapshots.active !== undefined && dataPlane.ready && !isOverloaded(),
     isOverloaded,
     stats: () => dataPlane.stats(),
+    clusters: () => dataPlane.clusters?.() ?? [],
     reload: () => reloader.reload('admin'),
     egressObservations: (kind) => egress?.list(kind) ?? [],
   }

@@ -1,4 +1,9 @@
-export { runPrimary, type PrimaryOptions, type WorkersReadiness } from './primary.js'
+export {
+  runPrimary,
+  type PrimaryOptions,
+  type SummedMetrics,
+  type WorkersReadiness,
+} from './primary.js'
 export { resolveWorkerCount } from './worker-count.js'
 export {
   linkToPrimary,

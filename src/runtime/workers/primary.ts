@@ -21,9 +21,31 @@ import type { BuildResult } from '../build.js'
 import { DEFAULT_DRAIN_TIMEOUT_MS, type Closeable, type SignalSource } from '../lifecycle.js'
 import { logDiagnostics } from '../report.js'
 import { nextRestartDelay } from './backoff.js'
-import { CONTROL, isWorkerState, WORKER_SLOT_ENV, type ControlMessage } from './messages.js'
+import {
+  CONTROL,
+  isTagged,
+  isWorkerState,
+  METRICS_REPLY,
+  METRICS_REQUEST,
+  RELOAD_OTHERS,
+  WORKER_SLOT_ENV,
+  type ControlMessage,
+  type MetricsReply,
+  type MetricsRequest,
+  type ReloadOthers,
+} from './messages.js'
+import { sumExpositions } from './sum-exposition.js'
 
 const SHUTDOWN_MARGIN_MS = 5_000
+/** A worker that has not answered a scrape by then is left out of it (and the gap logged). */
+const METRICS_TIMEOUT_MS = 3_000
+const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8'
+
+/** What the primary's metrics server serves: the sum of every worker's exposition. */
+export interface SummedMetrics {
+  metricsText(): Promise<string>
+  readonly metricsContentType: string
+}
 
 /** What the readiness server asks (admin/'s readiness server takes this shape). */
 export interface WorkersReadiness {
@@ -39,6 +61,8 @@ export interface PrimaryOptions {
   readonly check: () => BuildResult
   /** Starts the readiness server for the primary's answer; closed last on shutdown. */
   readonly startReadiness: (readiness: WorkersReadiness) => Promise<Closeable>
+  /** Starts the metrics server for the workers' summed metrics; closed with readiness. */
+  readonly startMetrics?: (metrics: SummedMetrics) => Promise<Closeable>
   /** Starts whatever calls `onChange` when the config files change (--watch). */
   readonly watch?: (onChange: () => void) => Closeable
   readonly exit: (code: number) => void
@@ -73,6 +97,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number | undefin
   let isClean = true
   let settleStart: ((code: number | undefined) => void) | undefined
   let readiness: Closeable | undefined
+  let metricsServer: Closeable | undefined
   let watcher: Closeable | undefined
 
   const readinessView: WorkersReadiness = {
@@ -94,6 +119,45 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number | undefin
     for (const s of slots) send(s.worker, command)
   }
 
+  // One scrape asks every connected worker and sums what comes back within the timeout.
+  const scrapes = new Map<number, (reply: MetricsReply) => void>()
+  let nextScrape = 0
+  const summed: SummedMetrics = {
+    metricsContentType: PROMETHEUS_TEXT,
+    metricsText: () =>
+      new Promise((resolve) => {
+        const id = nextScrape++
+        const targets = slots.flatMap((s) => (s.worker?.isConnected() === true ? [s.worker] : []))
+        const texts: string[] = []
+        const finish = (): void => {
+          clearTimeout(timer)
+          scrapes.delete(id)
+          if (texts.length < targets.length) {
+            logger.warn('metrics scrape missed workers', {
+              answered: texts.length,
+              workers: targets.length,
+            })
+          }
+          resolve(sumExpositions(texts))
+        }
+        const timer = setTimeout(finish, METRICS_TIMEOUT_MS)
+        scrapes.set(id, (reply) => {
+          texts.push(reply.text)
+          if (texts.length === targets.length) finish()
+        })
+        if (targets.length === 0) finish()
+        for (const w of targets) w.send({ t: METRICS_REQUEST, id } satisfies MetricsRequest)
+      }),
+  }
+
+  // An admin POST /reload reaches one worker (the port is shared); it applied the config
+  // itself, and the others follow.
+  const reloadOthers = (from: Slot): void => {
+    if (isDraining || isStarting) return
+    logger.info('reloading workers', { trigger: 'admin', worker: from.index })
+    for (const s of slots) if (s !== from) send(s.worker, 'reload')
+  }
+
   const fork = (slot: Slot): void => {
     slot.restartTimer = undefined
     slot.isReady = false
@@ -103,6 +167,8 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number | undefin
     w.on('message', (m: unknown) => {
       if (isLimitRequest(m)) limits.handle(w.id, m, w)
       else if (isWorkerState(m)) onState(slot, w, m.ready)
+      else if (isTagged<MetricsReply>(m, METRICS_REPLY)) scrapes.get(m.id)?.(m)
+      else if (isTagged<ReloadOthers>(m, RELOAD_OTHERS)) reloadOthers(slot)
     })
     w.on('exit', (code: number | null, signal: NodeJS.Signals | null) =>
       onExit(slot, w, code, signal),
@@ -177,6 +243,7 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number | undefin
   let stopping: Promise<void> | undefined
   const finish = async (): Promise<void> => {
     await limits.close()
+    await metricsServer?.close()
     await readiness?.close()
     logger.info('stopped')
     opts.exit(isClean ? exitCode : 1)
@@ -220,6 +287,14 @@ export async function runPrimary(opts: PrimaryOptions): Promise<number | undefin
     readiness = await opts.startReadiness(readinessView)
   } catch (e) {
     logger.error('cannot start the readiness server', { error: e })
+    await limits.close()
+    return 1
+  }
+  try {
+    metricsServer = await opts.startMetrics?.(summed)
+  } catch (e) {
+    logger.error('cannot start the metrics server', { error: e })
+    await readiness.close()
     await limits.close()
     return 1
   }

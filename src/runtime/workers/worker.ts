@@ -5,7 +5,19 @@
  */
 import cluster from 'node:cluster'
 import type { IpcEndpoint } from '../../state/index.js'
-import { isControl, WORKER_SLOT_ENV, WORKER_STATE, type WorkerStateMessage } from './messages.js'
+import {
+  isControl,
+  isTagged,
+  METRICS_REPLY,
+  METRICS_REQUEST,
+  RELOAD_OTHERS,
+  WORKER_SLOT_ENV,
+  WORKER_STATE,
+  type MetricsReply,
+  type MetricsRequest,
+  type ReloadOthers,
+  type WorkerStateMessage,
+} from './messages.js'
 
 /** This process's worker slot (1..N) when it is a cluster worker, else undefined. */
 export function workerSlot(): number | undefined {
@@ -24,6 +36,9 @@ export interface WorkerControls {
   reload(): void
   shutdown(reason: string): void
   reopenLogs(): void
+  /** This worker's metrics exposition, for the primary to sum with the others'. */
+  metricsText(): Promise<string>
+  readonly metricsContentType: string
 }
 
 export interface WorkerLink {
@@ -31,11 +46,17 @@ export interface WorkerLink {
   reportReady(isReady: boolean): void
   /** From now on control messages go to `controls` (before this, a shutdown exits at once). */
   attach(controls: WorkerControls): void
+  /** An admin reload was applied in this worker: the primary reloads the other workers. */
+  reloadOthers(): void
 }
 
 export function linkToPrimary(exit: (code: number) => void): WorkerLink {
   let controls: WorkerControls | undefined
   process.on('message', (m: unknown) => {
+    if (isTagged<MetricsRequest>(m, METRICS_REQUEST)) {
+      void answerMetrics(controls, m.id)
+      return
+    }
     if (!isControl(m)) return
     if (m.command === 'shutdown') {
       if (controls === undefined) exit(1)
@@ -54,7 +75,26 @@ export function linkToPrimary(exit: (code: number) => void): WorkerLink {
     attach(c) {
       controls = c
     },
+    reloadOthers() {
+      primaryChannel.send({ t: RELOAD_OTHERS } satisfies ReloadOthers)
+    },
   }
+}
+
+/** An empty exposition before the runtime is attached, or when rendering fails (logged there). */
+async function answerMetrics(controls: WorkerControls | undefined, id: number): Promise<void> {
+  let text: string
+  try {
+    text = (await controls?.metricsText()) ?? ''
+  } catch {
+    text = ''
+  }
+  primaryChannel.send({
+    t: METRICS_REPLY,
+    id,
+    text,
+    contentType: controls?.metricsContentType ?? 'text/plain; version=0.0.4; charset=utf-8',
+  } satisfies MetricsReply)
 }
 
 function ignore(): void {}
