@@ -82,8 +82,13 @@ const acmeIssuer = obj(
     email: str({ nonEmpty: true }),
     privateKeySecretRef: req(secretKeySelector),
     externalAccountBinding,
-    skipTLSVerify: bool(),
-    caBundle: str({ nonEmpty: true }),
+    skipTLSVerify: planned(bool(), 'trust a private ACME server with caBundle instead'),
+    caBundle: str({
+      check: (v) =>
+        Buffer.from(v, 'base64').toString('latin1').includes('-----BEGIN CERTIFICATE-----')
+          ? undefined
+          : 'not base64-encoded PEM certificates',
+    }),
     preferredChain: planned(str(), 'the default chain is used'),
     disableAccountKeyGeneration: kubernetesOnly(bool(), K8S_SECRET),
     enableDurationFeature: bool(),
