@@ -1,13 +1,7 @@
 /**
- * Where pending challenges wait for the CA to ask: http-01 tokens with their key authorization,
- * tls-alpn-01 names with their validation certificate. In memory for one replica; the Redis
- * store shares them so whichever replica the CA reaches can answer.
+ * Where pending http-01 challenges wait for the CA to ask: tokens with their key authorization,
+ * in memory, so the replica that placed the order answers them.
  */
-
-export interface AlpnChallenge {
-  readonly cert: string
-  readonly key: string
-}
 
 export interface ChallengeStore {
   putHttp01(token: string, keyAuthorization: string): Promise<void>

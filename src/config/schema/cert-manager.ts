@@ -15,6 +15,7 @@ import {
   kubernetesOnly,
   map,
   obj,
+  partial,
   planned,
   req,
   str,
@@ -24,8 +25,7 @@ import {
 const K8S_SOLVER =
   'cert-manager creates a Kubernetes Ingress or HTTPRoute for the challenge; Portcullis answers it on its own port-80 servers'
 const K8S_SECRET = 'it shapes the Kubernetes Secret; Portcullis stores the certificate itself'
-const DNS01 =
-  'dns-01 needs a DNS provider; Portcullis solves http-01 and tls-alpn-01 (use a solver with http01 or tlsAlpn01)'
+const DNS01 = 'dns-01 needs a DNS provider; Portcullis solves http-01 (use a solver with http01)'
 
 const secretKeySelector = obj(
   { name: req(str({ nonEmpty: true })), key: str({ nonEmpty: true }) },
@@ -54,7 +54,10 @@ const solver = obj(
     selector: solverSelector,
     http01,
     /** Portcullis extension: answered on the TLS listener by `acme-tls/1` in the ClientHello. */
-    tlsAlpn01: planned(obj({}, { name: 'ACMEChallengeSolverTLSALPN01' }), 'use http01'),
+    tlsAlpn01: planned(
+      obj({}, { name: 'ACMEChallengeSolverTLSALPN01' }),
+      'a Portcullis extension to come; use http01',
+    ),
     dns01: kubernetesOnly(any('ACMEChallengeSolverDNS01'), DNS01),
   },
   { name: 'ACMEChallengeSolver' },
@@ -158,7 +161,10 @@ export const certificateSpec = obj(
       ),
     ),
     commonName: str({ nonEmpty: true }),
-    duration: duration({ minMs: 1000 }),
+    duration: partial(
+      duration({ minMs: 1000 }),
+      'not sent to the ACME server, which chooses the lifetime; renewal is timed on the issued certificate',
+    ),
     renewBefore: duration({ minMs: 1000 }),
     privateKey,
     issuerRef: req(
