@@ -72,6 +72,7 @@ module.exports = {
           mod('admin'),
           mod('runtime'),
           mod('cli'),
+          mod('acme'),
           '^src/state/(memory|redis)/',
         ],
       },
@@ -96,6 +97,23 @@ module.exports = {
       severity: 'error',
       from: { path: mod('observe') },
       to: { path: [mod('dataplane'), mod('config'), mod('compile'), mod('runtime'), mod('admin')] },
+    },
+    {
+      name: 'acme-layer',
+      comment:
+        'acme/ obtains certificates for a snapshot: it reads the IR and reports through observe/, never config, compile or the data plane (certificates reach the TLS listener as files)',
+      severity: 'error',
+      from: { path: mod('acme') },
+      to: {
+        path: [
+          mod('config'),
+          mod('compile'),
+          mod('dataplane'),
+          mod('runtime'),
+          mod('admin'),
+          mod('cli'),
+        ],
+      },
     },
     {
       name: 'runtime-layer',

@@ -67,6 +67,20 @@ const KINDS: readonly { kind: string; apiVersion: string; spec: AnySchema; about
     about:
       'Request rate limits on a Gateway or a VirtualService (one HTTP route with `sectionName`), shared by every replica through Redis when `GatewayConfig.spec.redis` is set. `by` keys: `clientIp`, `host`, `route`, `header:<name>`. See [limits.md](limits.md).',
   },
+  {
+    kind: 'Certificate',
+    apiVersion: 'cert-manager.io/v1',
+    spec: schema.certificateSpec,
+    about:
+      'A certificate Portcullis obtains from an ACME issuer and renews. `secretName` is the `credentialName` of the Gateway servers that serve it. See [acme.md](acme.md).',
+  },
+  {
+    kind: 'Issuer',
+    apiVersion: 'cert-manager.io/v1',
+    spec: schema.issuerSpec,
+    about:
+      'An ACME account and how its challenges are answered. ClusterIssuer has the same spec and is found from Certificates of any namespace.',
+  },
 ]
 
 const INTRO = `# Configuration reference
@@ -84,7 +98,8 @@ separated by \`---\`.
 | apiVersion | Kinds |
 |---|---|
 | \`networking.istio.io/v1\`, \`networking.istio.io/v1beta1\`, \`networking.istio.io/v1alpha3\` | Gateway, VirtualService, DestinationRule, ServiceEntry, Sidecar |
-| \`portcullis.io/v1alpha1\` | GatewayConfig |
+| \`portcullis.io/v1alpha1\` | GatewayConfig, RateLimitPolicy |
+| \`cert-manager.io/v1\` | Certificate, Issuer, ClusterIssuer (ACME; see [acme.md](acme.md)) |
 
 The three Istio versions share one schema, as they do in Istio. Every document has
 \`apiVersion\`, \`kind\`, \`metadata\` and \`spec\` (\`status\` is accepted and ignored).
@@ -111,8 +126,9 @@ Every field has a support level. Nothing is ignored silently: each level other t
 | mesh-only | Needs a service mesh (workload identities, sidecars); has no effect at a standalone gateway. | warning PC1109, or error PC1113 where the configuration cannot be served without it |
 | deprecated | Deprecated in Istio; still works. The note names the replacement. | warning PC1110 |
 | removed | Removed from the Istio API; ignored. | warning PC1114 |
+| kubernetes-only | Only cert-manager's Kubernetes controller acts on it (Ingress solvers, Secret templates); ignored. | warning PC1119 |
 
-A field inside a planned, mesh-only, deprecated or removed field takes that level too (its note
+A field inside a planned, mesh-only, deprecated, removed or kubernetes-only field takes that level too (its note
 says which field it follows). Values are further checked against Istio's validation rules;
 docs/diagnostics.md lists every diagnostic code.
 
@@ -126,6 +142,7 @@ const LEVEL_NAMES: Readonly<Record<Support, string>> = {
   mesh: 'mesh-only',
   deprecated: 'deprecated',
   removed: 'removed',
+  kubernetes: 'kubernetes-only',
 }
 
 interface Row {

@@ -4,6 +4,7 @@
  * load → compile → observers → data plane → apply the first snapshot → admin servers → signals
  * and file watching.
  */
+import { createAcmeManager, createMemoryChallengeStore, ensurePlaceholders } from './acme/index.js'
 import {
   startAdminServers,
   startMetricsServer,
@@ -112,6 +113,18 @@ async function run(
   // Observers: metrics and the access log.
   const observers = createObservers({ accessLog: settings.accessLog })
 
+  // ACME Certificates: a credential not issued yet gets a temporary certificate before the TLS
+  // listener loads it (on every build); the manager orders and renews after the first apply.
+  const acmeLog = logger.child({ component: 'acme' })
+  ensurePlaceholders(first.snapshot.acme, acmeLog)
+  const runBuild = (p: readonly string[]) => {
+    const built = build(p)
+    if (built.ok) ensurePlaceholders(built.snapshot.acme, acmeLog)
+    return built
+  }
+  const challenges = createMemoryChallengeStore()
+  const acme = createAcmeManager({ log: acmeLog, observer: observers.acme, challenges })
+
   // The limit store (Redis when configured, else memory) RateLimitPolicies count in.
   const limitStore = await createLimitStoreFor(settings, {
     logger: logger.child({ component: 'limits' }),
@@ -134,21 +147,28 @@ async function run(
     connections: observers.connections,
     ...poolLimitsOption(sharedPoolLimitsFor(settings, limitStore, isWorker)),
     overload: overload.state,
+    acmeChallenges: { http01: (token) => challenges.http01(token) },
   })
   const store = createSnapshotStore()
   const reloader = createReloader({
     paths,
-    build,
+    build: runBuild,
     dataPlane,
     store,
     logger: logger.child({ component: 'reload' }),
     observer: observers.reload,
   })
   reloader.register(overload)
+  reloader.register({
+    name: 'acme',
+    prepare: (next) =>
+      Promise.resolve({ commit: () => acme.update(next.acme), abort: () => Promise.resolve() }),
+  })
 
   // Apply the first snapshot: bind the listeners.
   const started = await reloader.apply(first, 'startup')
   if (started.result !== 'applied') {
+    acme.close()
     await limitStore.close()
     await observers.close()
     return 1
@@ -191,7 +211,7 @@ async function run(
     dataPlane,
     observers,
     triggers: watcher !== undefined ? [watcher] : [],
-    servers: [admin, limitStore, overload],
+    servers: [admin, limitStore, overload, { close: () => Promise.resolve(acme.close()) }],
     logger,
     exit: (code) => process.exit(code),
   })

@@ -7,6 +7,7 @@ import { canonicalJson, deepFreeze, sha256Hex } from '../lib/index.js'
 import type { Diagnostic } from '../diag/index.js'
 import type * as istio from '../config/index.js'
 import type * as ir from '../ir/index.js'
+import { compileAcme } from './acme.js'
 import { resolveBindings, type BoundVirtualService } from './binding.js'
 import { createDestinationResolver } from './destinations.js'
 import { createDiagSink } from './diagnostics.js'
@@ -80,12 +81,14 @@ export function compile(resources: istio.ResourceSet): CompileResult {
   const egress = isEgressConfigured(resources)
     ? compileEgress({ resources, settings, bindings, routesFor })
     : undefined
+  const acme = compileAcme(resources)
   const body = {
     settings,
     listeners,
     clusters: destinations.clusters(),
     ...(rateLimits.length > 0 ? { rateLimits } : {}),
     ...(egress !== undefined ? { egress } : {}),
+    ...(acme !== undefined ? { acme } : {}),
   }
   const snapshot: ir.Snapshot = { hash: sha256Hex(canonicalJson(body)), ...body }
   const diagnostics = sink.drain()

@@ -47,10 +47,10 @@ const VERSIONS: Readonly<Record<string, ir.TlsVersion>> = {
 
 export const DEFAULT_CERTS_DIR = './certs'
 
-/** The directory `credentialName` resolves in, for servers of `gateway`. */
+/** The directory `credentialName` resolves in, for servers of `gateway` (or a Certificate's). */
 export function certsDirFor(
   config: istio.GatewayConfig | undefined,
-  gateway: istio.Gateway,
+  gateway: Pick<istio.Gateway, 'origin'>,
 ): string {
   const dir = config?.spec.certsDir ?? DEFAULT_CERTS_DIR
   if (isAbsolute(dir)) return dir

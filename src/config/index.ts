@@ -9,6 +9,8 @@ import { noResourcesDiagnostic } from './no-resources.js'
 import { checkSemantics } from './semantic/index.js'
 import type {
   AnyResource,
+  Certificate,
+  Issuer,
   DestinationRule,
   Gateway,
   GatewayConfig,
@@ -107,6 +109,8 @@ function group(all: readonly AnyResource[], diags: Diagnostic[]): ResourceSet {
   const serviceEntries: ServiceEntry[] = []
   const sidecars: Sidecar[] = []
   const rateLimitPolicies: RateLimitPolicy[] = []
+  const certificates: Certificate[] = []
+  const issuers: Issuer[] = []
   let gatewayConfig: GatewayConfig | undefined
   for (const r of all) {
     const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`
@@ -148,6 +152,13 @@ function group(all: readonly AnyResource[], diags: Diagnostic[]): ResourceSet {
       case 'RateLimitPolicy':
         rateLimitPolicies.push(r)
         break
+      case 'Certificate':
+        certificates.push(r)
+        break
+      case 'Issuer':
+      case 'ClusterIssuer':
+        issuers.push(r)
+        break
       case 'GatewayConfig':
         if (gatewayConfig !== undefined) diags.push(secondGatewayConfig(r, gatewayConfig))
         else gatewayConfig = r
@@ -162,5 +173,8 @@ function group(all: readonly AnyResource[], diags: Diagnostic[]): ResourceSet {
     sidecars,
     gatewayConfig,
     rateLimitPolicies,
+    certificates,
+    issuers,
   }
 }
+export { issuerOf, solverFor } from './semantic/index.js'

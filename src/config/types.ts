@@ -1,9 +1,11 @@
 /** The validated input model: Istio resources with Istio's field names, plus where they came from. */
 import type { Loc } from '../diag/index.js'
 import type {
+  CertificateSpec,
   DestinationRuleSpec,
   GatewayConfigSpec,
   GatewaySpec,
+  IssuerSpec,
   Path,
   RateLimitPolicySpec,
   RedisSettingsSpec,
@@ -13,6 +15,8 @@ import type {
 } from './schema/index.js'
 
 export type {
+  CertificateSpec,
+  IssuerSpec,
   DestinationRuleSpec,
   GatewayConfigSpec,
   GatewaySpec,
@@ -66,6 +70,8 @@ export type ServiceEntry = Resource<'ServiceEntry', ServiceEntrySpec>
 export type Sidecar = Resource<'Sidecar', SidecarSpec>
 export type GatewayConfig = Resource<'GatewayConfig', GatewayConfigSpec>
 export type RateLimitPolicy = Resource<'RateLimitPolicy', RateLimitPolicySpec>
+export type Certificate = Resource<'Certificate', CertificateSpec>
+export type Issuer = Resource<'Issuer' | 'ClusterIssuer', IssuerSpec>
 
 export type AnyResource =
   | Gateway
@@ -75,6 +81,8 @@ export type AnyResource =
   | Sidecar
   | GatewayConfig
   | RateLimitPolicy
+  | Certificate
+  | Issuer
 
 /** Everything one load produced, in file order. */
 export interface ResourceSet {
@@ -85,4 +93,8 @@ export interface ResourceSet {
   readonly sidecars: readonly Sidecar[]
   readonly gatewayConfig: GatewayConfig | undefined
   readonly rateLimitPolicies: readonly RateLimitPolicy[]
+  /** cert-manager.io/v1 Certificates, in file order. */
+  readonly certificates: readonly Certificate[]
+  /** cert-manager.io/v1 Issuers and ClusterIssuers, in file order. */
+  readonly issuers: readonly Issuer[]
 }

@@ -7,10 +7,12 @@ import { CODES, formatPath, type Diagnostic, type ResourceRef } from '../diag/in
 import type { ParsedDoc } from './load.js'
 import { locateIn } from './locate.js'
 import {
+  certificateSpec,
   destinationRuleSpec,
   gatewayConfigSpec,
   gatewaySpec,
   INVALID,
+  issuerSpec,
   rateLimitPolicySpec,
   serviceEntrySpec,
   sidecarSpec,
@@ -35,6 +37,12 @@ const ISTIO_KINDS: Readonly<Record<string, AnySchema>> = {
 const OWN_KINDS: Readonly<Record<string, AnySchema>> = {
   GatewayConfig: gatewayConfigSpec,
   RateLimitPolicy: rateLimitPolicySpec,
+}
+const CERT_MANAGER_API = 'cert-manager.io/v1'
+const CERT_MANAGER_KINDS: Readonly<Record<string, AnySchema>> = {
+  Certificate: certificateSpec,
+  Issuer: issuerSpec,
+  ClusterIssuer: issuerSpec,
 }
 const TOP_LEVEL = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status'])
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
@@ -91,11 +99,12 @@ export function validateDocument(p: ParsedDoc, diags: Diagnostic[]): AnyResource
   const version = apiVersion.slice(slash + 1)
   if (group === ISTIO_GROUP && ISTIO_VERSIONS.includes(version)) schema = ISTIO_KINDS[kind]
   else if (apiVersion === OWN_API) schema = OWN_KINDS[kind]
+  else if (apiVersion === CERT_MANAGER_API) schema = CERT_MANAGER_KINDS[kind]
   if (schema === undefined) {
     diags.push({
       code: 'PC1004',
       severity: 'error',
-      message: `unsupported ${apiVersion} ${kind}: expected ${ISTIO_GROUP}/{${ISTIO_VERSIONS.join(',')}} Gateway, VirtualService, DestinationRule, ServiceEntry or Sidecar, or ${OWN_API} GatewayConfig or RateLimitPolicy`,
+      message: `unsupported ${apiVersion} ${kind}: expected ${ISTIO_GROUP}/{${ISTIO_VERSIONS.join(',')}} Gateway, VirtualService, DestinationRule, ServiceEntry or Sidecar, ${OWN_API} GatewayConfig or RateLimitPolicy, or ${CERT_MANAGER_API} Certificate, Issuer or ClusterIssuer`,
       loc: at(['kind']),
     })
     return undefined

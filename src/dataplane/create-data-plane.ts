@@ -10,6 +10,7 @@ import type { ConnectionObserver, EgressObserver, RequestObserver } from '../obs
 import type { DataPlane, PreparedChange } from './data-plane.js'
 import { createOutboundProxy, type PreparedOutbound } from './egress/outbound-proxy.js'
 import { createSniEgressSupport } from './egress/sni-egress.js'
+import type { AcmeChallengeResponder } from './http/acme-challenge.js'
 import { createHttpHandler } from './http/handler.js'
 import type { OverloadSignal } from './http/overload-signal.js'
 import type { RateLimitDeps } from './http/rate-limit-policy.js'
@@ -33,6 +34,8 @@ export interface DataPlaneDeps {
   readonly connections?: ConnectionObserver
   /** The overload guard's state; without it requests are never shed. */
   readonly overload?: OverloadSignal
+  /** ACME http-01 answers, consulted before routing on plain-HTTP listeners. */
+  readonly acmeChallenges?: AcmeChallengeResponder
 }
 
 interface Change extends PreparedChange {
@@ -48,6 +51,7 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
     log: deps.log,
     upstreams,
     ...(deps.overload !== undefined ? { overload: deps.overload } : {}),
+    ...(deps.acmeChallenges !== undefined ? { acmeChallenges: deps.acmeChallenges } : {}),
   })
   const limitObserver = deps.limits?.observer
   const listeners = createListenerManager<PreparedSnapshot>({

@@ -4,7 +4,7 @@
  *   PC12xx  VirtualService            PC13xx  Gateway
  *   PC14xx  DestinationRule           PC15xx  ServiceEntry
  *   PC16xx  Sidecar                   PC17xx  GatewayConfig
- *   PC18xx  RateLimitPolicy
+ *   PC18xx  RateLimitPolicy           PC19xx  cert-manager Certificate, Issuer
  *   PC2xxx  references between resources
  *   PC3xxx  compile: conflicts, shadowing, binding
  *   PC4xxx  assets (certificates, files)
@@ -46,6 +46,10 @@ export const CODES = {
   PC1116: { severity: 'error', title: 'value is empty' },
   PC1117: { severity: 'error', title: 'duplicate value' },
   PC1118: { severity: 'warning', title: 'partial wildcard host (plain suffix match)' },
+  PC1119: {
+    severity: 'warning',
+    title: 'field only a Kubernetes controller acts on (cert-manager); ignored',
+  },
 
   PC1201: { severity: 'error', title: 'HTTP route has more than one action' },
   PC1202: { severity: 'error', title: 'weights must have a non-zero total' },
@@ -92,6 +96,8 @@ export const CODES = {
   PC1801: { severity: 'error', title: 'sectionName on a Gateway target' },
   PC1802: { severity: 'error', title: 'match field that does not apply to a rate-limit rule' },
 
+  PC1901: { severity: 'error', title: 'Certificate name that no ACME solver of its issuer covers' },
+
   PC2001: { severity: 'warning', title: 'VirtualService names a Gateway that does not exist' },
   PC2002: {
     severity: 'warning',
@@ -112,6 +118,11 @@ export const CODES = {
   PC2009: {
     severity: 'warning',
     title: 'RateLimitPolicy sectionName names no HTTP route (no limit applies)',
+  },
+  PC2010: { severity: 'error', title: 'Certificate issuerRef names no Issuer or ClusterIssuer' },
+  PC2011: {
+    severity: 'warning',
+    title: 'Certificate secretName is no Gateway server credentialName (nothing serves it)',
   },
 
   PC3001: { severity: 'warning', title: 'route is shadowed by an earlier catch-all' },

@@ -1,3 +1,4 @@
+import type { AcmePlan } from './acme.js'
 import type { Cluster } from './cluster.js'
 import type { Egress } from './egress.js'
 import type { ClusterId } from './ids.js'
@@ -20,4 +21,6 @@ export interface Snapshot {
   readonly egress?: Egress
   /** RateLimitPolicies in file order; absent when there are none. */
   readonly rateLimits?: readonly RateLimitPolicy[]
+  /** Certificates obtained from ACME issuers; absent when there are none. */
+  readonly acme?: AcmePlan
 }

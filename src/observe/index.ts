@@ -48,3 +48,4 @@ export {
   type EgressObservations,
   type EgressProtocolGuess,
 } from './egress-observations.js'
+export type { AcmeObserver, AcmeOrderResult } from './acme-metrics.js'

@@ -2,6 +2,7 @@
  * Wires data-plane events to metrics and the access log. This is what the composition root
  * builds once and hands to the data plane (RequestObserver) and the runtime (ReloadObserver).
  */
+import { createAcmeMetrics, type AcmeObserver } from './acme-metrics.js'
 import type {
   ConnectionObserver,
   ConnectionRecord,
@@ -43,6 +44,8 @@ export interface Observers {
   readonly limits: LimitObserver
   /** Downstream connections closed by an error, and failed TLS handshakes. */
   readonly connections: ConnectionObserver
+  /** ACME orders and installed certificates' expiry. */
+  readonly acme: AcmeObserver
   /** Egress decisions in; the recent denied and observed destinations out (admin API). */
   readonly egress: EgressObserver & EgressObservationReader
   metricsText(): Promise<string>
@@ -97,6 +100,7 @@ export function createObservers(options: ObserversOptions): Observers {
     },
     limits: createLimitMetrics(metrics.registry),
     connections: createConnectionMetrics(metrics.registry),
+    acme: createAcmeMetrics(metrics.registry),
     metricsText: () => metrics.text(),
     metricsContentType: metrics.contentType,
     flush: () => logWriter?.flush() ?? Promise.resolve(),

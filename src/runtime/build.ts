@@ -3,6 +3,8 @@
  * errors. Shared by reloads, the first start and `portcullis validate`, so all three judge a
  * config the same way.
  */
+import { existsSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { loadConfig, type LoadResult, type ResourceSet } from '../config/index.js'
 import { hasErrors, sortDiagnostics, type Diagnostic } from '../diag/index.js'
 import type * as ir from '../ir/index.js'
@@ -42,7 +44,9 @@ export function buildSnapshot(
     const diagnostics = sortDiagnostics([...loaded.diagnostics, ...compiled.diagnostics])
     return { ok: false, diagnostics, ...source }
   }
-  const assetDiagnostics = checkTlsAssets(compiled.assets ?? [])
+  const assetDiagnostics = checkTlsAssets(
+    withoutPendingAcme(compiled.assets ?? [], compiled.snapshot.acme),
+  )
   const diagnostics = sortDiagnostics([
     ...loaded.diagnostics,
     ...compiled.diagnostics,
@@ -50,4 +54,22 @@ export function buildSnapshot(
   ])
   if (hasErrors(assetDiagnostics)) return { ok: false, diagnostics, ...source }
   return { ok: true, snapshot: compiled.snapshot, diagnostics, ...source }
+}
+
+/**
+ * A credential an ACME Certificate fills has no files before its first issuance; that is not an
+ * error (run serves a temporary certificate until the order completes, see acme/).
+ */
+function withoutPendingAcme(
+  assets: readonly ir.ServerTlsAssets[],
+  acme: ir.AcmePlan | undefined,
+): readonly ir.ServerTlsAssets[] {
+  if (acme === undefined) return assets
+  const dirs = new Set(acme.certificates.map((c) => c.dir))
+  return assets.map((a) => ({
+    ...a,
+    certificates: a.certificates.filter(
+      (p) => !(dirs.has(dirname(p.cert.file)) && !existsSync(p.cert.file)),
+    ),
+  }))
 }

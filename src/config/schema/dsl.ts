@@ -21,6 +21,7 @@ export type Support =
   | 'mesh' // needs a mesh; no effect here: warning PC1109 (or error PC1113 with meshError)
   | 'deprecated' // still works; warning PC1110 naming the replacement
   | 'removed' // dropped from the Istio API; ignored with warning PC1114
+  | 'kubernetes' // only means something to a Kubernetes controller (cert-manager); ignored, PC1119
 
 export interface Issue {
   readonly code: DiagCode
@@ -114,6 +115,10 @@ export function deprecated<T, R extends boolean>(s: Schema<T, R>, note: string):
 }
 export function removed<T, R extends boolean>(s: Schema<T, R>, note: string): Schema<T, R> {
   return { ...s, support: 'removed', note }
+}
+/** A field only a Kubernetes controller acts on (cert-manager's Ingress solver, say): ignored. */
+export function kubernetesOnly<T, R extends boolean>(s: Schema<T, R>, note: string): Schema<T, R> {
+  return { ...s, support: 'kubernetes', note }
 }
 /** Adds a note to a supported field (shown in the docs table). */
 export function noted<T, R extends boolean>(s: Schema<T, R>, note: string): Schema<T, R> {
@@ -359,7 +364,7 @@ export function obj<F extends Fields>(fields: F, opts: ObjOpts<F> = {}): Schema<
       }
       if (x === null && !schema.required) continue // explicit null means "not set", as in Kubernetes
       reportSupport(schema, ctx, p, rawKey)
-      if (schema.support === 'removed') continue
+      if (schema.support === 'removed' || schema.support === 'kubernetes') continue
       if (schema.support === 'mesh' && schema.meshError) {
         ok = false
         continue
@@ -429,6 +434,14 @@ function reportSupport(schema: AnySchema, ctx: Ctx, path: Path, key: string): vo
         path,
         atKey: true,
         message: `${key} was removed from the Istio API and is ignored${note !== '' ? `: ${note}` : ''}`,
+      })
+      break
+    case 'kubernetes':
+      ctx.issues.push({
+        code: 'PC1119',
+        path,
+        atKey: true,
+        message: `${key} is ignored: ${note}`,
       })
       break
     case 'supported':

@@ -5,6 +5,7 @@
  */
 import type { Diagnostic } from '../../diag/index.js'
 import type { ResourceSet } from '../types.js'
+import { checkCertificates } from './cert-manager.js'
 import { checkDestinationRule } from './destination-rule.js'
 import { checkGatewayConfig } from './gateway-config.js'
 import { checkGateway } from './gateway.js'
@@ -19,4 +20,6 @@ export function checkSemantics(set: ResourceSet, diags: Diagnostic[]): void {
   for (const se of set.serviceEntries) checkServiceEntry(se, diags)
   for (const sc of set.sidecars) checkSidecar(sc, diags)
   checkGatewayConfig(set.gatewayConfig, set.gateways, diags)
+  checkCertificates(set, diags)
 }
+export { issuerOf, solverFor } from './cert-manager.js'

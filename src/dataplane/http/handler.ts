@@ -4,6 +4,8 @@ import type { RequestObserver } from '../../observe/events.js'
 import type { PreparedSnapshot } from '../prepared.js'
 import type { ListenerContext } from '../types.js'
 import type { UpstreamRegistry } from '../upstream/registry.js'
+import { answerAcmeChallenge, isAcmeChallenge } from './acme-challenge.js'
+import type { AcmeChallengeResponder } from './acme-challenge.js'
 import { CONTEXT, RequestContext } from './context.js'
 import type { EgressHostHandler, HandlerEnv } from './context.js'
 import { Flag } from '../record/flags.js'
@@ -22,6 +24,8 @@ export interface HttpHandlerDeps {
   readonly upstreams: UpstreamRegistry
   /** The overload guard; without it requests are never shed. */
   readonly overload?: OverloadSignal
+  /** Answers ACME http-01 challenges on plain-HTTP listeners before routing. */
+  readonly acmeChallenges?: AcmeChallengeResponder
 }
 
 /**
@@ -63,7 +67,8 @@ export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
     timeouts: new StreamTimeouts(),
     ...(deps.overload !== undefined ? { overload: deps.overload } : {}),
   }
-  const handleHttpRequest = (
+  const acme = deps.acmeChallenges
+  const routeHttpRequest = (
     req: IncomingMessage,
     res: ServerResponse,
     prepared: PreparedSnapshot,
@@ -79,6 +84,11 @@ export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
     } catch (err) {
       replyToBug(env, ctx, res, err)
     }
+  }
+  const handleHttpRequest: typeof routeHttpRequest = (req, res, prepared, listener) => {
+    if (acme !== undefined && isAcmeChallenge(req, listener.scheme)) {
+      answerAcmeChallenge(req, res, acme, () => routeHttpRequest(req, res, prepared, listener))
+    } else routeHttpRequest(req, res, prepared, listener)
   }
   return Object.assign(handleHttpRequest, {
     upgrade: createUpgradeHandler(env),
