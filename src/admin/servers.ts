@@ -16,7 +16,9 @@ import { createReadinessServer, type ReadinessSource } from './readiness-server.
 import { startReadinessThread } from './readiness-thread.js'
 
 export type AdminServerKind = 'readiness' | 'metrics' | 'admin'
-const KINDS: readonly AdminServerKind[] = ['readiness', 'metrics', 'admin']
+// Readiness binds last: a probe that sees it answer must find metrics and admin listening too
+// (it answers from its own thread, so it would otherwise say ready before they are bound).
+const KINDS: readonly AdminServerKind[] = ['metrics', 'admin', 'readiness']
 
 export interface Endpoint {
   readonly address: string
