@@ -152,8 +152,8 @@ module.exports = {
     {
       name: 'dataplane-http-below-egress',
       comment:
-        'http/ reaches egress/ only for egress-reply.ts (an http ↔ egress folder cycle): a warning until the record builders leave egress/',
-      severity: 'warn',
+        'egress/ builds on http/ (the outbound proxy hands requests to it), never the reverse',
+      severity: 'error',
       from: { path: '^src/dataplane/http/' },
       to: { path: '^src/dataplane/egress/' },
     },

@@ -7,14 +7,8 @@ import type { Socket } from 'node:net'
 import { BLACK_HOLE_CLUSTER, PASSTHROUGH_CLUSTER, type EgressDecision } from '../../match/index.js'
 import type { RequestObserver, RequestRecord } from '../../observe/events.js'
 import { socketAddresses, type SocketAddresses } from '../record/address.js'
+import { denialBody, EGRESS_HEADER, EGRESS_REASON_HEADER } from '../record/egress-denial.js'
 import { buildLocalRecord, describeMessage } from '../record/local-record.js'
-
-export const EGRESS_HEADER = 'x-portcullis-egress'
-export const EGRESS_REASON_HEADER = 'x-portcullis-egress-reason'
-
-export function denialBody(d: EgressDecision, reason: string): string {
-  return `egress denied: ${reason} (${d.host}:${d.port})\n`
-}
 
 export interface EgressRecordInput {
   readonly req: IncomingMessage

@@ -1,5 +1,5 @@
 import { checkEgressAddress, decideEgress } from '../../match/index.js'
-import { denialBody, EGRESS_HEADER, EGRESS_REASON_HEADER } from '../egress/egress-reply.js'
+import { denialBody, EGRESS_HEADER, EGRESS_REASON_HEADER } from '../record/egress-denial.js'
 import type { UpstreamEndpoint } from '../upstream/endpoint.js'
 import type { RequestContext } from './context.js'
 import { Flag } from '../record/flags.js'
