@@ -39,6 +39,13 @@ export type LimitOp =
     }
   | {
       readonly id: number
+      readonly op: 'acquirePair'
+      readonly first: { readonly key: string; readonly max: number }
+      readonly second: { readonly key: string; readonly max: number }
+      readonly leaseTtlMs: number
+    }
+  | {
+      readonly id: number
       readonly op: 'release'
       readonly lease: number
     }
@@ -53,6 +60,8 @@ export interface LimitAnswer {
   readonly decision?: RateDecision
   /** acquire: the lease id, absent when the limit is full. */
   readonly lease?: number
+  /** acquirePair: the second lease id, absent when the first or the second limit is full. */
+  readonly secondLease?: number
   readonly count?: number
   /** The request could not be decided (malformed); the worker treats it as a store failure. */
   readonly error?: string

@@ -62,20 +62,33 @@ export function createIpcLimitServer(options: IpcLimitServerOptions = {}): IpcLi
     void held.lease.release()
   }
 
+  /** Takes a lease for `worker` now; its id, or undefined when `key` is full. */
+  const hold = (worker: number, key: string, max: number, leaseTtlMs: number) => {
+    const lease = store.concurrency.acquireNow(key, max, { leaseTtlMs })
+    if (lease === undefined) return undefined
+    const id = nextLease++
+    leases.set(id, { worker, lease })
+    let mine = byWorker.get(worker)
+    if (mine === undefined) byWorker.set(worker, (mine = new Set()))
+    mine.add(id)
+    return id
+  }
+
   /** The answer to one operation; undefined for a release (nobody waits for it). */
   const decide = (worker: number, r: LimitOp): LimitAnswer | undefined => {
     switch (r.op) {
       case 'consume':
         return { id: r.id, decision: store.rate.consume(r.key, r.rule, r.cost) }
       case 'acquire': {
-        const lease = store.concurrency.acquireNow(r.key, r.max, { leaseTtlMs: r.leaseTtlMs })
+        const lease = hold(worker, r.key, r.max, r.leaseTtlMs)
+        return lease === undefined ? { id: r.id } : { id: r.id, lease }
+      }
+      case 'acquirePair': {
+        // Both decided in this one turn of the primary, so the pair costs one message each way.
+        const lease = hold(worker, r.first.key, r.first.max, r.leaseTtlMs)
         if (lease === undefined) return { id: r.id }
-        const id = nextLease++
-        leases.set(id, { worker, lease })
-        let mine = byWorker.get(worker)
-        if (mine === undefined) byWorker.set(worker, (mine = new Set()))
-        mine.add(id)
-        return { id: r.id, lease: id }
+        const secondLease = hold(worker, r.second.key, r.second.max, r.leaseTtlMs)
+        return secondLease === undefined ? { id: r.id, lease } : { id: r.id, lease, secondLease }
       }
       case 'release':
         forget(r.lease)

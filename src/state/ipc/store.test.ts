@@ -102,4 +102,24 @@ describe('ipc limit store', () => {
     assert.ok(again.retryAfterMs > 0)
     assert.deepEqual(messages, { sent: 1, answered: 1 })
   })
+
+  test('a lease pair is one operation: one message each way, both given back on exit', async (t) => {
+    const server = createIpcLimitServer()
+    t.after(() => server.close())
+    const messages = { sent: 0, answered: 0 }
+    const a = worker(server, 1, messages)
+    const rq = { key: 'rq', max: 1 }
+    const cx = { key: 'cx', max: 2 }
+    const [first, second] = await a.concurrency.acquirePair(rq, cx, ttl)
+    assert.ok(first !== undefined && second !== undefined)
+    assert.equal(first.key, 'rq')
+    assert.equal(second.key, 'cx')
+    assert.deepEqual(messages, { sent: 1, answered: 1 })
+    // rq is full: nothing is taken, not even the second key.
+    assert.deepEqual(await a.concurrency.acquirePair(rq, cx, ttl), [undefined, undefined])
+    assert.equal(await a.concurrency.count('cx'), 1)
+    assert.equal(server.heldBy(1), 2)
+    assert.equal(server.releaseWorker(1), 2)
+    assert.equal(await a.concurrency.count('rq'), 0)
+  })
 })

@@ -1,7 +1,8 @@
 /**
  * The limit store of a cluster worker without Redis: every decision is asked of the primary over
  * the IPC channel (`process.send`), which keeps one memory store for all workers. The operations
- * of one event-loop turn go as one message (protocol.ts), answered by one; a key the primary
+ * of one event-loop turn go as one message (protocol.ts), answered by one, and the two leases of
+ * `acquirePair` are one operation; a key the primary
  * refused is refused here until the retry time it returned (over-limit-cache.ts), without a
  * message. No timers in the worker: the primary's lease table renews leases and gives back a
  * dead worker's leases when it exits.
@@ -11,7 +12,6 @@
  * refuses (an error decision, an undefined lease).
  */
 import { systemClock, type Clock } from '../clock.js'
-import { acquireOneThenOther } from '../lease-pair.js'
 import { createMemoryLimitStore } from '../memory/store.js'
 import { OverLimitCache } from '../over-limit-cache.js'
 import type {
@@ -135,8 +135,25 @@ export function createIpcLimitStore(
       if (options.failureMode === 'closed') return undefined
       return local.concurrency.acquire(key, max, options)
     },
-    acquirePair(first, second, options) {
-      return acquireOneThenOther(concurrency, first, second, options)
+    async acquirePair(first, second, options) {
+      const a = await ask({
+        op: 'acquirePair',
+        first: { key: first.key, max: first.max },
+        second: { key: second.key, max: second.max },
+        leaseTtlMs: options.leaseTtlMs,
+      })
+      if (a !== undefined && a.error === undefined) {
+        if (a.lease === undefined) return [undefined, undefined]
+        const held = new IpcLease(first.key, a.lease, release)
+        return [
+          held,
+          a.secondLease === undefined
+            ? undefined
+            : new IpcLease(second.key, a.secondLease, release),
+        ]
+      }
+      if (options.failureMode === 'closed') return [undefined, undefined]
+      return local.concurrency.acquirePair(first, second, options)
     },
     async count(key: string): Promise<number> {
       const a = await ask({ op: 'count', key })
