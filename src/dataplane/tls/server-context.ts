@@ -153,7 +153,9 @@ export function forwardedClientCert(socket: TLSSocket): string | undefined {
   const peer = socket.getPeerX509Certificate()
   if (peer === undefined) return undefined
   const hash = createHash('sha256').update(peer.raw).digest('hex')
-  const parts = [`Hash=${hash}`, `Subject="${peer.subject.split('\n').reverse().join(',')}"`]
+  // Istio's workload certificates have an empty subject: Node then leaves `subject` undefined.
+  const subject = (peer.subject as string | undefined) ?? ''
+  const parts = [`Hash=${hash}`, `Subject="${subject.split('\n').reverse().join(',')}"`]
   const text = peer.subjectAltName
   if (text !== undefined) {
     for (const e of text.split(', ')) {
