@@ -197,7 +197,6 @@ export const gatewayConfigSpec = obj(
         trustDomain: noted(
           str({
             nonEmpty: true,
-            checkCode: 'PC1115',
             check: (v) =>
               /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(v)
                 ? undefined
