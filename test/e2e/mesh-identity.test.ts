@@ -8,6 +8,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { createSecureServer, type Http2SecureServer } from 'node:http2'
 import { createServer, type Server } from 'node:https'
 import { connect, TLSSocket } from 'node:tls'
 import { join } from 'node:path'
@@ -81,8 +82,43 @@ async function startSidecar(
   return { server, port: address.port }
 }
 
+/** An HTTP/2-only stand-in (a sidecar in front of a gRPC or h2 service). */
+async function startH2Sidecar(
+  ca: MeshPem,
+  workload: MeshPem,
+): Promise<{ server: Http2SecureServer; port: number }> {
+  const server = createSecureServer(
+    {
+      cert: workload.cert,
+      key: workload.key,
+      ca: ca.cert,
+      requestCert: true,
+      rejectUnauthorized: true,
+    },
+    (req, res) => {
+      const socket = req.socket as TLSSocket
+      const peer = socket.getPeerCertificate()
+      const uri = /URI:([^,]+)/.exec(peer.subjectaltname ?? '')
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          sni: socket.servername,
+          alpn: socket.alpnProtocol,
+          version: req.httpVersion,
+          peerUri: uri !== null ? uri[1]! : null,
+        }),
+      )
+    },
+  )
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  assert.ok(address !== null && typeof address === 'object')
+  return { server, port: address.port }
+}
+
 interface Case {
   name: string
+  /** The ServiceEntry port protocol (default HTTP). */
+  protocol?: string
   port: number
   /** DestinationRule spec lines after `host:`. */
   rule: string[]
@@ -138,7 +174,7 @@ spec:
   location: MESH_INTERNAL
   resolution: STATIC
   ports:
-    - { number: 443, name: http, protocol: HTTP }
+    - { number: 443, name: http, protocol: ${c.protocol ?? 'HTTP'} }
   endpoints:
     - address: 127.0.0.1
       ports: { http: ${c.port} }
@@ -166,6 +202,7 @@ describe('mesh identity: ISTIO_MUTUAL outside a mesh', () => {
   let gw: GatewayProcess
   let echo: Upstream
   const servers: Server[] = []
+  let h2Server: Http2SecureServer | undefined
   let httpPort = 0
   let meshPort = 0
   let metricsPort = 0
@@ -182,7 +219,9 @@ describe('mesh identity: ISTIO_MUTUAL outside a mesh', () => {
       meshCa,
       issueWorkloadCert(meshCa, 'spiffe://other.domain/ns/default/sa/backend'),
     )
+    const h2 = await startH2Sidecar(meshCa, issueWorkloadCert(meshCa, BACKEND_ID))
     servers.push(backend.server, foreign.server)
+    h2Server = h2.server
     echo = await startUpstream({ name: 'echo' })
     const [p1, p2, readiness, metrics] = await freePorts(4)
     httpPort = p1!
@@ -191,6 +230,7 @@ describe('mesh identity: ISTIO_MUTUAL outside a mesh', () => {
     const mutual = ['trafficPolicy:', '  tls: { mode: ISTIO_MUTUAL }']
     const cases: Case[] = [
       { name: 'good', port: backend.port, rule: mutual },
+      { name: 'grpc', port: h2.port, rule: mutual, protocol: 'HTTP2' },
       { name: 'wrongtd', port: foreign.port, rule: mutual },
       {
         name: 'sanmiss',
@@ -249,6 +289,7 @@ describe('mesh identity: ISTIO_MUTUAL outside a mesh', () => {
     await gw?.cleanup()
     await echo?.close()
     for (const s of servers) s.close()
+    h2Server?.close()
   })
 
   const get = (name: string, id: string) =>
@@ -266,6 +307,17 @@ describe('mesh identity: ISTIO_MUTUAL outside a mesh', () => {
     assert.equal(seen.sni, 'outbound_.443_._.good.mesh.test')
     assert.deepEqual(seen.offered, ['istio-http/1.1', 'istio', 'http/1.1'])
     assert.equal(seen.alpn, 'http/1.1')
+  })
+
+  test('an HTTP/2 cluster negotiates h2 with the mesh identity', async () => {
+    const res = await get('grpc', 'mesh-h2')
+    assert.equal(res.status, 200, res.text)
+    assert.deepEqual(res.json(), {
+      sni: 'outbound_.443_._.grpc.mesh.test',
+      alpn: 'h2',
+      version: '2.0',
+      peerUri: GATEWAY_ID,
+    })
   })
 
   test('a subset portLevelSettings ISTIO_MUTUAL: SNI names the subset', async () => {
