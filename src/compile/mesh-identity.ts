@@ -14,8 +14,11 @@ import type * as ir from '../ir/index.js'
 
 /** Istio's mtlsHTTP11ALPN: offered on ISTIO_MUTUAL connections that carry HTTP/1.1. */
 export const ISTIO_HTTP11_ALPN: readonly string[] = ['istio-http/1.1', 'istio', 'http/1.1']
-/** Istio's ALPNInMeshWithMxc: TCP and TLS clusters (metadata exchange, then raw bytes). */
-export const ISTIO_TCP_ALPN: readonly string[] = ['istio-peer-exchange', 'istio']
+/**
+ * Istio's ALPNInMesh, for TCP and TLS ports. Not ALPNInMeshWithMxc: `istio-peer-exchange` would
+ * have the peer's sidecar wait for the metadata-exchange header, which is not sent here.
+ */
+export const ISTIO_TCP_ALPN: readonly string[] = ['istio']
 
 /** The mesh identity files and trust domain, with paths resolved. */
 export interface MeshIdentity {
