@@ -381,7 +381,7 @@ describe('mesh identity: ISTIO_MUTUAL outside a mesh', () => {
     const xfcc = headers['x-forwarded-client-cert'] ?? ''
     assert.match(
       xfcc,
-      /^Hash=[0-9a-f]{64};Subject="";URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/sleep$/,
+      /^By=spiffe:\/\/cluster\.local\/ns\/istio-system\/sa\/portcullis;Hash=[0-9a-f]{64};Subject="";URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/sleep$/,
     )
   })
 
