@@ -92,9 +92,13 @@ export function buildCluster(
   tlsBase?: TlsFileBase,
 ): ir.Cluster {
   const { se } = match
-  const { policy, connectTimeoutMs } = compileClusterPolicy(components, host, tlsBase)
+  const id = clusterId(port.number, subset?.name, host)
+  // ISTIO_MUTUAL's SNI and ALPN depend on the cluster's name and protocol.
+  const tlsFor =
+    tlsBase !== undefined ? { ...tlsBase, cluster: id, protocol: portProtocol(port) } : undefined
+  const { policy, connectTimeoutMs } = compileClusterPolicy(components, host, tlsFor)
   return {
-    id: clusterId(port.number, subset?.name, host),
+    id,
     host,
     port: port.number,
     ...(subset !== undefined ? { subset: subset.name } : {}),

@@ -8,6 +8,7 @@ import type { Diagnostic } from '../diag/index.js'
 import type * as istio from '../config/index.js'
 import type * as ir from '../ir/index.js'
 import { compileAcme } from './acme.js'
+import { compileMeshIdentity, meshIdentityAssets } from './mesh-identity.js'
 import { resolveBindings, type BoundVirtualService } from './binding.js'
 import { createDestinationResolver } from './destinations.js'
 import { createDiagSink } from './diagnostics.js'
@@ -70,6 +71,7 @@ export function compile(resources: istio.ResourceSet): CompileResult {
     certsDir: (gw: istio.Gateway) => certsDirFor(resources.gatewayConfig, gw),
     sink,
     assets: [] as ir.ServerTlsAssets[],
+    meshIdentity: compileMeshIdentity(resources.gatewayConfig),
   }
   const listeners = [
     ...ports.http.map((p) => compileHttpListener(p, settings, bindings, routesFor)),
@@ -94,5 +96,7 @@ export function compile(resources: istio.ResourceSet): CompileResult {
   const diagnostics = sink.drain()
   const empty = servesNothing(resources, listeners, egress)
   if (empty !== undefined) diagnostics.push(empty)
-  return { snapshot: deepFreeze(snapshot), diagnostics, assets: l4.assets }
+  const mesh = meshIdentityAssets(resources)
+  const assets = mesh !== undefined ? [...l4.assets, mesh] : l4.assets
+  return { snapshot: deepFreeze(snapshot), diagnostics, assets }
 }

@@ -8,6 +8,7 @@ import type { DiagSink } from './diagnostics.js'
 import { compileSniRoutes, compileTcpRoute } from './l4-routes.js'
 import { compileRouteTable, type RoutesFor } from './route-table.js'
 import { compileServerTls } from './server-tls.js'
+import type { MeshIdentity } from './mesh-identity.js'
 import type { GatewayServer, HttpPort } from './servers.js'
 import { sourceRef } from './source-ref.js'
 
@@ -36,6 +37,8 @@ export interface L4Compile {
   readonly sink: DiagSink
   /** Receives each terminating server's certificate files (checked by runtime). */
   readonly assets?: ir.ServerTlsAssets[]
+  /** GatewayConfig spec.meshIdentity, for ISTIO_MUTUAL servers. */
+  readonly meshIdentity?: MeshIdentity
 }
 
 function serverRefs(servers: readonly GatewayServer[]): ir.ServerRef[] {
@@ -53,7 +56,7 @@ const HTTP_SERVED: ReadonlySet<string> = new Set(['HTTPS', 'HTTP', 'HTTP2', 'GRP
 
 function compileTlsChain(s: GatewayServer, port: number, c: L4Compile): ir.TlsFilterChain {
   const name = `${s.gatewayKey}/${s.server.port.name}`
-  const tls = compileServerTls(s, c.certsDir(s.gateway), c.sink, c.assets)
+  const tls = compileServerTls(s, c.certsDir(s.gateway), c.sink, c.assets, c.meshIdentity)
   const sniHosts = [...new Set(s.hosts.map((h) => h.host))]
   let service: ir.ChainService
   if (tls === undefined) {

@@ -13,6 +13,7 @@ import type * as ir from '../ir/index.js'
 import { formatPath } from '../diag/index.js'
 import type { DiagSink } from './diagnostics.js'
 import type { GatewayServer } from './servers.js'
+import type { MeshIdentity } from './mesh-identity.js'
 
 /** Mozilla "intermediate" TLS 1.2 suites, in the order the server prefers them. */
 export const INTERMEDIATE_CIPHERS: readonly string[] = [
@@ -76,7 +77,7 @@ function originOf(s: GatewayServer, path: istio.Path): ir.AssetOrigin {
 }
 
 /**
- * Returns undefined for PASSTHROUGH (and mesh-only modes, refused by validation). `certsDir`
+ * Returns undefined for PASSTHROUGH (and AUTO_PASSTHROUGH, refused by validation). `certsDir`
  * is the resolved certs directory; plain file paths resolve against the Gateway's directory.
  * `assets`, when given, receives the server's files with the fields that named them.
  */
@@ -85,9 +86,13 @@ export function compileServerTls(
   certsDir: string,
   sink: DiagSink,
   assets?: ir.ServerTlsAssets[],
+  mesh?: MeshIdentity,
 ): ir.ServerTlsSettings | undefined {
   const tls = s.server.tls
   const mode = tls?.mode ?? 'PASSTHROUGH'
+  if (tls !== undefined && mode === 'ISTIO_MUTUAL' && mesh !== undefined) {
+    return istioMutualServer(tls, mesh, s, sink)
+  }
   if (tls === undefined || (mode !== 'SIMPLE' && mode !== 'MUTUAL' && mode !== 'OPTIONAL_MUTUAL'))
     return undefined
   const tp = [...s.path, 'tls']
@@ -167,20 +172,7 @@ export function compileServerTls(
           ),
         }
 
-  const minVersion = VERSIONS[tls.minProtocolVersion ?? ''] ?? 'TLSv1.2'
-  const maxVersion = VERSIONS[tls.maxProtocolVersion ?? ''] ?? 'TLSv1.3'
-  const cipherSuites: string[] = []
-  ;(tls.cipherSuites ?? []).forEach((c, i) => {
-    if (ISTIO_CIPHERS.has(c)) cipherSuites.push(c)
-    else {
-      sink.report(
-        'PC4005',
-        s.gateway,
-        [...tp, 'cipherSuites', i],
-        `"${c}" is not a cipher suite Istio accepts; it is left out`,
-      )
-    }
-  })
+  const { minVersion, maxVersion, cipherSuites } = protocolParameters(tls, s, tp, sink)
   if (assets !== undefined) {
     assets.push({
       server: `${s.gatewayKey}/${s.server.port.name}`,
@@ -203,7 +195,62 @@ export function compileServerTls(
     ...(client !== undefined ? { client } : {}),
     minVersion,
     maxVersion,
+    cipherSuites,
+  }
+}
+
+type ServerTls = NonNullable<GatewayServer['server']['tls']>
+
+function protocolParameters(
+  tls: ServerTls,
+  s: GatewayServer,
+  tp: istio.Path,
+  sink: DiagSink,
+): Pick<ir.ServerTlsSettings, 'minVersion' | 'maxVersion' | 'cipherSuites'> {
+  const minVersion = VERSIONS[tls.minProtocolVersion ?? ''] ?? 'TLSv1.2'
+  const maxVersion = VERSIONS[tls.maxProtocolVersion ?? ''] ?? 'TLSv1.3'
+  const cipherSuites: string[] = []
+  ;(tls.cipherSuites ?? []).forEach((c, i) => {
+    if (ISTIO_CIPHERS.has(c)) cipherSuites.push(c)
+    else {
+      sink.report(
+        'PC4005',
+        s.gateway,
+        [...tp, 'cipherSuites', i],
+        `"${c}" is not a cipher suite Istio accepts; it is left out`,
+      )
+    }
+  })
+  return {
+    minVersion,
+    maxVersion,
     cipherSuites: cipherSuites.length > 0 ? cipherSuites : INTERMEDIATE_CIPHERS,
+  }
+}
+
+/**
+ * ISTIO_MUTUAL on a Gateway server, as Istio's gateway builds it: the mesh certificate chain is
+ * served, a client certificate that the mesh root signed is required, and `subjectAltNames`
+ * narrow the accepted clients (Istio adds no trust-domain check on gateways). The files are
+ * checked once, as the mesh identity asset (compile/mesh-identity.ts), not per server.
+ */
+function istioMutualServer(
+  tls: ServerTls,
+  mesh: MeshIdentity,
+  s: GatewayServer,
+  sink: DiagSink,
+): ir.ServerTlsSettings {
+  return {
+    mode: 'ISTIO_MUTUAL',
+    certificates: [{ certFile: mesh.certFile, keyFile: mesh.keyFile }],
+    client: {
+      required: true,
+      caFile: mesh.caFile,
+      subjectAltNames: (tls.subjectAltNames ?? []).map(stripSanType),
+      spkiSha256: [...(tls.verifyCertificateSpki ?? [])],
+      certSha256: (tls.verifyCertificateHash ?? []).map((h) => h.replaceAll(':', '').toLowerCase()),
+    },
+    ...protocolParameters(tls, s, [...s.path, 'tls'], sink),
   }
 }
 

@@ -11,6 +11,8 @@ import { dirname, isAbsolute, join } from 'node:path'
 import type * as istio from '../config/index.js'
 import type * as ir from '../ir/index.js'
 import { DEFAULT_CERTS_DIR } from './server-tls.js'
+import { compileMeshIdentity, istioMutualAlpn, istioMutualSni } from './mesh-identity.js'
+import type { MeshIdentity } from './mesh-identity.js'
 
 type ClientTls = NonNullable<NonNullable<istio.DestinationRuleSpec['trafficPolicy']>['tls']>
 
@@ -19,6 +21,11 @@ export interface TlsFileBase {
   /** The rule's own directory. */
   readonly dir: string
   readonly certsDir: string
+  /** GatewayConfig spec.meshIdentity (or Istio's default files), for ISTIO_MUTUAL. */
+  readonly mesh?: MeshIdentity
+  /** The cluster the policy is for: its name is ISTIO_MUTUAL's default SNI. */
+  readonly cluster?: ir.ClusterId
+  readonly protocol?: ir.ServiceProtocol
 }
 
 /** certsDir is GatewayConfig `spec.certsDir` (relative to that file), else `./certs` next to the rule. */
@@ -31,7 +38,7 @@ export function tlsFileBase(
   const certsDir = isAbsolute(certs)
     ? certs
     : join(config !== undefined ? dirname(config.origin.file) : dir, certs)
-  return { dir, certsDir }
+  return { dir, certsDir, mesh: compileMeshIdentity(config) }
 }
 
 export function compileUpstreamTls(
@@ -40,8 +47,7 @@ export function compileUpstreamTls(
   base: TlsFileBase | undefined,
 ): ir.UpstreamTlsPolicy | undefined {
   if (tls === undefined || tls.mode === undefined || tls.mode === 'DISABLE') return undefined
-  // ISTIO_MUTUAL is refused by validation (PC1113); it never reaches here.
-  if (tls.mode === 'ISTIO_MUTUAL') return undefined
+  if (tls.mode === 'ISTIO_MUTUAL') return compileIstioMutual(tls, host, base)
   const file = (f: string | undefined): string | undefined =>
     f === undefined || f === ''
       ? undefined
@@ -78,6 +84,35 @@ export function compileUpstreamTls(
     subjectAltNames: (tls.subjectAltNames ?? []).map(stripSanType),
     sni,
     insecureSkipVerify: tls.insecureSkipVerify ?? false,
+  }
+}
+
+/**
+ * ISTIO_MUTUAL: the mesh identity instead of certificate fields (Istio ignores them for this
+ * mode), `sni` when set, else the cluster name; `subjectAltNames` narrow the accepted peers
+ * within the trust domain.
+ */
+function compileIstioMutual(
+  tls: ClientTls,
+  host: string,
+  base: TlsFileBase | undefined,
+): ir.UpstreamTlsPolicy {
+  const mesh = base?.mesh ?? compileMeshIdentity(undefined)
+  const sni =
+    tls.sni !== undefined && tls.sni !== ''
+      ? tls.sni
+      : base?.cluster !== undefined
+        ? istioMutualSni(base.cluster)
+        : host
+  return {
+    mode: 'ISTIO_MUTUAL',
+    mesh: { trustDomain: mesh.trustDomain, alpn: istioMutualAlpn(base?.protocol) },
+    certFile: mesh.certFile,
+    keyFile: mesh.keyFile,
+    caFile: mesh.caFile,
+    subjectAltNames: (tls.subjectAltNames ?? []).map(stripSanType),
+    sni,
+    insecureSkipVerify: false,
   }
 }
 

@@ -24,6 +24,8 @@ import { validateDocument } from './validate.js'
 
 export type * from './types.js'
 export * as schema from './schema/index.js'
+export { istioMutualUses, meshIdentityFiles, MESH_IDENTITY_DEFAULTS } from './mesh-identity.js'
+export type { IstioMutualUse, MeshIdentityFiles } from './mesh-identity.js'
 
 export interface LoadResult {
   readonly resources: ResourceSet

@@ -102,7 +102,13 @@ export interface OutlierDetectionPolicy {
  * the data plane's job.
  */
 export interface UpstreamTlsPolicy {
-  readonly mode: 'SIMPLE' | 'MUTUAL'
+  readonly mode: 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL'
+  /**
+   * ISTIO_MUTUAL: the files are the mesh identity (watched, so new connections use a rotated
+   * one), the peer must have a `spiffe://<trustDomain>/` URI SAN, and ALPN is what an Istio
+   * sidecar offers for the cluster's protocol.
+   */
+  readonly mesh?: { readonly trustDomain: string; readonly alpn: readonly string[] }
   /** The client certificate chain and its key (MUTUAL). */
   readonly certFile?: string
   readonly keyFile?: string

@@ -74,7 +74,8 @@ export interface ClientValidation {
 
 /** Server TLS settings of one terminating server (Istio ServerTLSSettings). */
 export interface ServerTlsSettings {
-  readonly mode: 'SIMPLE' | 'MUTUAL' | 'OPTIONAL_MUTUAL'
+  /** ISTIO_MUTUAL: MUTUAL with the mesh identity's chain, key and root. */
+  readonly mode: 'SIMPLE' | 'MUTUAL' | 'OPTIONAL_MUTUAL' | 'ISTIO_MUTUAL'
   /** One or two (e.g. RSA + ECDSA); the client picks what it supports. */
   readonly certificates: readonly CertificateFiles[]
   readonly client?: ClientValidation

@@ -170,14 +170,8 @@ const outlierDetection = obj(
 const clientTls = obj(
   {
     mode: noted(
-      enumOf(['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'], {
-        meshOnly: {
-          ISTIO_MUTUAL:
-            'needs Istio mesh certificates (SPIFFE identities) that a standalone gateway does not have; use MUTUAL with clientCertificate/privateKey or credentialName',
-        },
-        meshError: true,
-      }),
-      'ISTIO_MUTUAL needs mesh certificates and is refused (error PC1113)',
+      enumOf(['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL']),
+      'ISTIO_MUTUAL originates mTLS with GatewayConfig spec.meshIdentity; without its files it is refused (error PC1113)',
     ),
     clientCertificate: str(),
     privateKey: str(),

@@ -183,6 +183,30 @@ export const gatewayConfigSpec = obj(
       },
       { name: 'Overload' },
     ),
+    meshIdentity: obj(
+      {
+        certChain: noted(
+          str({ nonEmpty: true }),
+          "default /etc/certs/cert-chain.pem (Istio's file-mounted certificates); the workload certificate chain, with a SPIFFE URI SAN",
+        ),
+        privateKey: noted(str({ nonEmpty: true }), 'default /etc/certs/key.pem'),
+        rootCert: noted(
+          str({ nonEmpty: true }),
+          'default /etc/certs/root-cert.pem; the mesh root CA: verifies peers of ISTIO_MUTUAL',
+        ),
+        trustDomain: noted(
+          str({
+            nonEmpty: true,
+            check: (v) =>
+              /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(v)
+                ? undefined
+                : `"${v}" is not a SPIFFE trust domain (lower-case letters, digits, dots and dashes)`,
+          }),
+          'default cluster.local; peers of ISTIO_MUTUAL must have a spiffe://<trustDomain>/ identity',
+        ),
+      },
+      { name: 'MeshIdentity' },
+    ),
   },
   { name: 'GatewayConfig' },
 )

@@ -53,15 +53,13 @@ export const serverTlsSettings = obj(
         ['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL'],
         {
           meshOnly: {
-            ISTIO_MUTUAL:
-              'needs Istio mesh certificates (SPIFFE identities); use MUTUAL with caCertificates',
             AUTO_PASSTHROUGH:
               'routes on SNI-encoded mesh cluster names; use PASSTHROUGH with tls routes',
           },
           meshError: true,
         },
       ),
-      'ISTIO_MUTUAL and AUTO_PASSTHROUGH need a mesh and are refused (error PC1113)',
+      'AUTO_PASSTHROUGH needs a mesh and is refused (error PC1113); ISTIO_MUTUAL serves GatewayConfig spec.meshIdentity and requires client certificates from its root (without its files: error PC1113)',
     ),
     serverCertificate: str(),
     privateKey: str(),

@@ -9,6 +9,7 @@ import { checkCertificates } from './cert-manager.js'
 import { checkDestinationRule } from './destination-rule.js'
 import { checkGatewayConfig } from './gateway-config.js'
 import { checkGateway } from './gateway.js'
+import { checkMeshIdentity } from './mesh-identity.js'
 import { checkServiceEntry } from './service-entry.js'
 import { checkSidecar } from './sidecar.js'
 import { checkVirtualService } from './virtual-service.js'
@@ -21,5 +22,6 @@ export function checkSemantics(set: ResourceSet, diags: Diagnostic[]): void {
   for (const sc of set.sidecars) checkSidecar(sc, diags)
   checkGatewayConfig(set.gatewayConfig, set.gateways, diags)
   checkCertificates(set, diags)
+  checkMeshIdentity(set, diags)
 }
 export { issuerOf, solverFor } from './cert-manager.js'

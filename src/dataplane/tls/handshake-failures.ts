@@ -103,5 +103,6 @@ export function createHandshakeFailureReporter(
 
 /** `C=x\nO=y\nCN=z` (Node's layout) → `CN=z,O=y,C=x`, as Envoy and XFCC write subjects. */
 function oneLine(name: string): string {
-  return name.split('\n').reverse().join(',')
+  // An empty subject (Istio's workload certificates) is undefined at runtime, whatever the type says.
+  return ((name as string | undefined) ?? '').split('\n').reverse().join(',')
 }

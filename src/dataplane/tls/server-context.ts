@@ -153,7 +153,12 @@ export function forwardedClientCert(socket: TLSSocket): string | undefined {
   const peer = socket.getPeerX509Certificate()
   if (peer === undefined) return undefined
   const hash = createHash('sha256').update(peer.raw).digest('hex')
-  const parts = [`Hash=${hash}`, `Subject="${peer.subject.split('\n').reverse().join(',')}"`]
+  // Istio's workload certificates have an empty subject: Node then leaves `subject` undefined.
+  const subject = (peer.subject as string | undefined) ?? ''
+  // Envoy starts with `By=` for each URI SAN of the certificate this hop served (a mesh
+  // identity under ISTIO_MUTUAL), as in Istio's `By=spiffe://…;Hash=…;Subject="";URI=spiffe://…`.
+  const by = uriValues(socket.getX509Certificate()?.subjectAltName).map((u) => `By=${u}`)
+  const parts = [...by, `Hash=${hash}`, `Subject="${subject.split('\n').reverse().join(',')}"`]
   const text = peer.subjectAltName
   if (text !== undefined) {
     for (const e of text.split(', ')) {
@@ -162,4 +167,12 @@ export function forwardedClientCert(socket: TLSSocket): string | undefined {
     }
   }
   return parts.join(';')
+}
+
+function uriValues(sans: string | undefined): string[] {
+  if (sans === undefined) return []
+  return sans
+    .split(', ')
+    .filter((e) => e.startsWith('URI:'))
+    .map((e) => e.slice(4))
 }

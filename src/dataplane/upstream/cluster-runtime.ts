@@ -11,6 +11,14 @@ import type { EndpointPoolOptions, PoolSet } from './pool-set.js'
 import type { SharedPoolLimits } from './shared-pool-limits.js'
 import { loadUpstreamTls } from './upstream-tls.js'
 import type { UpstreamTls } from './upstream-tls.js'
+import { loadMeshUpstreamTls } from './mesh-upstream-tls.js'
+
+/** ISTIO_MUTUAL follows the mesh identity's rotation; other modes read their files once. */
+function loadClusterTls(policy: ir.UpstreamTlsPolicy, log: Logger): UpstreamTls {
+  return policy.mesh !== undefined
+    ? loadMeshUpstreamTls({ ...policy, mesh: policy.mesh }, log)
+    : loadUpstreamTls(policy)
+}
 
 /** A retry after a failed resolution with nothing cached comes sooner than a normal refresh. */
 const FAILED_RESOLUTION_RETRY_MS = 5000
@@ -103,7 +111,7 @@ export class ClusterRuntime {
       ...(cp?.tcpKeepalive?.timeMs !== undefined
         ? { keepaliveTimeMs: cp.tcpKeepalive.timeMs }
         : {}),
-      ...(policy?.tls !== undefined ? { tls: loadUpstreamTls(policy.tls) } : {}),
+      ...(policy?.tls !== undefined ? { tls: loadClusterTls(policy.tls, log) } : {}),
       ...(this.http2 !== 'never'
         ? {
             http2:

@@ -183,7 +183,7 @@ export class H2Pool {
             port: o.port,
             ...tls.connect,
             ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
-            ALPNProtocols: ['h2'],
+            ALPNProtocols: tls.h2Alpn !== undefined ? [...tls.h2Alpn] : ['h2'],
           })
     if (o.keepaliveTimeMs !== undefined) socket.setKeepAlive(true, o.keepaliveTimeMs)
     return socket

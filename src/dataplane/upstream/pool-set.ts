@@ -87,7 +87,12 @@ export class PoolSet {
         o.keepaliveTimeMs !== undefined
           ? { keepAlive: true, keepAliveInitialDelay: o.keepaliveTimeMs }
           : {}
-      const connect = o.tls !== undefined ? { ...o.tls.connect, ...keepalive } : keepalive
+      const connect =
+        o.tls?.connector !== undefined
+          ? o.tls.connector(o.connectTimeoutMs, o.keepaliveTimeMs)
+          : o.tls !== undefined
+            ? { ...o.tls.connect, ...keepalive }
+            : keepalive
       const scheme = o.tls !== undefined ? 'https' : 'http'
       const pool = new Pool(`${scheme}://${endpointAddress(ip, port)}`, {
         connections:
@@ -100,7 +105,7 @@ export class PoolSet {
         keepAliveMaxTimeout: Math.max(idle, 600_000),
         maxHeaderSize: s.maxHeaderBytes,
         ...(perConnection > 0 ? { maxRequestsPerClient: perConnection } : {}),
-        ...(Object.keys(connect).length > 0 ? { connect } : {}),
+        ...(typeof connect === 'function' || Object.keys(connect).length > 0 ? { connect } : {}),
       })
       const h2Pool =
         o.http2 === undefined

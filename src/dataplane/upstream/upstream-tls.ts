@@ -4,6 +4,7 @@ import { isIP } from 'node:net'
 import { checkServerIdentity } from 'node:tls'
 import type { ConnectionOptions, PeerCertificate } from 'node:tls'
 import type * as ir from '../../ir/index.js'
+import type { buildConnector } from 'undici'
 import { splitCrls } from '../../lib/index.js'
 
 /**
@@ -19,6 +20,13 @@ export interface UpstreamTls {
   readonly servername: string | undefined
   /** Options for tls.connect (through undici's connector). */
   readonly connect: ConnectionOptions
+  /** ALPN for HTTP/2 sessions; absent: `h2`. */
+  readonly h2Alpn?: readonly string[]
+  /** A connector for HTTP/1.1 pools in place of undici's (ISTIO_MUTUAL: ALPN and rotation). */
+  readonly connector?: (
+    timeoutMs: number,
+    keepAliveMs: number | undefined,
+  ) => buildConnector.connector
 }
 
 export function loadUpstreamTls(policy: ir.UpstreamTlsPolicy): UpstreamTls {
@@ -80,7 +88,7 @@ function createIdentityCheck(
   }
 }
 
-function uriSans(cert: PeerCertificate): string[] {
+export function uriSans(cert: PeerCertificate): string[] {
   const out: string[] = []
   for (const part of (cert.subjectaltname ?? '').split(', ')) {
     if (part.startsWith('URI:')) out.push(part.slice(4))
