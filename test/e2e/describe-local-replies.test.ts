@@ -2,7 +2,9 @@
 // for each request, GET /describe on the admin API is asked first, then the request is sent and
 // what it actually got (status, and the response flags of its access-log line) must be what
 // describe said. A forwarded request that fails to connect (UF) is described as forwarded to
-// the endpoint that refused, which is the one the access log names.
+// the endpoint that refused, which is the one the access log names. A full circuit breaker
+// (UO) and a cluster whose every endpoint is ejected (UH) are live state: describe reads them
+// from the running data plane.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -59,6 +61,31 @@ spec:
   endpoints: [{address: 127.0.0.1}]
 ---
 apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: slow}
+spec:
+  hosts: [slow.internal, flaky.internal]
+  ports: [{number: ${up.port}, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: slow}
+spec:
+  host: slow.internal
+  trafficPolicy:
+    connectionPool: {http: {http2MaxRequests: 1}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: flaky}
+spec:
+  host: flaky.internal
+  trafficPolicy:
+    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 5m, maxEjectionPercent: 100}
+---
+apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: app}
 spec:
@@ -72,6 +99,9 @@ ${vs('ok.test', '    - match: [{uri: {prefix: /ok}}]\n      route: [{destination
   )}${vs('uh.test', '    - route: [{destination: {host: app.internal, subset: none}}]\n')}${vs(
     'uf.test',
     '    - route: [{destination: {host: dead.internal}}]\n',
+  )}${vs('slow.test', '    - route: [{destination: {host: slow.internal}}]\n')}${vs(
+    'flaky.test',
+    '    - route: [{destination: {host: flaky.internal}}]\n      retries: {attempts: 0}\n',
   )}${vs('moved.test', '    - redirect: {uri: /new, authority: ok.test}\n')}${vs(
     'direct.test',
     '    - directResponse: {status: 418, body: {string: teapot}}\n',
@@ -85,6 +115,47 @@ interface Row {
   /** What the request gets: status and the access log's response flags. */
   readonly status: number
   readonly flags: string
+  /** Brings the live data plane into the state the row is about; returns what undoes it. */
+  readonly setup?: (gw: Live) => Promise<() => Promise<void>>
+}
+
+interface Live {
+  readonly port: number
+  readonly admin: string
+}
+
+/** Waits until GET /clusters (Envoy's text form) has a line matching `line`. */
+async function clustersShow(admin: string, line: RegExp): Promise<void> {
+  const until = Date.now() + 10_000
+  let last = ''
+  while (Date.now() < until) {
+    last = (await request(`${admin}/clusters`)).text
+    if (line.test(last)) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`/clusters never showed ${String(line)}:\n${last}`)
+}
+
+/** One request held in flight on slow.test: its breaker (http2MaxRequests: 1) is full. */
+async function fillBreaker(gw: Live): Promise<() => Promise<void>> {
+  const held = request(`http://127.0.0.1:${gw.port}/delay/3`, { headers: { host: 'slow.test' } })
+  await clustersShow(gw.admin, /^outbound\|\d+\|\|slow\.internal::rq_active::1$/m)
+  return async () => {
+    assert.equal((await held).status, 200)
+  }
+}
+
+/** One 503 from flaky.test's only endpoint: consecutive5xxErrors 1 ejects it. */
+async function ejectAll(gw: Live): Promise<() => Promise<void>> {
+  const first = await request(`http://127.0.0.1:${gw.port}/status/503`, {
+    headers: { host: 'flaky.test' },
+  })
+  assert.equal(first.status, 503)
+  await clustersShow(
+    gw.admin,
+    /flaky\.internal::127\.0\.0\.1:\d+::health_flags::\/failed_outlier_check/,
+  )
+  return () => Promise.resolve()
 }
 
 // NR here is a host whose VirtualService has no route for the path: on an egress port a host
@@ -95,6 +166,15 @@ const ROWS: readonly Row[] = [
   { kind: 'NC', host: 'nc.test', path: '/', status: 503, flags: 'NC' },
   { kind: 'UH', host: 'uh.test', path: '/', status: 503, flags: 'UH' },
   { kind: 'UF', host: 'uf.test', path: '/', status: 503, flags: 'UF' },
+  { kind: 'UO', host: 'slow.test', path: '/', status: 503, flags: 'UO', setup: fillBreaker },
+  {
+    kind: 'UH (every endpoint ejected)',
+    host: 'flaky.test',
+    path: '/',
+    status: 503,
+    flags: 'UH',
+    setup: ejectAll,
+  },
   { kind: 'redirect', host: 'moved.test', path: '/old', status: 301, flags: '-' },
   { kind: 'direct response', host: 'direct.test', path: '/', status: 418, flags: '-' },
   { kind: 'egress denial', host: 'unknown.example.com', path: '/', status: 502, flags: 'EG' },
@@ -145,6 +225,7 @@ describe('describe answers what the data plane did, for every local-reply kind',
 
   for (const row of ROWS) {
     test(`${row.kind}: ${row.host}${row.path} → ${row.status} ${row.flags}`, async () => {
+      const undo = row.setup === undefined ? undefined : await row.setup({ port, admin })
       const q = new URLSearchParams({
         url: `http://${row.host}:${port}${row.path}`,
         format: 'json',
@@ -171,6 +252,7 @@ describe('describe answers what the data plane did, for every local-reply kind',
         assert.equal(d.outcome.status, row.status, d.summary)
         assert.equal(d.outcome.flag ?? '-', row.flags, d.summary)
       }
+      await undo?.()
     })
   }
 })
