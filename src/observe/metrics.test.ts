@@ -164,17 +164,20 @@ describe('gateway metrics', () => {
     assert.equal(named.app, 'a')
   })
 
-  test('gRPC requests count as request_protocol="grpc" with the grpc-status of the response head', async () => {
+  test('gRPC requests count as request_protocol="grpc" with the grpc-status of the trailers or the head', async () => {
     const metrics = createGatewayMetrics({ processMetrics: false })
     const grpc = { ...base, requestHeaders: { 'content-type': 'application/grpc+proto' } }
     metrics.recordRequest({ ...grpc, responseHeaders: { 'grpc-status': '14' } })
     metrics.recordRequest({ ...grpc, responseHeaders: { 'grpc-status': '14' } })
     metrics.recordRequest({ ...grpc, responseHeaders: { 'content-type': 'application/grpc' } })
+    // The trailers' status wins over the head's.
+    metrics.recordRequest({ ...grpc, grpcStatus: '0', responseHeaders: { 'grpc-status': '14' } })
     metrics.recordRequest(base)
     const lines = linesOf(await metrics.text())
     const grpcLabels = OK_LABELS.replace('request_protocol="http"', 'request_protocol="grpc"')
     assert.ok(lines.has(`istio_requests_total{${grpcLabels},grpc_response_status="14"} 2`))
     assert.ok(lines.has(`istio_requests_total{${grpcLabels},grpc_response_status="unknown"} 1`))
+    assert.ok(lines.has(`istio_requests_total{${grpcLabels},grpc_response_status="0"} 1`))
     assert.ok(lines.has(`istio_requests_total{${OK_LABELS}} 1`))
   })
 

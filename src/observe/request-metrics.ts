@@ -61,14 +61,15 @@ export function createRequestMetrics(options: RequestMetricsOptions = {}): Reque
 }
 
 /**
- * For a gRPC request (content-type application/grpc…), its grpc-status as far as the response
- * head says it: a trailers-only reply (every local reply, most errors) carries it there. A
- * status sent in trailers after a body is not part of the record, so it reads `unknown`.
- * Undefined for a request that is not gRPC. Costs one header read for plain HTTP.
+ * For a gRPC request (content-type application/grpc…), its grpc-status: from the trailers
+ * after a body, else from the response head (a trailers-only reply: every local reply, most
+ * errors); `unknown` when neither has one (the stream ended early). Undefined for a request
+ * that is not gRPC. Costs one header read for plain HTTP.
  */
 function grpcStatusOf(rec: RequestRecord): string | undefined {
   const type = rec.requestHeaders['content-type']
   if (type === undefined || !type.startsWith('application/grpc')) return undefined
+  if (rec.grpcStatus !== undefined) return rec.grpcStatus
   const status = rec.responseHeaders?.['grpc-status']
   return typeof status === 'string' || typeof status === 'number' ? String(status) : 'unknown'
 }

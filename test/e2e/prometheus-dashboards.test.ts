@@ -8,6 +8,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import { createServer as createH2Server, type Http2Server } from 'node:http2'
 import { connect, createServer, type AddressInfo, type Server } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { startPrometheus, type Prometheus, type PromSeries } from '../support/prometheus.js'
@@ -29,7 +30,9 @@ const OK = 24
 const NOT_FOUND = 6
 const UNAVAILABLE = 4
 const NO_ROUTE = 1
-const REQUESTS = OK + NOT_FOUND + UNAVAILABLE + NO_ROUTE
+// gRPC calls whose upstream ends with grpc-status 0 in trailers.
+const GRPC_CALLS = 3
+const REQUESTS = OK + NOT_FOUND + UNAVAILABLE + NO_ROUTE + GRPC_CALLS
 const TCP_CONNECTIONS = 5
 
 const DASHBOARDS = fileURLToPath(new URL('../../../shared/istio-dashboards/', import.meta.url))
@@ -48,7 +51,13 @@ function loadDashboard(file: string): Dashboard {
   return JSON.parse(readFileSync(`${DASHBOARDS}${file}`, 'utf8')) as Dashboard
 }
 
-function config(httpPort: number, tcpPort: number, upstream: number, tcpBackend: number): string {
+function config(
+  httpPort: number,
+  tcpPort: number,
+  upstream: number,
+  tcpBackend: number,
+  grpcPort: number,
+): string {
   return `apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: edge, namespace: istio-system}
@@ -82,7 +91,44 @@ spec:
     - {number: ${tcpBackend}, name: tcp, protocol: TCP}
   resolution: STATIC
   endpoints: [{address: 127.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo, namespace: default}
+spec:
+  hosts: [grpc.example.com]
+  gateways: [istio-system/edge]
+  http:
+    - route: [{destination: {host: echo.default.svc.cluster.local}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: echo, namespace: default}
+spec:
+  hosts: [echo.default.svc.cluster.local]
+  ports: [{number: ${grpcPort}, name: grpc, protocol: GRPC}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
 `
+}
+
+/** An h2c gRPC-style upstream: every call gets one message and grpc-status 0 in trailers. */
+async function startGrpcUpstream(): Promise<Http2Server> {
+  const server = createH2Server()
+  server.on('stream', (stream) => {
+    stream.on('error', () => undefined)
+    stream.resume()
+    stream.on('end', () => {
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc' },
+        { waitForTrailers: true },
+      )
+      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }))
+      stream.end(Buffer.from([0, 0, 0, 0, 2, 111, 107]))
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return server
 }
 
 /** One TCP connection through the gateway: `size` bytes sent, the same echoed back. */
@@ -140,6 +186,7 @@ async function variableValues(prom: Prometheus, query: string): Promise<string[]
 describe('Istio dashboards on a real Prometheus, gateway with workers: 2', () => {
   let gw: GatewayProcess
   let up: Upstream
+  let grpcUp: Http2Server
   let tcpBackend: Server
   let prom: Prometheus
   let base: string
@@ -148,6 +195,7 @@ describe('Istio dashboards on a real Prometheus, gateway with workers: 2', () =>
 
   before(async () => {
     up = await startUpstream({ name: 'httpbin' })
+    grpcUp = await startGrpcUpstream()
     tcpBackend = createServer((c) => {
       c.on('data', (chunk: Buffer) => c.write(chunk))
       c.on('end', () => c.end())
@@ -173,7 +221,7 @@ describe('Istio dashboards on a real Prometheus, gateway with workers: 2', () =>
             '    portcullis.io/namespace: istio-system',
           ],
         }),
-        config(httpPort!, tcpPort, up.port, tcpBackendPort),
+        config(httpPort!, tcpPort, up.port, tcpBackendPort, (grpcUp.address() as AddressInfo).port),
       ),
       extraArgs: ['--no-watch'],
       readyTimeoutMs: 120_000,
@@ -188,6 +236,7 @@ describe('Istio dashboards on a real Prometheus, gateway with workers: 2', () =>
     await prom?.stop()
     await gw?.cleanup()
     await up?.close()
+    await new Promise((r) => grpcUp?.close(r))
     await new Promise((r) => tcpBackend?.close(r))
   })
 
@@ -200,7 +249,15 @@ describe('Istio dashboards on a real Prometheus, gateway with workers: 2', () =>
     for (let i = 0; i < NOT_FOUND; i++) statuses.push(await send('/status/404'))
     for (let i = 0; i < UNAVAILABLE; i++) statuses.push(await send('/status/503'))
     statuses.push(await send('/nothing-here', 'unknown.example.com'))
-    assert.equal(statuses.filter((s) => s === 200).length, OK)
+    for (let i = 0; i < GRPC_CALLS; i++) {
+      const res = await request(`${base}/test.Echo/Unary`, {
+        method: 'POST',
+        headers: { host: 'grpc.example.com', 'content-type': 'application/grpc' },
+        body: Buffer.from([0, 0, 0, 0, 2, 104, 105]),
+      })
+      statuses.push(res.status)
+    }
+    assert.equal(statuses.filter((s) => s === 200).length, OK + GRPC_CALLS)
     assert.equal(statuses.filter((s) => s === 404).length, NOT_FOUND + NO_ROUTE)
     assert.equal(statuses.filter((s) => s === 503).length, UNAVAILABLE)
     for (let i = 0; i < TCP_CONNECTIONS; i++) assert.equal(await tcpExchange(tcpPort, 100), 100)
@@ -228,10 +285,23 @@ describe('Istio dashboards on a real Prometheus, gateway with workers: 2', () =>
     const codes: Record<string, string> = {}
     for (const r of byCode) codes[r.metric['response_code'] ?? ''] = r.value[1]
     assert.deepEqual(codes, {
-      '200': String(OK),
+      '200': String(OK + GRPC_CALLS),
       '404': String(NOT_FOUND + NO_ROUTE),
       '503': String(UNAVAILABLE),
     })
+    // gRPC calls: request_protocol="grpc", the status from the upstream's trailers.
+    const grpc = await prom.query(
+      'sum by (destination_service, grpc_response_status) (istio_requests_total{request_protocol="grpc"})',
+    )
+    assert.deepEqual(
+      grpc.map((r) => [r.metric, r.value[1]]),
+      [
+        [
+          { destination_service: 'echo.default.svc.cluster.local', grpc_response_status: '0' },
+          String(GRPC_CALLS),
+        ],
+      ],
+    )
     assert.equal(
       Number((await prom.query('sum(istio_tcp_connections_closed_total)'))[0]?.value[1]),
       TCP_CONNECTIONS,
