@@ -111,7 +111,11 @@ async function run(
   const link = isWorker ? linkToPrimary((code) => process.exit(code)) : undefined
 
   // Observers: metrics and the access log.
-  const observers = createObservers({ accessLog: settings.accessLog })
+  const observers = createObservers({
+    accessLog: settings.accessLog,
+    labels: settings.labels,
+    buildTag: packageVersion(),
+  })
 
   // ACME Certificates: a credential not issued yet gets a temporary certificate before the TLS
   // listener loads it (on every build); the manager orders and renews after the first apply.

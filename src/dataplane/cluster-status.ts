@@ -4,7 +4,7 @@
  * Read on demand from the cluster runtimes; nothing here is kept or counted on the request path.
  */
 import type * as ir from '../ir/index.js'
-import type { PreparedSnapshot } from './prepare.js'
+import type { PreparedSnapshot } from './prepared.js'
 
 export interface EndpointStatus {
   /** `ip:port`, as access logs show the upstream host. */

@@ -1,6 +1,6 @@
 /**
- * The shapes a prepared snapshot has (prepare.ts builds them): what requests read instead of
- * config. Kept apart from prepare.ts, which runs the request steps' prepare functions, so that
+ * The shapes a prepared snapshot has (prepare-snapshot.ts builds them): what requests read instead of
+ * config. Kept apart from http/prepare-snapshot.ts, which runs the request steps' prepare functions, so that
  * the request context can name these types without importing the steps that use it.
  */
 import type * as ir from '../ir/index.js'

@@ -6,8 +6,9 @@
  * it serves `portcullis describe` and the admin API, never traffic.
  */
 import type * as ir from '../ir/index.js'
-import { hostCovers, normalizeHost, normalizePath } from '../lib/index.js'
+import { authorityPort, hostCovers, normalizeHost, normalizePath } from '../lib/index.js'
 import { compileRouteTable } from './compile.js'
+import { compileEgressMatcher, decideEgress } from './egress.js'
 import { explainRequest, type RequestExplanation } from './explain.js'
 import type { MatchRequest } from './request.js'
 
@@ -148,6 +149,19 @@ export function describeRequest(snapshot: ir.Snapshot, input: DescribeInput): Re
   const withRouting = { ...withPath, routing }
   const egress = snapshot.egress?.httpListeners?.some((l) => l.id === listener.id) === true
   if (routing.selectedVirtualHost === undefined) {
+    // egress.httpPorts: the data plane asks the allowlist with the Host and its port (the
+    // listener's when the Host has none), as it does in egress/outbound-proxy.ts serveHost.
+    if (egress && snapshot.egress !== undefined) {
+      const target = authorityPort(input.authority) ?? input.port
+      const decision = decideEgress(compileEgressMatcher(snapshot.egress), host, target)
+      if (decision.verdict === 'denied') {
+        return {
+          ...withRouting,
+          outcome: { status: 502, flag: 'EG' },
+          summary: `502 EG: egress denied: ${decision.reason ?? 'denied'} (${host}:${target}); no VirtualService serves the host on this port`,
+        }
+      }
+    }
     const why = egress
       ? `; the egress allowlist decides hosts no VirtualService serves on this port`
       : ''

@@ -73,6 +73,8 @@ export interface RequestRecord {
   readonly requestedServerName: string | undefined
   /** Why the upstream connection failed (a TLS verification error code), if it did. */
   readonly upstreamTransportFailureReason?: string | undefined
+  /** grpc-status the upstream sent in trailers (after a body), if any. */
+  readonly grpcStatus?: string | undefined
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { RequestRecord } from './events.js'
+import { gatewayIdentity } from './istio-labels.js'
 import { createGatewayMetrics } from './metrics.js'
 
 const base: RequestRecord = {
@@ -30,10 +31,17 @@ const base: RequestRecord = {
   requestedServerName: undefined,
 }
 
-const CONSTANT =
+const SOURCE =
   'reporter="source",source_workload="portcullis",source_workload_namespace="unknown",' +
-  'destination_workload="unknown",destination_workload_namespace="unknown",' +
-  'destination_service_namespace="unknown",request_protocol="http"'
+  'source_principal="unknown",source_app="unknown",source_version="unknown",' +
+  'source_canonical_service="portcullis",source_canonical_revision="latest",' +
+  'source_cluster="unknown",destination_workload="unknown",' +
+  'destination_workload_namespace="unknown",destination_principal="unknown",' +
+  'destination_app="unknown",destination_version="unknown",' +
+  'destination_canonical_service="unknown",destination_canonical_revision="unknown",' +
+  'destination_cluster="unknown",connection_security_policy="unknown"'
+
+const CONSTANT = `${SOURCE},request_protocol="http",destination_service_namespace="unknown"`
 
 const OK_LABELS =
   `${CONSTANT},destination_service="httpbin.example.com",destination_service_name="httpbin",` +
@@ -112,6 +120,65 @@ describe('gateway metrics', () => {
     const overflowUF = overflow.replace('"200"', '"503"').replace('"-"', '"UF"')
     assert.ok(lines.has(`istio_requests_total{${overflowUF}} 1`))
     assert.equal(text.match(/^istio_requests_total\{/gm)?.length, 4)
+  })
+
+  test('the gateway identity comes from its labels, with the keys and fallbacks Istio uses', async () => {
+    const metrics = createGatewayMetrics({
+      processMetrics: false,
+      buildTag: '1.2.3',
+      identity: gatewayIdentity({
+        'service.istio.io/workload-name': 'edge-gateway',
+        'portcullis.io/namespace': 'istio-system',
+        app: 'istio-ingressgateway',
+        version: 'v7',
+        'topology.istio.io/cluster': 'Kubernetes',
+      }),
+    })
+    metrics.recordRequest({ ...base, destinationService: 'httpbin.default.svc.cluster.local' })
+    metrics.recordConnectionClose({ ...base, destinationService: 'db.data.svc.cluster.local' })
+    const text = await metrics.text()
+    const source =
+      'reporter="source",source_workload="edge-gateway",source_workload_namespace="istio-system",' +
+      'source_principal="unknown",source_app="istio-ingressgateway",source_version="v7",' +
+      'source_canonical_service="istio-ingressgateway",source_canonical_revision="v7",' +
+      'source_cluster="Kubernetes",'
+    assert.ok(text.includes(`istio_requests_total{${source}`), text)
+    assert.match(
+      text,
+      /istio_requests_total\{[^}]*request_protocol="http",destination_service_namespace="default",destination_service="httpbin.default.svc.cluster.local",destination_service_name="httpbin",/,
+    )
+    assert.match(
+      text,
+      /istio_tcp_sent_bytes_total\{reporter="source",source_workload="edge-gateway",[^}]*request_protocol="tcp",destination_service_namespace="data",destination_service="db.data.svc.cluster.local"/,
+    )
+    assert.ok(linesOf(text).has('istio_build{component="proxy",tag="1.2.3"} 1'), text)
+    // Canonical names win over app/version when set.
+    const named = gatewayIdentity({
+      app: 'a',
+      version: 'v1',
+      'service.istio.io/canonical-name': 'edge',
+      'service.istio.io/canonical-revision': 'r2',
+    })
+    assert.equal(named.canonicalService, 'edge')
+    assert.equal(named.canonicalRevision, 'r2')
+    assert.equal(named.app, 'a')
+  })
+
+  test('gRPC requests count as request_protocol="grpc" with the grpc-status of the trailers or the head', async () => {
+    const metrics = createGatewayMetrics({ processMetrics: false })
+    const grpc = { ...base, requestHeaders: { 'content-type': 'application/grpc+proto' } }
+    metrics.recordRequest({ ...grpc, responseHeaders: { 'grpc-status': '14' } })
+    metrics.recordRequest({ ...grpc, responseHeaders: { 'grpc-status': '14' } })
+    metrics.recordRequest({ ...grpc, responseHeaders: { 'content-type': 'application/grpc' } })
+    // The trailers' status wins over the head's.
+    metrics.recordRequest({ ...grpc, grpcStatus: '0', responseHeaders: { 'grpc-status': '14' } })
+    metrics.recordRequest(base)
+    const lines = linesOf(await metrics.text())
+    const grpcLabels = OK_LABELS.replace('request_protocol="http"', 'request_protocol="grpc"')
+    assert.ok(lines.has(`istio_requests_total{${grpcLabels},grpc_response_status="14"} 2`))
+    assert.ok(lines.has(`istio_requests_total{${grpcLabels},grpc_response_status="unknown"} 1`))
+    assert.ok(lines.has(`istio_requests_total{${grpcLabels},grpc_response_status="0"} 1`))
+    assert.ok(lines.has(`istio_requests_total{${OK_LABELS}} 1`))
   })
 
   test('reloads, config version and dropped access-log lines are exported', async () => {

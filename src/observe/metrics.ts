@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 import type { ConnectionRecord, RequestRecord } from './events.js'
+import { gatewayIdentity, type GatewayIdentity } from './istio-labels.js'
 import { createRequestMetrics } from './request-metrics.js'
 import { createTcpMetrics } from './tcp-metrics.js'
 
@@ -17,6 +18,10 @@ export interface GatewayMetricsOptions {
   readonly processMetrics?: boolean
   /** Bound on istio_* label sets (see request-metrics.ts). */
   readonly maxSeries?: number
+  /** The gateway as the source of every istio_* series (from GatewayConfig `labels`). */
+  readonly identity?: GatewayIdentity
+  /** `tag` of istio_build (the Portcullis version). */
+  readonly buildTag?: string
 }
 
 export interface GatewayMetrics {
@@ -38,11 +43,22 @@ const RELOAD_RESULTS: readonly ReloadResult[] = ['applied', 'rejected', 'unchang
 
 export function createGatewayMetrics(options: GatewayMetricsOptions = {}): GatewayMetrics {
   const registry = new Registry()
-  const requests = createRequestMetrics(
-    options.maxSeries === undefined ? {} : { maxSeries: options.maxSeries },
-  )
+  const identity = options.identity ?? gatewayIdentity()
+  const requests = createRequestMetrics({
+    identity,
+    ...(options.maxSeries === undefined ? {} : { maxSeries: options.maxSeries }),
+  })
 
-  const tcp = createTcpMetrics(options.maxSeries)
+  const tcp = createTcpMetrics(options.maxSeries, identity)
+
+  // Istio's proxies export istio_build{component="proxy",tag=<version>} = 1; the mesh
+  // dashboard's "Istio Component Versions" panel reads it.
+  new Gauge({
+    name: 'istio_build',
+    help: 'Build of this gateway: component "proxy", tag the Portcullis version.',
+    labelNames: ['component', 'tag'] as const,
+    registers: [registry],
+  }).set({ component: 'proxy', tag: options.buildTag ?? 'unknown' }, 1)
 
   const reloads = new Counter({
     name: 'portcullis_config_reloads_total',

@@ -89,11 +89,13 @@ describe('observers', () => {
       },
       processMetrics: false,
     })
+    // The metrics read the request's content-type (gRPC or not); only a formatter reads the
+    // client address, which the record computes on demand.
     let headerReads = 0
-    const watched = Object.defineProperty({ ...record }, 'requestHeaders', {
+    const watched = Object.defineProperty({ ...record }, 'downstreamRemoteAddress', {
       get() {
         headerReads++
-        return record.requestHeaders
+        return record.downstreamRemoteAddress
       },
     })
     observers.request.onRequestComplete(watched)

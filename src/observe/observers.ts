@@ -22,6 +22,7 @@ import {
   type AccessLogFormatter,
 } from './access-log-format.js'
 import { createAccessLogWriter, type AccessLogWriter } from './access-log-writer.js'
+import { gatewayIdentity } from './istio-labels.js'
 import { createGatewayMetrics, type GatewayMetrics, type ReloadResult } from './metrics.js'
 
 /** Same shape as the GatewayConfig access-log settings (ir.AccessLogSettings). */
@@ -36,6 +37,13 @@ export interface ObserversOptions {
   readonly accessLog: AccessLogOptions
   /** Node process metrics; default true. */
   readonly processMetrics?: boolean
+  /**
+   * This instance's labels (GatewayConfig `labels`): the gateway's identity in the istio_*
+   * metrics (istio-labels.ts). Read once: a reload does not rename existing series.
+   */
+  readonly labels?: Readonly<Record<string, string>>
+  /** The version istio_build reports. */
+  readonly buildTag?: string
 }
 
 export interface Observers {
@@ -77,6 +85,8 @@ export function createObservers(options: ObserversOptions): Observers {
   const metrics = createGatewayMetrics({
     droppedAccessLogLines: () => logWriter?.droppedLines ?? 0,
     processMetrics: options.processMetrics ?? true,
+    identity: gatewayIdentity(options.labels),
+    ...(options.buildTag === undefined ? {} : { buildTag: options.buildTag }),
   })
   const request =
     logWriter === undefined || formatter === undefined

@@ -14,8 +14,10 @@ import {
   destinationLabels,
   escapeLabelValue,
   flagsLabel,
-  GATEWAY_LABELS,
+  gatewayIdentity,
+  gatewayLabels,
   OVERFLOW,
+  type GatewayIdentity,
 } from './istio-labels.js'
 
 /** Istio's default buckets for istio_request_duration_milliseconds. */
@@ -40,6 +42,8 @@ export { OVERFLOW }
 
 export interface RequestMetricsOptions {
   readonly maxSeries?: number
+  /** The gateway's own labels as the source (istio-labels.ts); default: no instance labels. */
+  readonly identity?: GatewayIdentity
 }
 
 export interface RequestMetrics {
@@ -50,10 +54,25 @@ export interface RequestMetrics {
 }
 
 export function createRequestMetrics(options: RequestMetricsOptions = {}): RequestMetrics {
-  return new RequestSeriesTable(options.maxSeries ?? DEFAULT_MAX_SERIES)
+  return new RequestSeriesTable(
+    options.maxSeries ?? DEFAULT_MAX_SERIES,
+    gatewayLabels(options.identity ?? gatewayIdentity()),
+  )
 }
 
-const CONSTANT_LABELS = `${GATEWAY_LABELS},request_protocol="http"`
+/**
+ * For a gRPC request (content-type application/grpc…), its grpc-status: from the trailers
+ * after a body, else from the response head (a trailers-only reply: every local reply, most
+ * errors); `unknown` when neither has one (the stream ended early). Undefined for a request
+ * that is not gRPC. Costs one header read for plain HTTP.
+ */
+function grpcStatusOf(rec: RequestRecord): string | undefined {
+  const type = rec.requestHeaders['content-type']
+  if (type === undefined || !type.startsWith('application/grpc')) return undefined
+  if (rec.grpcStatus !== undefined) return rec.grpcStatus
+  const status = rec.responseHeaders?.['grpc-status']
+  return typeof status === 'string' || typeof status === 'number' ? String(status) : 'unknown'
+}
 
 const DURATION_LE = DURATION_BUCKETS_MS.map(String)
 const SIZE_LE = SIZE_BUCKETS_BYTES.map(String)
@@ -92,7 +111,8 @@ function bump(buckets: Float64Array, bounds: readonly number[], value: number): 
   if (i < n) buckets[i]!++
 }
 
-type ByFlags = Map<string, Series>
+type ByGrpc = Map<string | undefined, Series>
+type ByFlags = Map<string, ByGrpc>
 type ByStatus = Map<number, ByFlags>
 type ByService = Map<string | undefined, ByStatus>
 
@@ -102,44 +122,73 @@ class RequestSeriesTable implements RequestMetrics {
   private readonly overflow: ByStatus = new Map()
   private readonly series: Series[] = []
 
-  constructor(private readonly maxSeries: number) {}
+  constructor(
+    private readonly maxSeries: number,
+    private readonly sourceLabels: string,
+  ) {}
 
   get seriesCount(): number {
     return this.series.length
   }
 
   record(rec: RequestRecord): void {
+    const grpc = grpcStatusOf(rec)
     const series =
       this.byRoute
         .get(rec.routeName)
         ?.get(rec.destinationService)
         ?.get(rec.status)
-        ?.get(rec.responseFlags) ?? this.addSeries(rec)
+        ?.get(rec.responseFlags)
+        ?.get(grpc) ?? this.addSeries(rec, grpc)
     series.observe(rec)
   }
 
-  private addSeries(rec: RequestRecord): Series {
-    if (this.series.length >= this.maxSeries) return this.overflowSeries(rec)
+  private addSeries(rec: RequestRecord, grpc: string | undefined): Series {
+    if (this.series.length >= this.maxSeries) return this.overflowSeries(rec, grpc)
     const byService = getOrCreate(this.byRoute, rec.routeName, newMap<string | undefined, ByStatus>)
     const byStatus = getOrCreate(byService, rec.destinationService, newMap<number, ByFlags>)
-    const byFlags = getOrCreate(byStatus, rec.status, newMap<string, Series>)
+    const byFlags = getOrCreate(byStatus, rec.status, newMap<string, ByGrpc>)
+    const byGrpc = getOrCreate(byFlags, rec.responseFlags, newMap<string | undefined, Series>)
     const series = new Series(
-      seriesLabels(rec.destinationService, rec.status, rec.responseFlags, rec.routeName),
+      this.labels(rec.destinationService, rec.status, rec.responseFlags, rec.routeName, grpc),
     )
-    byFlags.set(rec.responseFlags, series)
+    byGrpc.set(grpc, series)
     this.series.push(series)
     return series
   }
 
-  private overflowSeries(rec: RequestRecord): Series {
-    const byFlags = getOrCreate(this.overflow, rec.status, newMap<string, Series>)
-    let series = byFlags.get(rec.responseFlags)
+  private overflowSeries(rec: RequestRecord, grpc: string | undefined): Series {
+    const byFlags = getOrCreate(this.overflow, rec.status, newMap<string, ByGrpc>)
+    const byGrpc = getOrCreate(byFlags, rec.responseFlags, newMap<string | undefined, Series>)
+    let series = byGrpc.get(grpc)
     if (series === undefined) {
-      series = new Series(seriesLabels(OVERFLOW, rec.status, rec.responseFlags, OVERFLOW))
-      byFlags.set(rec.responseFlags, series)
+      series = new Series(this.labels(OVERFLOW, rec.status, rec.responseFlags, OVERFLOW, grpc))
+      byGrpc.set(grpc, series)
       this.series.push(series)
     }
     return series
+  }
+
+  /**
+   * Istio's labels for one series. The order keeps `destination_service`,
+   * `destination_service_name`, `response_code` and `response_flags` next to each other, as
+   * earlier releases printed them (scripts that grep the exposition keep working).
+   */
+  private labels(
+    destinationService: string | undefined,
+    status: number,
+    responseFlags: string,
+    routeName: string | undefined,
+    grpc: string | undefined,
+  ): string {
+    const protocol = grpc === undefined ? 'http' : 'grpc'
+    const route = routeName === undefined || routeName === '' ? 'unknown' : routeName
+    return (
+      `${this.sourceLabels},request_protocol="${protocol}",${destinationLabels(destinationService)},` +
+      `response_code="${status}",${flagsLabel(responseFlags)},` +
+      `route_name="${escapeLabelValue(route)}"` +
+      (grpc === undefined ? '' : `,grpc_response_status="${escapeLabelValue(grpc)}"`)
+    )
   }
 
   render(): string {
@@ -203,19 +252,6 @@ function renderHistogram(
     lines.push(`${name}_sum{${s.labels}} ${sumOf(s)}`)
     lines.push(`${name}_count{${s.labels}} ${s.count}`)
   }
-}
-
-function seriesLabels(
-  destinationService: string | undefined,
-  status: number,
-  responseFlags: string,
-  routeName: string | undefined,
-): string {
-  return (
-    `${CONSTANT_LABELS},${destinationLabels(destinationService)},` +
-    `response_code="${status}",${flagsLabel(responseFlags)},` +
-    `route_name="${escapeLabelValue(routeName === undefined || routeName === '' ? 'unknown' : routeName)}"`
-  )
 }
 
 function newMap<K, V>(): Map<K, V> {

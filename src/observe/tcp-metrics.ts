@@ -7,7 +7,14 @@
  * them periodically too; a closed connection's totals are the same either way).
  */
 import type { ConnectionRecord } from './events.js'
-import { destinationLabels, flagsLabel, GATEWAY_LABELS, OVERFLOW } from './istio-labels.js'
+import {
+  destinationLabels,
+  flagsLabel,
+  gatewayIdentity,
+  gatewayLabels,
+  OVERFLOW,
+  type GatewayIdentity,
+} from './istio-labels.js'
 
 export interface TcpMetrics {
   opened(rec: ConnectionRecord): void
@@ -19,8 +26,6 @@ export interface TcpMetrics {
 /** Default bound on distinct label sets; beyond it new ones are folded under `overflow`. */
 const DEFAULT_MAX_SERIES = 1000
 
-const CONSTANT_LABELS = `${GATEWAY_LABELS},request_protocol="tcp"`
-
 class TcpSeries {
   opened = 0
   closed = 0
@@ -29,7 +34,11 @@ class TcpSeries {
   constructor(readonly labels: string) {}
 }
 
-export function createTcpMetrics(maxSeries = DEFAULT_MAX_SERIES): TcpMetrics {
+export function createTcpMetrics(
+  maxSeries = DEFAULT_MAX_SERIES,
+  identity: GatewayIdentity = gatewayIdentity(),
+): TcpMetrics {
+  const constantLabels = `${gatewayLabels(identity)},request_protocol="tcp"`
   // Keyed by destination, then flags: a connection costs two Map lookups.
   const table = new Map<string | undefined, Map<string, TcpSeries>>()
   const all: TcpSeries[] = []
@@ -49,7 +58,7 @@ export function createTcpMetrics(maxSeries = DEFAULT_MAX_SERIES): TcpMetrics {
       table.set(service, byFlags)
     }
     series = new TcpSeries(
-      `${CONSTANT_LABELS},${destinationLabels(service)},${flagsLabel(rec.responseFlags)}`,
+      `${constantLabels},${destinationLabels(service)},${flagsLabel(rec.responseFlags)}`,
     )
     byFlags.set(rec.responseFlags, series)
     all.push(series)

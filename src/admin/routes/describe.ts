@@ -1,10 +1,12 @@
 /**
  * GET /describe?url=…|host=…&path=…&port=…&sni=…&method=…&header=name:value: what
- * `portcullis describe` answers, against the active snapshot. Text by default, `format=json`.
+ * `portcullis describe` answers, against the active snapshot and the clusters' live state (a full
+ * circuit breaker, every endpoint ejected). Text by default, `format=json`.
  */
 import type { FastifyInstance } from 'fastify'
 import { describeRequest, formatDescription, parseDescribeInput } from '../../match/index.js'
 import type { RuntimeView } from '../../runtime/index.js'
+import { withLiveState } from './describe-live.js'
 
 type Query = Readonly<Record<string, string | string[] | undefined>>
 
@@ -32,7 +34,8 @@ export function registerDescribe(app: FastifyInstance, runtime: RuntimeView): vo
       Object.fromEntries(Object.entries(text).filter(([, v]) => v !== undefined)),
     )
     if (typeof input === 'string') return reply.code(400).send({ error: input })
-    const description = describeRequest(active.snapshot, input)
+    // Against the live data plane: breakers and ejections as they are now.
+    const description = withLiveState(describeRequest(active.snapshot, input), runtime.clusters())
     if (one('format') === 'json') return description
     return reply.type('text/plain; charset=utf-8').send(formatDescription(description))
   })

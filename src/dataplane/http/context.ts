@@ -97,6 +97,8 @@ export class RequestContext implements MatchRequest {
   upstreamServiceTimeMs: number | undefined = undefined
   /** The response head as sent downstream (flat name/value list). */
   responseHeaders: string[] | undefined = undefined
+  /** grpc-status of the upstream's trailers, for the metrics' grpc_response_status. */
+  grpcStatus: string | undefined = undefined
   bytesSent = 0
   bytesReceived = 0
 

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type * as ir from '../../ir/index.js'
-import { prepareSnapshot, releaseSnapshot } from '../prepare.js'
+import { prepareSnapshot, releaseSnapshot } from './prepare-snapshot.js'
 import {
   client,
   cluster,

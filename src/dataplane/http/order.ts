@@ -2,8 +2,9 @@
  * The request path, in order: the one list that executes. Every request (HTTP/1.1, HTTP/2, a
  * WebSocket upgrade, egress default routes) runs the same steps; only the end differs: a
  * local reply (a step answered), a forward (attempts over HTTP/1.1 or HTTP/2, forward.ts) or a
- * tunnel (a WebSocket upgrade, tunnel.ts). A route runs only the steps it prepared (prepare.ts
- * calls prepareRouteSteps once per route per snapshot); nothing awaits unless a step needs to.
+ * tunnel (a WebSocket upgrade, tunnel.ts). A route runs only the steps it prepared
+ * (prepare-snapshot.ts calls prepareRouteSteps once per route per snapshot); nothing awaits
+ * unless a step needs to.
  *
  * Before the route is known, for every request (runRequestSteps below):
  *  1. context      request id and start time first, so every outcome is logged with them
@@ -73,7 +74,7 @@ export const REQUEST_STEPS: readonly (readonly [RequestStep<unknown>, string])[]
 
 const STEPS = REQUEST_STEPS.map(([step]) => step)
 
-/** The steps one route uses, with their state (prepare.ts, once per route per snapshot). */
+/** The steps one route uses, with their state (prepare-snapshot.ts, once per route per snapshot). */
 export function prepareRouteSteps(inputs: StepInputs): PreparedStep[] {
   return prepareSteps(STEPS, inputs)
 }

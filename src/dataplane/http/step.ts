@@ -1,7 +1,7 @@
 /**
  * The request step contract. A step is one per-request policy in one file:
  *
- * - `prepare(inputs)` runs once per route when a snapshot is prepared (prepare.ts) and returns the
+ * - `prepare(inputs)` runs once per route when a snapshot is prepared (prepare-snapshot.ts) and returns the
  *   state the step needs for that route, or undefined when the route does not use it: the route
  *   then never runs the step, so an unused policy costs a request nothing.
  * - `run(ctx, state, next)` runs per request. It returns true to go on to the next step right

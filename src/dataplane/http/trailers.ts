@@ -32,6 +32,7 @@ export function sendTrailers(ctx: RequestContext, raw: readonly (Buffer | string
     const name = raw[i]!.toString('latin1').toLowerCase()
     if (name.charCodeAt(0) === 58 /* ':' */ || RESPONSE_HEADERS_NOT_FORWARDED.has(name)) continue
     const value = raw[i + 1]!.toString('latin1')
+    if (name === 'grpc-status') ctx.grpcStatus = value
     const prev = out[name]
     if (prev === undefined) out[name] = value
     else out[name] = `${String(prev)}, ${value}`

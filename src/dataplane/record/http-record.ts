@@ -36,6 +36,8 @@ export interface HttpExchange {
   readonly transportFailure: string | undefined
   readonly upstreamServiceTimeMs: number | undefined
   readonly responseHeaders: readonly string[] | undefined
+  /** grpc-status the upstream sent in trailers, if any. */
+  readonly grpcStatus?: string | undefined
   readonly bytesSent: number
   readonly bytesReceived: number
 }
@@ -67,6 +69,7 @@ class HttpRequestRecord implements RequestRecord {
   readonly listener: string
   readonly requestedServerName: string | undefined
   readonly upstreamTransportFailureReason: string | undefined
+  readonly grpcStatus: string | undefined
   readonly #ctx: HttpExchange
   #responseHeaders: OutgoingHttpHeaders | undefined
 
@@ -96,6 +99,7 @@ class HttpRequestRecord implements RequestRecord {
     this.listener = ctx.listener.id
     this.requestedServerName = ctx.serverName
     this.upstreamTransportFailureReason = ctx.transportFailure
+    this.grpcStatus = ctx.grpcStatus
   }
 
   get responseHeaders(): OutgoingHttpHeaders | undefined {
@@ -140,6 +144,7 @@ class HttpRequestRecord implements RequestRecord {
       downstreamLocalAddress: this.downstreamLocalAddress,
       requestedServerName: this.requestedServerName,
       upstreamTransportFailureReason: this.upstreamTransportFailureReason,
+      grpcStatus: this.grpcStatus,
     }
   }
 }

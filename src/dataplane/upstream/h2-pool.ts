@@ -294,7 +294,9 @@ function onConnectTimeout(ps: PooledSession): void {
 function onIdleTimeout(ps: PooledSession): void {
   ps.timer = undefined
   if (ps.streams > 0) return
-  ps.retired = true
+  // retire() (not just the flag): the session must leave the pool's list, or the next stream
+  // would be started on the closed session and fail.
+  ps.pool.retire(ps)
   ps.session.close()
 }
 

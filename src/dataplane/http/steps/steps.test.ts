@@ -4,7 +4,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type * as ir from '../../../ir/index.js'
 import { silentLogger } from '../../../lib/index.js'
-import { prepareSnapshot, releaseSnapshot } from '../../prepare.js'
+import { prepareSnapshot, releaseSnapshot } from '../prepare-snapshot.js'
 import { createUpstreamRegistry } from '../../upstream/registry.js'
 import {
   cluster,

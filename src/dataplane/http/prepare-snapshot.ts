@@ -2,32 +2,27 @@
  * Everything per-request work needs, derived once per snapshot: compiled route tables, cluster
  * runtimes (kept across reloads by the upstream registry) and per-route data (header plans,
  * rewrites, retry policy, destination runtimes). Requests read it and never look at config.
+ * It lives in http/ because most of what it prepares is http/ policy state: at the data
+ * plane's root it made the root ↔ http folder cycle (the types stay in ../prepared.ts).
  */
-import type * as ir from '../ir/index.js'
-import { egressRouteTableId, tlsChainId } from '../ir/index.js'
-import { compileEgressMatcher, compileRouteTable } from '../match/index.js'
-import type { CompiledRouteTable } from '../match/index.js'
-import { compileHeaderPlan } from './http/header-plan.js'
-import { prepareRouteSteps } from './http/order.js'
-import { prepareRateLimits } from './http/rate-limit-policy.js'
-import type { PreparedRateLimits, RateLimitDeps } from './http/rate-limit-policy.js'
-import { prepareRetry } from './http/retry-policy.js'
-import { matchedPrefixLengths } from './http/rewrite.js'
+import type * as ir from '../../ir/index.js'
+import { egressRouteTableId, tlsChainId } from '../../ir/index.js'
+import { compileEgressMatcher, compileRouteTable } from '../../match/index.js'
+import type { CompiledRouteTable } from '../../match/index.js'
+import { compileHeaderPlan } from './header-plan.js'
+import { prepareRouteSteps } from './order.js'
+import { prepareRateLimits } from './rate-limit-policy.js'
+import type { PreparedRateLimits, RateLimitDeps } from './rate-limit-policy.js'
+import { prepareRetry } from './retry-policy.js'
+import { matchedPrefixLengths } from './rewrite.js'
 import type {
   PreparedDestination,
   PreparedEgressPort,
   PreparedRoute,
   PreparedSnapshot,
-} from './prepared.js'
-import type { ClusterRuntime } from './upstream/cluster-runtime.js'
-import type { UpstreamRegistry } from './upstream/registry.js'
-
-export type {
-  PreparedDestination,
-  PreparedEgressPort,
-  PreparedRoute,
-  PreparedSnapshot,
-} from './prepared.js'
+} from '../prepared.js'
+import type { ClusterRuntime } from '../upstream/cluster-runtime.js'
+import type { UpstreamRegistry } from '../upstream/registry.js'
 
 /**
  * Prepares a snapshot for serving. Cluster runtimes are acquired from `upstreams` (reused when
