@@ -13,6 +13,7 @@ import { prepareRateLimits } from './http/rate-limit-policy.js'
 import type { PreparedRateLimits, RateLimitDeps } from './http/rate-limit-policy.js'
 import { prepareRetry } from './http/retry-policy.js'
 import { matchedPrefixLengths } from './http/rewrite.js'
+import type { RequestTracer } from '../observe/events.js'
 import type {
   PreparedDestination,
   PreparedEgressPort,
@@ -38,6 +39,7 @@ export function prepareSnapshot(
   snapshot: ir.Snapshot,
   upstreams: UpstreamRegistry,
   limits?: RateLimitDeps,
+  tracing?: { tracerFor(plan: ir.TracingPlan): RequestTracer },
 ): PreparedSnapshot {
   const routeTables = new Map<ir.ListenerId, CompiledRouteTable>()
   const routes = new Map<ir.HttpRoute, PreparedRoute>()
@@ -57,6 +59,9 @@ export function prepareSnapshot(
       }
     }
     const rateLimits = prepareRateLimits(snapshot.rateLimits, limits)
+    // Tracing off (no plan, or no source): no tracer, so no route prepares the trace steps.
+    const plan = snapshot.tracing
+    const tracer = plan !== undefined ? tracing?.tracerFor(plan) : undefined
     // The outbound listener's tables, one per destination port (compile/egress.ts).
     const egress = snapshot.egress
     if (egress?.outbound !== undefined) {
@@ -85,7 +90,7 @@ export function prepareSnapshot(
       for (const vh of table.virtualHosts) {
         for (const r of vh.routes) {
           if (!routes.has(r.route)) {
-            routes.set(r.route, prepareRoute(r.route, clusters, rateLimits.get(r.route.id)))
+            routes.set(r.route, prepareRoute(r.route, clusters, rateLimits.get(r.route.id), tracer))
           }
         }
       }
@@ -118,6 +123,7 @@ function prepareRoute(
   route: ir.HttpRoute,
   clusters: ReadonlyMap<ir.ClusterId, ClusterRuntime>,
   rateLimits?: PreparedRateLimits,
+  tracer?: RequestTracer,
 ): PreparedRoute {
   const action = route.action
   const destinations =
@@ -137,7 +143,15 @@ function prepareRoute(
     retry,
     timeoutMs: route.timeoutMs,
     // Only the steps this route uses; each prepares its own state once, here.
-    steps: prepareRouteSteps({ route, destinations, totalWeight, retry, clusters, rateLimits }),
+    steps: prepareRouteSteps({
+      route,
+      destinations,
+      totalWeight,
+      retry,
+      clusters,
+      rateLimits,
+      tracer,
+    }),
   }
 }
 

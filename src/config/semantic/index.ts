@@ -11,6 +11,7 @@ import { checkGatewayConfig } from './gateway-config.js'
 import { checkGateway } from './gateway.js'
 import { checkServiceEntry } from './service-entry.js'
 import { checkSidecar } from './sidecar.js'
+import { checkTracing } from './telemetry.js'
 import { checkVirtualService } from './virtual-service.js'
 
 export function checkSemantics(set: ResourceSet, diags: Diagnostic[]): void {
@@ -21,5 +22,6 @@ export function checkSemantics(set: ResourceSet, diags: Diagnostic[]): void {
   for (const sc of set.sidecars) checkSidecar(sc, diags)
   checkGatewayConfig(set.gatewayConfig, set.gateways, diags)
   checkCertificates(set, diags)
+  checkTracing(set, diags)
 }
 export { issuerOf, solverFor } from './cert-manager.js'

@@ -38,6 +38,8 @@ export interface HttpExchange {
   readonly responseHeaders: readonly string[] | undefined
   readonly bytesSent: number
   readonly bytesReceived: number
+  /** The request's span, if tracing started one: it ends here, with the record. */
+  readonly trace?: { end(record: RequestRecord): void } | undefined
 }
 
 /**
@@ -145,5 +147,7 @@ class HttpRequestRecord implements RequestRecord {
 }
 
 export function buildRequestRecord(ctx: HttpExchange): RequestRecord {
-  return new HttpRequestRecord(ctx)
+  const record = new HttpRequestRecord(ctx)
+  ctx.trace?.end(record)
+  return record
 }
