@@ -1,9 +1,10 @@
 /**
  * Builds the tracer for a snapshot's tracing plan, and keeps the SDK pipelines (provider,
  * sampler, exporters, queues) across reloads that do not change them: a reload that only
- * changes routes keeps exporting through the same queues. A pipeline no snapshot uses any more
- * is flushed and shut down after a grace period, so spans of requests still running on the old
- * snapshot are exported rather than lost.
+ * changes routes keeps exporting through the same queues. The pipelines of the last few plans
+ * are kept (a reload that fails after prepare leaves the previous snapshot serving, so "the
+ * newest plan" is not "the plan in use"); an older one is flushed and shut down after a grace
+ * period, so spans of requests still running on its snapshot are exported rather than lost.
  */
 import {
   BasicTracerProvider,
@@ -47,6 +48,8 @@ export const DEFAULT_MAX_QUEUE_SIZE = 8192
 const DEFAULT_MAX_BATCH_SIZE = 512
 const DEFAULT_DELAY_MS = 1000
 const DEFAULT_RETIRE_AFTER_MS = 60_000
+/** Plans whose pipelines stay open: the serving one, one being prepared, and a little slack. */
+const KEPT_PIPELINES = 3
 
 interface Pipeline {
   readonly provider: BasicTracerProvider
@@ -54,8 +57,9 @@ interface Pipeline {
 }
 
 export function createTracing(options: TracingOptions = {}): Tracing {
+  // Insertion order is recency: a plan asked for again moves to the end.
   const pipelines = new Map<string, Pipeline>()
-  let current: string | undefined
+  const retiring = new Set<Pipeline>()
 
   const build = (plan: ir.TracingPlan): Pipeline => {
     const processors = plan.providers.map(
@@ -81,9 +85,10 @@ export function createTracing(options: TracingOptions = {}): Tracing {
     return { provider, retireTimer: undefined }
   }
 
-  const retire = (key: string, pipeline: Pipeline): void => {
+  const retire = (pipeline: Pipeline): void => {
+    retiring.add(pipeline)
     pipeline.retireTimer = setTimeout(() => {
-      pipelines.delete(key)
+      retiring.delete(pipeline)
       void pipeline.provider.shutdown().catch(() => undefined)
     }, options.retireAfterMs ?? DEFAULT_RETIRE_AFTER_MS)
     pipeline.retireTimer.unref()
@@ -96,24 +101,20 @@ export function createTracing(options: TracingOptions = {}): Tracing {
         samplingPercent: plan.samplingPercent,
         serviceName: plan.serviceName,
       })
-      let pipeline = pipelines.get(key)
-      if (pipeline === undefined) {
-        pipeline = build(plan)
-        pipelines.set(key, pipeline)
-      } else if (pipeline.retireTimer !== undefined) {
-        clearTimeout(pipeline.retireTimer)
-        pipeline.retireTimer = undefined
+      const pipeline = pipelines.get(key) ?? build(plan)
+      pipelines.delete(key)
+      pipelines.set(key, pipeline)
+      for (const [old, p] of pipelines) {
+        if (pipelines.size <= KEPT_PIPELINES) break
+        pipelines.delete(old)
+        retire(p)
       }
-      if (current !== undefined && current !== key) {
-        const previous = pipelines.get(current)
-        if (previous !== undefined) retire(current, previous)
-      }
-      current = key
       return createRequestTracer(pipeline.provider.getTracer('portcullis'), plan)
     },
     async shutdown() {
-      const all = [...pipelines.values()]
+      const all = [...pipelines.values(), ...retiring]
       pipelines.clear()
+      retiring.clear()
       for (const p of all) if (p.retireTimer !== undefined) clearTimeout(p.retireTimer)
       await Promise.all(all.map((p) => p.provider.shutdown().catch(() => undefined)))
     },
