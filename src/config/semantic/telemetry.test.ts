@@ -102,6 +102,22 @@ describe('tracing config', () => {
     })
   })
 
+  test('disableSpanReporting: a plan that propagates and exports to no provider', () => {
+    const yaml = config(
+      PROVIDERS,
+      telemetry(`  tracing:
+  - providers: [{ name: otel }]
+    disableSpanReporting: true
+    randomSamplingPercentage: 100
+`),
+    )
+    const loaded = loadConfigText({ 'gateway.yaml': yaml })
+    assert.deepEqual(loaded.diagnostics, [])
+    const plan = compile(loaded.resources).snapshot.tracing
+    assert.deepEqual(plan?.providers, [])
+    assert.equal(plan?.samplingPercent, 100)
+  })
+
   test('no Telemetry: no plan (tracing off)', () => {
     const loaded = loadConfigText({ 'gateway.yaml': GATEWAY })
     assert.equal(compile(loaded.resources).snapshot.tracing, undefined)
