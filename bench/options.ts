@@ -15,6 +15,8 @@ export const TARGETS = [
   'portcullis-proxy-v2',
   'portcullis-relay-new-conn',
   'portcullis-proxy-v2-new-conn',
+  'portcullis-tracing-unsampled',
+  'portcullis-tracing-sampled',
 ] as const
 export type Target = (typeof TARGETS)[number]
 

@@ -55,7 +55,7 @@ export function formatTable(results: TargetResult[]): string {
  * steadier comparison: throughput depends on how much CPU the process was given, CPU per request
  * much less so.
  */
-function cpuMicrosPerRequest(r: TargetResult): number | undefined {
+export function cpuMicrosPerRequest(r: TargetResult): number | undefined {
   if (r.cpuPercent === undefined || !r.load || r.load.requestsPerSecond === 0) return undefined
   return (r.cpuPercent / 100 / r.load.requestsPerSecond) * 1e6
 }

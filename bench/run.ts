@@ -22,6 +22,7 @@ import { formatBaselineRatios, prepareBaseline } from './baseline.js'
 import { PROXY_PROTOCOL_SPEC, formatProxyProtocolCost, startRelay } from './proxy-protocol.js'
 import { formatLimitCost, formatRatios, formatTable } from './report.js'
 import type { TargetResult } from './report.js'
+import { TRACING_DESCRIPTIONS, formatTracingCost, tracingSetup } from './tracing.js'
 
 interface Pinning {
   // CPU for the process under test (gateway or floor).
@@ -45,6 +46,7 @@ interface Running {
 const RESULTS_DIR = join(REPO_ROOT, 'bench', 'results')
 const TSX = ['--import', 'tsx']
 const DESCRIPTIONS: Record<Target, string> = {
+  ...TRACING_DESCRIPTIONS,
   direct: 'autocannon straight to the upstream',
   floor: 'minimal node:http + undici streaming proxy (bench/floor-proxy.ts)',
   portcullis: 'Portcullis, generated gateway.yaml, access log off, metrics on',
@@ -215,6 +217,18 @@ async function main(): Promise<number> {
     'portcullis-proxy-v2': () => behindRelay('v2', false),
     'portcullis-relay-new-conn': () => behindRelay('none', true),
     'portcullis-proxy-v2-new-conn': () => behindRelay('v2', true),
+    'portcullis-tracing-unsampled': () => withTracing(0),
+    'portcullis-tracing-sampled': () => withTracing(1),
+  }
+
+  /** `portcullis` plus a Telemetry resource exporting to a receiver in this process. */
+  async function withTracing(percent: number): Promise<Running> {
+    const setup = await tracingSetup(percent)
+    const running = await startPortcullis(false, setup.extra).catch(async (e: unknown) => {
+      await setup.receiver.close()
+      throw e
+    })
+    return { ...running, stop: () => running.stop().finally(() => setup.receiver.close()) }
   }
 
   /** Portcullis behind the header relay; with `v2` its listener requires the header. */
@@ -375,6 +389,7 @@ async function main(): Promise<number> {
   for (const line of formatLimitCost(results)) console.log(line)
   for (const line of formatBaselineRatios(results)) console.log(line)
   for (const line of formatProxyProtocolCost(results)) console.log(line)
+  for (const line of formatTracingCost(results)) console.log(line)
   if (profile) printProfile(profile.top, profile.path)
 
   const out = join(RESULTS_DIR, `bench-${stamp}.json`)

@@ -81,6 +81,13 @@ const KINDS: readonly { kind: string; apiVersion: string; spec: AnySchema; about
     about:
       'An ACME account and how its challenges are answered. ClusterIssuer has the same spec and is found from Certificates of any namespace.',
   },
+  {
+    kind: 'Telemetry',
+    apiVersion: 'telemetry.istio.io/v1',
+    spec: schema.telemetrySpec,
+    about:
+      'Tracing for the gateway: the extension providers (GatewayConfig `extensionProviders`) spans go to, the sampling percentage (default 1) and custom tags. See [tracing.md](tracing.md).',
+  },
 ]
 
 const INTRO = `# Configuration reference

@@ -23,7 +23,7 @@ import {
 import { compile } from './compile/index.js'
 import { createDataPlane } from './dataplane/index.js'
 import { createLogger, type Logger } from './lib/index.js'
-import { createObservers } from './observe/index.js'
+import { createObservers, createTracing } from './observe/index.js'
 import {
   buildSnapshot,
   createLifecycle,
@@ -142,6 +142,8 @@ async function run(
   // The data plane, and the runtime that feeds it snapshots. GatewayConfig dns.servers is read
   // at startup: upstream clusters and egress names resolve through it (a change needs a restart).
   const dnsServers = first.snapshot.egress?.dnsServers ?? []
+  // Tracing pipelines (exporters, bounded queues) for the snapshots' Telemetry tracing plans.
+  const tracing = createTracing(observers.tracing)
   const dataPlane = createDataPlane({
     ...(dnsServers.length > 0 ? { upstream: { dns: { servers: dnsServers } } } : {}),
     observer: observers.request,
@@ -152,6 +154,7 @@ async function run(
     ...poolLimitsOption(sharedPoolLimitsFor(settings, limitStore, isWorker)),
     overload: overload.state,
     acmeChallenges: { http01: (token) => challenges.http01(token) },
+    tracing,
   })
   const store = createSnapshotStore()
   const reloader = createReloader({
@@ -215,7 +218,13 @@ async function run(
     dataPlane,
     observers,
     triggers: watcher !== undefined ? [watcher] : [],
-    servers: [admin, limitStore, overload, { close: () => Promise.resolve(acme.close()) }],
+    servers: [
+      admin,
+      limitStore,
+      overload,
+      { close: () => Promise.resolve(acme.close()) },
+      { close: () => tracing.shutdown() },
+    ],
     logger,
     exit: (code) => process.exit(code),
   })

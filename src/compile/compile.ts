@@ -9,6 +9,7 @@ import type * as istio from '../config/index.js'
 import type * as ir from '../ir/index.js'
 import { compileAcme } from './acme.js'
 import { compileMeshIdentity, meshIdentityAssets } from './mesh-identity.js'
+import { compileTracing } from './tracing.js'
 import { resolveBindings, type BoundVirtualService } from './binding.js'
 import { createDestinationResolver } from './destinations.js'
 import { createDiagSink } from './diagnostics.js'
@@ -84,6 +85,7 @@ export function compile(resources: istio.ResourceSet): CompileResult {
     ? compileEgress({ resources, settings, bindings, routesFor })
     : undefined
   const acme = compileAcme(resources)
+  const tracing = compileTracing(resources, settings)
   const body = {
     settings,
     listeners,
@@ -91,6 +93,7 @@ export function compile(resources: istio.ResourceSet): CompileResult {
     ...(rateLimits.length > 0 ? { rateLimits } : {}),
     ...(egress !== undefined ? { egress } : {}),
     ...(acme !== undefined ? { acme } : {}),
+    ...(tracing !== undefined ? { tracing } : {}),
   }
   const snapshot: ir.Snapshot = { hash: sha256Hex(canonicalJson(body)), ...body }
   const diagnostics = sink.drain()

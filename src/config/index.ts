@@ -18,6 +18,7 @@ import type {
   ResourceSet,
   ServiceEntry,
   Sidecar,
+  Telemetry,
   VirtualService,
 } from './types.js'
 import { validateDocument } from './validate.js'
@@ -113,6 +114,7 @@ function group(all: readonly AnyResource[], diags: Diagnostic[]): ResourceSet {
   const rateLimitPolicies: RateLimitPolicy[] = []
   const certificates: Certificate[] = []
   const issuers: Issuer[] = []
+  const telemetries: Telemetry[] = []
   let gatewayConfig: GatewayConfig | undefined
   for (const r of all) {
     const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`
@@ -161,6 +163,9 @@ function group(all: readonly AnyResource[], diags: Diagnostic[]): ResourceSet {
       case 'ClusterIssuer':
         issuers.push(r)
         break
+      case 'Telemetry':
+        telemetries.push(r)
+        break
       case 'GatewayConfig':
         if (gatewayConfig !== undefined) diags.push(secondGatewayConfig(r, gatewayConfig))
         else gatewayConfig = r
@@ -177,6 +182,7 @@ function group(all: readonly AnyResource[], diags: Diagnostic[]): ResourceSet {
     rateLimitPolicies,
     certificates,
     issuers,
+    ...(telemetries.length > 0 ? { telemetries } : {}),
   }
 }
 export { issuerOf, solverFor } from './semantic/index.js'

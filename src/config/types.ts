@@ -11,6 +11,7 @@ import type {
   RedisSettingsSpec,
   ServiceEntrySpec,
   SidecarSpec,
+  TelemetrySpec,
   VirtualServiceSpec,
 } from './schema/index.js'
 
@@ -24,6 +25,7 @@ export type {
   RedisSettingsSpec,
   ServiceEntrySpec,
   SidecarSpec,
+  TelemetrySpec,
   VirtualServiceSpec,
   Path,
 }
@@ -72,6 +74,7 @@ export type GatewayConfig = Resource<'GatewayConfig', GatewayConfigSpec>
 export type RateLimitPolicy = Resource<'RateLimitPolicy', RateLimitPolicySpec>
 export type Certificate = Resource<'Certificate', CertificateSpec>
 export type Issuer = Resource<'Issuer' | 'ClusterIssuer', IssuerSpec>
+export type Telemetry = Resource<'Telemetry', TelemetrySpec>
 
 export type AnyResource =
   | Gateway
@@ -83,6 +86,7 @@ export type AnyResource =
   | RateLimitPolicy
   | Certificate
   | Issuer
+  | Telemetry
 
 /** Everything one load produced, in file order. */
 export interface ResourceSet {
@@ -97,4 +101,6 @@ export interface ResourceSet {
   readonly certificates: readonly Certificate[]
   /** cert-manager.io/v1 Issuers and ClusterIssuers, in file order. */
   readonly issuers: readonly Issuer[]
+  /** telemetry.istio.io Telemetry resources, in file order (absent: none). */
+  readonly telemetries?: readonly Telemetry[]
 }

@@ -16,6 +16,7 @@ import {
   rateLimitPolicySpec,
   serviceEntrySpec,
   sidecarSpec,
+  telemetrySpec,
   virtualServiceSpec,
   type AnySchema,
   type Issue,
@@ -44,6 +45,9 @@ const CERT_MANAGER_KINDS: Readonly<Record<string, AnySchema>> = {
   Issuer: issuerSpec,
   ClusterIssuer: issuerSpec,
 }
+const TELEMETRY_GROUP = 'telemetry.istio.io'
+const TELEMETRY_VERSIONS = ['v1alpha1', 'v1']
+const TELEMETRY_KINDS: Readonly<Record<string, AnySchema>> = { Telemetry: telemetrySpec }
 const TOP_LEVEL = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status'])
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
@@ -100,11 +104,13 @@ export function validateDocument(p: ParsedDoc, diags: Diagnostic[]): AnyResource
   if (group === ISTIO_GROUP && ISTIO_VERSIONS.includes(version)) schema = ISTIO_KINDS[kind]
   else if (apiVersion === OWN_API) schema = OWN_KINDS[kind]
   else if (apiVersion === CERT_MANAGER_API) schema = CERT_MANAGER_KINDS[kind]
+  else if (group === TELEMETRY_GROUP && TELEMETRY_VERSIONS.includes(version))
+    schema = TELEMETRY_KINDS[kind]
   if (schema === undefined) {
     diags.push({
       code: 'PC1004',
       severity: 'error',
-      message: `unsupported ${apiVersion} ${kind}: expected ${ISTIO_GROUP}/{${ISTIO_VERSIONS.join(',')}} Gateway, VirtualService, DestinationRule, ServiceEntry or Sidecar, ${OWN_API} GatewayConfig or RateLimitPolicy, or ${CERT_MANAGER_API} Certificate, Issuer or ClusterIssuer`,
+      message: `unsupported ${apiVersion} ${kind}: expected ${ISTIO_GROUP}/{${ISTIO_VERSIONS.join(',')}} Gateway, VirtualService, DestinationRule, ServiceEntry or Sidecar, ${OWN_API} GatewayConfig or RateLimitPolicy, or ${CERT_MANAGER_API} Certificate, Issuer or ClusterIssuer, or ${TELEMETRY_GROUP}/v1 Telemetry`,
       loc: at(['kind']),
     })
     return undefined

@@ -14,6 +14,7 @@ import type { AcmeChallengeResponder } from './http/acme-challenge.js'
 import { createHttpHandler } from './http/handler.js'
 import type { OverloadSignal } from './http/overload-signal.js'
 import type { RateLimitDeps } from './http/rate-limit-policy.js'
+import type { TracerSource } from './http/steps/trace.js'
 import { createConnectionErrorReporter } from './listeners/connection-errors.js'
 import { createListenerManager, type PreparedListeners } from './listeners/index.js'
 import { clusterStatuses } from './cluster-status.js'
@@ -37,6 +38,8 @@ export interface DataPlaneDeps {
   readonly overload?: OverloadSignal
   /** ACME http-01 answers, consulted before routing on plain-HTTP listeners. */
   readonly acmeChallenges?: AcmeChallengeResponder
+  /** Tracers for the snapshots' tracing plans; without it nothing is traced. */
+  readonly tracing?: TracerSource
 }
 
 interface Change extends PreparedChange {
@@ -108,7 +111,7 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
 
   return {
     async prepare(snapshot: ir.Snapshot): Promise<PreparedChange> {
-      const prepared = prepareSnapshot(snapshot, upstreams, deps.limits)
+      const prepared = prepareSnapshot(snapshot, upstreams, deps.limits, deps.tracing)
       let bound: PreparedListeners
       try {
         bound = await listeners.prepare(prepared)

@@ -92,6 +92,8 @@ export const CODES = {
 
   PC1701: { severity: 'error', title: 'more than one GatewayConfig' },
   PC1702: { severity: 'error', title: 'port conflict between gateway and admin ports' },
+  PC1703: { severity: 'error', title: 'extension provider name defined twice' },
+  PC1704: { severity: 'error', title: 'opentelemetry provider without http' },
 
   PC1801: { severity: 'error', title: 'sectionName on a Gateway target' },
   PC1802: { severity: 'error', title: 'match field that does not apply to a rate-limit rule' },
@@ -124,6 +126,8 @@ export const CODES = {
     severity: 'warning',
     title: 'Certificate secretName is no Gateway server credentialName (nothing serves it)',
   },
+  PC2012: { severity: 'error', title: 'Telemetry names an extension provider that does not exist' },
+  PC2013: { severity: 'warning', title: 'another Telemetry already decides tracing; not applied' },
 
   PC3001: { severity: 'warning', title: 'route is shadowed by an earlier catch-all' },
   PC3002: { severity: 'warning', title: 'server protocol not served yet' },

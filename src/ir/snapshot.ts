@@ -5,6 +5,7 @@ import type { ClusterId } from './ids.js'
 import type { RateLimitPolicy } from './limits.js'
 import type { Listener } from './listener.js'
 import type { GatewaySettings } from './settings.js'
+import type { TracingPlan } from './tracing.js'
 
 /**
  * The compiled, immutable configuration the data plane serves from. Produced by compile/ (a pure
@@ -23,4 +24,6 @@ export interface Snapshot {
   readonly rateLimits?: readonly RateLimitPolicy[]
   /** Certificates obtained from ACME issuers; absent when there are none. */
   readonly acme?: AcmePlan
+  /** Spans, sampling and tags (Telemetry tracing); absent when tracing is off. */
+  readonly tracing?: TracingPlan
 }

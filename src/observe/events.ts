@@ -159,3 +159,32 @@ export interface ConnectionObserver {
   /** A TLS handshake failed, or its client certificate was refused: closed without any HTTP. */
   onTlsHandshakeFailure(listener: string, reason: string): void
 }
+
+/**
+ * What the request path's trace steps hand the tracer about one request (the request context
+ * has these fields): read when the span starts, never copied.
+ */
+export interface TracedRequest {
+  /** Epoch ms at arrival: the span starts when the request did, not when the step ran. */
+  readonly startTime: number
+  readonly method: string
+  readonly scheme: 'http' | 'https'
+  readonly authority: string
+  readonly path: string
+  readonly query: string
+  readonly requestId: string
+  readonly req: { readonly headers: IncomingHttpHeaders }
+}
+
+/** One request's span (sampled or not); ended once, at the request's record. */
+export interface RequestSpan {
+  /** Appends the propagated context (this span as the parent) to a flat name/value list. */
+  inject(headers: string[]): void
+  end(record: RequestRecord): void
+}
+
+/** The tracer of one snapshot's tracing plan (observe/tracing builds it). */
+export interface RequestTracer {
+  /** Continues the incoming trace context, or starts one; `operation` is the span name. */
+  start(request: TracedRequest, operation: string): RequestSpan
+}

@@ -3,6 +3,7 @@
  * builds once and hands to the data plane (RequestObserver) and the runtime (ReloadObserver).
  */
 import { createAcmeMetrics, type AcmeObserver } from './acme-metrics.js'
+import { createTracingMetrics, type TracingMetrics } from './tracing-metrics.js'
 import type {
   ConnectionObserver,
   ConnectionRecord,
@@ -54,6 +55,8 @@ export interface Observers {
   readonly connections: ConnectionObserver
   /** ACME orders and installed certificates' expiry. */
   readonly acme: AcmeObserver
+  /** Spans exported and dropped (portcullis_tracing_spans_*). */
+  readonly tracing: TracingMetrics
   /** Egress decisions in; the recent denied and observed destinations out (admin API). */
   readonly egress: EgressObserver & EgressObservationReader
   metricsText(): Promise<string>
@@ -111,6 +114,7 @@ export function createObservers(options: ObserversOptions): Observers {
     limits: createLimitMetrics(metrics.registry),
     connections: createConnectionMetrics(metrics.registry),
     acme: createAcmeMetrics(metrics.registry),
+    tracing: createTracingMetrics(metrics.registry),
     metricsText: () => metrics.text(),
     metricsContentType: metrics.contentType,
     flush: () => logWriter?.flush() ?? Promise.resolve(),

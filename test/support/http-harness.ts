@@ -10,7 +10,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import { Agent, request } from 'undici'
 import type * as ir from '../../src/ir/index.js'
 import { createLogger, silentLogger } from '../../src/lib/index.js'
-import type { RequestRecord } from '../../src/observe/events.js'
+import type { RequestRecord, RequestTracer } from '../../src/observe/events.js'
 import { prepareSnapshot, releaseSnapshot } from '../../src/dataplane/http/prepare-snapshot.js'
 import type { PreparedSnapshot } from '../../src/dataplane/prepared.js'
 import type { ListenerContext } from '../../src/dataplane/types.js'
@@ -194,6 +194,8 @@ export interface GatewayOptions {
   readonly listener?: Partial<ListenerContext>
   readonly registry?: Omit<UpstreamRegistryOptions, 'log'>
   readonly limits?: RateLimitDeps
+  /** Tracers for the snapshot's tracing plan (observe/tracing's createTracing). */
+  readonly tracing?: { tracerFor(plan: ir.TracingPlan): RequestTracer }
 }
 
 /** A node:http server on 127.0.0.1:0 whose request listener is the handler. */
@@ -204,7 +206,7 @@ export async function startGateway(
 ): Promise<Gateway> {
   const records: RequestRecord[] = []
   const registry = createUpstreamRegistry({ log: silentLogger, ...opts.registry })
-  const prepared = prepareSnapshot(snap, registry, opts.limits)
+  const prepared = prepareSnapshot(snap, registry, opts.limits, opts.tracing)
   const handler = createHttpHandler({
     observer: { onRequestComplete: (r) => records.push(r) },
     log: process.env['TEST_LOG'] !== undefined ? createLogger({ level: 'debug' }) : silentLogger,

@@ -1,6 +1,7 @@
 /** portcullis.io/v1alpha1 GatewayConfig: our own process settings, in the same file. */
 import { parseIp } from '../../lib/index.js'
 import { arr, bool, duration, enumOf, int, map, noted, obj, req, str, type Infer } from './dsl.js'
+import { extensionProvider } from './extension-providers.js'
 import { redisSettings } from './redis.js'
 import { workerCount } from './workers.js'
 
@@ -206,6 +207,10 @@ export const gatewayConfigSpec = obj(
         ),
       },
       { name: 'MeshIdentity' },
+    ),
+    extensionProviders: noted(
+      arr(extensionProvider),
+      'meshConfig.extensionProviders: the tracing backends a Telemetry resource names (docs/tracing.md)',
     ),
   },
   { name: 'GatewayConfig' },

@@ -12,6 +12,7 @@ import { checkGateway } from './gateway.js'
 import { checkMeshIdentity } from './mesh-identity.js'
 import { checkServiceEntry } from './service-entry.js'
 import { checkSidecar } from './sidecar.js'
+import { checkTracing } from './telemetry.js'
 import { checkVirtualService } from './virtual-service.js'
 
 export function checkSemantics(set: ResourceSet, diags: Diagnostic[]): void {
@@ -23,5 +24,6 @@ export function checkSemantics(set: ResourceSet, diags: Diagnostic[]): void {
   checkGatewayConfig(set.gatewayConfig, set.gateways, diags)
   checkCertificates(set, diags)
   checkMeshIdentity(set, diags)
+  checkTracing(set, diags)
 }
 export { issuerOf, solverFor } from './cert-manager.js'

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../../lib/index.js'
 import type { MatchRequest } from '../../match/index.js'
-import type { RequestObserver } from '../../observe/events.js'
+import type { RequestObserver, RequestSpan } from '../../observe/events.js'
 import type {
   PreparedDestination,
   PreparedEgressPort,
@@ -114,6 +114,8 @@ export class RequestContext implements MatchRequest {
   bodyBuffer: Buffer | undefined = undefined
   /** The consistent-hash key of this request, hashed (when the cluster balances by one). */
   hash: number | undefined = undefined
+  /** The request's span (the trace-start step); it ends with the record. */
+  trace: RequestSpan | undefined = undefined
   /** The downstream response has closed; the record is out. */
   closed = false
   /** The gateway destroyed the response itself (upstream reset mid-body, timeout). */

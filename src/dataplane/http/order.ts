@@ -39,11 +39,16 @@ import { rateLimitStep } from './steps/rate-limit.js'
 import { redirectLocation, redirectStep } from './steps/redirect.js'
 import { retryBodyStep } from './steps/retry-body.js'
 import { rewriteStep } from './steps/rewrite.js'
+import { traceInjectStep, traceStartStep } from './steps/trace.js'
 import { upstreamHeadersStep } from './steps/upstream-headers.js'
 import { openTunnel } from './tunnel.js'
 
 /** The route steps, in the order they run, each with why it sits there. */
 export const REQUEST_STEPS: readonly (readonly [RequestStep<unknown>, string])[] = [
+  [
+    traceStartStep,
+    'first: the span covers every outcome of the route (preflight, 429, redirect, forward); it ends with the record',
+  ],
   [
     corsStep,
     'Envoy runs its CORS filter before the router: an allowed preflight is answered here, and CORS headers go on every response after it',
@@ -68,6 +73,10 @@ export const REQUEST_STEPS: readonly (readonly [RequestStep<unknown>, string])[]
   [retryBodyStep, 'a route that retries keeps a small body, before the head and mirrors use it'],
   [rewriteStep, 'the upstream path, before the mirrors and the end send it'],
   [upstreamHeadersStep, 'the upstream head, once, after everything that adds to it'],
+  [
+    traceInjectStep,
+    'right after the head is built: the client trace headers give way to this span, before mirrors and attempts send it',
+  ],
   [mirrorStep, 'fire-and-forget copies once head and body are known, before the real attempt'],
   [dnsWaitStep, 'last: only a DNS cluster without its first answer waits, right before connecting'],
 ]

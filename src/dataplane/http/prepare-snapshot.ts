@@ -15,6 +15,7 @@ import { prepareRateLimits } from './rate-limit-policy.js'
 import type { PreparedRateLimits, RateLimitDeps } from './rate-limit-policy.js'
 import { prepareRetry } from './retry-policy.js'
 import { matchedPrefixLengths } from './rewrite.js'
+import type { RequestTracer } from '../../observe/events.js'
 import type {
   PreparedDestination,
   PreparedEgressPort,
@@ -33,6 +34,7 @@ export function prepareSnapshot(
   snapshot: ir.Snapshot,
   upstreams: UpstreamRegistry,
   limits?: RateLimitDeps,
+  tracing?: { tracerFor(plan: ir.TracingPlan): RequestTracer },
 ): PreparedSnapshot {
   const routeTables = new Map<ir.ListenerId, CompiledRouteTable>()
   const routes = new Map<ir.HttpRoute, PreparedRoute>()
@@ -52,6 +54,9 @@ export function prepareSnapshot(
       }
     }
     const rateLimits = prepareRateLimits(snapshot.rateLimits, limits)
+    // Tracing off (no plan, or no source): no tracer, so no route prepares the trace steps.
+    const plan = snapshot.tracing
+    const tracer = plan !== undefined ? tracing?.tracerFor(plan) : undefined
     // The outbound listener's tables, one per destination port (compile/egress.ts).
     const egress = snapshot.egress
     if (egress?.outbound !== undefined) {
@@ -80,7 +85,7 @@ export function prepareSnapshot(
       for (const vh of table.virtualHosts) {
         for (const r of vh.routes) {
           if (!routes.has(r.route)) {
-            routes.set(r.route, prepareRoute(r.route, clusters, rateLimits.get(r.route.id)))
+            routes.set(r.route, prepareRoute(r.route, clusters, rateLimits.get(r.route.id), tracer))
           }
         }
       }
@@ -113,6 +118,7 @@ function prepareRoute(
   route: ir.HttpRoute,
   clusters: ReadonlyMap<ir.ClusterId, ClusterRuntime>,
   rateLimits?: PreparedRateLimits,
+  tracer?: RequestTracer,
 ): PreparedRoute {
   const action = route.action
   const destinations =
@@ -132,7 +138,15 @@ function prepareRoute(
     retry,
     timeoutMs: route.timeoutMs,
     // Only the steps this route uses; each prepares its own state once, here.
-    steps: prepareRouteSteps({ route, destinations, totalWeight, retry, clusters, rateLimits }),
+    steps: prepareRouteSteps({
+      route,
+      destinations,
+      totalWeight,
+      retry,
+      clusters,
+      rateLimits,
+      tracer,
+    }),
   }
 }
 

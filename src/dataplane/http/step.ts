@@ -12,6 +12,7 @@
  * order.ts holds the one ordered list of steps that executes, with why each sits where it does.
  */
 import type * as ir from '../../ir/index.js'
+import type { RequestTracer } from '../../observe/events.js'
 import type { PreparedDestination, PreparedStep } from '../prepared.js'
 import type { ClusterRuntime } from '../upstream/cluster-runtime.js'
 import type { RequestContext } from './context.js'
@@ -30,6 +31,8 @@ export interface StepInputs {
   readonly clusters: ReadonlyMap<ir.ClusterId, ClusterRuntime>
   /** The RateLimitPolicy rules on this route, if any. */
   readonly rateLimits: PreparedRateLimits | undefined
+  /** The snapshot's tracer; absent when tracing is off (the trace steps prepare nothing). */
+  readonly tracer?: RequestTracer | undefined
 }
 
 export interface RequestStep<S> {

@@ -40,6 +40,8 @@ export interface HttpExchange {
   readonly grpcStatus?: string | undefined
   readonly bytesSent: number
   readonly bytesReceived: number
+  /** The request's span, if tracing started one: it ends here, with the record. */
+  readonly trace?: { end(record: RequestRecord): void } | undefined
 }
 
 /**
@@ -150,5 +152,7 @@ class HttpRequestRecord implements RequestRecord {
 }
 
 export function buildRequestRecord(ctx: HttpExchange): RequestRecord {
-  return new HttpRequestRecord(ctx)
+  const record = new HttpRequestRecord(ctx)
+  ctx.trace?.end(record)
+  return record
 }

@@ -1,0 +1,103 @@
+// What a client and an upstream see of tracing through the real handler, with the real SDK
+// exporting to an OTLP/HTTP receiver: the client's trace headers give way to the gateway span
+// (x-envoy-attempt-count stays the last header), and a direct response is a span of its own.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import type * as ir from '../../ir/index.js'
+import { createTracing } from '../../observe/tracing/index.js'
+import {
+  client,
+  cluster,
+  destination,
+  forward,
+  prefixMatch,
+  route,
+  snapshot,
+  startGateway,
+  startUpstream,
+  vhost,
+} from '../../../test/support/http-harness.js'
+import { startOtlpReceiver } from '../../../test/support/otlp-receiver.js'
+
+const TRACE = '0af7651916cd43dd8448eb211c80319c'
+const PARENT = 'b7ad6b7169203331'
+
+test('the upstream gets the gateway span as parent; the receiver gets the span', async (t) => {
+  const up = await startUpstream(t, 'u')
+  const otlp = await startOtlpReceiver()
+  t.after(() => otlp.close())
+  const tracing = createTracing({ delayMs: 10 })
+  t.after(() => tracing.shutdown())
+  const c = cluster('svc.example.com', [{ port: up.port }])
+  const direct: ir.RouteAction = { kind: 'direct', status: 204 }
+  const snap = snapshot({
+    virtualHosts: [
+      vhost(
+        ['*'],
+        [
+          route('direct', direct, { match: [prefixMatch('/direct')] }),
+          route('fwd', forward(destination(c))),
+        ],
+      ),
+    ],
+    clusters: [c],
+  })
+  const plan: ir.TracingPlan = {
+    providers: [
+      {
+        kind: 'opentelemetry',
+        name: 'otel',
+        url: `http://127.0.0.1:${otlp.port}/v1/traces`,
+        timeoutMs: 2000,
+        headers: {},
+      },
+    ],
+    samplingPercent: 0,
+    customTags: [],
+    serviceName: 'edge',
+    source: 'istio-system/mesh-default',
+  }
+  const gw = await startGateway(t, { ...snap, tracing: plan }, { tracing })
+  const http = client(t)
+
+  const res = await http.get(`${gw.url}/a`, {
+    headers: {
+      host: 'svc.example.com',
+      traceparent: `00-${TRACE}-${PARENT}-01`,
+      'X-B3-TraceId': 'ffffffffffffffffffffffffffffffff',
+      'X-B3-SpanId': 'ffffffffffffffff',
+      'X-B3-Sampled': '0',
+    },
+  })
+  assert.equal(res.statusCode, 200)
+  await res.body.text()
+  const raw = up.seen[0]!.rawHeaders
+  assert.equal(raw.at(-2), 'x-envoy-attempt-count')
+  assert.equal(raw.at(-1), '1')
+  const names = raw.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase())
+  assert.equal(names.filter((n) => n === 'traceparent').length, 1)
+  assert.equal(names.filter((n) => n === 'x-b3-traceid').length, 1)
+  const headers = up.seen[0]!.headers
+  const [, traceId, spanId, flags] = String(headers['traceparent']).split('-')
+  assert.equal(traceId, TRACE)
+  assert.equal(flags, '01')
+  assert.equal(headers['x-b3-traceid'], TRACE)
+  assert.equal(headers['x-b3-sampled'], '1')
+
+  const direct204 = await http.get(`${gw.url}/direct`, {
+    headers: { host: 'svc.example.com', traceparent: `00-${TRACE}-${PARENT}-01` },
+  })
+  assert.equal(direct204.statusCode, 204)
+  await direct204.body.text()
+
+  const spans = await otlp.waitForSpans(2)
+  const fwd = spans.find((s) => s.spanId === spanId)
+  assert.ok(fwd, 'the forwarded request is exported')
+  assert.equal(fwd.parentId, PARENT)
+  assert.equal(fwd.name, 'svc.example.com:80/*')
+  assert.equal(fwd.serviceName, 'edge')
+  const local = spans.find((s) => s !== fwd)!
+  assert.equal(local.name, 'svc.example.com/direct')
+  assert.equal(local.tags['http.status_code'], '204')
+  assert.equal(local.tags['upstream_cluster'], '-')
+})

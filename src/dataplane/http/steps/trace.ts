@@ -1,0 +1,86 @@
+/**
+ * Tracing, two steps as the span's life needs them: `trace-start` continues the incoming trace
+ * context (W3C or B3) or starts one and opens the request's span before any other route step,
+ * so every outcome of the route, a preflight, a 429, a redirect or a forward, is inside it;
+ * `trace-inject` replaces the client's trace headers in the upstream head with this span's
+ * context, once the head is built. The span ends with the request's record (record/
+ * http-record.ts), the one place every outcome passes. A snapshot without a tracing plan gives
+ * no tracer, so no route prepares these steps and requests pay nothing for tracing.
+ */
+import type * as ir from '../../../ir/index.js'
+import type { RequestTracer } from '../../../observe/events.js'
+import type { RequestStep, StepInputs } from '../step.js'
+
+/** Builds the tracer of a snapshot's plan (observe/tracing); the composition root passes it. */
+export interface TracerSource {
+  tracerFor(plan: ir.TracingPlan): RequestTracer
+}
+
+interface TraceStart {
+  readonly tracer: RequestTracer
+  /** The span name, fixed per route; undefined: Host and path of each request. */
+  readonly operation: string | undefined
+}
+
+export const traceStartStep: RequestStep<TraceStart> = {
+  name: 'trace-start',
+  prepare: ({ route, tracer }) =>
+    tracer === undefined ? undefined : { tracer, operation: operationName(route) },
+  run(ctx, state) {
+    ctx.trace = state.tracer.start(ctx, state.operation ?? ctx.authority + ctx.path)
+    return true
+  },
+}
+
+export const traceInjectStep: RequestStep<true> = {
+  name: 'trace-inject',
+  prepare: ({ route, tracer }: StepInputs) =>
+    tracer !== undefined && route.action.kind === 'forward' ? true : undefined,
+  run(ctx) {
+    const headers = ctx.upstreamHeaders
+    const span = ctx.trace
+    if (headers === undefined || span === undefined) return true
+    dropTraceHeaders(headers)
+    // x-envoy-attempt-count stays the last pair (a retry rewrites that slot): insert before it.
+    const count = headers.splice(headers.length - 2, 2)
+    span.inject(headers)
+    headers.push(count[0]!, count[1]!)
+    return true
+  },
+}
+
+/**
+ * Istio names a route's span by its route decorator, `<destination host>:<port>/*` (the first
+ * destination); routes without a destination (redirects, direct responses) are named by Host
+ * and path, as Envoy names a span without a decorator.
+ */
+function operationName(route: ir.HttpRoute): string | undefined {
+  if (route.action.kind !== 'forward') return undefined
+  const first = route.action.destinations[0]
+  return first === undefined ? undefined : `${first.host}:${first.port}/*`
+}
+
+const TRACE_HEADERS = new Set([
+  'traceparent',
+  'tracestate',
+  'b3',
+  'x-b3-traceid',
+  'x-b3-spanid',
+  'x-b3-parentspanid',
+  'x-b3-sampled',
+  'x-b3-flags',
+])
+
+/** The client's trace headers go; the gateway's span is the upstream's parent. */
+function dropTraceHeaders(headers: string[]): void {
+  let w = 0
+  for (let r = 0; r < headers.length; r += 2) {
+    const name = headers[r]!
+    const c = name.charCodeAt(0) | 0x20
+    // Only names starting with b, t or x can be trace headers: most are skipped on one compare.
+    if ((c === 0x62 || c === 0x74 || c === 0x78) && TRACE_HEADERS.has(name.toLowerCase())) continue
+    headers[w++] = name
+    headers[w++] = headers[r + 1]!
+  }
+  headers.length = w
+}

@@ -1,0 +1,111 @@
+/**
+ * One snapshot's tracer: the RequestTracer the trace steps call. A span per request, SERVER
+ * kind, named as Istio's route decorator names it, with the tags Envoy and Istio put on a
+ * gateway span. An unsampled request gets a non-recording span: its context is still
+ * propagated (sampled=0 upstream), and no tag is computed for it.
+ */
+import { hostname } from 'node:os'
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api'
+import type * as ir from '../../ir/index.js'
+import type { RequestRecord, RequestSpan, RequestTracer, TracedRequest } from '../events.js'
+import { extractContext, injectContext } from './propagation.js'
+
+/** Envoy's node id shape for a gateway (`router~<ip>~<id>~<domain>`), without a pod to name. */
+export const NODE_ID = `router~${hostname()}~portcullis`
+
+interface HeaderTag {
+  readonly tag: string
+  readonly name: string
+  readonly defaultValue: string | undefined
+}
+
+export function createRequestTracer(tracer: Tracer, plan: ir.TracingPlan): RequestTracer {
+  // Literal and environment tags are fixed for the snapshot: resolved once, here.
+  const fixed: Record<string, string> = {
+    component: 'proxy',
+    node_id: NODE_ID,
+    'istio.canonical_service': plan.serviceName,
+  }
+  const headerTags: HeaderTag[] = []
+  for (const t of plan.customTags) {
+    if (t.kind === 'literal') fixed[t.tag] = t.value
+    else if (t.kind === 'environment') {
+      const v = process.env[t.name] ?? t.defaultValue
+      if (v !== undefined) fixed[t.tag] = v
+    } else headerTags.push({ tag: t.tag, name: t.name, defaultValue: t.defaultValue })
+  }
+  return {
+    start(request: TracedRequest, operation: string): RequestSpan {
+      const parent = extractContext(request.req.headers)
+      const span = tracer.startSpan(
+        operation,
+        { kind: SpanKind.SERVER, startTime: request.startTime },
+        parent,
+      )
+      if (span.isRecording()) tagStart(span, request, fixed, headerTags)
+      return new TracedSpan(span, request.startTime)
+    },
+  }
+}
+
+function tagStart(
+  span: Span,
+  request: TracedRequest,
+  fixed: Readonly<Record<string, string>>,
+  headerTags: readonly HeaderTag[],
+): void {
+  const headers = request.req.headers
+  const query = request.query === '' ? '' : `?${request.query}`
+  span.setAttributes(fixed)
+  span.setAttribute('http.method', request.method)
+  span.setAttribute('http.url', `${request.scheme}://${request.authority}${request.path}${query}`)
+  span.setAttribute('guid:x-request-id', request.requestId)
+  const ua = headers['user-agent']
+  span.setAttribute('user_agent', ua ?? '-')
+  for (const t of headerTags) {
+    const raw = headers[t.name]
+    const v = Array.isArray(raw) ? raw.join(',') : (raw ?? t.defaultValue)
+    if (v !== undefined) span.setAttribute(t.tag, v)
+  }
+}
+
+class TracedSpan implements RequestSpan {
+  readonly #span: Span
+  readonly #startTime: number
+
+  constructor(span: Span, startTime: number) {
+    this.#span = span
+    this.#startTime = startTime
+  }
+
+  inject(headers: string[]): void {
+    injectContext(trace.setSpan(ROOT_CONTEXT, this.#span), headers)
+  }
+
+  end(record: RequestRecord): void {
+    const span = this.#span
+    if (span.isRecording()) {
+      span.setAttribute('http.protocol', record.protocol)
+      span.setAttribute('http.status_code', String(record.status))
+      span.setAttribute('response_flags', record.responseFlags)
+      span.setAttribute('upstream_cluster', record.upstreamCluster ?? '-')
+      span.setAttribute('request_size', String(record.bytesReceived))
+      span.setAttribute('response_size', String(record.bytesSent))
+      if (record.upstreamHost !== undefined)
+        span.setAttribute('upstream_address', record.upstreamHost)
+      // Envoy tags a span error for 5xx and for requests that never got a response.
+      if (record.status >= 500 || record.status === 0) {
+        span.setAttribute('error', 'true')
+        span.setStatus({ code: SpanStatusCode.ERROR })
+      }
+    }
+    span.end(this.#startTime + record.durationMs)
+  }
+}
