@@ -1,6 +1,8 @@
 /**
- * CONNECT: a listener whose handler takes tunnels (the outbound listener) hands it the socket;
- * on any other listener it reaches no handler and is answered 405, recorded like any local reply.
+ * CONNECT: a listener whose handler takes tunnels (the outbound listener) hands it the socket,
+ * once the request guard has admitted the head as it admits any request (authority-form target,
+ * header count and size, framing, underscores); on any other listener it reaches no handler and
+ * is answered 405. Either refusal is a recorded local reply and nothing connects upstream.
  */
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
@@ -11,7 +13,8 @@ import {
   rawReply,
   recordRejection,
 } from './local-reply.js'
-import { REJECT } from './rejections.js'
+import { REJECT, type Rejection } from './rejections.js'
+import { http1Guard } from './request-admission.js'
 
 const PLAIN_REPLY_HEADERS = createLocalReplyHeaders(undefined)
 
@@ -28,17 +31,21 @@ export function onConnect<P>(
   if (conn !== undefined) conn.closing = true
   const view = state.view
   const tunnel = state.hooks.handler.connect
+  let rejection: Rejection = REJECT.connectNotAllowed
   if (tunnel !== undefined && view !== undefined) {
-    try {
-      tunnel(req, socket, head, view.prepared, state.context)
-    } catch (err) {
-      state.hooks.log.error('connect handler threw', { listener: state.context.id, err })
-      socket.destroy()
+    const refused = http1Guard(view, req)
+    if (refused === undefined) {
+      try {
+        tunnel(req, socket, head, view.prepared, state.context)
+      } catch (err) {
+        state.hooks.log.error('connect handler threw', { listener: state.context.id, err })
+        socket.destroy()
+      }
+      return
     }
-    return
+    rejection = refused
   }
   const replyHeaders = view?.replyHeaders ?? PLAIN_REPLY_HEADERS
-  const rejection = REJECT.connectNotAllowed
   socket.end(rawReply(rejection.status, replyHeaders))
   recordRejection(
     state.hooks.observer,
