@@ -31,7 +31,7 @@ import { parseClientHello } from '../tls/client-hello.js'
 import { proxyConnection } from '../tls/tcp-proxy.js'
 import { createHostResolver, type HostResolver } from '../upstream/host-resolver.js'
 import { egressDestination } from './egress-reply.js'
-import { resolveChecked } from './resolve-checked.js'
+import { resolveChecked } from '../upstream/resolve-checked.js'
 
 /** hardening.md §2.5: a hello split over segments is still read, up to 64 KiB and 15 s. */
 const MAX_PEEK_BYTES = 64 * 1024
