@@ -10,6 +10,7 @@ import { connect, type Socket } from 'node:net'
 import type { Logger } from '../../lib/index.js'
 import { decideEgress, type EgressDecision } from '../../match/index.js'
 import type { EgressObserver, RequestObserver } from '../../observe/events.js'
+import { serveHttpInTunnel } from '../listeners/connect-dispatch.js'
 import { formatAddress, socketAddresses, type SocketAddresses } from '../record/address.js'
 import { Flag } from '../record/flags.js'
 import { resolveChecked } from '../upstream/resolve-checked.js'
@@ -69,7 +70,27 @@ export function serveConnect(
     record(t, 403, Flag.EG, `egress_denied:${decision.reason}`, decision, { bytesSent: bytes })
     return
   }
+  if (decision.servicePort?.protocol === 'HTTP') {
+    serveHttpTunnel(t, head, decision)
+    return
+  }
   void openTunnel(t, head, decision)
+}
+
+/**
+ * A registered port whose protocol is HTTP carries HTTP (curl -p, undici's ProxyAgent): the
+ * tunnel's requests are served by the listener's HTTP server, so each one is decided by its Host
+ * and runs its mesh VirtualService and DestinationRule (TLS origination) like a plain-HTTP
+ * request to the listener. The CONNECT itself is recorded when the tunnel closes.
+ */
+function serveHttpTunnel(t: Tunnel, head: Buffer, d: EgressDecision): void {
+  decided(t, d)
+  t.socket.write('HTTP/1.1 200 Connection Established\r\n\r\n')
+  if (!serveHttpInTunnel(t.socket, head)) {
+    t.socket.destroy()
+    return
+  }
+  t.socket.once('close', () => record(t, 200, 0, `egress_${d.verdict}`, d))
 }
 
 async function openTunnel(t: Tunnel, head: Buffer, decision: EgressDecision): Promise<void> {

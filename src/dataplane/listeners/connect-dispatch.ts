@@ -4,7 +4,7 @@
  * header count and size, framing, underscores); on any other listener it reaches no handler and
  * is answered 405. Either refusal is a recorded local reply and nothing connects upstream.
  */
-import type { IncomingMessage } from 'node:http'
+import { Server as Http1Server, type IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import { connectionOf, ignore, type ListenerState } from './connection-registry.js'
 import {
@@ -55,4 +55,21 @@ export function onConnect<P>(
     rejection,
     replyHeaders.headers,
   )
+}
+
+/**
+ * HTTP inside an admitted CONNECT (a ServiceEntry port with protocol HTTP): after the tunnel's
+ * 200, the socket goes back to the listener's own HTTP/1.1 server, so every request it carries
+ * is guarded, admitted and served like one sent to the listener directly. Node sets
+ * `socket.server` to the HTTP server that emitted the CONNECT; without one nothing is served.
+ */
+export function serveHttpInTunnel(socket: Socket, head: Buffer): boolean {
+  const server = (socket as { server?: unknown }).server
+  if (!(server instanceof Http1Server)) return false
+  // The connection carries requests again: they are served, not dropped as after a tunnel.
+  const conn = connectionOf(socket)
+  if (conn !== undefined) conn.closing = false
+  if (head.length > 0) socket.unshift(head)
+  server.emit('connection', socket)
+  return true
 }
