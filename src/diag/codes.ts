@@ -124,6 +124,10 @@ export const CODES = {
     severity: 'warning',
     title: 'Certificate secretName is no Gateway server credentialName (nothing serves it)',
   },
+  PC2012: {
+    severity: 'warning',
+    title: 'mesh tls/tcp route cannot apply on this instance',
+  },
 
   PC3001: { severity: 'warning', title: 'route is shadowed by an earlier catch-all' },
   PC3002: { severity: 'warning', title: 'server protocol not served yet' },

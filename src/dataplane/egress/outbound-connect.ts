@@ -8,7 +8,7 @@
 import type { IncomingMessage } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import type { Logger } from '../../lib/index.js'
-import { decideEgress, type EgressDecision } from '../../match/index.js'
+import type { EgressDecision } from '../../match/index.js'
 import type { EgressObserver, RequestObserver } from '../../observe/events.js'
 import { serveHttpInTunnel } from '../listeners/connect-dispatch.js'
 import { formatAddress, socketAddresses, type SocketAddresses } from '../record/address.js'
@@ -20,6 +20,7 @@ import {
   replyConnectRefused,
   type EgressRecordInput,
 } from './egress-reply.js'
+import { decideL4 } from './mesh-l4.js'
 import type { Pinned } from './outbound-pin.js'
 
 export interface ConnectDeps {
@@ -63,14 +64,15 @@ export function serveConnect(
     replyConnectRefused(socket, 400, undefined, 'bad_connect_target')
     return
   }
-  const decision = decideEgress(p.matcher, target.host, target.port)
+  // A mesh tls/tcp route for the target (an egress gateway) decides where the tunnel goes.
+  const { decision, routed } = decideL4(p.matcher, p.egress.meshL4Routes, target.host, target.port)
   if (!ALLOWED.has(decision.verdict)) {
     decided(t, decision)
     const bytes = replyConnectRefused(socket, 403, decision, decision.reason!)
     record(t, 403, Flag.EG, `egress_denied:${decision.reason}`, decision, { bytesSent: bytes })
     return
   }
-  if (decision.servicePort?.protocol === 'HTTP') {
+  if (routed === undefined && decision.servicePort?.protocol === 'HTTP') {
     serveHttpTunnel(t, head, decision)
     return
   }
