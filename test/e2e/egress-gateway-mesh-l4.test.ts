@@ -9,7 +9,8 @@
 //    for that name at all) go to the egress gateway, never to the external stand-in;
 //  - the egress instance (`istio: egressgateway`) passes them through by SNI to the real host.
 // The proof is in the logs: the egress instance writes one line per connection with the SNI,
-// and the stand-ins saw connections only from it. An HTTP variant (egress-gateway-http-cnn.yaml)
+// and the stand-ins saw connections only from it. An SNI egress port of the client instance
+// follows a mesh tls route the same way. An HTTP variant (egress-gateway-http-cnn.yaml)
 // runs the `http` routes the same way.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -137,6 +138,20 @@ spec:
 `
 }
 
+/** Client-only: an SNI egress port whose mesh tls route also leads to the egress gateway. */
+function sniDocs(sniPort: number): string {
+  return `apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: sni-wikipedia-through-egress-gateway}
+spec:
+  hosts: [sni.wikipedia.org]
+  tls:
+  - match: [{port: ${sniPort}, sniHosts: [sni.wikipedia.org]}]
+    route:
+    - destination: {host: ${EGRESS_SVC}, subset: wikipedia, port: {number: 443}}
+`
+}
+
 describe('egress gateway: a client instance routes mesh tls/http routes through an egress instance', () => {
   let dir = ''
   let ca: Pem | undefined
@@ -149,6 +164,7 @@ describe('egress gateway: a client instance routes mesh tls/http routes through 
   let proxyPort = 0
   let tlsPort = 0
   let httpPort = 0
+  let sniPort = 0
   let clientLog = ''
   let egressLog = ''
 
@@ -163,8 +179,8 @@ describe('egress gateway: a client instance routes mesh tls/http routes through 
     cnn = await startHttpsUpstream({ name: 'cnn', ca, hosts: ['edition.cnn.com'] })
     wiki = await startHttpsUpstream({ name: 'wikipedia', ca, hosts: ['*.wikipedia.org'] })
     plain = await startUpstream({ name: 'cnn-http' })
-    const ports = await freePorts(5)
-    ;[proxyPort, tlsPort, httpPort] = [ports[0]!, ports[1]!, ports[2]!]
+    const ports = await freePorts(6)
+    ;[proxyPort, tlsPort, httpPort, sniPort] = [ports[0]!, ports[1]!, ports[2]!, ports[5]!]
     const docs = istioDocs({ tlsPort, httpPort, cnn: cnn.port, wiki: wiki.port, http: plain.port })
     const spec = (log: string, labels: string, extra: string[]): string[] => [
       `  labels: ${labels}`,
@@ -188,9 +204,11 @@ describe('egress gateway: a client instance routes mesh tls/http routes through 
           readinessPort: ports[4]!,
           extraSpec: spec(clientLog, '{app: sleep}', [
             `  outbound: {port: ${proxyPort}, address: 127.0.0.1}`,
+            `  egress: {sniPorts: [${sniPort}]}`,
           ]),
         }),
         docs,
+        sniDocs(sniPort),
       ),
     })
   })
@@ -245,6 +263,28 @@ describe('egress gateway: a client instance routes mesh tls/http routes through 
     // Other names are still decided by the allowlist alone.
     const refused = await rawConnect(proxyPort, 'de.wikipedia.com:443')
     assert.equal(refused.status, 403)
+  })
+
+  test('an SNI egress connection follows its mesh tls route to the egress instance', async () => {
+    const reply = await tlsGet({
+      port: sniPort,
+      servername: 'sni.wikipedia.org',
+      ca: ca!.cert,
+      path: '/sni',
+    })
+    assert.equal(reply.error, undefined)
+    assert.equal(reply.status, 200)
+    assert.match(reply.body, /"name":"wikipedia"/)
+    const hop = await accessLogLines(
+      clientLog,
+      (e) => e['requested_server_name'] === 'sni.wikipedia.org',
+    )
+    assert.equal(hop[0]?.['upstream_host'], `127.0.0.1:${tlsPort}`)
+    const passed = await accessLogLines(
+      egressLog,
+      (e) => e['requested_server_name'] === 'sni.wikipedia.org',
+    )
+    assert.equal(passed[0]?.['upstream_host'], `127.0.0.1:${wiki!.port}`)
   })
 
   test('HTTP egress gateway: http://edition.cnn.com/ through the egress instance', async () => {
