@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { connect as netConnect } from 'node:net'
 import { join } from 'node:path'
 import { EnvHttpProxyAgent, ProxyAgent, request } from 'undici'
 import { createCa } from '../../src/cli/cert-forge.js'
@@ -144,6 +145,29 @@ spec:
     assert.match(out.stdout, /\r\nHTTP\/1\.1 200 OK\r\n/)
     assert.match(out.stdout, /x-mesh-route: edition-cnn-com/)
     assert.match(out.stdout, /"url":"\/politics"/)
+  })
+
+  test('TLS sent through a tunnel to an HTTP port is refused by the HTTP parser (400)', async () => {
+    const text = await new Promise<string>((resolve) => {
+      let out = ''
+      const s = netConnect(proxyPort, '127.0.0.1', () =>
+        s.write('CONNECT edition.cnn.com:80 HTTP/1.1\r\nHost: edition.cnn.com:80\r\n\r\n'),
+      )
+      s.setEncoding('latin1')
+      s.on('data', (d: string) => {
+        out += d
+        // A TLS ClientHello's first bytes, where the tunnel expects an HTTP request.
+        if (out.endsWith('\r\n\r\n') && !out.includes(' 400 ')) {
+          s.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03]))
+        }
+      })
+      const timer = setTimeout(() => s.destroy(), 3000)
+      s.on('close', () => {
+        clearTimeout(timer)
+        resolve(out)
+      })
+    })
+    assert.match(text, /^HTTP\/1\.1 200 Connection Established\r\n\r\nHTTP\/1\.1 400 /)
   })
 
   test('a CONNECT to a port whose protocol is not HTTP stays a raw tunnel', async () => {
