@@ -14,6 +14,7 @@ import { resolveBindings, type BoundVirtualService } from './binding.js'
 import { createDestinationResolver } from './destinations.js'
 import { createDiagSink } from './diagnostics.js'
 import { compileEgress, isEgressConfigured } from './egress.js'
+import { reportMeshL4Routes } from './mesh-l4-routes.js'
 import { compileVirtualServiceRoutes } from './http-routes.js'
 import { compileRateLimits } from './rate-limits.js'
 import { mirrorHostSuffix } from './route-policies.js'
@@ -84,6 +85,7 @@ export function compile(resources: istio.ResourceSet): CompileResult {
   const egress = isEgressConfigured(resources)
     ? compileEgress({ resources, settings, bindings, routesFor })
     : undefined
+  reportMeshL4Routes(resources, bindings, sink)
   const acme = compileAcme(resources)
   const tracing = compileTracing(resources, settings)
   const body = {

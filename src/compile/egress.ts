@@ -12,6 +12,7 @@ import type * as ir from '../ir/index.js'
 import type { BoundVirtualService } from './binding.js'
 import { moveCatchAllsLast } from './catch-all.js'
 import { portProtocol } from './clusters.js'
+import { compileMeshL4Routes } from './mesh-l4-routes.js'
 import { MESH_GATEWAY, resolveGatewayName } from './names.js'
 import { compareHostPrecedence, type RoutesFor } from './route-table.js'
 import { sourceRef } from './source-ref.js'
@@ -237,6 +238,7 @@ export function compileEgress(inputs: EgressInputs): ir.Egress {
   const sni = {
     ...(sniListeners.length > 0 ? { sniListeners } : {}),
     ...(httpListeners.length > 0 ? { httpListeners } : {}),
+    ...compileMeshL4Routes(bindings),
   }
   const out = config?.outbound
   if (out === undefined || out.port === 0) {

@@ -56,6 +56,8 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
     upstreams,
     ...(deps.overload !== undefined ? { overload: deps.overload } : {}),
     ...(deps.acmeChallenges !== undefined ? { acmeChallenges: deps.acmeChallenges } : {}),
+    ...(deps.egress !== undefined ? { egress: deps.egress } : {}),
+    ...(deps.upstream?.dns?.servers !== undefined ? { dnsServers: deps.upstream.dns.servers } : {}),
   })
   const limitObserver = deps.limits?.observer
   const listeners = createListenerManager<PreparedSnapshot>({

@@ -128,6 +128,10 @@ export const CODES = {
   },
   PC2012: { severity: 'error', title: 'Telemetry names an extension provider that does not exist' },
   PC2013: { severity: 'warning', title: 'another Telemetry already decides tracing; not applied' },
+  PC2014: {
+    severity: 'warning',
+    title: 'mesh tls/tcp route cannot apply on this instance',
+  },
 
   PC3001: { severity: 'warning', title: 'route is shadowed by an earlier catch-all' },
   PC3002: { severity: 'warning', title: 'server protocol not served yet' },

@@ -86,6 +86,8 @@ export interface Egress {
   readonly httpListeners?: readonly EgressHttpListener[]
   /** DNS servers (`ip` or `ip:port`) for egress names; the system's when empty. */
   readonly dnsServers: readonly string[]
+  /** Mesh-bound `tls` and `tcp` routes, in file order; absent when there are none. */
+  readonly meshL4Routes?: readonly MeshL4Route[]
 }
 
 /** A Gateway HTTP listener with Host egress: its default routes to registered hosts. */
@@ -100,4 +102,27 @@ export interface EgressHttpListener {
 /** The id the outbound listener's route table for one destination port is served under. */
 export function egressRouteTableId(listener: ListenerId, port: number): ListenerId {
   return `${listener}/egress:${port}`
+}
+
+/**
+ * A VirtualService `tls` or `tcp` route bound to `mesh`, as the outbound side applies it to
+ * CONNECT tunnels and SNI egress connections (compile/mesh-l4-routes.ts): a connection whose
+ * SNI (`tls`; for CONNECT, the target host) or VirtualService host (`tcp`) and port match goes
+ * to one of the route's destinations instead of the name it asked for, e.g. an egress gateway.
+ */
+export interface MeshL4Route {
+  /** `<namespace>/<virtualservice>/tls[<index>]` or `.../tcp[<index>]`. */
+  readonly id: string
+  readonly kind: 'tls' | 'tcp'
+  /** The match's port; undefined matches every port. */
+  readonly port: number | undefined
+  /** `tls`: the match's sniHosts; `tcp`: the VirtualService's hosts. Lower case, `*.` wildcards. */
+  readonly hosts: readonly string[]
+  /** Destination host and port (undefined: the connection's port), weighted. */
+  readonly destinations: readonly {
+    readonly host: string
+    readonly port: number | undefined
+    readonly weight: number
+  }[]
+  readonly source: SourceRef
 }

@@ -1,12 +1,14 @@
 /**
- * What a refused egress request gets, and the access-log record of every egress decision the
- * proxy answers itself. No upstream connection exists when these are sent.
+ * What a refused CONNECT gets, and the record of every CONNECT tunnel (and of outbound targets
+ * refused before any destination is known). HTTP egress requests are recorded by the request
+ * path (http/egress-outcome.ts).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
-import { BLACK_HOLE_CLUSTER, PASSTHROUGH_CLUSTER, type EgressDecision } from '../../match/index.js'
+import type { EgressDecision } from '../../match/index.js'
 import type { RequestObserver, RequestRecord } from '../../observe/events.js'
 import { socketAddresses, type SocketAddresses } from '../record/address.js'
+import { egressDestination } from '../http/egress-outcome.js'
 import { denialBody, EGRESS_HEADER, EGRESS_REASON_HEADER } from '../record/egress-denial.js'
 import { buildLocalRecord, describeMessage } from '../record/local-record.js'
 
@@ -54,32 +56,6 @@ export function egressRecord(i: EgressRecordInput): RequestRecord {
   })
 }
 
-/**
- * Istio reports blocked and unknown destinations under these cluster names, and dashboards
- * query destination_service for them; a registered destination is its host.
- */
-export function egressDestination(d: EgressDecision): string {
-  return d.cluster === BLACK_HOLE_CLUSTER || d.cluster === PASSTHROUGH_CLUSTER ? d.cluster : d.host
-}
-
-/** 502 for plain HTTP (Istio's REGISTRY_ONLY status), naming the reason in a header and body. */
-export function replyHttpDenied(
-  res: ServerResponse,
-  status: number,
-  d: EgressDecision,
-  reason: string,
-): number {
-  const body = Buffer.from(denialBody(d, reason))
-  res.writeHead(status, {
-    'content-type': 'text/plain',
-    'content-length': body.length,
-    [EGRESS_HEADER]: status === 503 ? 'error' : 'denied',
-    [EGRESS_REASON_HEADER]: reason,
-  })
-  res.end(body)
-  return body.length
-}
-
 /** A CONNECT answer written on the raw socket, which is then closed. */
 export function replyConnectRefused(
   socket: Socket,
@@ -102,3 +78,5 @@ export function replyConnectRefused(
 export function complete(observer: RequestObserver, record: RequestRecord): void {
   observer.onRequestComplete(record)
 }
+
+export { egressDestination }

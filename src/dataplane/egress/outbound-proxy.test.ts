@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { connect } from 'node:net'
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { ProxyAgent, request } from 'undici'
 import { compile } from '../../compile/index.js'
 import { loadConfigText } from '../../config/index.js'
@@ -247,3 +247,82 @@ async function waitFor<T>(probe: () => T | undefined): Promise<T> {
   }
   throw new Error('condition not reached')
 }
+
+test('outbound HTTP is one request path: passthrough forwards get its timeouts, refusals its reply and record', async (t) => {
+  // An upstream that accepts and never answers: only the request path's stream idle timeout
+  // ends such a request (the proxy's own forwarder waited for ever).
+  const silent = createServer(() => undefined)
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  const held = new Set<Socket>()
+  silent.on('connection', (s: Socket) => held.add(s))
+  t.after(() => {
+    for (const s of held) s.destroy()
+    silent.close()
+  })
+  const silentPort = (silent.address() as AddressInfo).port
+  const dns = await startTestDnsServer()
+  t.after(() => dns.close())
+  dns.records.set('a.quiet.test', ['127.0.0.1'])
+  const proxyPort = await closedPort()
+  const yaml = `apiVersion: portcullis.io/v1alpha1
+kind: GatewayConfig
+metadata: {name: gw}
+spec:
+  outbound: {port: ${proxyPort}, address: 127.0.0.1}
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY, allowPrivateAddresses: true}
+  dns: {servers: ["${dns.address}"]}
+  downstream: {streamIdleTimeout: 0.3s}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: quiet}
+spec:
+  hosts: ["*.quiet.test"]
+  ports: [{number: ${silentPort}, name: http, protocol: HTTP}]
+  resolution: DYNAMIC_DNS
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api}
+spec:
+  hosts: [api.example.test]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+`
+  const loaded = loadConfigText({ 'gateway.yaml': yaml })
+  const { snapshot } = compile(loaded.resources)
+  const records: RequestRecord[] = []
+  const observer = { onRequestComplete: (r: RequestRecord) => records.push(r) }
+  const registry = createUpstreamRegistry({ log: silentLogger })
+  const prepared = prepareSnapshot(snapshot, registry)
+  const handler = createHttpHandler({ observer, log: silentLogger, upstreams: registry })
+  const proxy = createOutboundProxy({ handler, observer, log: silentLogger })
+  proxy.activate(await proxy.prepare(prepared))
+  t.after(async () => {
+    await proxy.close()
+    releaseSnapshot(prepared, registry)
+    await registry.close()
+  })
+
+  const quiet = await rawExchange(
+    proxyPort,
+    `GET http://a.quiet.test:${silentPort}/wait HTTP/1.1\r\nHost: a.quiet.test:${silentPort}\r\nx-request-id: quiet-1\r\nConnection: close\r\n\r\n`,
+  )
+  assert.match(quiet, /^HTTP\/1\.1 408/)
+  const rec = await waitFor(() => records.find((r) => r.requestId === 'quiet-1'))
+  assert.equal(rec.responseFlags, 'SI')
+  assert.equal(rec.upstreamHost, `127.0.0.1:${silentPort}`)
+
+  // A registered host on an unregistered port: the request path's local reply (server header
+  // and all), the egress headers, one record with the request id.
+  const denied = await rawExchange(
+    proxyPort,
+    'GET http://api.example.test:81/ HTTP/1.1\r\nHost: api.example.test:81\r\nx-request-id: denied-1\r\nConnection: close\r\n\r\n',
+  )
+  assert.match(denied, /^HTTP\/1\.1 502/)
+  assert.match(denied, /\r\nx-portcullis-egress-reason: port_not_registered\r\n/)
+  assert.match(denied, /\r\nserver: istio-envoy\r\n/)
+  const deniedRec = await waitFor(() => records.find((r) => r.requestId === 'denied-1'))
+  assert.equal(deniedRec.responseFlags, 'EG')
+  assert.equal(deniedRec.upstreamCluster, 'BlackHoleCluster')
+})

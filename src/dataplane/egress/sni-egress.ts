@@ -12,7 +12,6 @@ import type { Logger } from '../../lib/index.js'
 import {
   BLACK_HOLE_CLUSTER,
   compileEgressMatcher,
-  decideEgress,
   type EgressDecision,
   type EgressMatcher,
 } from '../../match/index.js'
@@ -31,7 +30,8 @@ import { parseClientHello } from '../tls/client-hello.js'
 import { proxyConnection } from '../tls/tcp-proxy.js'
 import { createHostResolver, type HostResolver } from '../upstream/host-resolver.js'
 import { egressDestination } from './egress-reply.js'
-import { resolveChecked } from './resolve-checked.js'
+import { decideL4 } from './mesh-l4.js'
+import { resolveChecked } from '../upstream/resolve-checked.js'
 
 /** hardening.md §2.5: a hello split over segments is still read, up to 64 KiB and 15 s. */
 const MAX_PEEK_BYTES = 64 * 1024
@@ -49,6 +49,7 @@ export interface SniEgressDeps {
 interface Pinned {
   readonly matcher: EgressMatcher
   readonly resolver: HostResolver
+  readonly routes: readonly ir.MeshL4Route[] | undefined
 }
 
 /** One connection's facts, for its decision; `conn` becomes its access-log line. */
@@ -76,6 +77,7 @@ export function createSniEgressSupport<P extends { readonly snapshot: ir.Snapsho
       p = {
         matcher: compileEgressMatcher(egress),
         resolver: createHostResolver(servers.length > 0 ? { servers } : {}),
+        routes: egress.meshL4Routes,
       }
       pins.set(egress, p)
     }
@@ -125,7 +127,8 @@ export function createSniEgressSupport<P extends { readonly snapshot: ir.Snapsho
   }
 
   async function admit(a: Attempt, p: Pinned, hello: Buffer, sni: string): Promise<void> {
-    const decision = decideEgress(p.matcher, sni, a.listener.port)
+    // A mesh tls route for the SNI (an egress gateway) decides where the connection goes.
+    const { decision } = decideL4(p.matcher, p.routes, sni, a.listener.port)
     if (!ALLOWED.has(decision.verdict)) {
       refuse(a, decision.host, decision.reason!)
       return

@@ -3,15 +3,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../../lib/index.js'
 import type { MatchRequest } from '../../match/index.js'
-import type { RequestObserver, RequestSpan } from '../../observe/events.js'
-import type {
-  PreparedDestination,
-  PreparedEgressPort,
-  PreparedRoute,
-  PreparedSnapshot,
-} from '../prepared.js'
+import type { EgressObserver, RequestObserver, RequestSpan } from '../../observe/events.js'
+import type { PreparedDestination, PreparedRoute, PreparedSnapshot } from '../prepared.js'
 import type { EgressGuard, ListenerContext } from '../types.js'
 import type { UpstreamEndpoint } from '../upstream/endpoint.js'
+import type { HostResolver } from '../upstream/host-resolver.js'
 import { forwardedProto, peerIp } from './forwarded.js'
 import type { OverloadSignal } from './overload-signal.js'
 import { RequestHolds } from './request-holds.js'
@@ -20,12 +16,6 @@ export type { CancelReason, InFlightAttempt } from './request-holds.js'
 
 /** Where a response keeps its request's context, for listeners added without closures. */
 export const CONTEXT: unique symbol = Symbol('portcullis.request-context')
-
-/**
- * Decides a request no route serves on a Gateway HTTP port with Host egress (httpPorts); set by
- * the outbound proxy, which owns the allowlist replies and direct forwards.
- */
-export type EgressHostHandler = (ctx: RequestContext, port: PreparedEgressPort) => void
 
 /** Watches requests in flight for the downstream stream timeouts (stream-timeouts.ts). */
 export interface RequestWatch {
@@ -39,7 +29,10 @@ export interface HandlerEnv {
   readonly log: Logger
   /** Stream idle and request body rate, for every request in flight. */
   readonly timeouts: RequestWatch
-  egressHost?: EgressHostHandler
+  /** Told every allowlist decision the request path makes (metrics, the admin API). */
+  readonly egress?: EgressObserver
+  /** The resolver passthrough destinations of egress.httpPorts listeners use (dns.servers). */
+  resolverFor(prepared: PreparedSnapshot): HostResolver
   /** The overload guard; absent: requests are never shed. */
   readonly overload?: OverloadSignal
 }

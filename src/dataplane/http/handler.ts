@@ -1,17 +1,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from '../../lib/index.js'
-import type { RequestObserver } from '../../observe/events.js'
+import type { EgressObserver, RequestObserver } from '../../observe/events.js'
 import type { PreparedSnapshot } from '../prepared.js'
 import type { ListenerContext } from '../types.js'
+import { createHostResolver, type HostResolver } from '../upstream/host-resolver.js'
 import type { UpstreamRegistry } from '../upstream/registry.js'
 import { answerAcmeChallenge, isAcmeChallenge } from './acme-challenge.js'
 import type { AcmeChallengeResponder } from './acme-challenge.js'
 import { CONTEXT, RequestContext } from './context.js'
-import type { EgressHostHandler, HandlerEnv } from './context.js'
+import type { HandlerEnv } from './context.js'
+import type { EgressSite } from './egress-route.js'
 import { Flag } from '../record/flags.js'
 import { Details } from '../record/details.js'
 import { abandonUpstream, replyToBug, sendLocalReply } from './local-reply.js'
-import { runRequestSteps } from './order.js'
+import { runEgressRequest, runRequestSteps } from './order.js'
 import type { OverloadSignal } from './overload-signal.js'
 import { buildRequestRecord } from '../record/http-record.js'
 import { StreamTimeouts } from './stream-timeouts.js'
@@ -26,6 +28,10 @@ export interface HttpHandlerDeps {
   readonly overload?: OverloadSignal
   /** Answers ACME http-01 challenges on plain-HTTP listeners before routing. */
   readonly acmeChallenges?: AcmeChallengeResponder
+  /** Told every allowlist decision the request path makes. */
+  readonly egress?: EgressObserver
+  /** Overrides GatewayConfig dns.servers for passthrough destinations (tests). */
+  readonly dnsServers?: readonly string[]
 }
 
 /**
@@ -43,8 +49,17 @@ export interface HttpHandler {
   ): void
   /** HTTP/1.1 Upgrade requests (WebSocket tunnels), after the same request guard. */
   readonly upgrade: UpgradeHandler
-  /** Who decides unrouted Hosts on egress.httpPorts listeners (the outbound proxy). */
-  setEgressHost(decide: EgressHostHandler): void
+  /**
+   * A request the outbound listener admitted (origin-form, Host naming the destination): the
+   * same request path, entered at the egress decision instead of the listener's route table.
+   */
+  egress(
+    req: IncomingMessage,
+    res: ServerResponse,
+    prepared: PreparedSnapshot,
+    listener: ListenerContext,
+    site: EgressSite,
+  ): void
   /**
    * The listener refuses a request already being served (its body broke, or requestTimeout
    * passed) before the response started: the reply goes out and is recorded here.
@@ -61,18 +76,32 @@ export interface RejectionReply {
 type WithContext = ServerResponse & { [CONTEXT]?: RequestContext }
 
 export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
+  // One resolver per snapshot (its dns.servers), for passthrough destinations on httpPorts.
+  const resolvers = new WeakMap<PreparedSnapshot, HostResolver>()
+  const resolverFor = (prepared: PreparedSnapshot): HostResolver => {
+    let resolver = resolvers.get(prepared)
+    if (resolver === undefined) {
+      const servers = deps.dnsServers ?? prepared.snapshot.egress?.dnsServers ?? []
+      resolver = createHostResolver(servers.length > 0 ? { servers } : {})
+      resolvers.set(prepared, resolver)
+    }
+    return resolver
+  }
   const env: HandlerEnv = {
     observer: deps.observer,
     log: deps.log,
     timeouts: new StreamTimeouts(),
+    resolverFor,
     ...(deps.overload !== undefined ? { overload: deps.overload } : {}),
+    ...(deps.egress !== undefined ? { egress: deps.egress } : {}),
   }
   const acme = deps.acmeChallenges
-  const routeHttpRequest = (
+  const serve = (
     req: IncomingMessage,
     res: ServerResponse,
     prepared: PreparedSnapshot,
     listener: ListenerContext,
+    site: EgressSite | undefined,
   ): void => {
     let ctx: RequestContext | undefined
     try {
@@ -80,11 +109,18 @@ export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
       ;(res as WithContext)[CONTEXT] = ctx
       res.on('close', onResponseClose)
       env.timeouts.track(ctx)
-      runRequestSteps(ctx)
+      if (site === undefined) runRequestSteps(ctx)
+      else runEgressRequest(ctx, site)
     } catch (err) {
       replyToBug(env, ctx, res, err)
     }
   }
+  const routeHttpRequest = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    prepared: PreparedSnapshot,
+    listener: ListenerContext,
+  ): void => serve(req, res, prepared, listener, undefined)
   const handleHttpRequest: typeof routeHttpRequest = (req, res, prepared, listener) => {
     if (acme !== undefined && isAcmeChallenge(req, listener.scheme)) {
       answerAcmeChallenge(req, res, acme, () => routeHttpRequest(req, res, prepared, listener))
@@ -92,9 +128,7 @@ export function createHttpHandler(deps: HttpHandlerDeps): HttpHandler {
   }
   return Object.assign(handleHttpRequest, {
     upgrade: createUpgradeHandler(env),
-    setEgressHost(decide: EgressHostHandler): void {
-      env.egressHost = decide
-    },
+    egress: serve,
     reject: rejectInFlight,
   })
 }

@@ -18,9 +18,10 @@
  */
 import { matchRoute, selectVirtualHost, type CompiledVirtualHost } from '../../match/index.js'
 import { normalizeHost } from '../../lib/index.js'
-import type { PreparedStep } from '../prepared.js'
+import type { PreparedEgressPort, PreparedStep } from '../prepared.js'
 import type { RequestContext } from './context.js'
 import { Flag } from '../record/flags.js'
+import { portSite, routeEgress, type EgressSite } from './egress-route.js'
 import { forwardRequest } from './forward.js'
 import { replyToBug, sendLocalReply } from './local-reply.js'
 import { shedOverloaded } from './overload-shed.js'
@@ -90,24 +91,52 @@ export function prepareRouteSteps(inputs: StepInputs): PreparedStep[] {
 
 /** Runs a request from the overload check on (handler.ts and upgrade.ts built its context). */
 export function runRequestSteps(ctx: RequestContext): void {
-  const overload = ctx.env.overload
-  if (overload !== undefined && overload.isOverloaded) {
-    shedOverloaded(ctx, overload)
-    return
-  }
+  if (isShed(ctx)) return
   const table = ctx.prepared.routeTables.get(ctx.listener.id)
   const vhost = table && selectVirtualHost(table, normalizeHost(ctx.authority) ?? '')
   if (vhost === undefined) {
     // egress.httpPorts: the allowlist decides Hosts no route serves (only such listeners pay).
     const port = ctx.prepared.egressPorts?.get(ctx.listener.id)
-    if (port !== undefined && ctx.env.egressHost !== undefined && ctx.tunnelHead === undefined) {
-      ctx.env.egressHost(ctx, port)
+    if (port !== undefined && ctx.tunnelHead === undefined) {
+      const egress = routeEgress(ctx, siteOf(ctx, port))
+      if (egress !== undefined) runVirtualHost(ctx, egress)
       return
     }
     sendLocalReply(ctx, 404, Flag.NR, 'route_not_found')
     return
   }
   runVirtualHost(ctx, vhost)
+}
+
+/**
+ * The outbound listener's requests: the same path, with the egress allowlist choosing the
+ * virtual host (a registered destination's default or mesh routes), refusing, or passing
+ * through (egress-route.ts).
+ */
+export function runEgressRequest(ctx: RequestContext, site: EgressSite): void {
+  if (isShed(ctx)) return
+  const vhost = routeEgress(ctx, site)
+  if (vhost !== undefined) runVirtualHost(ctx, vhost)
+}
+
+/** While the event loop lags, 503 OM before any routing (it costs one flag read). */
+function isShed(ctx: RequestContext): boolean {
+  const overload = ctx.env.overload
+  if (overload === undefined || !overload.isOverloaded) return false
+  shedOverloaded(ctx, overload)
+  return true
+}
+
+const PORT_SITES = new WeakMap<PreparedEgressPort, EgressSite>()
+
+/** An httpPorts listener's site, built once per prepared port. */
+function siteOf(ctx: RequestContext, port: PreparedEgressPort): EgressSite {
+  let site = PORT_SITES.get(port)
+  if (site === undefined) {
+    site = portSite(port, ctx.env.resolverFor(ctx.prepared))
+    PORT_SITES.set(port, site)
+  }
+  return site
 }
 
 /** The steps after the virtual host is known; egress default routes enter here too. */

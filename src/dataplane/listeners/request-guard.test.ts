@@ -188,4 +188,18 @@ describe('request guard: header fields', () => {
     assert.equal(verdictOf(expect('100-continue', '100-continue')), 417)
     assert.equal(isContinueExpectation('100-continue'), true)
   })
+
+  test('CONNECT: authority-form host:port only, Host optional, the same header limits', () => {
+    const connect = (url: string, headers: [string, string][] = []) =>
+      head({ method: 'CONNECT', url, headers })
+    assert.equal(verdictOf(connect('a.example:443')), 'ok')
+    assert.equal(verdictOf(connect('[::1]:8443', [['Host', '[::1]:8443']])), 'ok')
+    assert.equal(verdictOf(connect('10.0.0.1:1')), 'ok')
+    for (const bad of ['/x', 'a.example', 'a.example:', ':443', 'a:0', 'a:99999', 'u@a:443']) {
+      assert.equal(verdictOf(connect(bad)), 400, bad)
+    }
+    assert.equal(verdictOf(connect('http://a.example/')), 400)
+    assert.equal(verdictOf(connect('a:443', [['X_A', '1']])), 400)
+    assert.equal(verdictOf(connect('a:443', [['X-Big', 'x'.repeat(20_000)]])), 431)
+  })
 })

@@ -8,7 +8,12 @@
 import type { IncomingMessage } from 'node:http'
 import type { Rejection } from './rejections.js'
 import { REJECT } from './rejections.js'
-import { admitRequestTarget, trimOws, type TargetSettings } from './request-target.js'
+import {
+  admitRequestTarget,
+  isValidAuthority,
+  trimOws,
+  type TargetSettings,
+} from './request-target.js'
 
 export interface GuardSettings extends TargetSettings {
   readonly maxHeaderCount: number
@@ -89,9 +94,13 @@ export function inspectRequest(req: RequestHead, settings: GuardSettings): Verdi
   // RFC 9112 §3.2: more than one Host is a 400; Node keeps the first and drops the rest.
   if (headerBytes > settings.maxHeaderBytes) return REJECT.headersTooLarge
   if (hostCount > 1) return REJECT.duplicateHost
-  if (hostCount === 0 && req.httpVersionMinor === 1) return REJECT.missingHost
   const url = req.url ?? ''
-  const target = admitRequestTarget(req.method ?? '', url, host, settings)
+  const isConnect = req.method === 'CONNECT'
+  // A CONNECT names its authority in the target (RFC 9110 §9.3.6); Host adds nothing to route on.
+  if (hostCount === 0 && req.httpVersionMinor === 1 && !isConnect) return REJECT.missingHost
+  const target = isConnect
+    ? admitConnectTarget(url, host, settings)
+    : admitRequestTarget(req.method ?? '', url, host, settings)
   if (typeof target !== 'string') return target
   // Upstreams that map `_` to `-` would see a different header than we routed on
   // (`Transfer_Encoding` becomes a second framing header).
@@ -109,6 +118,29 @@ export function inspectRequest(req: RequestHead, settings: GuardSettings): Verdi
   return hasUnderscore && settings.headersWithUnderscores === 'DROP'
     ? DROP_UNDERSCORE_HEADERS
     : undefined
+}
+
+/**
+ * A CONNECT target is authority-form only (RFC 9112 §3.2.3): `host:port` with a port in
+ * 1–65535, a reg-name, IPv4 or bracketed IP literal. `/x`, `http://a/`, `a:99999`, `a` and
+ * userinfo are refused here, before any egress decision or upstream connection.
+ */
+export function admitConnectTarget(
+  target: string,
+  host: string | undefined,
+  settings: TargetSettings,
+): string | Rejection {
+  if (target.length > settings.maxUriBytes) return REJECT.uriTooLong
+  if (host !== undefined && !isValidAuthority(host)) return REJECT.invalidAuthority
+  const colon = target.lastIndexOf(':')
+  if (colon <= 0 || colon < target.lastIndexOf(']') || colon === target.length - 1) {
+    return REJECT.invalidTarget
+  }
+  if (!isValidAuthority(target) || target.charCodeAt(0) === 0x3a /* : */) {
+    return REJECT.invalidTarget
+  }
+  const port = Number(target.slice(colon + 1))
+  return port >= 1 && port <= 65535 ? target : REJECT.invalidTarget
 }
 
 /** True for the one expectation we honour (the listener answers it with 100 Continue). */
