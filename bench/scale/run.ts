@@ -18,13 +18,13 @@ import { get, peakRssMb, pollUntil, resetPeak, rssMb, samplePeak, settledRssMb }
 
 interface Row {
   size: number
-  validateMs?: number
-  validatePeakMb?: number
-  readyMs?: number
-  idleMb?: number
-  rps?: number
-  changeMs?: number
-  changePeakMb?: number
+  validateMs?: number | undefined
+  validatePeakMb?: number | undefined
+  readyMs?: number | undefined
+  idleMb?: number | undefined
+  rps?: number | undefined
+  changeMs?: number | undefined
+  changePeakMb?: number | undefined
   note?: string
 }
 
