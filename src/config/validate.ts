@@ -52,7 +52,7 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 function originOf(p: ParsedDoc): Origin {
   const file = p.file.display
   // Not the Document: a resource outlives it (the parse cache keeps resources across reloads).
-  const positions = indexPositions(p.doc, p.lines, file)
+  const positions = indexPositions({ doc: p.doc, lines: p.lines, file, text: p.file.text })
   return {
     file,
     docIndex: p.index,
