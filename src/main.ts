@@ -20,7 +20,7 @@ import {
   versionText,
   packageVersion,
 } from './cli/index.js'
-import { compile } from './compile/index.js'
+import { compile, createIncrementalCompile } from './compile/index.js'
 import { createConfigLoader } from './config/index.js'
 import { createDataPlane } from './dataplane/index.js'
 import { createLogger, type Logger } from './lib/index.js'
@@ -100,9 +100,11 @@ async function run(
   exitOnUncaught(logger)
 
   // Load and compile: the first config must be valid, or the process does not start. Reloads
-  // go through the same parse cache, so only the files that changed are read and parsed again.
+  // go through the same parse cache and route memo: only the files that changed are read and
+  // parsed again, and only the VirtualServices that changed are compiled again.
   const loader = createConfigLoader()
-  const cachedBuild = (p: readonly string[]) => buildSnapshot(p, compile, loader.load)
+  const compileAgain = createIncrementalCompile()
+  const cachedBuild = (p: readonly string[]) => buildSnapshot(p, compileAgain, loader.load)
   const first = cachedBuild(paths)
   if (!first.ok) {
     logDiagnostics(logger, first.diagnostics)
