@@ -1,7 +1,8 @@
 // `npm run bench:scale`: for each size, generate N VirtualServices (one host, two routes each,
 // one file per tenant), then measure `portcullis validate` (time, peak RSS), `run` until
 // /healthz/ready, idle RSS, requests/s to the last host (autocannon), and a one-VirtualService
-// change: the file written → the change serving (polled), with the peak RSS meanwhile.
+// change: the file written → the change serving (polled), with the peak RSS meanwhile and the
+// p99 of traffic sent to the last host during it (against the p99 of the req/s run).
 //
 //   npm run bench:scale -- [--sizes=1,1000,10000,100000] [--duration=5] [--layout=dir|file]
 //     [--clusters=1] [--tls=0]
@@ -25,6 +26,8 @@ interface Row {
   rps?: number | undefined
   changeMs?: number | undefined
   changePeakMb?: number | undefined
+  p99Ms?: number | undefined
+  changeP99Ms?: number | undefined
   note?: string
 }
 
@@ -103,6 +106,7 @@ async function measure(size: number): Promise<Row> {
       headers: [`host: ${host}`],
     })
     row.rps = load.non2xx + load.errors > 0 ? -1 : load.requestsPerSecond
+    row.p99Ms = load.latencyP99Ms
 
     // One VirtualService changes: its /api/ route sets x-tenant-version 1 instead of 0.
     const canReset = resetPeak(pid)
@@ -110,6 +114,14 @@ async function measure(size: number): Promise<Row> {
     const changeFile = join(dir, fileOf(last, layout))
     const serving = async (): Promise<boolean> =>
       (await get(`${url}/api/x`, { host })).headers['x-tenant-version'] === '1'
+    // Traffic to the last host while the change is applied, at half the measured rate.
+    const during = runLoad({
+      url: `${url}/`,
+      seconds,
+      connections: 4,
+      headers: [`host: ${host}`],
+      ...(load.requestsPerSecond > 2 ? { rate: Math.floor(load.requestsPerSecond / 2) } : {}),
+    })
     const tw = performance.now()
     if (layout === 'dir') writeFileSync(changeFile, virtualServiceDoc(last, clusters, 1))
     else {
@@ -124,6 +136,7 @@ async function measure(size: number): Promise<Row> {
     else row.note = 'the change was not serving within 60 s'
     row.changePeakMb = canReset ? Math.max(changed.peakMb, peakRssMb(pid) ?? 0) : changed.peakMb
     if (row.changePeakMb < before) row.changePeakMb = before
+    row.changeP99Ms = (await during).latencyP99Ms
 
     await gw.stop('SIGTERM', 30_000)
     await upstream.stop('SIGTERM', 5000)
@@ -150,6 +163,7 @@ async function main(): Promise<void> {
     'req/s last host',
     'change ms',
     'change peak MB',
+    'p99 ms req/s run / during change',
   ]
   process.stdout.write(`| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|\n`)
   for (const size of sizes) {
@@ -163,6 +177,7 @@ async function main(): Promise<void> {
       fmt(r.rps),
       fmt(r.changeMs),
       fmt(r.changePeakMb),
+      `${fmt(r.p99Ms)} / ${fmt(r.changeP99Ms)}`,
     ]
     process.stdout.write(`| ${cells.join(' | ')} |${r.note !== undefined ? `  ${r.note}` : ''}\n`)
   }
