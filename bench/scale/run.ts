@@ -136,7 +136,9 @@ async function measure(size: number): Promise<Row> {
     else row.note = 'the change was not serving within 60 s'
     row.changePeakMb = canReset ? Math.max(changed.peakMb, peakRssMb(pid) ?? 0) : changed.peakMb
     if (row.changePeakMb < before) row.changePeakMb = before
-    row.changeP99Ms = (await during).latencyP99Ms
+    // No reply within the run (the loop busy with the reload throughout) prints as such, not 0.
+    const duringLoad = await during
+    row.changeP99Ms = duringLoad.requests === 0 ? -2 : duringLoad.latencyP99Ms
 
     await gw.stop('SIGTERM', 30_000)
     await upstream.stop('SIGTERM', 5000)
@@ -147,7 +149,7 @@ async function measure(size: number): Promise<Row> {
 }
 
 const fmt = (n: number | undefined, digits = 0): string =>
-  n === undefined ? '—' : n === -1 ? 'errors' : n.toFixed(digits)
+  n === undefined ? '—' : n === -1 ? 'errors' : n === -2 ? 'no replies' : n.toFixed(digits)
 
 async function main(): Promise<void> {
   process.stdout.write(
