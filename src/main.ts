@@ -20,7 +20,8 @@ import {
   versionText,
   packageVersion,
 } from './cli/index.js'
-import { compile } from './compile/index.js'
+import { compile, createIncrementalCompile } from './compile/index.js'
+import { createConfigLoader } from './config/index.js'
 import { createDataPlane } from './dataplane/index.js'
 import { createLogger, type Logger } from './lib/index.js'
 import { createObservers, createTracing } from './observe/index.js'
@@ -98,8 +99,13 @@ async function run(
   const isWorker = slot !== undefined
   exitOnUncaught(logger)
 
-  // Load and compile: the first config must be valid, or the process does not start.
-  const first = build(paths)
+  // Load and compile: the first config must be valid, or the process does not start. Reloads
+  // go through the same parse cache and route memo: only the files that changed are read and
+  // parsed again, and only the VirtualServices that changed are compiled again.
+  const loader = createConfigLoader()
+  const compileAgain = createIncrementalCompile()
+  const cachedBuild = (p: readonly string[]) => buildSnapshot(p, compileAgain, loader.load)
+  const first = cachedBuild(paths)
   if (!first.ok) {
     logDiagnostics(logger, first.diagnostics)
     logger.error('config rejected; not starting', { files: first.files })
@@ -122,7 +128,7 @@ async function run(
   const acmeLog = logger.child({ component: 'acme' })
   ensurePlaceholders(first.snapshot.acme, acmeLog)
   const runBuild = (p: readonly string[]) => {
-    const built = build(p)
+    const built = cachedBuild(p)
     if (built.ok) ensurePlaceholders(built.snapshot.acme, acmeLog)
     return built
   }

@@ -22,6 +22,7 @@ import { compileHttpListener, compileTcpListener, compileTlsListener } from './l
 import type { RoutesFor } from './route-table.js'
 import { certsDirFor } from './server-tls.js'
 import { collectPorts, selectGateways } from './servers.js'
+import { createRouteMemo, type RouteMemo } from './route-memo.js'
 import { servesNothing } from './serves-nothing.js'
 import { compileSettings } from './settings.js'
 
@@ -33,6 +34,20 @@ export interface CompileResult {
 }
 
 export function compile(resources: istio.ResourceSet): CompileResult {
+  return compileWith(resources, undefined)
+}
+
+/**
+ * A compile function for reloads: routes of VirtualServices that did not change are reused (see
+ * route-memo.ts). Its results equal compile()'s for the same resources.
+ */
+export function createIncrementalCompile(): (resources: istio.ResourceSet) => CompileResult {
+  const memo = createRouteMemo()
+  return (resources) => compileWith(resources, memo)
+}
+
+function compileWith(resources: istio.ResourceSet, memo: RouteMemo | undefined): CompileResult {
+  memo?.begin(resources)
   const sink = createDiagSink()
   const settings = compileSettings(resources.gatewayConfig)
   const gateways = selectGateways(resources.gateways, settings, sink)
@@ -54,13 +69,15 @@ export function compile(resources: istio.ResourceSet): CompileResult {
     const key = `${gatewayKey}|${port}`
     let routes = byContext.get(key)
     if (routes === undefined) {
-      routes = compileVirtualServiceRoutes(bound.vs, {
+      const ctx = {
         gatewayKey,
         port,
         destinations,
         sink,
         mirrorHostSuffix: mirrorHostSuffix(resources.gatewayConfig),
-      })
+      }
+      routes =
+        memo !== undefined ? memo.routes(bound.vs, ctx) : compileVirtualServiceRoutes(bound.vs, ctx)
       byContext.set(key, routes)
     }
     return routes

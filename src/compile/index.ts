@@ -2,4 +2,4 @@
  * compile/: validated Istio resources → the Snapshot IR the data plane serves. A pure function;
  * see docs/adr/0001-typed-ir-and-pure-compiler.md.
  */
-export { compile } from './compile.js'
+export { compile, createIncrementalCompile } from './compile.js'

@@ -120,7 +120,7 @@ export function parseSource(file: SourceFile, diags: Diagnostic[]): ParsedDoc[] 
  * (`{"2001:db8:": null}`), while kubectl's libyaml-based parser keeps it a string. We do what
  * kubectl does: a single null-valued entry with no space in its source text is that text.
  */
-function keepColonScalarsInFlowLists(doc: Document.Parsed, text: string): void {
+export function keepColonScalarsInFlowLists(doc: Document, text: string): void {
   visit(doc, {
     Seq(_key, seq) {
       seq.items.forEach((item, i) => {

@@ -1,5 +1,8 @@
 /** Maps field paths to line:col through the YAML node ranges. */
 import { isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml'
+
+/** What positions need from a LineCounter (a shifted one, for a document parsed on its own). */
+export type LinePositions = Pick<LineCounter, 'linePos'>
 import type { Loc } from '../diag/index.js'
 import type { Path } from './schema/index.js'
 
@@ -30,7 +33,7 @@ function rangeStart(n: unknown): number | undefined {
  */
 export function locateIn(
   doc: Document,
-  lines: LineCounter,
+  lines: LinePositions,
   file: string,
   path: Path,
   atKey = false,

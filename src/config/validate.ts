@@ -6,6 +6,7 @@
 import { CODES, formatPath, type Diagnostic, type ResourceRef } from '../diag/index.js'
 import type { ParsedDoc } from './load.js'
 import { locateIn } from './locate.js'
+import { indexPositions } from './positions.js'
 import {
   certificateSpec,
   destinationRuleSpec,
@@ -54,11 +55,13 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 
 function originOf(p: ParsedDoc): Origin {
   const file = p.file.display
+  // Not the Document: a resource outlives it (the parse cache keeps resources across reloads).
+  const positions = indexPositions({ doc: p.doc, lines: p.lines, file, text: p.file.text })
   return {
     file,
     docIndex: p.index,
-    loc: locateIn(p.doc, p.lines, file, []),
-    locate: (path: Path) => locateIn(p.doc, p.lines, file, path),
+    loc: positions.locate([]),
+    locate: (path: Path) => positions.locate(path),
   }
 }
 

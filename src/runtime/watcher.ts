@@ -40,7 +40,9 @@ export function watchConfig(opts: ConfigWatcherOptions): ConfigWatcher {
   const maxWaitMs = opts.maxWaitMs ?? debounceMs * 10
   const interests = collectInterests(opts.paths)
   const watchers: FSWatcher[] = []
-  let lastHash = hashConfigFiles(opts.paths)
+  // Keeps each file's digest by stamp: a change in one of 100 000 files reads that one file.
+  const hasher = createConfigHasher()
+  let lastHash = hasher.hash(opts.paths)
   let timer: NodeJS.Timeout | undefined
   let firstEventAt = 0
   let isClosed = false
@@ -48,7 +50,7 @@ export function watchConfig(opts: ConfigWatcherOptions): ConfigWatcher {
   const check = (): void => {
     timer = undefined
     if (isClosed) return
-    const hash = hashConfigFiles(opts.paths)
+    const hash = hasher.hash(opts.paths)
     if (hash === lastHash) return
     lastHash = hash
     opts.onChange()
@@ -129,28 +131,71 @@ function isDirectory(p: string): boolean {
  * entries, dot files skipped). An unreadable file hashes as its error, so it counts as a change.
  */
 export function hashConfigFiles(paths: readonly string[]): string {
-  const parts: string[] = []
-  for (const p of paths) {
-    if (isDirectory(p)) {
-      let names: string[] = []
-      try {
-        names = readdirSync(p).sort()
-      } catch (e) {
-        parts.push(`${p}\0!${errorCode(e)}`)
+  return createConfigHasher().hash(paths)
+}
+
+/** A stamp this close (ms) to the file's last change is not trusted (file times tick coarsely). */
+const RACY_MS = 2000
+
+/**
+ * hashConfigFiles with memory: a file whose inode, size, mtime and ctime are unchanged (and
+ * older than the racy window) is not read again; its digest from last time stands in.
+ */
+export function createConfigHasher(now: () => number = Date.now): {
+  hash(paths: readonly string[]): string
+} {
+  let digests = new Map<string, { stamp: string; part: string }>()
+  return {
+    hash(paths) {
+      const next = new Map<string, { stamp: string; part: string }>()
+      const trustedBefore = now() - RACY_MS
+      const part = (file: string): string => {
+        const stamp = stampOf(file, trustedBefore)
+        const hit = digests.get(file)
+        if (stamp !== '' && hit !== undefined && hit.stamp === stamp) {
+          next.set(file, hit)
+          return hit.part
+        }
+        const p = readPart(file)
+        if (stamp !== '') next.set(file, { stamp, part: p })
+        return p
       }
-      for (const n of names) {
-        if (CONFIG_FILE.test(n) && !n.startsWith('.')) parts.push(readPart(join(p, n)))
+      const parts: string[] = []
+      for (const p of paths) {
+        if (isDirectory(p)) {
+          let names: string[] = []
+          try {
+            names = readdirSync(p).sort()
+          } catch (e) {
+            parts.push(`${p}\0!${errorCode(e)}`)
+          }
+          for (const n of names) {
+            if (CONFIG_FILE.test(n) && !n.startsWith('.')) parts.push(part(join(p, n)))
+          }
+        } else {
+          parts.push(part(p))
+        }
       }
-    } else {
-      parts.push(readPart(p))
-    }
+      digests = next
+      return sha256Hex(parts.join('\0\0'))
+    },
   }
-  return sha256Hex(parts.join('\0\0'))
+}
+
+/** '' when it cannot be trusted: too recent, or stat failed. */
+function stampOf(file: string, trustedBefore: number): string {
+  try {
+    const st = statSync(file, { bigint: true })
+    const changedMs = Number((st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs) / 1_000_000n)
+    return changedMs >= trustedBefore ? '' : `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`
+  } catch {
+    return ''
+  }
 }
 
 function readPart(file: string): string {
   try {
-    return `${file}\0${readFileSync(file, 'utf8')}`
+    return `${file}\0${sha256Hex(readFileSync(file, 'utf8'))}`
   } catch (e) {
     return `${file}\0!${errorCode(e)}`
   }

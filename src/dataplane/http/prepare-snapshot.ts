@@ -85,7 +85,7 @@ export function prepareSnapshot(
       for (const vh of table.virtualHosts) {
         for (const r of vh.routes) {
           if (!routes.has(r.route)) {
-            routes.set(r.route, prepareRoute(r.route, clusters, rateLimits.get(r.route.id), tracer))
+            routes.set(r.route, reusedOrPrepared(r.route, clusters, rateLimits.get(r.route.id), tracer))
           }
         }
       }
@@ -112,6 +112,49 @@ export function prepareSnapshot(
  */
 export function releaseSnapshot(prepared: PreparedSnapshot, upstreams: UpstreamRegistry): void {
   for (const runtime of prepared.clusters.values()) upstreams.release(runtime)
+}
+
+/**
+ * A route that is the same IR object as in an earlier snapshot (compile reuses the routes of
+ * unchanged VirtualServices) keeps its prepared form, when what that form holds from outside the
+ * route is the same too: the cluster runtime of every destination and mirror, the tracer its
+ * trace steps hold, and no rate limits (those are prepared per snapshot). Weak, so a route no snapshot holds takes it along.
+ */
+const preparedBefore = new WeakMap<
+  ir.HttpRoute,
+  {
+    readonly prepared: PreparedRoute
+    readonly runtimes: readonly (ClusterRuntime | undefined)[]
+    readonly tracer: RequestTracer | undefined
+  }
+>()
+
+function clusterIdsOf(route: ir.HttpRoute): ir.ClusterId[] {
+  const ids = route.action.kind === 'forward' ? route.action.destinations.map((d) => d.cluster) : []
+  for (const m of route.mirrors) ids.push(m.cluster)
+  return ids
+}
+
+function reusedOrPrepared(
+  route: ir.HttpRoute,
+  clusters: ReadonlyMap<ir.ClusterId, ClusterRuntime>,
+  rateLimits: PreparedRateLimits | undefined,
+  tracer: RequestTracer | undefined,
+): PreparedRoute {
+  const runtimes = clusterIdsOf(route).map((id) => clusters.get(id))
+  const before = preparedBefore.get(route)
+  if (
+    rateLimits === undefined &&
+    before !== undefined &&
+    before.tracer === tracer &&
+    before.runtimes.length === runtimes.length &&
+    before.runtimes.every((r, i) => r === runtimes[i])
+  ) {
+    return before.prepared
+  }
+  const prepared = prepareRoute(route, clusters, rateLimits, tracer)
+  if (rateLimits === undefined) preparedBefore.set(route, { prepared, runtimes, tracer })
+  return prepared
 }
 
 function prepareRoute(

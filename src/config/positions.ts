@@ -1,0 +1,112 @@
+/**
+ * A compact stand-in for a parsed YAML document, kept by a resource's Origin so it can point at
+ * its fields after the document is gone. Holding the `yaml` Document (every node with its source
+ * tokens) cost about 19 KB per VirtualService for as long as the resource lived, and the parse
+ * cache keeps resources across reloads. The index keeps the start offsets of the shallow fields
+ * (what compile's source references ask for: `spec.http[2]`, `spec.hosts[0]`), and for a deeper
+ * path (a diagnostic) parses the document's text again, once, held weakly. Either way it answers
+ * exactly what `locateIn` answers on the original document.
+ */
+import { isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml'
+import type { Loc } from '../diag/index.js'
+import { keepColonScalarsInFlowLists } from './load.js'
+import { locateIn, type LinePositions } from './locate.js'
+import type { Path } from './schema/index.js'
+
+/** Depth of the paths answered from the index; deeper ones parse the document again. */
+const INDEXED_DEPTH = 3
+/** Map children are keyed `k<key>`, sequence items `n<index>`, so `"0"` and `0` stay distinct. */
+const SEP = '\u0001'
+const NONE = -1
+
+export interface PositionIndex {
+  /** Position of `path`, or of the deepest parent that exists (as `locateIn` without atKey). */
+  locate(path: Path): Loc
+}
+
+export interface DocumentSource {
+  readonly doc: Document.Parsed
+  readonly lines: LinePositions
+  /** The file's display name and its whole text (shared by all its documents). */
+  readonly file: string
+  readonly text: string
+}
+
+function rangeStart(n: unknown): number {
+  const r = (n as Node | null | undefined)?.range
+  return r === undefined || r === null ? NONE : r[0]
+}
+
+/** `forgetDocument` (tests): parse again on the first deep lookup, as after a collection. */
+export function indexPositions(src: DocumentSource, forgetDocument = false): PositionIndex {
+  const { doc, lines, file, text } = src
+  const starts = new Map<string, number>()
+  const walk = (node: unknown, prefix: string, depth: number): void => {
+    if (depth >= INDEXED_DEPTH) return
+    if (isMap(node)) {
+      for (const item of node.items) {
+        if (!isPair(item) || !isScalar(item.key)) continue
+        const key = `${prefix}${SEP}k${String(item.key.value)}`
+        // The first of duplicate keys wins, as in locateIn (duplicates are errors anyway).
+        if (starts.has(key)) continue
+        const v = rangeStart(item.value)
+        starts.set(key, v !== NONE ? v : rangeStart(item.key))
+        walk(item.value, key, depth + 1)
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => {
+        const key = `${prefix}${SEP}n${i}`
+        starts.set(key, rangeStart(item))
+        walk(item, key, depth + 1)
+      })
+    }
+  }
+  walk(doc.contents, '', 0)
+  const root = rangeStart(doc.contents)
+  const range = doc.range
+  const docStart = range[0]
+  const docEnd = range[2]
+  // The document as parsed, until it is collected; then parsed again from its text on demand.
+  const original: { deref(): Document | undefined } = forgetDocument
+    ? { deref: () => undefined }
+    : new WeakRef(doc)
+  let again: WeakRef<Document> | undefined
+  // Offsets in the re-parsed text start at the document's start in the file.
+  const shifted: LinePositions = { linePos: (o: number) => lines.linePos(o + docStart) }
+  const deep = (path: Path): Loc => {
+    const live = original.deref()
+    if (live !== undefined) return locateIn(live, lines, file, path)
+    let reparsed = again?.deref()
+    if (reparsed === undefined) {
+      const slice = text.slice(docStart, docEnd)
+      reparsed = parseDocument(slice, { version: '1.2', uniqueKeys: true, prettyErrors: false })
+      keepColonScalarsInFlowLists(reparsed, slice)
+      again = new WeakRef(reparsed)
+    }
+    return locateIn(reparsed, shifted, file, path)
+  }
+  const at = (offset: number): Loc => {
+    const pos = lines.linePos(offset)
+    return { file, line: pos.line, col: pos.col }
+  }
+  return {
+    locate(path: Path): Loc {
+      if (path.length > INDEXED_DEPTH) return deep(path)
+      let best = root === NONE ? 0 : root
+      let prefix = ''
+      for (const seg of path) {
+        // A number finds a sequence item, or a map key written as that number.
+        let key = typeof seg === 'number' ? `${prefix}${SEP}n${seg}` : ''
+        let start = key !== '' ? starts.get(key) : undefined
+        if (start === undefined) {
+          key = `${prefix}${SEP}k${String(seg)}`
+          start = starts.get(key)
+        }
+        if (start === undefined) break
+        if (start !== NONE) best = start
+        prefix = key
+      }
+      return at(best)
+    },
+  }
+}
