@@ -79,7 +79,7 @@ export function compile(resources: istio.ResourceSet): CompileResult {
   const rateLimits = compileRateLimits(resources, bindings, sink)
   // Before clusters(): the egress default routes add the clusters of registered hosts.
   const egress = isEgressConfigured(resources)
-    ? compileEgress({ resources, settings, bindings, routesFor })
+    ? compileEgress({ resources, settings, bindings, routesFor, sink })
     : undefined
   const acme = compileAcme(resources)
   const body = {

@@ -13,6 +13,8 @@ import type { BoundVirtualService } from './binding.js'
 import { moveCatchAllsLast } from './catch-all.js'
 import { portProtocol } from './clusters.js'
 import { MESH_GATEWAY, resolveGatewayName } from './names.js'
+import type { DiagSink } from './diagnostics.js'
+import { DEFAULT_MESH_NAMESPACE, alternativeNames, meshDomains } from './mesh-domains.js'
 import { compareHostPrecedence, type RoutesFor } from './route-table.js'
 import { sourceRef } from './source-ref.js'
 
@@ -36,6 +38,25 @@ export interface EgressInputs {
   readonly settings: ir.GatewaySettings
   readonly bindings: readonly BoundVirtualService[]
   readonly routesFor: RoutesFor
+  /** Where the notes about unbacked mesh hosts go (absent in unit tests that do not read them). */
+  readonly sink?: DiagSink
+}
+
+/** What the route tables collect across ports: alternative names and unbacked hosts. */
+interface MeshNames {
+  readonly namespace: string
+  readonly aliases: Map<string, string>
+  readonly unbacked: Set<string>
+}
+
+/** True when a ServiceEntry host (exact, or a `*.` wildcard covering it) registers `host`. */
+function isBacked(host: string, serviceEntries: readonly istio.ServiceEntry[]): boolean {
+  return serviceEntries.some((se) =>
+    se.spec.hosts.some((raw) => {
+      const h = raw.toLowerCase()
+      return h === host || (isWildcardHost(h) && host.endsWith(h.slice(1)) && host !== h.slice(2))
+    }),
+  )
 }
 
 /** True when the VirtualService applies to the mesh: no `gateways`, or `mesh` among them. */
@@ -150,12 +171,18 @@ function routeTableFor(
   meshBound: readonly BoundVirtualService[],
   serviceEntries: readonly istio.ServiceEntry[],
   routesFor: RoutesFor,
+  names: MeshNames | undefined,
 ): ir.RouteTable {
   const hosts = new Map<string, ir.HttpRoute[]>()
   for (const bound of meshBound) {
     const routes = routesFor(bound, MESH_GATEWAY, port)
     if (routes.length === 0) continue
     for (const host of bound.hosts) {
+      // Istio builds a VirtualService host no service backs on port 80 only.
+      if (!isBacked(host, serviceEntries)) {
+        if (port !== DEFAULT_HTTP_PORT) continue
+        names?.unbacked.add(`${host}:${port}`)
+      }
       let list = hosts.get(host)
       if (list === undefined) hosts.set(host, (list = []))
       list.push(...routes)
@@ -177,12 +204,24 @@ function routeTableFor(
       hosts.set(host, [...routes])
     }
   }
-  const virtualHosts: ir.VirtualHost[] = [...hosts.keys()].sort(compareHostPrecedence).map((h) => ({
-    name: `${h}:${port}`,
-    domains: [h],
-    requireTls: false,
-    routes: moveCatchAllsLast(hosts.get(h)!),
-  }))
+  // A name two hosts could claim goes to the first, in host precedence, as Istio dedupes them.
+  const taken = new Set<string>()
+  const virtualHosts: ir.VirtualHost[] = [...hosts.keys()].sort(compareHostPrecedence).map((h) => {
+    const all = names === undefined ? [h] : meshDomains(h, port, names.namespace)
+    const domains = all.filter((d) => !taken.has(d))
+    for (const d of domains) taken.add(d)
+    if (names !== undefined) {
+      for (const alt of alternativeNames(h, names.namespace)) {
+        if (!names.aliases.has(alt)) names.aliases.set(alt, h)
+      }
+    }
+    return {
+      name: `${h}:${port}`,
+      domains,
+      requireTls: false,
+      routes: moveCatchAllsLast(hosts.get(h)!),
+    }
+  })
   return { name: `egress.${port}`, virtualHosts }
 }
 
@@ -222,7 +261,7 @@ function compileHttpListeners(
   return ports.map((port) => ({
     id: listenerId(settings.bindAddress, port),
     port,
-    routeTable: routeTableFor(port, [], serviceEntries, routesFor),
+    routeTable: routeTableFor(port, [], serviceEntries, routesFor, undefined),
   }))
 }
 
@@ -244,10 +283,23 @@ export function compileEgress(inputs: EgressInputs): ir.Egress {
   }
   const address = out.address ?? settings.bindAddress
   const meshBound = bindings.filter((b) => isMeshBound(b.vs))
+  const names: MeshNames = {
+    namespace: out.namespace ?? DEFAULT_MESH_NAMESPACE,
+    aliases: new Map(),
+    unbacked: new Set(),
+  }
   const routeTables: Record<string, ir.RouteTable> = {}
   for (const port of httpPorts(resources.serviceEntries, meshBound)) {
-    routeTables[String(port)] = routeTableFor(port, meshBound, resources.serviceEntries, routesFor)
+    routeTables[String(port)] = routeTableFor(
+      port,
+      meshBound,
+      resources.serviceEntries,
+      routesFor,
+      names,
+    )
   }
+  if (inputs.sink !== undefined) noteUnbacked(meshBound, resources.serviceEntries, inputs.sink)
+  const meshAliases = Object.fromEntries([...names.aliases].sort(([a], [b]) => (a < b ? -1 : 1)))
   return {
     policy,
     services,
@@ -255,5 +307,27 @@ export function compileEgress(inputs: EgressInputs): ir.Egress {
     ...sni,
     routeTables,
     dnsServers,
+    ...(names.aliases.size > 0 ? { meshAliases } : {}),
+    ...(names.unbacked.size > 0 ? { unbackedHosts: [...names.unbacked].sort() } : {}),
+  }
+}
+
+/** `validate` says how each mesh VirtualService host without a ServiceEntry is served. */
+function noteUnbacked(
+  meshBound: readonly BoundVirtualService[],
+  serviceEntries: readonly istio.ServiceEntry[],
+  sink: DiagSink,
+): void {
+  for (const bound of meshBound) {
+    const written = bound.vs.spec.hosts ?? []
+    bound.hosts.forEach((host, i) => {
+      if (isBacked(host, serviceEntries)) return
+      sink.report(
+        'PC2012',
+        bound.vs,
+        ['spec', 'hosts', i],
+        `no ServiceEntry registers "${host}", so the outbound listener serves "${written[i] ?? host}" with this VirtualService on port 80 only (as Istio's sidecar does), whatever outboundTrafficPolicy says. Add a ServiceEntry to serve it on other ports`,
+      )
+    })
   }
 }

@@ -124,6 +124,14 @@ export const CODES = {
     severity: 'warning',
     title: 'Certificate secretName is no Gateway server credentialName (nothing serves it)',
   },
+  PC2012: {
+    severity: 'warning',
+    title: 'mesh VirtualService host has no ServiceEntry (served on port 80 only)',
+  },
+  PC2013: {
+    severity: 'warning',
+    title: 'Sidecar does not select this instance (it does not apply)',
+  },
 
   PC3001: { severity: 'warning', title: 'route is shadowed by an earlier catch-all' },
   PC3002: { severity: 'warning', title: 'server protocol not served yet' },

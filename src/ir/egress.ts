@@ -86,6 +86,17 @@ export interface Egress {
   readonly httpListeners?: readonly EgressHttpListener[]
   /** DNS servers (`ip` or `ip:port`) for egress names; the system's when empty. */
   readonly dnsServers: readonly string[]
+  /**
+   * The shorter names the outbound listener answers to (`reviews`, `reviews.default`,
+   * `reviews.default.svc`) → the registered host they stand for, so the allowlist decides the
+   * host a route table serves under that name. Absent when no name has an alternative.
+   */
+  readonly meshAliases?: Readonly<Record<string, string>>
+  /**
+   * Virtual-host names (`example.com:80`) of mesh VirtualService hosts no ServiceEntry backs:
+   * served from the port-80 route table whatever the allowlist says, as Istio's sidecar does.
+   */
+  readonly unbackedHosts?: readonly string[]
 }
 
 /** A Gateway HTTP listener with Host egress: its default routes to registered hosts. */

@@ -123,7 +123,17 @@ export const gatewayConfigSpec = obj(
       'istio-1.27 adds the -shadow Host suffix to mirrored requests; later profiles do not',
     ),
     certsDir: str({ nonEmpty: true }),
-    outbound: obj({ address, port: req(listenPort) }, { name: 'OutboundListener' }),
+    outbound: obj(
+      {
+        address,
+        port: req(listenPort),
+        namespace: noted(
+          str({ nonEmpty: true }),
+          'default "default": the namespace the outbound listener plays a sidecar in; short names (reviews) are served for its services, name.ns for the others',
+        ),
+      },
+      { name: 'OutboundListener' },
+    ),
     outboundTrafficPolicy: obj(
       {
         mode: noted(

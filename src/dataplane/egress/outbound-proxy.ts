@@ -240,8 +240,15 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     // Plain HTTP is never mutual TLS: only ALWAYS_FORWARD_ONLY lets a client's XFCC through.
     applyForwardClientCert(req, p.prepared.snapshot.settings.forwardClientCertDetails, undefined)
     const port = url.port === '' ? 80 : Number(url.port)
-    const decision = decideEgress(p.matcher, url.hostname, port)
-    if (!ALLOWED.has(decision.verdict)) {
+    // A short name (`reviews`) is decided as the registered host it stands for.
+    const named = normalizeHost(url.host) ?? ''
+    const decision = decideEgress(p.matcher, p.egress.meshAliases?.[named] ?? url.hostname, port)
+    const tableId = egressRouteTableId(p.outbound.id, port)
+    const table = p.prepared.routeTables.get(tableId)
+    const vhost = table === undefined ? undefined : selectVirtualHost(table, named)
+    // A mesh VirtualService no ServiceEntry backs is served as Istio's sidecar serves it.
+    const unbacked = vhost !== undefined && p.egress.unbackedHosts?.includes(vhost.name) === true
+    if (!ALLOWED.has(decision.verdict) && !unbacked) {
       decided(req, decision, 'http')
       const bytes = replyHttpDenied(res, 502, decision, decision.reason!)
       record(
@@ -259,13 +266,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
       )
       return
     }
-    const tableId = egressRouteTableId(p.outbound.id, port)
-    const table = p.prepared.routeTables.get(tableId)
-    if (
-      decision.verdict === 'allowed' &&
-      table !== undefined &&
-      selectVirtualHost(table, normalizeHost(url.host) ?? '') !== undefined
-    ) {
+    if ((decision.verdict === 'allowed' || unbacked) && vhost !== undefined) {
       const listener: ListenerContext = {
         id: tableId,
         address: p.outbound.address,
@@ -273,7 +274,7 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
         scheme: 'http',
         egress: p.guard,
       }
-      decided(req, decision, 'http')
+      if (!unbacked) decided(req, decision, 'http')
       deps.handler(req, res, p.prepared, listener)
       return
     }
