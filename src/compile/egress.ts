@@ -15,6 +15,7 @@ import { portProtocol } from './clusters.js'
 import { MESH_GATEWAY, resolveGatewayName } from './names.js'
 import type { DiagSink } from './diagnostics.js'
 import { DEFAULT_MESH_NAMESPACE, alternativeNames, meshDomains } from './mesh-domains.js'
+import { selectSidecars } from './mesh-sidecars.js'
 import { compareHostPrecedence, type RoutesFor } from './route-table.js'
 import { sourceRef } from './source-ref.js'
 
@@ -268,7 +269,13 @@ function compileHttpListeners(
 export function compileEgress(inputs: EgressInputs): ir.Egress {
   const { resources, settings, bindings, routesFor } = inputs
   const config = resources.gatewayConfig?.spec
-  const policy = compileEgressPolicy(resources.gatewayConfig, resources.sidecars)
+  const sidecars = selectSidecars(
+    resources.sidecars,
+    settings,
+    config?.outbound?.namespace ?? DEFAULT_MESH_NAMESPACE,
+    inputs.sink,
+  )
+  const policy = compileEgressPolicy(resources.gatewayConfig, sidecars)
   const services = compileEgressServices(resources.serviceEntries)
   const dnsServers = [...(config?.dns?.servers ?? [])]
   const sniListeners = compileSniListeners(config, settings)
