@@ -51,10 +51,7 @@ describe('Sidecar workloadSelector and namespace against this instance', () => {
     assert.equal(other.snapshot.egress?.policy.mode, 'ALLOW_ANY')
     assert.equal(other.diagnostics.find((d) => d.code === 'PC2013')?.path, 'metadata.namespace')
     const root = compileText(
-      config('{app: b}', 'istio-system').replace(
-        /  workloadSelector:\n    labels: \{app: b\}\n/,
-        '',
-      ),
+      config('{app: b}', 'istio-system').replace('  workloadSelector:\n    labels: {app: b}\n', ''),
     )
     assert.equal(root.snapshot.egress?.policy.mode, 'REGISTRY_ONLY')
   })
