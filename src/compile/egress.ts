@@ -16,6 +16,7 @@ import { MESH_GATEWAY, resolveGatewayName } from './names.js'
 import type { DiagSink } from './diagnostics.js'
 import { DEFAULT_MESH_NAMESPACE, alternativeNames, meshDomains } from './mesh-domains.js'
 import { selectSidecars } from './mesh-sidecars.js'
+import { createServiceIndex } from './service-entries.js'
 import { compareHostPrecedence, type RoutesFor } from './route-table.js'
 import { sourceRef } from './source-ref.js'
 
@@ -189,6 +190,7 @@ function routeTableFor(
       list.push(...routes)
     }
   }
+  const index = createServiceIndex(serviceEntries)
   for (const se of serviceEntries) {
     if (!WITH_ENDPOINTS.has(se.spec.resolution ?? 'NONE')) continue
     const sePort = (se.spec.ports ?? []).find((p) => p.number === port)
@@ -196,6 +198,10 @@ function routeTableFor(
     for (const raw of se.spec.hosts) {
       const host = raw.toLowerCase()
       if (isWildcardHost(host) || hosts.has(host)) continue
+      // Only the entry destinations resolve to may route the host: a second entry for the
+      // same host with other ports must not turn this port into a 503 NC (the allowlist
+      // still admits it, and it is forwarded directly).
+      if (index.find(host, se.metadata.namespace)?.se !== se) continue
       const synthetic = defaultRouteFor(se, host, port)
       const routes = routesFor(
         { vs: synthetic, hosts: [host], gateways: new Set() },
