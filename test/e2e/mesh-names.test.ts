@@ -5,8 +5,11 @@
 // even under REGISTRY_ONLY. Real loopback upstreams stand for the services (STATIC entries).
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { request as httpRequest } from 'node:http'
+import { tmpdir } from 'node:os'
+import { startTestDnsServer, type TestDnsServer } from '../support/dns-server.js'
+import { rawConnect } from './egress-kit.js'
 import { join } from 'node:path'
 import {
   REPO_ROOT,
@@ -131,5 +134,96 @@ describe('outbound listener: Istio sidecar names', () => {
     const res = await get('example.com', '/foo/bar')
     assert.equal(res.status, 301, res.text)
     assert.equal(res.headers.location, 'http://foo.example.com/bar')
+  })
+})
+
+describe('outbound listener on a service port', () => {
+  let reviews: Upstream
+  let gw: GatewayProcess
+  let proxyPort: number
+  let dns: TestDnsServer
+  let logPath: string
+  let dir: string
+
+  before(async () => {
+    reviews = await startUpstream({ name: 'reviews' })
+    dns = await startTestDnsServer()
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-mesh-'))
+    logPath = join(dir, 'access.log')
+    const [proxy, readiness] = await freePorts(2)
+    proxyPort = proxy!
+    gw = await startGateway({
+      yaml: joinDocs(
+        gatewayConfigDoc({
+          readinessPort: readiness!,
+          extraSpec: [
+            '  accessLog:',
+            '    disabled: false',
+            `    path: ${JSON.stringify(logPath)}`,
+            '    encoding: JSON',
+            `  outbound: {port: ${proxyPort}, address: 127.0.0.1}`,
+            '  outboundTrafficPolicy: {mode: REGISTRY_ONLY}',
+            `  dns: {servers: ["${dns.address}"]}`,
+          ],
+        }),
+        staticEntry('reviews', 'reviews.default.svc.cluster.local', proxyPort, reviews),
+        `apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ghost}
+spec:
+  hosts: [ghost.example.test]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+`,
+      ),
+    })
+  })
+
+  after(async () => {
+    await gw?.cleanup()
+    await Promise.all([reviews?.close(), dns?.close()])
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  test('a Host without a port takes the port the client connected to', async () => {
+    const res = await request(`http://127.0.0.1:${proxyPort}/reviews/0`, {
+      headers: { host: 'reviews' },
+    })
+    assert.equal(res.status, 200, res.text)
+    assert.equal(res.headers['x-upstream-name'], 'reviews')
+    const explicit80 = await request(`http://127.0.0.1:${proxyPort}/reviews/0`, {
+      headers: { host: 'reviews:80' },
+    })
+    assert.equal(explicit80.status, 502, 'an explicit :80 is port 80')
+  })
+
+  // Envoy's answer for a strict-DNS cluster with no hosts (Istio's DNS ServiceEntry whose name
+  // does not resolve); a CONNECT tunnel, resolved by the allowlist itself, says why.
+  test('a registered DNS host that does not resolve: 503 UH, or UF dns_resolution_failed for CONNECT', async () => {
+    const res = await request(`http://127.0.0.1:${proxyPort}/`, {
+      headers: { host: 'ghost.example.test:80' },
+    })
+    assert.equal(res.status, 503)
+    assert.equal(res.text, 'no healthy upstream')
+    const tunnel = await rawConnect(proxyPort, 'ghost.example.test:80')
+    assert.equal(tunnel.status, 503, tunnel.text)
+    assert.match(tunnel.text, /x-portcullis-egress-reason: dns_resolution_failed/i)
+    const deadline = Date.now() + 10_000
+    let lines: Record<string, unknown>[] = []
+    while (lines.length < 2 && Date.now() < deadline) {
+      const text = await readFile(logPath, 'utf8').catch(() => '')
+      lines = text
+        .split('\n')
+        .filter((l) => l.includes('ghost.example.test'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+      if (lines.length < 2) await new Promise((r) => setTimeout(r, 20))
+    }
+    const http = lines.find((l) => l.method === 'GET')
+    assert.equal(http?.response_flags, 'UH')
+    assert.equal(http?.response_code_details, 'no_healthy_upstream')
+    assert.equal(http?.upstream_cluster, 'outbound|80||ghost.example.test')
+    const connect = lines.find((l) => l.method === 'CONNECT')
+    assert.equal(connect?.response_flags, 'UF')
+    assert.equal(connect?.response_code_details, 'dns_resolution_failed')
   })
 })

@@ -127,6 +127,11 @@ function parseTarget(target: string): { host: string; port: number } | undefined
   return { host: m[1]!, port }
 }
 
+/** True when the outbound listener's port is also a destination port with a route table. */
+function egressPortServed(p: Pinned): boolean {
+  return p.egress.routeTables[String(p.outbound.port)] !== undefined
+}
+
 export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
   let serving: HttpListener<Pinned> | undefined
   let bound: ir.OutboundListener | undefined
@@ -235,11 +240,18 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
     }
     // Origin-form from here on, as the request path expects; the URL's authority wins over Host.
     // The path is taken as normalized, not as the URL parser would rewrite it again.
+    const hostHeader = req.headers.host ?? ''
     req.url = originForm(admitted)
     req.headers.host = url.host
     // Plain HTTP is never mutual TLS: only ALWAYS_FORWARD_ONLY lets a client's XFCC through.
     applyForwardClientCert(req, p.prepared.snapshot.settings.forwardClientCertDetails, undefined)
-    const port = url.port === '' ? 80 : Number(url.port)
+    // The Host port, else (for a Host request, not an absolute URL) the listener's own port when
+    // it is a service port, as Istio's sidecar picks the route config by the port connected to.
+    const port = admitted.startsWith('/')
+      ? (authorityPort(hostHeader) ?? (egressPortServed(p) ? p.outbound.port : 80))
+      : url.port === ''
+        ? 80
+        : Number(url.port)
     // A short name (`reviews`) is decided as the registered host it stands for.
     const named = normalizeHost(url.host) ?? ''
     const decision = decideEgress(p.matcher, p.egress.meshAliases?.[named] ?? url.hostname, port)
