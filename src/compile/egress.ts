@@ -253,7 +253,8 @@ function compileSniListeners(
   settings: ir.GatewaySettings,
 ): ir.OutboundListener[] {
   const address = config?.egress?.address ?? settings.bindAddress
-  const ports = [...new Set(config?.egress?.sniPorts ?? [])].sort((a, b) => a - b)
+  const mapped = (config?.egress?.sniPortMappings ?? []).map((m) => m.port)
+  const ports = [...new Set([...(config?.egress?.sniPorts ?? []), ...mapped])].sort((a, b) => a - b)
   return ports.map((port) => ({ id: listenerId(address, port), address, port }))
 }
 
@@ -286,8 +287,13 @@ export function compileEgress(inputs: EgressInputs): ir.Egress {
   const dnsServers = [...(config?.dns?.servers ?? [])]
   const sniListeners = compileSniListeners(config, settings)
   const httpListeners = compileHttpListeners(config, settings, resources.serviceEntries, routesFor)
+  const mappings = config?.egress?.sniPortMappings ?? []
+  const sniServicePorts = Object.fromEntries(
+    [...mappings].sort((a, b) => a.port - b.port).map((m) => [String(m.port), m.servicePort]),
+  )
   const sni = {
     ...(sniListeners.length > 0 ? { sniListeners } : {}),
+    ...(mappings.length > 0 ? { sniServicePorts } : {}),
     ...(httpListeners.length > 0 ? { httpListeners } : {}),
   }
   const out = config?.outbound

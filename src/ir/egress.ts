@@ -74,6 +74,11 @@ export interface Egress {
    */
   readonly sniListeners?: readonly OutboundListener[]
   /**
+   * egress.sniPortMappings: SNI listen port → the ServiceEntry port its names are admitted as
+   * (keyed by the listen port as a decimal string). Ports absent here are their own.
+   */
+  readonly sniServicePorts?: Readonly<Record<string, number>>
+  /**
    * Route tables the outbound listener serves plain HTTP from, one per destination port (as
    * Istio's sidecar `http.<port>` route configs): VirtualServices bound to `mesh` plus a default
    * route for every registered host on that port. Keyed by the port as a decimal string.

@@ -72,6 +72,26 @@ test('the docs/egress.md listener example compiles, and its dns.servers forms ar
   new Resolver().setServers([...servers, '[::1]:5353'])
 })
 
+test('the docs/egress.md SNI port mapping compiles into an 8443 listener admitting 443', () => {
+  const egress = readFileSync(join(REPO_ROOT, 'docs', 'egress.md'), 'utf8')
+  const spec = /<!-- egress-example:sni-port-mapping -->\s*```yaml\n([\s\S]*?)```/.exec(egress)?.[1]
+  assert.ok(spec !== undefined)
+  const unindented = spec.replace(/^ {2}/gm, '')
+  const loaded = loadConfigText({
+    'gateway.yaml': `apiVersion: portcullis.io/v1alpha1\nkind: GatewayConfig\nmetadata: {name: gw}\n${unindented}`,
+  })
+  assert.deepEqual(
+    loaded.diagnostics.filter((d) => d.severity === 'error'),
+    [],
+  )
+  const { snapshot } = compile(loaded.resources)
+  assert.deepEqual(
+    snapshot.egress?.sniListeners?.map((l) => l.port),
+    [8443],
+  )
+  assert.deepEqual(snapshot.egress?.sniServicePorts, { '8443': 443 })
+})
+
 describe('the docs/mesh.md requests', { skip: !hasCurl() && 'curl is not installed' }, () => {
   const servers: Server[] = []
   let gw: GatewayProcess

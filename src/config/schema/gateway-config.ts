@@ -158,6 +158,18 @@ export const gatewayConfigSpec = obj(
           arr(int({ min: 1, max: 65535, type: 'port' })),
           'TLS ports admitted by SNI against the ServiceEntries alone and passed through to the checked address',
         ),
+        sniPortMappings: noted(
+          arr(
+            obj(
+              {
+                port: req(int({ min: 1, max: 65535, type: 'port' })),
+                servicePort: req(int({ min: 1, max: 65535, type: 'port' })),
+              },
+              { name: 'SniPortMapping' },
+            ),
+          ),
+          'more SNI egress ports, each listening on port and admitting names as ServiceEntry servicePort (8443 for 443, so 443 needs no root)',
+        ),
         httpPorts: noted(
           arr(int({ min: 1, max: 65535, type: 'port' })),
           'Gateway HTTP server ports where a Host no route serves is decided by the ServiceEntries: registered hosts are forwarded, others get the egress 502',

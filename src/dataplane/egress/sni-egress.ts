@@ -49,6 +49,8 @@ export interface SniEgressDeps {
 interface Pinned {
   readonly matcher: EgressMatcher
   readonly resolver: HostResolver
+  /** egress.sniPortMappings: listen port → the ServiceEntry port names are admitted as. */
+  readonly servicePorts: Readonly<Record<string, number>>
 }
 
 /** One connection's facts, for its decision; `conn` becomes its access-log line. */
@@ -76,6 +78,7 @@ export function createSniEgressSupport<P extends { readonly snapshot: ir.Snapsho
       p = {
         matcher: compileEgressMatcher(egress),
         resolver: createHostResolver(servers.length > 0 ? { servers } : {}),
+        servicePorts: egress.sniServicePorts ?? {},
       }
       pins.set(egress, p)
     }
@@ -125,7 +128,8 @@ export function createSniEgressSupport<P extends { readonly snapshot: ir.Snapsho
   }
 
   async function admit(a: Attempt, p: Pinned, hello: Buffer, sni: string): Promise<void> {
-    const decision = decideEgress(p.matcher, sni, a.listener.port)
+    const port = p.servicePorts[String(a.listener.port)] ?? a.listener.port
+    const decision = decideEgress(p.matcher, sni, port)
     if (!ALLOWED.has(decision.verdict)) {
       refuse(a, decision.host, decision.reason!)
       return
