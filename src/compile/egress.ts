@@ -51,12 +51,17 @@ interface MeshNames {
   readonly unbacked: Set<string>
 }
 
-/** True when a ServiceEntry host (exact, or a `*.` wildcard covering it) registers `host`. */
+/**
+ * True when a ServiceEntry registers `host` or a name it covers: the same name, an entry
+ * wildcard covering it, or (for a wildcard or `*` VirtualService host) an entry host inside it.
+ */
 function isBacked(host: string, serviceEntries: readonly istio.ServiceEntry[]): boolean {
+  const covers = (pattern: string, name: string): boolean =>
+    pattern === '*' || (isWildcardHost(pattern) && name.endsWith(pattern.slice(1)))
   return serviceEntries.some((se) =>
     se.spec.hosts.some((raw) => {
       const h = raw.toLowerCase()
-      return h === host || (isWildcardHost(h) && host.endsWith(h.slice(1)) && host !== h.slice(2))
+      return h === host || covers(h, host) || covers(host, h)
     }),
   )
 }

@@ -93,3 +93,35 @@ describe('outbound route tables', () => {
     assert.ok(note?.loc?.line !== undefined && note.loc.line > 0)
   })
 })
+
+test('a wildcard mesh host covering a registered host is backed: served on its ports', () => {
+  const text = `apiVersion: portcullis.io/v1alpha1
+kind: GatewayConfig
+metadata: {name: gw}
+spec:
+  outbound: {port: 3128, address: 127.0.0.1}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api}
+spec:
+  hosts: [api.example.com]
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints: [{address: 127.0.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: wild}
+spec:
+  hosts: ["*.example.com"]
+  http:
+  - route: [{destination: {host: api.example.com}}]
+`
+  const { snapshot, diagnostics } = compile(loadConfigText({ 'gateway.yaml': text }).resources)
+  assert.ok(!diagnostics.some((d) => d.code === 'PC2012'))
+  assert.equal(snapshot.egress?.unbackedHosts, undefined)
+  assert.ok(
+    snapshot.egress?.routeTables['8080']?.virtualHosts.some((v) => v.name === '*.example.com:8080'),
+  )
+})
