@@ -79,6 +79,7 @@ async function main(argv: readonly string[]): Promise<number | undefined> {
       })
     case 'suggest':
       return runSuggest(command.argv, {
+        build,
         out: (t) => process.stdout.write(t),
         err: (t) => process.stderr.write(t),
       })

@@ -4,6 +4,10 @@
  * host (a wildcard is a policy decision, never guessed), its ports with the protocol the traffic
  * looked like, resolution DNS. IP literals and private-range refusals need an `addresses` or
  * STATIC decision a person should make, so they are listed as skipped instead.
+ *
+ * A host an existing entry already registers never gets a second entry: a second entry for the
+ * same host would compete with the first for its routes. Its missing ports are proposed as
+ * additions to that entry instead, named by file:line.
  */
 
 export type SeenProtocol = 'HTTP' | 'TLS' | 'TCP'
@@ -17,10 +21,62 @@ export interface SeenDestination {
   readonly count: number
 }
 
+/** A ServiceEntry of the running configuration, as `suggest` needs it. */
+export interface ExistingEntry {
+  /** `<namespace>/<name>`. */
+  readonly name: string
+  /** Lower-case names and `*.suffix` wildcards. */
+  readonly hosts: readonly string[]
+  readonly ports: readonly number[]
+  /** `file:line` of the entry's hosts. */
+  readonly where: string
+}
+
+/** Ports to add to an existing entry, instead of a second entry for its host. */
+export interface Addition {
+  readonly entry: ExistingEntry
+  readonly host: string
+  readonly ports: readonly { readonly number: number; readonly protocol: SeenProtocol }[]
+}
+
 export interface Suggestion {
   readonly yaml: string
   /** `host:port (why)` for destinations no ServiceEntry is suggested for. */
   readonly skipped: readonly string[]
+  readonly additions: readonly Addition[]
+}
+
+/** The existing entry registering `host`: an exact host first, then the longest wildcard. */
+function entryFor(host: string, existing: readonly ExistingEntry[]): ExistingEntry | undefined {
+  let best: ExistingEntry | undefined
+  let bestRank = -1
+  for (const e of existing) {
+    for (const h of e.hosts) {
+      const rank =
+        h === host ? 1000 : h.startsWith('*.') && host.endsWith(h.slice(1)) ? h.length : -1
+      if (rank > bestRank) {
+        best = e
+        bestRank = rank
+      }
+    }
+  }
+  return best
+}
+
+/** The additions as text for stderr: where each goes and the YAML to add under spec.ports. */
+export function formatAdditions(additions: readonly Addition[]): string {
+  return additions
+    .map((a) =>
+      [
+        `# ${a.host}: add to ServiceEntry ${a.entry.name} (${a.entry.where}) under spec.ports:`,
+        ...a.ports.map(
+          (p) =>
+            `#   - {number: ${p.number}, name: ${p.protocol.toLowerCase()}-${p.number}, protocol: ${p.protocol}}`,
+        ),
+        '',
+      ].join('\n'),
+    )
+    .join('')
 }
 
 const IP_LIKE = /^[0-9.]+$|:/
@@ -33,7 +89,10 @@ function resourceName(host: string): string {
   return base.length <= MAX_NAME ? base : base.slice(0, MAX_NAME).replace(/-$/, '')
 }
 
-export function suggestServiceEntries(seen: readonly SeenDestination[]): Suggestion {
+export function suggestServiceEntries(
+  seen: readonly SeenDestination[],
+  existing: readonly ExistingEntry[] = [],
+): Suggestion {
   const byHost = new Map<string, Map<number, SeenProtocol>>()
   const skipped: string[] = []
   for (const d of seen) {
@@ -48,6 +107,17 @@ export function suggestServiceEntries(seen: readonly SeenDestination[]): Suggest
     // A port carries one protocol; the first seen wins, HTTP over the rest when both were seen.
     const had = ports.get(d.port)
     if (had === undefined || d.protocol === 'HTTP') ports.set(d.port, d.protocol)
+  }
+  const additions: Addition[] = []
+  for (const host of [...byHost.keys()].sort()) {
+    const entry = entryFor(host, existing)
+    if (entry === undefined) continue
+    const ports = [...byHost.get(host)!.entries()]
+      .filter(([number]) => !entry.ports.includes(number))
+      .sort((a, b) => a[0] - b[0])
+      .map(([number, protocol]) => ({ number, protocol }))
+    if (ports.length > 0) additions.push({ entry, host, ports })
+    byHost.delete(host)
   }
   const docs = [...byHost.keys()].sort().map((host) => {
     const ports = [...byHost.get(host)!.entries()].sort((a, b) => a[0] - b[0])
@@ -70,5 +140,5 @@ export function suggestServiceEntries(seen: readonly SeenDestination[]): Suggest
       '',
     ].join('\n')
   })
-  return { yaml: docs.join('---\n'), skipped }
+  return { yaml: docs.join('---\n'), skipped, additions }
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { destinationsFromAccessLog, runSuggest } from './suggest.js'
-import { suggestServiceEntries } from './suggest-serviceentries.js'
+import { formatAdditions, suggestServiceEntries } from './suggest-serviceentries.js'
 
 test('suggestions group ports per exact host and skip what a host entry cannot fix', () => {
   const s = suggestServiceEntries([
@@ -79,4 +79,31 @@ test('suggest needs exactly one source', async () => {
   assert.equal(await runSuggest(['gateways', '--admin', 'http://127.0.0.1:1'], io), 2)
   assert.match(err, /unknown subject "gateways"/)
   assert.equal(await runSuggest(['serviceentries', '--access-log', '/nonexistent/x.log'], io), 1)
+})
+
+test('a host an existing entry registers gets additions to that entry, never a second entry', () => {
+  const existing = [
+    { name: 'default/httpbin', hosts: ['httpbin.org'], ports: [80], where: 'gateway.yaml:12' },
+    { name: 'default/wiki', hosts: ['*.wikipedia.org'], ports: [443], where: 'egress.yaml:3' },
+  ]
+  const s = suggestServiceEntries(
+    [
+      { host: 'httpbin.org', port: 443, protocol: 'TLS', reason: 'port_not_registered', count: 2 },
+      { host: 'httpbin.org', port: 80, protocol: 'HTTP', reason: undefined, count: 1 },
+      { host: 'en.wikipedia.org', port: 443, protocol: 'TLS', reason: undefined, count: 1 },
+      { host: 'api.example.com', port: 443, protocol: 'TLS', reason: undefined, count: 1 },
+    ],
+    existing,
+  )
+  assert.doesNotMatch(s.yaml, /httpbin|wikipedia/)
+  assert.match(s.yaml, /- api\.example\.com\n/)
+  assert.deepEqual(
+    s.additions.map((a) => [a.host, a.entry.where, a.ports]),
+    [['httpbin.org', 'gateway.yaml:12', [{ number: 443, protocol: 'TLS' }]]],
+  )
+  assert.equal(
+    formatAdditions(s.additions),
+    '# httpbin.org: add to ServiceEntry default/httpbin (gateway.yaml:12) under spec.ports:\n' +
+      '#   - {number: 443, name: tls-443, protocol: TLS}\n',
+  )
 })

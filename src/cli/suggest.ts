@@ -6,28 +6,58 @@
  */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import type { Diagnostic } from '../diag/index.js'
+import type * as ir from '../ir/index.js'
 import {
+  formatAdditions,
   suggestServiceEntries,
+  type ExistingEntry,
   type SeenDestination,
   type SeenProtocol,
 } from './suggest-serviceentries.js'
 
-export const SUGGEST_USAGE = `Usage: portcullis suggest serviceentries (--admin URL | --access-log FILE)
+export const SUGGEST_USAGE = `Usage: portcullis suggest serviceentries (--admin URL | --access-log FILE) [--config FILE]...
 
 Prints ServiceEntry YAML for the egress destinations a gateway let through in audit mode
 (outboundTrafficPolicy {mode: REGISTRY_ONLY, enforcement: audit}), passed through under
 ALLOW_ANY, or refused. One ServiceEntry per host with the ports and protocols seen and
-resolution DNS; wildcards are never guessed. Review it, add it to the config, then enforce.
+resolution DNS; wildcards are never guessed. A host an existing ServiceEntry registers gets
+no second entry: its missing ports are printed on stderr as additions to that entry, with its
+file:line (the entries come from --config, else from the gateway's /config_dump with --admin).
+Review it, add it to the config, then enforce.
 
 Options:
   --admin <url>          the gateway's admin API (e.g. http://127.0.0.1:15000)
   --access-log <file>    the gateway's access log (TEXT or JSON encoding)
+  --config <file>        the configuration whose ServiceEntries exist (repeatable)
   -h, --help             show this help
 `
 
 export interface SuggestIo {
   readonly out: (s: string) => void
   readonly err: (s: string) => void
+  /** Loads and compiles --config files; main wires this to runtime's buildSnapshot. */
+  readonly build?: (
+    paths: readonly string[],
+  ) =>
+    | { readonly ok: true; readonly snapshot: ir.Snapshot }
+    | { readonly ok: false; readonly diagnostics: readonly Diagnostic[] }
+}
+
+function existingEntries(snapshot: Pick<ir.Snapshot, 'egress'> | undefined): ExistingEntry[] {
+  return (snapshot?.egress?.services ?? []).map((s) => ({
+    name: s.name,
+    hosts: s.hosts,
+    ports: s.ports.map((p) => p.number),
+    where: `${s.source.file}:${s.source.line}`,
+  }))
+}
+
+async function existingFromAdmin(base: string): Promise<ExistingEntry[]> {
+  const res = await fetch(new URL('/config_dump', base))
+  if (!res.ok) throw new Error(`GET /config_dump: HTTP ${res.status}`)
+  const body = (await res.json()) as { snapshot?: Pick<ir.Snapshot, 'egress'> }
+  return existingEntries(body.snapshot)
 }
 
 const TLS_PORTS = new Set([443, 8443, 9443, 6443])
@@ -157,6 +187,7 @@ export async function runSuggest(argv: readonly string[], io: SuggestIo): Promis
       options: {
         admin: { type: 'string' },
         'access-log': { type: 'string' },
+        config: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -177,21 +208,32 @@ export async function runSuggest(argv: readonly string[], io: SuggestIo): Promis
     return 2
   }
   let seen: SeenDestination[]
+  let existing: ExistingEntry[] = []
   try {
     seen =
       values.admin !== undefined
         ? await destinationsFromAdmin(values.admin)
         : destinationsFromAccessLog(readFileSync(values['access-log']!, 'utf8'))
+    if (values.config !== undefined && io.build !== undefined) {
+      const built = io.build(values.config)
+      if (!built.ok) throw new Error('--config: the configuration is rejected (run validate)')
+      existing = existingEntries(built.snapshot)
+    } else if (values.admin !== undefined) {
+      existing = await existingFromAdmin(values.admin)
+    }
   } catch (e) {
     io.err(`portcullis suggest: ${(e as Error).message}\n`)
     return 1
   }
-  const suggestion = suggestServiceEntries(seen)
+  const suggestion = suggestServiceEntries(seen, existing)
+  if (suggestion.additions.length > 0) io.err(formatAdditions(suggestion.additions))
   for (const s of suggestion.skipped) {
     io.err(`# skipped ${s}: needs addresses or STATIC endpoints, not a host entry\n`)
   }
   if (suggestion.yaml === '') {
-    io.err('# no egress destinations without a ServiceEntry were seen\n')
+    if (suggestion.additions.length === 0) {
+      io.err('# no egress destinations without a ServiceEntry were seen\n')
+    }
     return 0
   }
   io.out(suggestion.yaml)

@@ -100,7 +100,7 @@ function compileWith(resources: istio.ResourceSet, memo: RouteMemo | undefined):
   const rateLimits = compileRateLimits(resources, bindings, sink)
   // Before clusters(): the egress default routes add the clusters of registered hosts.
   const egress = isEgressConfigured(resources)
-    ? compileEgress({ resources, settings, bindings, routesFor })
+    ? compileEgress({ resources, settings, bindings, routesFor, sink })
     : undefined
   reportMeshL4Routes(resources, bindings, sink)
   const acme = compileAcme(resources)

@@ -14,6 +14,10 @@ import { moveCatchAllsLast } from './catch-all.js'
 import { portProtocol } from './clusters.js'
 import { compileMeshL4Routes } from './mesh-l4-routes.js'
 import { MESH_GATEWAY, resolveGatewayName } from './names.js'
+import type { DiagSink } from './diagnostics.js'
+import { DEFAULT_MESH_NAMESPACE, alternativeNames, meshDomains } from './mesh-domains.js'
+import { selectSidecars } from './mesh-sidecars.js'
+import { createServiceIndex } from './service-entries.js'
 import { compareHostPrecedence, type RoutesFor } from './route-table.js'
 import { sourceRef } from './source-ref.js'
 
@@ -37,6 +41,30 @@ export interface EgressInputs {
   readonly settings: ir.GatewaySettings
   readonly bindings: readonly BoundVirtualService[]
   readonly routesFor: RoutesFor
+  /** Where the notes about unbacked mesh hosts go (absent in unit tests that do not read them). */
+  readonly sink?: DiagSink
+}
+
+/** What the route tables collect across ports: alternative names and unbacked hosts. */
+interface MeshNames {
+  readonly namespace: string
+  readonly aliases: Map<string, string>
+  readonly unbacked: Set<string>
+}
+
+/**
+ * True when a ServiceEntry registers `host` or a name it covers: the same name, an entry
+ * wildcard covering it, or (for a wildcard or `*` VirtualService host) an entry host inside it.
+ */
+function isBacked(host: string, serviceEntries: readonly istio.ServiceEntry[]): boolean {
+  const covers = (pattern: string, name: string): boolean =>
+    pattern === '*' || (isWildcardHost(pattern) && name.endsWith(pattern.slice(1)))
+  return serviceEntries.some((se) =>
+    se.spec.hosts.some((raw) => {
+      const h = raw.toLowerCase()
+      return h === host || covers(h, host) || covers(host, h)
+    }),
+  )
 }
 
 /** True when the VirtualService applies to the mesh: no `gateways`, or `mesh` among them. */
@@ -151,17 +179,24 @@ function routeTableFor(
   meshBound: readonly BoundVirtualService[],
   serviceEntries: readonly istio.ServiceEntry[],
   routesFor: RoutesFor,
+  names: MeshNames | undefined,
 ): ir.RouteTable {
   const hosts = new Map<string, ir.HttpRoute[]>()
   for (const bound of meshBound) {
     const routes = routesFor(bound, MESH_GATEWAY, port)
     if (routes.length === 0) continue
     for (const host of bound.hosts) {
+      // Istio builds a VirtualService host no service backs on port 80 only.
+      if (!isBacked(host, serviceEntries)) {
+        if (port !== DEFAULT_HTTP_PORT) continue
+        names?.unbacked.add(`${host}:${port}`)
+      }
       let list = hosts.get(host)
       if (list === undefined) hosts.set(host, (list = []))
       list.push(...routes)
     }
   }
+  const index = createServiceIndex(serviceEntries)
   for (const se of serviceEntries) {
     if (!WITH_ENDPOINTS.has(se.spec.resolution ?? 'NONE')) continue
     const sePort = (se.spec.ports ?? []).find((p) => p.number === port)
@@ -169,6 +204,10 @@ function routeTableFor(
     for (const raw of se.spec.hosts) {
       const host = raw.toLowerCase()
       if (isWildcardHost(host) || hosts.has(host)) continue
+      // Only the entry destinations resolve to may route the host: a second entry for the
+      // same host with other ports must not turn this port into a 503 NC (the allowlist
+      // still admits it, and it is forwarded directly).
+      if (index.find(host, se.metadata.namespace)?.se !== se) continue
       const synthetic = defaultRouteFor(se, host, port)
       const routes = routesFor(
         { vs: synthetic, hosts: [host], gateways: new Set() },
@@ -178,12 +217,24 @@ function routeTableFor(
       hosts.set(host, [...routes])
     }
   }
-  const virtualHosts: ir.VirtualHost[] = [...hosts.keys()].sort(compareHostPrecedence).map((h) => ({
-    name: `${h}:${port}`,
-    domains: [h],
-    requireTls: false,
-    routes: moveCatchAllsLast(hosts.get(h)!),
-  }))
+  // A name two hosts could claim goes to the first, in host precedence, as Istio dedupes them.
+  const taken = new Set<string>()
+  const virtualHosts: ir.VirtualHost[] = [...hosts.keys()].sort(compareHostPrecedence).map((h) => {
+    const all = names === undefined ? [h] : meshDomains(h, port, names.namespace)
+    const domains = all.filter((d) => !taken.has(d))
+    for (const d of domains) taken.add(d)
+    if (names !== undefined) {
+      for (const alt of alternativeNames(h, names.namespace)) {
+        if (!names.aliases.has(alt)) names.aliases.set(alt, h)
+      }
+    }
+    return {
+      name: `${h}:${port}`,
+      domains,
+      requireTls: false,
+      routes: moveCatchAllsLast(hosts.get(h)!),
+    }
+  })
   return { name: `egress.${port}`, virtualHosts }
 }
 
@@ -208,7 +259,8 @@ function compileSniListeners(
   settings: ir.GatewaySettings,
 ): ir.OutboundListener[] {
   const address = config?.egress?.address ?? settings.bindAddress
-  const ports = [...new Set(config?.egress?.sniPorts ?? [])].sort((a, b) => a - b)
+  const mapped = (config?.egress?.sniPortMappings ?? []).map((m) => m.port)
+  const ports = [...new Set([...(config?.egress?.sniPorts ?? []), ...mapped])].sort((a, b) => a - b)
   return ports.map((port) => ({ id: listenerId(address, port), address, port }))
 }
 
@@ -223,20 +275,31 @@ function compileHttpListeners(
   return ports.map((port) => ({
     id: listenerId(settings.bindAddress, port),
     port,
-    routeTable: routeTableFor(port, [], serviceEntries, routesFor),
+    routeTable: routeTableFor(port, [], serviceEntries, routesFor, undefined),
   }))
 }
 
 export function compileEgress(inputs: EgressInputs): ir.Egress {
   const { resources, settings, bindings, routesFor } = inputs
   const config = resources.gatewayConfig?.spec
-  const policy = compileEgressPolicy(resources.gatewayConfig, resources.sidecars)
+  const sidecars = selectSidecars(
+    resources.sidecars,
+    settings,
+    config?.outbound?.namespace ?? DEFAULT_MESH_NAMESPACE,
+    inputs.sink,
+  )
+  const policy = compileEgressPolicy(resources.gatewayConfig, sidecars)
   const services = compileEgressServices(resources.serviceEntries)
   const dnsServers = [...(config?.dns?.servers ?? [])]
   const sniListeners = compileSniListeners(config, settings)
   const httpListeners = compileHttpListeners(config, settings, resources.serviceEntries, routesFor)
+  const mappings = config?.egress?.sniPortMappings ?? []
+  const sniServicePorts = Object.fromEntries(
+    [...mappings].sort((a, b) => a.port - b.port).map((m) => [String(m.port), m.servicePort]),
+  )
   const sni = {
     ...(sniListeners.length > 0 ? { sniListeners } : {}),
+    ...(mappings.length > 0 ? { sniServicePorts } : {}),
     ...(httpListeners.length > 0 ? { httpListeners } : {}),
     ...compileMeshL4Routes(bindings),
   }
@@ -246,10 +309,23 @@ export function compileEgress(inputs: EgressInputs): ir.Egress {
   }
   const address = out.address ?? settings.bindAddress
   const meshBound = bindings.filter((b) => isMeshBound(b.vs))
+  const names: MeshNames = {
+    namespace: out.namespace ?? DEFAULT_MESH_NAMESPACE,
+    aliases: new Map(),
+    unbacked: new Set(),
+  }
   const routeTables: Record<string, ir.RouteTable> = {}
   for (const port of httpPorts(resources.serviceEntries, meshBound)) {
-    routeTables[String(port)] = routeTableFor(port, meshBound, resources.serviceEntries, routesFor)
+    routeTables[String(port)] = routeTableFor(
+      port,
+      meshBound,
+      resources.serviceEntries,
+      routesFor,
+      names,
+    )
   }
+  if (inputs.sink !== undefined) noteUnbacked(meshBound, resources.serviceEntries, inputs.sink)
+  const meshAliases = Object.fromEntries([...names.aliases].sort(([a], [b]) => (a < b ? -1 : 1)))
   return {
     policy,
     services,
@@ -257,5 +333,27 @@ export function compileEgress(inputs: EgressInputs): ir.Egress {
     ...sni,
     routeTables,
     dnsServers,
+    ...(names.aliases.size > 0 ? { meshAliases } : {}),
+    ...(names.unbacked.size > 0 ? { unbackedHosts: [...names.unbacked].sort() } : {}),
+  }
+}
+
+/** `validate` says how each mesh VirtualService host without a ServiceEntry is served. */
+function noteUnbacked(
+  meshBound: readonly BoundVirtualService[],
+  serviceEntries: readonly istio.ServiceEntry[],
+  sink: DiagSink,
+): void {
+  for (const bound of meshBound) {
+    const written = bound.vs.spec.hosts ?? []
+    bound.hosts.forEach((host, i) => {
+      if (isBacked(host, serviceEntries)) return
+      sink.report(
+        'PC2015',
+        bound.vs,
+        ['spec', 'hosts', i],
+        `no ServiceEntry registers "${host}", so the outbound listener serves "${written[i] ?? host}" with this VirtualService on port 80 only (as Istio's sidecar does), whatever outboundTrafficPolicy says. Add a ServiceEntry to serve it on other ports`,
+      )
+    })
   }
 }

@@ -132,6 +132,14 @@ export const CODES = {
     severity: 'warning',
     title: 'mesh tls/tcp route cannot apply on this instance',
   },
+  PC2015: {
+    severity: 'warning',
+    title: 'mesh VirtualService host has no ServiceEntry (served on port 80 only)',
+  },
+  PC2016: {
+    severity: 'warning',
+    title: 'Sidecar does not select this instance (it does not apply)',
+  },
 
   PC3001: { severity: 'warning', title: 'route is shadowed by an earlier catch-all' },
   PC3002: { severity: 'warning', title: 'server protocol not served yet' },

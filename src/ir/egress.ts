@@ -74,6 +74,11 @@ export interface Egress {
    */
   readonly sniListeners?: readonly OutboundListener[]
   /**
+   * egress.sniPortMappings: SNI listen port → the ServiceEntry port its names are admitted as
+   * (keyed by the listen port as a decimal string). Ports absent here are their own.
+   */
+  readonly sniServicePorts?: Readonly<Record<string, number>>
+  /**
    * Route tables the outbound listener serves plain HTTP from, one per destination port (as
    * Istio's sidecar `http.<port>` route configs): VirtualServices bound to `mesh` plus a default
    * route for every registered host on that port. Keyed by the port as a decimal string.
@@ -88,6 +93,17 @@ export interface Egress {
   readonly dnsServers: readonly string[]
   /** Mesh-bound `tls` and `tcp` routes, in file order; absent when there are none. */
   readonly meshL4Routes?: readonly MeshL4Route[]
+  /**
+   * The shorter names the outbound listener answers to (`reviews`, `reviews.default`,
+   * `reviews.default.svc`) → the registered host they stand for, so the allowlist decides the
+   * host a route table serves under that name. Absent when no name has an alternative.
+   */
+  readonly meshAliases?: Readonly<Record<string, string>>
+  /**
+   * Virtual-host names (`example.com:80`) of mesh VirtualService hosts no ServiceEntry backs:
+   * served from the port-80 route table whatever the allowlist says, as Istio's sidecar does.
+   */
+  readonly unbackedHosts?: readonly string[]
 }
 
 /** A Gateway HTTP listener with Host egress: its default routes to registered hosts. */

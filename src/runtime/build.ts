@@ -9,6 +9,7 @@ import { loadConfig, type LoadResult, type ResourceSet } from '../config/index.j
 import { hasErrors, sortDiagnostics, type Diagnostic } from '../diag/index.js'
 import type * as ir from '../ir/index.js'
 import { checkTlsAssets } from './tls-assets.js'
+import { checkUpstreamTlsFiles } from './upstream-tls-files.js'
 
 export type CompileFn = (resources: ResourceSet) => {
   readonly snapshot: ir.Snapshot
@@ -44,9 +45,10 @@ export function buildSnapshot(
     const diagnostics = sortDiagnostics([...loaded.diagnostics, ...compiled.diagnostics])
     return { ok: false, diagnostics, ...source }
   }
-  const assetDiagnostics = checkTlsAssets(
-    withoutPendingAcme(compiled.assets ?? [], compiled.snapshot.acme),
-  )
+  const assetDiagnostics = [
+    ...checkTlsAssets(withoutPendingAcme(compiled.assets ?? [], compiled.snapshot.acme)),
+    ...checkUpstreamTlsFiles(Object.values(compiled.snapshot.clusters)),
+  ]
   const diagnostics = sortDiagnostics([
     ...loaded.diagnostics,
     ...compiled.diagnostics,

@@ -124,7 +124,17 @@ export const gatewayConfigSpec = obj(
       'istio-1.27 adds the -shadow Host suffix to mirrored requests; later profiles do not',
     ),
     certsDir: str({ nonEmpty: true }),
-    outbound: obj({ address, port: req(listenPort) }, { name: 'OutboundListener' }),
+    outbound: obj(
+      {
+        address,
+        port: req(listenPort),
+        namespace: noted(
+          str({ nonEmpty: true }),
+          'default "default": the namespace the outbound listener plays a sidecar in; short names (reviews) are served for its services, name.ns for the others',
+        ),
+      },
+      { name: 'OutboundListener' },
+    ),
     outboundTrafficPolicy: obj(
       {
         mode: noted(
@@ -148,6 +158,18 @@ export const gatewayConfigSpec = obj(
         sniPorts: noted(
           arr(int({ min: 1, max: 65535, type: 'port' })),
           'TLS ports admitted by SNI against the ServiceEntries alone and passed through to the checked address',
+        ),
+        sniPortMappings: noted(
+          arr(
+            obj(
+              {
+                port: req(int({ min: 1, max: 65535, type: 'port' })),
+                servicePort: req(int({ min: 1, max: 65535, type: 'port' })),
+              },
+              { name: 'SniPortMapping' },
+            ),
+          ),
+          'more SNI egress ports, each listening on port and admitting names as ServiceEntry servicePort (8443 for 443, so 443 needs no root)',
         ),
         httpPorts: noted(
           arr(int({ min: 1, max: 65535, type: 'port' })),

@@ -16,9 +16,9 @@ import {
 
 export const sidecarSpec = obj(
   {
-    workloadSelector: mesh(
+    workloadSelector: noted(
       obj({ labels: map(str()) }),
-      'selects mesh workloads; here the Sidecar applies to the whole gateway',
+      'matched against GatewayConfig spec.labels (the Sidecar must also be in outbound.namespace); a Sidecar that does not select this instance does not apply',
     ),
     ingress: mesh(arr(any('IstioIngressListener')), 'configures inbound traffic of mesh workloads'),
     egress: noted(

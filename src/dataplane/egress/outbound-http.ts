@@ -55,8 +55,9 @@ export function serveOutboundRequest(
   req.headers.host = url.host
   // Plain HTTP is never mutual TLS: only ALWAYS_FORWARD_ONLY lets a client's XFCC through.
   applyForwardClientCert(req, p.prepared.snapshot.settings.forwardClientCertDetails, undefined)
-  const port = url.port === '' ? 80 : Number(url.port)
-  handler.egress(req, res, p.prepared, listenerFor(p, port), p.site)
+  const site = admitted.startsWith('/') ? p.hostSite : p.site
+  const port = url.port === '' ? site.defaultPort : Number(url.port)
+  handler.egress(req, res, p.prepared, listenerFor(p, port), site)
 }
 
 function parseTarget(target: string, host: string | undefined): URL | undefined {

@@ -22,8 +22,14 @@ export interface Pinned {
   readonly listenerId: string
   readonly matcher: EgressMatcher
   readonly resolver: HostResolver
-  /** The egress decision as the request path makes it for this listener's HTTP requests. */
+  /** The egress decision as the request path makes it for absolute-form requests (port 80). */
   readonly site: EgressSite
+  /**
+   * The same for origin-form requests, whose Host names no port: the listener's own port when it
+   * is a service port with a route table, as Istio's sidecar picks the route configuration by
+   * the port connected to, else 80.
+   */
+  readonly hostSite: EgressSite
   /** The target checks and path normalization every request gets (as on Gateway listeners). */
   readonly target: TargetSettings
 }
@@ -44,6 +50,15 @@ export function pinOutbound(
     const table = prepared.routeTables.get(egressRouteTableId(outbound.id, Number(port)))
     if (table !== undefined) tables.set(Number(port), table)
   }
+  const site: EgressSite = {
+    matcher,
+    guard: { matcher },
+    defaultPort: 80,
+    tables,
+    resolver,
+    ...(egress.meshAliases !== undefined ? { aliases: egress.meshAliases } : {}),
+    ...(egress.unbackedHosts !== undefined ? { unbacked: new Set(egress.unbackedHosts) } : {}),
+  }
   return {
     prepared,
     egress,
@@ -51,7 +66,8 @@ export function pinOutbound(
     listenerId: outbound.id,
     matcher,
     resolver,
-    site: { matcher, guard: { matcher }, defaultPort: 80, tables, resolver },
+    site,
+    hostSite: tables.has(outbound.port) ? { ...site, defaultPort: outbound.port } : site,
     target: {
       maxUriBytes: prepared.snapshot.settings.downstream.maxUriBytes,
       pathNormalization: prepared.snapshot.settings.pathNormalization,

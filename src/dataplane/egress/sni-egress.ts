@@ -50,6 +50,8 @@ interface Pinned {
   readonly matcher: EgressMatcher
   readonly resolver: HostResolver
   readonly routes: readonly ir.MeshL4Route[] | undefined
+  /** egress.sniPortMappings: listen port → the ServiceEntry port names are admitted as. */
+  readonly servicePorts: Readonly<Record<string, number>>
 }
 
 /** One connection's facts, for its decision; `conn` becomes its access-log line. */
@@ -78,6 +80,7 @@ export function createSniEgressSupport<P extends { readonly snapshot: ir.Snapsho
         matcher: compileEgressMatcher(egress),
         resolver: createHostResolver(servers.length > 0 ? { servers } : {}),
         routes: egress.meshL4Routes,
+        servicePorts: egress.sniServicePorts ?? {},
       }
       pins.set(egress, p)
     }
@@ -127,8 +130,9 @@ export function createSniEgressSupport<P extends { readonly snapshot: ir.Snapsho
   }
 
   async function admit(a: Attempt, p: Pinned, hello: Buffer, sni: string): Promise<void> {
+    const port = p.servicePorts[String(a.listener.port)] ?? a.listener.port
     // A mesh tls route for the SNI (an egress gateway) decides where the connection goes.
-    const { decision } = decideL4(p.matcher, p.routes, sni, a.listener.port)
+    const { decision } = decideL4(p.matcher, p.routes, sni, port)
     if (!ALLOWED.has(decision.verdict)) {
       refuse(a, decision.host, decision.reason!)
       return

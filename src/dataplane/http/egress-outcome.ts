@@ -31,6 +31,10 @@ export interface EgressSite {
   /** Default and mesh routes by destination port; a port without a table has none. */
   readonly tables: ReadonlyMap<number, CompiledRouteTable>
   readonly resolver: HostResolver
+  /** Short names (`reviews`, `reviews.default`) → the registered host each stands for. */
+  readonly aliases?: Readonly<Record<string, string>>
+  /** Virtual hosts (`example.com:80`) of mesh VirtualServices no ServiceEntry backs. */
+  readonly unbacked?: ReadonlySet<string>
 }
 
 /**

@@ -28,15 +28,20 @@ export function routeEgress(
 ): CompiledVirtualHost | undefined {
   const host = normalizeHost(ctx.authority) ?? ''
   const port = authorityPort(ctx.authority) ?? site.defaultPort
-  const decision = decideEgress(site.matcher, host, port)
-  if (decision.verdict === 'allowed') {
-    const table = site.tables.get(port)
-    const vhost = table && selectVirtualHost(table, host)
-    if (vhost !== undefined) {
-      observeEgress(ctx, decision, 'http')
-      ctx.egressGuard = site.guard
-      return vhost
-    }
+  const table = site.tables.get(port)
+  const vhost = table && selectVirtualHost(table, host)
+  // A mesh VirtualService no ServiceEntry backs is served as Istio's sidecar serves it, whatever
+  // the allowlist says: it names no destination of its own to allow or refuse.
+  if (vhost !== undefined && site.unbacked?.has(vhost.name) === true) {
+    ctx.egressGuard = site.guard
+    return vhost
+  }
+  // A short name (`reviews`) is decided as the registered host it stands for.
+  const decision = decideEgress(site.matcher, site.aliases?.[host] ?? host, port)
+  if (decision.verdict === 'allowed' && vhost !== undefined) {
+    observeEgress(ctx, decision, 'http')
+    ctx.egressGuard = site.guard
+    return vhost
   }
   if (!ALLOWED.has(decision.verdict)) {
     observeEgress(ctx, decision, 'http')
