@@ -172,7 +172,7 @@ kind: ServiceEntry
 metadata: {name: ghost}
 spec:
   hosts: [ghost.example.test]
-  ports: [{number: 80, name: http, protocol: HTTP}]
+  ports: [{number: 80, name: http, protocol: HTTP}, {number: 443, name: tls, protocol: TLS}]
   resolution: DNS
 `,
       ),
@@ -198,14 +198,15 @@ spec:
   })
 
   // Envoy's answer for a strict-DNS cluster with no hosts (Istio's DNS ServiceEntry whose name
-  // does not resolve); a CONNECT tunnel, resolved by the allowlist itself, says why.
+  // does not resolve); a CONNECT tunnel to its TLS port, resolved by the allowlist itself, says
+  // why (a CONNECT to its HTTP port is served by the request path, so it is the first case).
   test('a registered DNS host that does not resolve: 503 UH, or UF dns_resolution_failed for CONNECT', async () => {
     const res = await request(`http://127.0.0.1:${proxyPort}/`, {
       headers: { host: 'ghost.example.test:80' },
     })
     assert.equal(res.status, 503)
     assert.equal(res.text, 'no healthy upstream')
-    const tunnel = await rawConnect(proxyPort, 'ghost.example.test:80')
+    const tunnel = await rawConnect(proxyPort, 'ghost.example.test:443')
     assert.equal(tunnel.status, 503, tunnel.text)
     assert.match(tunnel.text, /x-portcullis-egress-reason: dns_resolution_failed/i)
     const deadline = Date.now() + 10_000

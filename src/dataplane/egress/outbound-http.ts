@@ -52,10 +52,13 @@ export function serveOutboundRequest(
   // Origin-form from here on, as the request path expects; the URL's authority wins over Host.
   // The path is taken as normalized, not as the URL parser would rewrite it again.
   req.url = originForm(admitted)
-  req.headers.host = url.host
+  // An origin-form request keeps its Host as sent (`reviews:80` names port 80, which the URL
+  // parser would drop as the default); an absolute URL's authority replaces Host.
+  const isOriginForm = admitted.startsWith('/')
+  if (!isOriginForm || req.headers.host === undefined) req.headers.host = url.host
   // Plain HTTP is never mutual TLS: only ALWAYS_FORWARD_ONLY lets a client's XFCC through.
   applyForwardClientCert(req, p.prepared.snapshot.settings.forwardClientCertDetails, undefined)
-  const site = admitted.startsWith('/') ? p.hostSite : p.site
+  const site = isOriginForm ? p.hostSite : p.site
   const port = url.port === '' ? site.defaultPort : Number(url.port)
   handler.egress(req, res, p.prepared, listenerFor(p, port), site)
 }
