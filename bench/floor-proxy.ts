@@ -1,6 +1,10 @@
 // The Node floor: the least a streaming reverse proxy on node:http + undici can do. Portcullis is
-// measured against it. Env: UPSTREAM_PORT (required), PORT (default 0). Prints `listening <port>`.
-import { createServer } from 'node:http'
+// measured against it. Env: UPSTREAM_PORT (required), PORT (default 0), TLS_CERT_FILE and
+// TLS_KEY_FILE (serve HTTPS with node:https, for the HTTPS scenarios). Prints `listening <port>`.
+import { readFileSync } from 'node:fs'
+import { createServer as createHttpServer } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { Pool } from 'undici'
 import type { Dispatcher } from 'undici'
@@ -25,7 +29,7 @@ function endToEnd(headers: Record<string, string | string[] | undefined>) {
   return out
 }
 
-const server = createServer((req, res) => {
+function onRequest(req: IncomingMessage, res: ServerResponse): void {
   const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding']
   const opts: Dispatcher.RequestOptions = {
     path: req.url ?? '/',
@@ -42,7 +46,14 @@ const server = createServer((req, res) => {
       else res.writeHead(502).end()
     },
   )
-})
+}
+
+const certFile = process.env['TLS_CERT_FILE']
+const keyFile = process.env['TLS_KEY_FILE']
+const server =
+  certFile !== undefined && keyFile !== undefined
+    ? createHttpsServer({ cert: readFileSync(certFile), key: readFileSync(keyFile) }, onRequest)
+    : createHttpServer(onRequest)
 server.keepAliveTimeout = 65_000
 server.listen(Number(process.env['PORT'] ?? 0), '127.0.0.1', () => {
   console.log(`listening ${(server.address() as AddressInfo).port}`)

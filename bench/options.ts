@@ -2,10 +2,20 @@
 export const TARGETS = [
   'direct',
   'floor',
+  'fastify',
   'portcullis',
+  'portcullis-access-log',
+  'direct-16k',
+  'floor-16k',
+  'fastify-16k',
+  'portcullis-16k',
+  'floor-https',
+  'fastify-https',
   'baseline',
   'portcullis-https',
   'baseline-https',
+  'floor-https-handshake',
+  'fastify-https-handshake',
   'portcullis-https-handshake',
   'portcullis-redis-limit',
   'portcullis-pool-limit',
@@ -34,6 +44,8 @@ export interface BenchOptions {
   entry?: string
   // Requests/s of the fixed-rate latency run after the closed-loop one (0: none).
   rate: number
+  // Requests/s of the PROXY protocol new-connection pair, which is measured at a fixed rate.
+  proxyRate: number
   // A second build measured as the baseline targets: a dist directory, or a git ref to build.
   baselineDist?: string
   baselineRef?: string
@@ -41,9 +53,21 @@ export interface BenchOptions {
 
 /** Targets that also get the fixed-rate run: the limit's added latency at a given load. */
 export const FIXED_RATE_TARGETS: readonly Target[] = [
+  'floor',
+  'fastify',
   'portcullis',
   'portcullis-redis-limit',
   'portcullis-pool-limit',
+]
+
+/**
+ * Targets whose measured run itself is at a fixed rate (--proxy-rate): the relay in front of
+ * them saturates before the gateway does, so a closed loop would measure the relay. Below
+ * saturation the gateway's CPU per request is the comparison.
+ */
+export const FIXED_LOAD_TARGETS: readonly Target[] = [
+  'portcullis-relay-new-conn',
+  'portcullis-proxy-v2-new-conn',
 ]
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -54,7 +78,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --cpu-prof          profile Portcullis and print its top self-time functions (BENCH_CPU_PROF=1)
   --no-pin            do not pin processes with taskset (BENCH_NO_PIN=1)
   --entry=<file.js>   run this built entry point as Portcullis (BENCH_ENTRY)
-  --rate=<rps>        fixed-rate latency run of ${FIXED_RATE_TARGETS.join(', ')} (BENCH_RATE, default 1000; 0 = none)
+  --rate=<rps>        fixed-rate latency run of ${FIXED_RATE_TARGETS.join(', ')} (BENCH_RATE, default 2000; 0 = none)
+  --proxy-rate=<rps>  fixed rate of ${FIXED_LOAD_TARGETS.join(', ')} (BENCH_PROXY_RATE, default 300)
   --baseline-ref=<ref>   build this git ref and measure it as baseline, baseline-https (BENCH_BASELINE_REF)
   --baseline-dist=<dir>  measure this built dist/ as baseline, baseline-https (BENCH_BASELINE_DIST)
 Portcullis runs from dist/ when it exists: run \`npm run build\` first for representative numbers.`
@@ -81,6 +106,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     'no-pin',
     'entry',
     'rate',
+    'proxy-rate',
     'baseline-ref',
     'baseline-dist',
     'help',
@@ -123,7 +149,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     only: TARGETS.filter((t) => only.includes(t)),
     cpuProf: flags.has('cpu-prof') || env['BENCH_CPU_PROF'] === '1',
     noPin: flags.has('no-pin') || env['BENCH_NO_PIN'] === '1',
-    rate: Math.max(0, Math.round(Number(pick('rate', 'BENCH_RATE', '1000')) || 0)),
+    rate: Math.max(0, Math.round(Number(pick('rate', 'BENCH_RATE', '2000')) || 0)),
+    proxyRate: Math.round(positive('proxy-rate', pick('proxy-rate', 'BENCH_PROXY_RATE', '300'))),
   }
 }
 

@@ -17,9 +17,18 @@ export function cpuSeconds(pid: number): number | undefined {
 }
 
 export function rssMegabytes(pid: number): number | undefined {
+  return statusMegabytes(pid, 'VmRSS')
+}
+
+/** The most resident memory the process has had since it started (the kernel's high-water mark). */
+export function peakRssMegabytes(pid: number): number | undefined {
+  return statusMegabytes(pid, 'VmHWM')
+}
+
+function statusMegabytes(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]
+    const kb = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1]
     return kb === undefined ? undefined : Number(kb) / 1024
   } catch {
     return undefined

@@ -11,6 +11,12 @@ export interface TargetResult {
   // CPU used by the process under test during the measured run, in % of one core.
   cpuPercent?: number
   rssMb?: number
+  /** The process's resident-memory high-water mark (VmHWM) after the measured run. */
+  peakRssMb?: number
+  /** Resident memory once started and answering, before any load. */
+  idleRssMb?: number
+  /** Set when the measured run itself was at a fixed rate (requests/s offered). */
+  offeredRate?: number
   error?: string
 }
 
@@ -29,9 +35,11 @@ export function formatTable(results: TargetResult[]): string {
     'cpu %',
     'cpu µs/req',
     'rss MB',
+    'peak MB',
+    'idle MB',
   ]
   const rows = results.map((r) => {
-    if (!r.load) return [r.target, 'FAILED', '', '', '', '', '', '', '']
+    if (!r.load) return [r.target, 'FAILED', '', '', '', '', '', '', '', '', '']
     return [
       r.target,
       fixed(r.load.requestsPerSecond, 0),
@@ -42,6 +50,8 @@ export function formatTable(results: TargetResult[]): string {
       fixed(r.cpuPercent, 0),
       fixed(cpuMicrosPerRequest(r), 0),
       fixed(r.rssMb, 0),
+      fixed(r.peakRssMb, 0),
+      fixed(r.idleRssMb, 0),
     ]
   })
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))

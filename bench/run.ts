@@ -2,8 +2,16 @@
 // process: (a) direct to the upstream, (b) the Node floor (bench/floor-proxy.ts), (c) Portcullis.
 // Run `npm run build` first so Portcullis runs from dist/; `npm run bench -- --help` for options.
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs'
-import { availableParallelism, cpus, loadavg } from 'node:os'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { Agent, request } from 'undici'
 import { createCa, issueCertificate } from '../src/cli/cert-forge.js'
@@ -15,12 +23,19 @@ import { hasTaskset, killAllChildren, pinned, startChild } from './child.js'
 import { topSelfTime } from './cpu-profile.js'
 import type { SelfTimeRow } from './cpu-profile.js'
 import { runLoad } from './load.js'
-import { FIXED_RATE_TARGETS, USAGE, parseOptions, wantsHelp } from './options.js'
+import {
+  FIXED_LOAD_TARGETS,
+  FIXED_RATE_TARGETS,
+  USAGE,
+  parseOptions,
+  wantsHelp,
+} from './options.js'
 import type { BenchOptions, Target } from './options.js'
-import { cpuSeconds, rssMegabytes } from './proc-stats.js'
+import { cpuSeconds, peakRssMegabytes, rssMegabytes } from './proc-stats.js'
 import { formatBaselineRatios, prepareBaseline } from './baseline.js'
 import { PROXY_PROTOCOL_SPEC, formatProxyProtocolCost, startRelay } from './proxy-protocol.js'
 import { formatLimitCost, formatRatios, formatTable } from './report.js'
+import { formatScenarioRatios } from './scenarios.js'
 import type { TargetResult } from './report.js'
 import { TRACING_DESCRIPTIONS, formatTracingCost, tracingSetup } from './tracing.js'
 
@@ -49,7 +64,17 @@ const DESCRIPTIONS: Record<Target, string> = {
   ...TRACING_DESCRIPTIONS,
   direct: 'autocannon straight to the upstream',
   floor: 'minimal node:http + undici streaming proxy (bench/floor-proxy.ts)',
+  fastify: 'fastify + @fastify/http-proxy (bench/fastify-proxy.ts)',
   portcullis: 'Portcullis, generated gateway.yaml, access log off, metrics on',
+  'portcullis-access-log': 'Portcullis as `portcullis` with the access log on (JSON to a file)',
+  'direct-16k': 'autocannon straight to the upstream, GET /16k (16 KiB body)',
+  'floor-16k': 'the floor, GET /16k',
+  'fastify-16k': '@fastify/http-proxy, GET /16k',
+  'portcullis-16k': 'Portcullis, GET /16k',
+  'floor-https': 'the floor on node:https (same certificate), keep-alive',
+  'fastify-https': '@fastify/http-proxy on HTTPS (same certificate), keep-alive',
+  'floor-https-handshake': 'the floor on node:https, Connection: close (a handshake per request)',
+  'fastify-https-handshake': '@fastify/http-proxy on HTTPS, Connection: close',
   'portcullis-https': 'Portcullis, SIMPLE HTTPS (TLS 1.3, RSA 2048), keep-alive connections',
   baseline: 'the baseline build (--baseline-ref/--baseline-dist) as `portcullis`',
   'baseline-https': 'the baseline build as `portcullis-https`',
@@ -126,9 +151,10 @@ function newestProfile(dir: string): string | undefined {
   return files.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]
 }
 
-function printProfile(rows: SelfTimeRow[], path: string): void {
+function printProfile(label: string, rows: SelfTimeRow[], path: string): void {
   console.log(
-    `\nPortcullis CPU profile, top self time, % of busy time (${relative(REPO_ROOT, path)}):`,
+    `\nPortcullis CPU profile (${label}), top self time, % of busy time ` +
+      `(${relative(REPO_ROOT, path)}):`,
   )
   for (const row of rows) {
     const pct = row.percent.toFixed(1).padStart(5)
@@ -179,35 +205,36 @@ async function main(): Promise<number> {
   const upstreamPort = Number((await upstream.waitForLine(/^listening (\d+)/, 15_000))[1])
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}/`
 
-  let profile: { path: string; top: SelfTimeRow[] } | undefined
+  // One per Portcullis started under --cpu-prof (with a baseline: both builds, side by side).
+  const profiles: { label: string; path: string; top: SelfTimeRow[] }[] = []
+  const accessLogFile = join(tmpdir(), `portcullis-bench-access-${stamp}.log`)
+  process.once('exit', () => rmSync(accessLogFile, { force: true }))
   let entryNote: string | undefined
 
   const starters: Record<Target, () => Promise<Running>> = {
     direct: () =>
       Promise.resolve({ url: upstreamUrl, pid: upstream.proc.pid ?? 0, stop: async () => {} }),
-    async floor() {
-      const floor = startChild(
-        'floor',
-        pinned(pin.target, [process.execPath, ...TSX, 'bench/floor-proxy.ts']),
-        { UPSTREAM_PORT: String(upstreamPort) },
-      )
-      const port = Number((await floor.waitForLine(/^listening (\d+)/, 15_000))[1])
-      return {
-        url: `http://127.0.0.1:${port}/`,
-        pid: floor.proc.pid ?? 0,
-        async stop() {
-          await floor.stop('SIGTERM', 5000).catch(() => null)
-        },
-      }
-    },
+    floor: () => startNodeProxy('floor', false),
+    fastify: () => startNodeProxy('fastify', false),
+    'direct-16k': () =>
+      Promise.resolve({
+        url: `${upstreamUrl}16k`,
+        pid: upstream.proc.pid ?? 0,
+        stop: async () => {},
+      }),
+    'floor-16k': async () => large(await startNodeProxy('floor', false)),
+    'fastify-16k': async () => large(await startNodeProxy('fastify', false)),
+    'portcullis-16k': async () => large(await startPortcullis(false)),
+    'floor-https': () => startNodeProxy('floor', true),
+    'fastify-https': () => startNodeProxy('fastify', true),
+    'floor-https-handshake': async () => handshakes(await startNodeProxy('floor', true)),
+    'fastify-https-handshake': async () => handshakes(await startNodeProxy('fastify', true)),
+    'portcullis-access-log': () => startPortcullis(false, undefined, undefined, true),
     portcullis: () => startPortcullis(false),
     'portcullis-https': () => startPortcullis(true),
     baseline: () => startPortcullis(false, undefined, baseline?.entry),
     'baseline-https': () => startPortcullis(true, undefined, baseline?.entry),
-    async 'portcullis-https-handshake'() {
-      const running = await startPortcullis(true)
-      return { ...running, headers: ['Connection: close'] }
-    },
+    'portcullis-https-handshake': async () => handshakes(await startPortcullis(true)),
     'portcullis-redis-limit': () => withRedis(RATE_LIMIT_DOC),
     'portcullis-pool-limit': () => withRedis(POOL_LIMIT_DOC),
     'portcullis-workers': () => startPortcullis(false, { spec: WORKERS_SPEC, docs: '' }),
@@ -229,6 +256,52 @@ async function main(): Promise<number> {
       throw e
     })
     return { ...running, stop: () => running.stop().finally(() => setup.receiver.close()) }
+  }
+
+  /** The same target asked for the upstream's 16 KiB body. */
+  function large(running: Running): Running {
+    return { ...running, url: `${running.url}16k` }
+  }
+
+  /** `Connection: close` on every request: a new TCP connection (and TLS handshake) each. */
+  function handshakes(running: Running): Running {
+    return { ...running, headers: ['Connection: close'] }
+  }
+
+  /** The floor or @fastify/http-proxy, on HTTP or HTTPS with the certificate Portcullis gets. */
+  async function startNodeProxy(kind: 'floor' | 'fastify', isHttps: boolean): Promise<Running> {
+    const env: Record<string, string> = { UPSTREAM_PORT: String(upstreamPort) }
+    let ca: Running['ca']
+    const dir = isHttps ? mkdtempSync(join(tmpdir(), `portcullis-bench-${kind}-`)) : undefined
+    if (dir !== undefined) {
+      const tls = benchCertificates()
+      const files = {
+        cert: join(dir, 'tls.crt'),
+        key: join(dir, 'tls.key'),
+        ca: join(dir, 'bench-ca.crt'),
+      }
+      writeFileSync(files.cert, tls.files['certs/bench/tls.crt']!)
+      writeFileSync(files.key, tls.files['certs/bench/tls.key']!)
+      writeFileSync(files.ca, tls.caPem)
+      env['TLS_CERT_FILE'] = files.cert
+      env['TLS_KEY_FILE'] = files.key
+      ca = { pem: tls.caPem, file: files.ca }
+    }
+    const child = startChild(
+      kind,
+      pinned(pin.target, [process.execPath, ...TSX, `bench/${kind}-proxy.ts`]),
+      env,
+    )
+    const port = Number((await child.waitForLine(/^listening (\d+)/, 15_000))[1])
+    return {
+      url: `${isHttps ? 'https' : 'http'}://127.0.0.1:${port}/`,
+      pid: child.proc.pid ?? 0,
+      ...(ca !== undefined ? { ca } : {}),
+      async stop() {
+        await child.stop('SIGTERM', 5000).catch(() => null)
+        if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+      },
+    }
   }
 
   /** Portcullis behind the header relay; with `v2` its listener requires the header. */
@@ -276,6 +349,7 @@ async function main(): Promise<number> {
     isHttps: boolean,
     extra?: { readonly spec: string[]; readonly docs: string },
     baselineEntry?: string,
+    accessLog = false,
   ): Promise<Running> {
     const entry =
       baselineEntry !== undefined ? portcullisEntry(baselineEntry) : portcullisEntry(opts.entry)
@@ -286,10 +360,16 @@ async function main(): Promise<number> {
       gatewayConfigDoc({
         readinessPort: readinessPort!,
         metricsPort: metricsPort!,
-        accessLog: false,
-        // autocannon keeps sending on a connection after `Connection: close`; with the default
-        // cap of 1,000 requests per connection Node would answer those requests 503.
-        extraSpec: ['  downstream:', '    maxRequestsPerConnection: 0', ...(extra?.spec ?? [])],
+        // To a file, as in production: stdout would go through this runner.
+        accessLog: accessLog ? accessLogFile : false,
+        // The default maxRequestsPerConnection (1 000) applies: the last response closes the
+        // connection and autocannon reconnects; a non-2xx count above 0 is reported as it is.
+        // Against a baseline both builds get no cap: builds before the fix left the connection
+        // open after the last response and answered the rest with Node's bare 503.
+        extraSpec: [
+          ...(baseline !== undefined ? ['  downstream:', '    maxRequestsPerConnection: 0'] : []),
+          ...(extra?.spec ?? []),
+        ],
       }),
       isHttps
         ? httpsRouteDocs(gatewayPort!, upstreamPort)
@@ -320,7 +400,10 @@ async function main(): Promise<number> {
         if (code !== 0) console.log(`Portcullis exited with code ${code} on SIGTERM`)
         const path = opts.cpuProf ? newestProfile(profDir) : undefined
         if (opts.cpuProf && path === undefined) console.log('no .cpuprofile was written')
-        if (path !== undefined) profile = { path, top: topSelfTime(path, REPO_ROOT) }
+        if (path !== undefined) {
+          const label = baselineEntry !== undefined ? 'baseline' : 'current build'
+          profiles.push({ label, path, top: topSelfTime(path, REPO_ROOT) })
+        }
       },
     }
   }
@@ -346,20 +429,27 @@ async function main(): Promise<number> {
           ...loadExtras,
         })
       }
+      const idle = rssMegabytes(running.pid)
+      if (idle !== undefined) result.idleRssMb = idle
       const cpuBefore = cpuSeconds(running.pid)
+      const mainRate = FIXED_LOAD_TARGETS.includes(target) ? opts.proxyRate : undefined
       result.load = await runLoad({
         url: running.url,
         seconds: opts.duration,
         connections: opts.connections,
+        ...(mainRate !== undefined ? { rate: mainRate } : {}),
         ...(pin.load ? { cpu: pin.load } : {}),
         ...loadExtras,
       })
+      if (mainRate !== undefined) result.offeredRate = mainRate
       const cpuAfter = cpuSeconds(running.pid)
       if (cpuBefore !== undefined && cpuAfter !== undefined) {
         result.cpuPercent = (100 * (cpuAfter - cpuBefore)) / opts.duration
       }
       const rss = rssMegabytes(running.pid)
       if (rss !== undefined) result.rssMb = rss
+      const peak = peakRssMegabytes(running.pid)
+      if (peak !== undefined) result.peakRssMb = peak
       console.log(`${target}: ${result.load.requestsPerSecond.toFixed(0)} req/s`)
       if (opts.rate > 0 && FIXED_RATE_TARGETS.includes(target)) {
         const fixed = await runLoad({
@@ -386,11 +476,12 @@ async function main(): Promise<number> {
 
   console.log('\n' + formatTable(results))
   for (const line of formatRatios(results)) console.log(line)
+  for (const line of formatScenarioRatios(results)) console.log(line)
   for (const line of formatLimitCost(results)) console.log(line)
   for (const line of formatBaselineRatios(results)) console.log(line)
   for (const line of formatProxyProtocolCost(results)) console.log(line)
   for (const line of formatTracingCost(results)) console.log(line)
-  if (profile) printProfile(profile.top, profile.path)
+  for (const p of profiles) printProfile(p.label, p.top, p.path)
 
   const out = join(RESULTS_DIR, `bench-${stamp}.json`)
   writeFileSync(
@@ -406,7 +497,7 @@ async function main(): Promise<number> {
         portcullisEntry: entryNote,
         baseline: baseline?.note,
         results,
-        profile,
+        profiles,
       },
       null,
       2,

@@ -1,9 +1,11 @@
 /**
- * The accept path of a TLS listener: peek the ClientHello (bounded in size and time), pick the
- * server's chain by SNI, then pass the bytes through (PASSTHROUGH) or terminate with that
- * chain's context and hand the TLS socket to HTTP processing or to a tcp route. An SNI no chain
- * covers (and no `*` server) closes the connection before any handshake, as Envoy does when no
- * filter chain matches.
+ * The accept path of a TLS listener. Where nothing needs the ClientHello in JavaScript
+ * (peek-decision.ts), the socket goes straight to Node's native TLS and SNICallback picks the
+ * chain's context. Otherwise the ClientHello is peeked (bounded in size and time), the chain is
+ * picked by SNI, and the bytes are passed through (PASSTHROUGH) or replayed into a TLS socket
+ * with that chain's context. Either way the TLS socket then goes to HTTP processing or to a tcp
+ * route. An SNI no chain covers (and no `*` server) closes the connection before any
+ * handshake, as Envoy does when no filter chain matches.
  */
 import type { Socket } from 'node:net'
 import { TLSSocket } from 'node:tls'
@@ -21,6 +23,7 @@ import {
   verifyFailureReason,
   type HandshakeFailureReporter,
 } from './handshake-failures.js'
+import { connectionPeekReason, decidePlan, type NativeTls } from './peek-decision.js'
 import { ReplayDuplex } from './replay-duplex.js'
 import { checkClient, forwardedClientCert } from './server-context.js'
 import { pickWeighted, proxyConnection, type L4Endpoint } from './tcp-proxy.js'
@@ -101,6 +104,11 @@ export function createTlsAcceptor<P>(
       socket.destroy()
       return
     }
+    const decision = decidePlan(current)
+    if (decision.native !== undefined && connectionPeekReason(socket) === undefined) {
+      terminateNative(deps, at, prepared, current, decision.native, socket, deliver)
+      return
+    }
     let buffered: Buffer = Buffer.alloc(0)
     const timer = setTimeout(() => {
       failures.report({ listener, reason: 'hello_timeout', sni: undefined, client: peer(socket) })
@@ -177,11 +185,74 @@ function dispatch<P>(
     ALPNProtocols: chain.service.kind === 'http' ? HTTP_ALPN : undefined,
   })
   exposeAddresses(tlsSocket, socket)
+  serveSecure(deps, at, prepared, socket, tlsSocket, () => ({ runtime, serverName }), deliver)
+}
+
+/**
+ * The native path: the accepted socket itself becomes the TLS socket's transport, so OpenSSL
+ * reads and writes the TCP handle without a JS stream in between. SNICallback picks the chain
+ * (only its context can change there; the other options are the same for every chain of the
+ * plan, which decidePlan checked). A ClientHello without SNI gets the plan's fallback chain.
+ */
+function terminateNative<P>(
+  deps: L4Deps<P>,
+  at: Accepting,
+  prepared: P,
+  plan: TlsPlan,
+  native: NativeTls,
+  socket: Socket,
+  deliver: (conn: AcceptedConnection) => void,
+): void {
+  let chosen: { runtime: ChainRuntime; serverName: string | undefined } = {
+    runtime: native.fallback,
+    serverName: undefined,
+  }
+  const tlsSocket = new TLSSocket(socket, {
+    isServer: true,
+    secureContext: native.fallback.material!.context,
+    requestCert: native.requestCert,
+    rejectUnauthorized: native.rejectUnauthorized,
+    ALPNProtocols: native.isHttp ? HTTP_ALPN : undefined,
+    SNICallback(servername, cb) {
+      const runtime = plan.chains.select(servername)
+      if (runtime?.material === undefined) {
+        at.failures.report({
+          listener: at.listener,
+          reason: 'unknown_sni',
+          sni: servername,
+          client: peer(socket),
+        })
+        // Aborts the handshake; the connection closes without a certificate sent.
+        cb(new Error(`no server for ${servername}`), undefined)
+        socket.destroy()
+        return
+      }
+      chosen = { runtime, serverName: servername }
+      cb(null, runtime.material.context)
+    },
+  })
+  serveSecure(deps, at, prepared, socket, tlsSocket, () => chosen, deliver)
+}
+
+/**
+ * Both paths from the TLS socket on: the handshake timeout, failures, the client certificate
+ * check, then HTTP or the tcp route. `chosen` is read once the handshake is done (the native
+ * path learns the chain in SNICallback).
+ */
+function serveSecure<P>(
+  deps: L4Deps<P>,
+  at: Accepting,
+  prepared: P,
+  socket: Socket,
+  tlsSocket: TLSSocket,
+  chosen: () => { readonly runtime: ChainRuntime; readonly serverName: string | undefined },
+  deliver: (conn: AcceptedConnection) => void,
+): void {
   const failed = (reason: string, detail?: string): void => {
     at.failures.report({
       listener: at.listener,
       reason,
-      sni: serverName,
+      sni: chosen().serverName,
       socket: tlsSocket,
       client: peer(socket),
       ...(detail !== undefined ? { detail } : {}),
@@ -202,6 +273,9 @@ function dispatch<P>(
   tlsSocket.once('secure', () => {
     isSecure = true
     clearTimeout(timer)
+    const { runtime, serverName } = chosen()
+    const { chain, material } = runtime
+    const client = material?.settings.client
     if (client !== undefined) recordVerification(tlsSocket)
     const refusal = client === undefined ? undefined : checkClient(tlsSocket, client)
     // No certificate, or one that does not verify: no HTTP at all (hardening.md §4.3).
