@@ -6,6 +6,7 @@
  * decided against the allowlist like any name.
  */
 import type * as ir from '../../ir/index.js'
+import { weightedPick } from '../../lib/index.js'
 import { decideEgress, type EgressDecision, type EgressMatcher } from '../../match/index.js'
 
 export interface MeshL4Target {
@@ -24,7 +25,7 @@ export function routeMeshL4(
   for (const r of routes) {
     if (r.port !== undefined && r.port !== port) continue
     if (!r.hosts.some((h) => hostMatches(h, name))) continue
-    const d = pick(r.destinations)
+    const d = weightedPick(r.destinations)
     if (d === undefined) continue
     return { route: r.id, host: d.host, port: d.port ?? port }
   }
@@ -36,20 +37,6 @@ function hostMatches(pattern: string, host: string): boolean {
   return (
     pattern.startsWith('*.') && host.length > pattern.length - 1 && host.endsWith(pattern.slice(1))
   )
-}
-
-function pick(
-  destinations: ir.MeshL4Route['destinations'],
-): ir.MeshL4Route['destinations'][number] | undefined {
-  if (destinations.length <= 1) return destinations[0]
-  let total = 0
-  for (const d of destinations) total += d.weight
-  let roll = Math.random() * total
-  for (const d of destinations) {
-    roll -= d.weight
-    if (roll < 0) return d
-  }
-  return destinations[destinations.length - 1]
 }
 
 /** The allowlist decision for a connection to `host:port`, after any mesh L4 route. */

@@ -1,4 +1,5 @@
 import type * as ir from '../../ir/index.js'
+import { weightedPick } from '../../lib/index.js'
 import type { UpstreamEndpoint } from './endpoint.js'
 import { isAvailable } from './endpoint.js'
 import { EndpointPicker } from './endpoint-picker.js'
@@ -86,18 +87,6 @@ class RoundRobinBalancer implements Balancer {
   }
 }
 
-function weightedRandom(eps: readonly UpstreamEndpoint[]): UpstreamEndpoint | undefined {
-  if (eps.length <= 1) return eps[0]
-  let total = 0
-  for (const e of eps) total += e.weight
-  let r = Math.random() * total
-  for (const e of eps) {
-    r -= e.weight
-    if (r < 0) return e
-  }
-  return eps[eps.length - 1]
-}
-
 class RandomBalancer implements Balancer {
   constructor(readonly endpoints: readonly UpstreamEndpoint[]) {}
 
@@ -106,7 +95,7 @@ class RandomBalancer implements Balancer {
     tried: readonly UpstreamEndpoint[] | undefined,
     now: number,
   ): UpstreamEndpoint | undefined {
-    return weightedRandom(candidates(this.endpoints, tried, now))
+    return weightedPick(candidates(this.endpoints, tried, now))
   }
 }
 
@@ -155,7 +144,7 @@ class RingHashBalancer implements Balancer {
     tried: readonly UpstreamEndpoint[] | undefined,
     now: number,
   ): UpstreamEndpoint | undefined {
-    if (hash === undefined) return weightedRandom(candidates(this.endpoints, tried, now))
+    if (hash === undefined) return weightedPick(candidates(this.endpoints, tried, now))
     const points = this.#points
     const n = points.length
     if (n === 0) return undefined
