@@ -4,7 +4,7 @@
  * load → compile → observers → data plane → apply the first snapshot → admin servers → signals
  * and file watching.
  */
-import { createAcmeManager, createMemoryChallengeStore, ensurePlaceholders } from './acme/index.js'
+import { createAcmeManager, createAcmeStore, ensurePlaceholders } from './acme/index.js'
 import {
   startAdminServers,
   startMetricsServer,
@@ -122,8 +122,24 @@ async function run(
     if (built.ok) ensurePlaceholders(built.snapshot.acme, acmeLog)
     return built
   }
-  const challenges = createMemoryChallengeStore()
-  const acme = createAcmeManager({ log: acmeLog, observer: observers.acme, challenges })
+  // Their state: Redis when configured (every replica answers challenges and installs what one
+  // ordered), else the certs directory.
+  let acmeStore: ReturnType<typeof createAcmeStore>
+  try {
+    acmeStore = createAcmeStore(settings.redis, acmeLog, first.snapshot.acme !== undefined)
+  } catch (e) {
+    logger.error('cannot start ACME certificates', { error: e instanceof Error ? e.message : e })
+    return 1
+  }
+  const challenges = acmeStore.challenges
+  const acme = createAcmeManager({
+    log: acmeLog,
+    observer: observers.acme,
+    store: acmeStore,
+    ...(settings.redis?.acme?.lockTtlMs !== undefined
+      ? { lockTtlMs: settings.redis.acme.lockTtlMs }
+      : {}),
+  })
 
   // The limit store (Redis when configured, else memory) RateLimitPolicies count in.
   const limitStore = await createLimitStoreFor(settings, {
@@ -211,7 +227,12 @@ async function run(
     dataPlane,
     observers,
     triggers: watcher !== undefined ? [watcher] : [],
-    servers: [admin, limitStore, overload, { close: () => Promise.resolve(acme.close()) }],
+    servers: [
+      admin,
+      limitStore,
+      overload,
+      { close: () => Promise.resolve(acme.close()).then(() => acmeStore.close()) },
+    ],
     logger,
     exit: (code) => process.exit(code),
   })

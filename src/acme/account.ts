@@ -1,13 +1,13 @@
 /**
- * ACME clients, one per issuer: the account key is read from its file or created (ECDSA P-256)
- * and saved on first use; the account is registered (or found again, RFC 8555 §7.3.1) before
+ * ACME clients, one per issuer: the account key comes from the store (created, ECDSA P-256,
+ * and saved on first use); the account is registered (or found again, RFC 8555 §7.3.1) before
  * the first order. An EAB HMAC key is read from its file (base64url, as CAs hand it out).
  */
 import { Agent } from 'node:https'
 import { rootCertificates } from 'node:tls'
 import * as acme from 'acme-client'
 import type * as ir from '../ir/index.js'
-import { readOptional, writeSecretFile } from './files.js'
+import { readOptional } from './files.js'
 
 /**
  * acme-client sends through one axios instance; its agent trusts the system roots plus every
@@ -19,12 +19,9 @@ export function trustIssuers(issuers: readonly ir.AcmeIssuer[]): void {
   acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, ...bundles] })
 }
 
-export async function accountKey(issuer: ir.AcmeIssuer): Promise<string> {
-  const existing = await readOptional(issuer.accountKeyFile)
-  if (existing !== undefined) return existing
-  const key = (await acme.crypto.createPrivateEcdsaKey('P-256')).toString()
-  await writeSecretFile(issuer.accountKeyFile, key)
-  return key
+/** A new account key (ECDSA P-256); the store saves it on first use. */
+export async function newAccountKey(): Promise<string> {
+  return (await acme.crypto.createPrivateEcdsaKey('P-256')).toString()
 }
 
 export async function createClient(issuer: ir.AcmeIssuer, key: string): Promise<acme.Client> {

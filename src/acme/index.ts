@@ -5,3 +5,4 @@
 export { createAcmeManager, type AcmeManager, type CertificateStatus } from './manager.js'
 export { createMemoryChallengeStore, type ChallengeStore } from './challenge-store.js'
 export { ensurePlaceholders } from './placeholders.js'
+export { createAcmeStore, type AcmeStore } from './store/index.js'

@@ -36,6 +36,10 @@ export interface PebbleOptions {
   readonly tlsPort?: number
   /** EAB key ids → base64url HMAC keys; when set, EAB is required. */
   readonly eabKeys?: Readonly<Record<string, string>>
+  /** Lifetime of issued certificates, in seconds (pebble's certificateValidityPeriod). */
+  readonly certificateValiditySeconds?: number
+  /** Extra environment for pebble, e.g. PEBBLE_VA_SLEEPTIME. */
+  readonly env?: Readonly<Record<string, string>>
 }
 
 function fetchText(url: string, ca: string): Promise<{ status: number; body: string }> {
@@ -82,6 +86,9 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
         ocspResponderURL: '',
         externalAccountBindingRequired: eab !== undefined,
         ...(eab !== undefined ? { externalAccountMACKeys: eab } : {}),
+        ...(options.certificateValiditySeconds !== undefined
+          ? { certificateValidityPeriod: options.certificateValiditySeconds }
+          : {}),
       },
     }),
   )
@@ -119,7 +126,12 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
     ['-config', join(dir, 'pebble.json'), '-dnsserver', `127.0.0.1:${dnsPort}`],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' },
+      env: {
+        ...process.env,
+        PEBBLE_VA_NOSLEEP: '1',
+        PEBBLE_WFE_NONCEREJECT: '0',
+        ...options.env,
+      },
     },
   )
   procs.push(pebble)
