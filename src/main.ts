@@ -197,6 +197,7 @@ async function run(
     reloader: link !== undefined ? reloadingOthers(reloader, link) : reloader,
     egress: observers.egress,
     overload: overload.state,
+    acme,
   })
   let admin: AdminServers
   try {

@@ -46,6 +46,7 @@ async function poll<T>(probe: () => Promise<T | undefined>, timeoutMs: number): 
 interface Fleet {
   readonly gateways: GatewayProcess[]
   readonly httpsPorts: number[]
+  readonly adminPorts: number[]
   readonly forwarder: RoundRobinForwarder
   cleanup(): Promise<void>
 }
@@ -59,10 +60,12 @@ function replicaYaml(o: {
   httpPort: number
   httpsPort: number
   readinessPort: number
+  adminPort: number
 }): string {
   const caBundle = Buffer.from(o.pebble.listenerCa).toString('base64')
   return `${gatewayConfigDoc({
     readinessPort: o.readinessPort,
+    adminPort: o.adminPort,
     accessLog: false,
     extraSpec: [
       '  redis:',
@@ -128,10 +131,11 @@ async function startFleet(
   host: string,
   forwarderPort: number,
 ): Promise<Fleet> {
-  const ports = await freePorts(9)
+  const ports = await freePorts(12)
   const httpPorts = ports.slice(0, 3)
   const httpsPorts = ports.slice(3, 6)
   const readiness = ports.slice(6, 9)
+  const adminPorts = ports.slice(9, 12)
   const forwarder = await startRoundRobinForwarder(httpPorts, forwarderPort)
   forwarder.hold()
   const settled = await Promise.allSettled(
@@ -148,6 +152,7 @@ async function startFleet(
           httpPort: httpPorts[i]!,
           httpsPort: httpsPorts[i]!,
           readinessPort: readiness[i]!,
+          adminPort: adminPorts[i]!,
         }),
       }),
     ),
@@ -163,6 +168,7 @@ async function startFleet(
   return {
     gateways,
     httpsPorts,
+    adminPorts,
     forwarder,
     async cleanup() {
       await Promise.all(gateways.map((g) => g.cleanup()))
@@ -238,6 +244,25 @@ describe('ACME with three replicas and one Redis (pebble)', () => {
     for (const v of validations) assert.match(v.head, /^GET \/\.well-known\/acme-challenge\//)
     assert.notEqual(validations[0]!.backend, holder, 'a replica that did not order answered')
     assert.ok(new Set(validations.map((v) => v.backend)).size >= Math.min(3, validations.length))
+    // Every replica's admin /certs lists the certificate: issuer, names, notAfter, renewal.
+    for (const port of fleet.adminPorts) {
+      const view = (await (await fetch(`http://127.0.0.1:${port}/certs?format=json`)).json()) as {
+        acme?: {
+          issuer: string
+          dnsNames: string[]
+          state: string
+          serial?: string
+          notAfter?: string
+          renewAt?: string
+        }[]
+      }
+      const c = view.acme?.[0]
+      assert.equal(c?.issuer, 'ClusterIssuer/pebble')
+      assert.deepEqual(c?.dnsNames, [host])
+      assert.equal(c?.state, 'valid')
+      assert.equal(c?.serial, serials[0])
+      assert.ok(Date.parse(c?.renewAt ?? '') < Date.parse(c?.notAfter ?? ''))
+    }
     fleet.gateways.forEach((g, i) => {
       assert.equal(countLines(g, /acme order created/), i === holder ? 1 : 0)
       if (i !== holder) assert.equal(countLines(g, /acme certificate installed/), 1)
