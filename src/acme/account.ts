@@ -14,12 +14,27 @@ import { readOptional } from './files.js'
  * issuer's caBundle (a private ACME server's root).
  */
 export function trustIssuers(issuers: readonly ir.AcmeIssuer[]): void {
+  ownRetries()
   const bundles = issuers.flatMap((i) => (i.caBundle !== undefined ? [i.caBundle] : []))
   if (bundles.length === 0) return
   acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, ...bundles] })
 }
 
 /** A new account key (ECDSA P-256); the store saves it on first use. */
+/**
+ * acme-client retries a refused connection or a 5xx five times, 5 to 25 s apart, inside one
+ * request: an attempt against a CA that is down then takes over a minute and the state says
+ * "ordering" throughout. The manager's own backoff (renewal.ts, visible in the admin view)
+ * retries instead, and a request that hangs fails after 30 s.
+ */
+function ownRetries(): void {
+  const defaults = acme.axios.defaults as typeof acme.axios.defaults & {
+    acmeSettings?: { retryMaxAttempts?: number }
+  }
+  if (defaults.acmeSettings !== undefined) defaults.acmeSettings.retryMaxAttempts = 0
+  defaults.timeout = 30_000
+}
+
 export async function newAccountKey(): Promise<string> {
   return (await acme.crypto.createPrivateEcdsaKey('P-256')).toString()
 }
@@ -44,4 +59,17 @@ export async function createClient(issuer: ir.AcmeIssuer, key: string): Promise<
     ...(issuer.email !== undefined ? { contact: [`mailto:${issuer.email}`] } : {}),
   })
   return client
+}
+
+/**
+ * acme-client 5.4 loses a network error (refused, reset, DNS, timeout): its response
+ * interceptor reads `response.config` of a response that does not exist and throws a TypeError
+ * instead. Say what happened.
+ */
+export function explainError(err: unknown, issuer: ir.AcmeIssuer): string {
+  const message = err instanceof Error ? err.message : String(err)
+  if (err instanceof TypeError && /reading 'config'/.test(message)) {
+    return `the ACME server ${issuer.directoryUrl} cannot be reached (no response)`
+  }
+  return message
 }

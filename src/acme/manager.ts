@@ -12,7 +12,7 @@ import type * as acme from 'acme-client'
 import type * as ir from '../ir/index.js'
 import type { Logger } from '../lib/index.js'
 import type { AcmeObserver } from '../observe/index.js'
-import { createClient, newAccountKey, trustIssuers } from './account.js'
+import { createClient, explainError, newAccountKey, trustIssuers } from './account.js'
 import { readInstalled, writeCertificate, type InstalledCertificate } from './files.js'
 import { startHeartbeat } from './heartbeat.js'
 import { placeOrder } from './order.js'
@@ -221,7 +221,7 @@ export function createAcmeManager(deps: AcmeManagerDeps): AcmeManager {
     if (e.closed) return
     e.failures++
     e.state = 'failed'
-    e.lastError = err instanceof Error ? err.message : String(err)
+    e.lastError = explainError(err, e.spec.issuer)
     deps.observer.onOrder(e.spec.id, 'failed')
     const delay = backoffMs(e.failures, random())
     log.warn('acme order failed; the current certificate keeps serving', {
