@@ -42,6 +42,8 @@ export interface PebbleOptions {
   readonly certificateValiditySeconds?: number
   /** Extra environment for pebble, e.g. PEBBLE_VA_SLEEPTIME. */
   readonly env?: Readonly<Record<string, string>>
+  /** Names pebble refuses to order for (rejectedIdentifier): its `domainBlocklist`. */
+  readonly domainBlocklist?: readonly string[]
   /** The ACME directory's port (default a free one): a restarted pebble keeps its address. */
   readonly acmePort?: number
   /** The listener's CA (default a new one): a restarted pebble keeps the trust it had. */
@@ -93,6 +95,9 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
         ocspResponderURL: '',
         externalAccountBindingRequired: eab !== undefined,
         ...(eab !== undefined ? { externalAccountMACKeys: eab } : {}),
+        ...(options.domainBlocklist !== undefined
+          ? { domainBlocklist: options.domainBlocklist }
+          : {}),
         ...(options.certificateValiditySeconds !== undefined
           ? { certificateValidityPeriod: options.certificateValiditySeconds }
           : {}),
