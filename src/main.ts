@@ -164,6 +164,7 @@ async function run(
     ...poolLimitsOption(sharedPoolLimitsFor(settings, limitStore, isWorker)),
     overload: overload.state,
     acmeChallenges: { http01: (token) => challenges.http01(token) },
+    acmeAlpn: { tlsAlpn01: (name) => challenges.tlsAlpn01(name) },
   })
   const store = createSnapshotStore()
   const reloader = createReloader({

@@ -64,6 +64,17 @@ export function createRedisStore(deps: RedisStoreDeps): AcmeStore {
     async deleteHttp01(token) {
       await client.del(`${p}http01:${token}`)
     },
+    // The challenge certificate's key is single-use and proves nothing after validation.
+    async putTlsAlpn01(name, challenge) {
+      await client.set(`${p}alpn:${name}`, JSON.stringify(challenge), 'PX', CHALLENGE_TTL_MS)
+    },
+    async tlsAlpn01(name) {
+      const v = await client.get(`${p}alpn:${name}`)
+      return v !== null ? (JSON.parse(v) as { cert: string; key: string }) : undefined
+    },
+    async deleteTlsAlpn01(name) {
+      await client.del(`${p}alpn:${name}`)
+    },
   }
 
   function lockFor(id: string, fence: number, ttlMs: number): OrderLock & { value: string } {
