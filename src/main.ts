@@ -4,7 +4,12 @@
  * load → compile → observers → data plane → apply the first snapshot → admin servers → signals
  * and file watching.
  */
-import { createAcmeManager, createMemoryChallengeStore, ensurePlaceholders } from './acme/index.js'
+import {
+  createAcmeManager,
+  createAcmeStore,
+  ensurePlaceholders,
+  usesTlsAlpn01,
+} from './acme/index.js'
 import {
   startAdminServers,
   startMetricsServer,
@@ -133,8 +138,26 @@ async function run(
     if (built.ok) ensurePlaceholders(built.snapshot.acme, acmeLog)
     return built
   }
-  const challenges = createMemoryChallengeStore()
-  const acme = createAcmeManager({ log: acmeLog, observer: observers.acme, challenges })
+  // Their state: Redis when configured (every replica answers challenges and installs what one
+  // ordered), else the certs directory.
+  let acmeStore: ReturnType<typeof createAcmeStore>
+  try {
+    acmeStore = createAcmeStore(settings.redis, acmeLog, first.snapshot.acme !== undefined)
+  } catch (e) {
+    logger.error('cannot start ACME certificates', { error: e instanceof Error ? e.message : e })
+    return 1
+  }
+  const challenges = acmeStore.challenges
+  // TLS listeners peek at every ClientHello only while a Certificate uses tls-alpn-01.
+  let isAlpnWanted = usesTlsAlpn01(first.snapshot.acme)
+  const acme = createAcmeManager({
+    log: acmeLog,
+    observer: observers.acme,
+    store: acmeStore,
+    ...(settings.redis?.acme?.lockTtlMs !== undefined
+      ? { lockTtlMs: settings.redis.acme.lockTtlMs }
+      : {}),
+  })
 
   // The limit store (Redis when configured, else memory) RateLimitPolicies count in.
   const limitStore = await createLimitStoreFor(settings, {
@@ -162,6 +185,10 @@ async function run(
     overload: overload.state,
     acmeChallenges: { http01: (token) => challenges.http01(token) },
     tracing,
+    acmeAlpn: {
+      wanted: () => isAlpnWanted,
+      tlsAlpn01: (name) => challenges.tlsAlpn01(name),
+    },
   })
   const store = createSnapshotStore()
   const reloader = createReloader({
@@ -176,7 +203,13 @@ async function run(
   reloader.register({
     name: 'acme',
     prepare: (next) =>
-      Promise.resolve({ commit: () => acme.update(next.acme), abort: () => Promise.resolve() }),
+      Promise.resolve({
+        commit: () => {
+          isAlpnWanted = usesTlsAlpn01(next.acme)
+          return acme.update(next.acme)
+        },
+        abort: () => Promise.resolve(),
+      }),
   })
 
   // Apply the first snapshot: bind the listeners.
@@ -195,6 +228,7 @@ async function run(
     reloader: link !== undefined ? reloadingOthers(reloader, link) : reloader,
     egress: observers.egress,
     overload: overload.state,
+    acme,
   })
   let admin: AdminServers
   try {
@@ -229,7 +263,7 @@ async function run(
       admin,
       limitStore,
       overload,
-      { close: () => Promise.resolve(acme.close()) },
+      { close: () => Promise.resolve(acme.close()).then(() => acmeStore.close()) },
       { close: () => tracing.shutdown() },
     ],
     logger,

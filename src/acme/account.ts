@@ -1,30 +1,42 @@
 /**
- * ACME clients, one per issuer: the account key is read from its file or created (ECDSA P-256)
- * and saved on first use; the account is registered (or found again, RFC 8555 §7.3.1) before
+ * ACME clients, one per issuer: the account key comes from the store (created, ECDSA P-256,
+ * and saved on first use); the account is registered (or found again, RFC 8555 §7.3.1) before
  * the first order. An EAB HMAC key is read from its file (base64url, as CAs hand it out).
  */
 import { Agent } from 'node:https'
 import { rootCertificates } from 'node:tls'
 import * as acme from 'acme-client'
 import type * as ir from '../ir/index.js'
-import { readOptional, writeSecretFile } from './files.js'
+import { readOptional } from './files.js'
 
 /**
  * acme-client sends through one axios instance; its agent trusts the system roots plus every
  * issuer's caBundle (a private ACME server's root).
  */
 export function trustIssuers(issuers: readonly ir.AcmeIssuer[]): void {
+  ownRetries()
   const bundles = issuers.flatMap((i) => (i.caBundle !== undefined ? [i.caBundle] : []))
   if (bundles.length === 0) return
   acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, ...bundles] })
 }
 
-export async function accountKey(issuer: ir.AcmeIssuer): Promise<string> {
-  const existing = await readOptional(issuer.accountKeyFile)
-  if (existing !== undefined) return existing
-  const key = (await acme.crypto.createPrivateEcdsaKey('P-256')).toString()
-  await writeSecretFile(issuer.accountKeyFile, key)
-  return key
+/** A new account key (ECDSA P-256); the store saves it on first use. */
+/**
+ * acme-client retries a refused connection or a 5xx five times, 5 to 25 s apart, inside one
+ * request: an attempt against a CA that is down then takes over a minute and the state says
+ * "ordering" throughout. The manager's own backoff (renewal.ts, visible in the admin view)
+ * retries instead, and a request that hangs fails after 30 s.
+ */
+function ownRetries(): void {
+  const defaults = acme.axios.defaults as typeof acme.axios.defaults & {
+    acmeSettings?: { retryMaxAttempts?: number }
+  }
+  if (defaults.acmeSettings !== undefined) defaults.acmeSettings.retryMaxAttempts = 0
+  defaults.timeout = 30_000
+}
+
+export async function newAccountKey(): Promise<string> {
+  return (await acme.crypto.createPrivateEcdsaKey('P-256')).toString()
 }
 
 export async function createClient(issuer: ir.AcmeIssuer, key: string): Promise<acme.Client> {
@@ -47,4 +59,17 @@ export async function createClient(issuer: ir.AcmeIssuer, key: string): Promise<
     ...(issuer.email !== undefined ? { contact: [`mailto:${issuer.email}`] } : {}),
   })
   return client
+}
+
+/**
+ * acme-client 5.4 loses a network error (refused, reset, DNS, timeout): its response
+ * interceptor reads `response.config` of a response that does not exist and throws a TypeError
+ * instead. Say what happened.
+ */
+export function explainError(err: unknown, issuer: ir.AcmeIssuer): string {
+  const message = err instanceof Error ? err.message : String(err)
+  if (err instanceof TypeError && /reading 'config'/.test(message)) {
+    return `the ACME server ${issuer.directoryUrl} cannot be reached (no response)`
+  }
+  return message
 }

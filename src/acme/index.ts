@@ -5,3 +5,5 @@
 export { createAcmeManager, type AcmeManager, type CertificateStatus } from './manager.js'
 export { createMemoryChallengeStore, type ChallengeStore } from './challenge-store.js'
 export { ensurePlaceholders } from './placeholders.js'
+export { createAcmeStore, type AcmeStore } from './store/index.js'
+export { usesTlsAlpn01 } from './uses-tls-alpn.js'

@@ -43,13 +43,17 @@ export async function placeOrder(cert: ir.AcmeCertificate, deps: OrderDeps): Pro
       throw new Error(`the ACME server offers no ${type} challenge for ${name}`)
     }
     const keyAuthorization = await client.getChallengeKeyAuthorization(challenge)
-    await challenges.putHttp01(challenge.token, keyAuthorization)
+    if (type === 'tls-alpn-01') {
+      const [key, alpnCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization)
+      await challenges.putTlsAlpn01(name, { cert: alpnCert.toString(), key: key.toString() })
+    } else await challenges.putHttp01(challenge.token, keyAuthorization)
     try {
       await client.completeChallenge(challenge)
       await client.waitForValidStatus(challenge)
       log.info('acme challenge valid', { certificate: cert.id, name, type })
     } finally {
-      await challenges.deleteHttp01(challenge.token)
+      if (type === 'tls-alpn-01') await challenges.deleteTlsAlpn01(name)
+      else await challenges.deleteHttp01(challenge.token)
     }
   }
   const [key, csr] = await acme.crypto.createCsr(

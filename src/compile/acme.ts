@@ -51,7 +51,9 @@ export function compileAcme(resources: istio.ResourceSet): ir.AcmePlan | undefin
     const challenges: Record<string, ir.AcmeChallengeType> = {}
     for (const name of cert.spec.dnsNames) {
       const solver = config.solverFor(name, issuer.spec.acme.solvers)
-      if (solver !== undefined) challenges[name] = 'http-01'
+      if (solver !== undefined) {
+        challenges[name] = solver.http01 !== undefined ? 'http-01' : 'tls-alpn-01'
+      }
     }
     const algorithm = cert.spec.privateKey?.algorithm ?? 'ECDSA'
     certificates.push({

@@ -136,11 +136,19 @@ function pathNormalizationOf(
 }
 
 function compileRedis(r: istio.RedisSettingsSpec): ir.RedisStoreSettings {
-  const { commandTimeout, connectTimeout, leaseTtl, ...rest } = r
+  const { commandTimeout, connectTimeout, leaseTtl, acme, ...rest } = r
   return {
     ...rest,
+    ...(acme !== undefined ? { acme: compileRedisAcme(acme) } : {}),
     ...(leaseTtl !== undefined ? { leaseTtlMs: leaseTtl } : {}),
     ...(commandTimeout !== undefined ? { commandTimeoutMs: commandTimeout } : {}),
     ...(connectTimeout !== undefined ? { connectTimeoutMs: connectTimeout } : {}),
+  }
+}
+
+function compileRedisAcme(a: NonNullable<istio.RedisSettingsSpec['acme']>) {
+  return {
+    ...(a.encryptionKeyFile !== undefined ? { encryptionKeyFile: a.encryptionKeyFile } : {}),
+    ...(a.lockTtl !== undefined ? { lockTtlMs: a.lockTtl } : {}),
   }
 }

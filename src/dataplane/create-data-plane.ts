@@ -11,6 +11,7 @@ import type { DataPlane, PreparedChange } from './data-plane.js'
 import { createOutboundProxy, type PreparedOutbound } from './egress/outbound-proxy.js'
 import { createSniEgressSupport } from './egress/sni-egress.js'
 import type { AcmeChallengeResponder } from './http/acme-challenge.js'
+import type { AcmeAlpnResponder } from './tls/acme-alpn.js'
 import { createHttpHandler } from './http/handler.js'
 import type { OverloadSignal } from './http/overload-signal.js'
 import type { RateLimitDeps } from './http/rate-limit-policy.js'
@@ -40,6 +41,8 @@ export interface DataPlaneDeps {
   readonly acmeChallenges?: AcmeChallengeResponder
   /** Tracers for the snapshots' tracing plans; without it nothing is traced. */
   readonly tracing?: TracerSource
+  /** ACME tls-alpn-01 challenges, answered on TLS listeners from the ClientHello. */
+  readonly acmeAlpn?: AcmeAlpnResponder
 }
 
 interface Change extends PreparedChange {
@@ -76,6 +79,7 @@ export function createDataPlane(deps: DataPlaneDeps): DataPlane {
       observer: deps.observer,
       ...(deps.connections !== undefined ? { connections: deps.connections } : {}),
       pickEndpoint: (prepared, cluster) => prepared.clusters.get(cluster)?.pick(undefined),
+      ...(deps.acmeAlpn !== undefined ? { acmeAlpn: deps.acmeAlpn } : {}),
     }),
     sniEgress: createSniEgressSupport<PreparedSnapshot>({
       observer: deps.observer,

@@ -5,8 +5,8 @@
  * listener serves it like any other credential and rotates to a renewal without a restart.
  */
 
-/** tls-alpn-01 is to follow (see docs/acme.md). */
-export type AcmeChallengeType = 'http-01'
+/** tls-alpn-01 is a Portcullis extension (cert-manager has no such solver). */
+export type AcmeChallengeType = 'http-01' | 'tls-alpn-01'
 
 export interface AcmeIssuer {
   /** `ClusterIssuer/<name>` or `Issuer/<namespace>/<name>`. */

@@ -79,6 +79,13 @@ export interface RedisStoreSettings {
   readonly expectedReplicas?: number
   /** How long a crashed replica's connection-pool slots stay taken (leases, renewed at a third). */
   readonly leaseTtlMs?: number
+  /** ACME state shared through this Redis (docs/acme.md). */
+  readonly acme?: {
+    /** 32 bytes (base64 or hex) that seal private keys stored in Redis. */
+    readonly encryptionKeyFile?: string
+    /** How long an order lock outlives a replica that died holding it. */
+    readonly lockTtlMs?: number
+  }
 }
 
 /**

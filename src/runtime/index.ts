@@ -31,7 +31,7 @@ export {
   type OverloadMonitor,
   type OverloadState,
 } from './overload-monitor.js'
-export { createRuntimeView, type RuntimeView } from './runtime-view.js'
+export { createRuntimeView, type AcmeCertificateView, type RuntimeView } from './runtime-view.js'
 export {
   createSnapshotStore,
   type ActiveSnapshot,

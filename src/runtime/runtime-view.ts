@@ -23,6 +23,22 @@ export interface RuntimeView {
   reload(): Promise<ReloadOutcome>
   /** Recent egress destinations refused (denied) or let out without a ServiceEntry (observed). */
   egressObservations(kind: EgressObservationKind): EgressObservation[]
+  /** ACME Certificates as this replica sees them; [] without any. */
+  acmeCertificates?(): readonly AcmeCertificateView[]
+}
+
+/** One ACME Certificate's state (acme/ CertificateStatus), for the admin /certs view. */
+export interface AcmeCertificateView {
+  readonly certificate: string
+  readonly issuer: string
+  readonly dnsNames: readonly string[]
+  readonly state: string
+  readonly notAfter?: string
+  readonly serial?: string
+  readonly renewAt?: string
+  readonly nextAttempt?: string
+  readonly failures?: number
+  readonly lastError?: string
 }
 
 export function createRuntimeView(deps: {
@@ -32,8 +48,9 @@ export function createRuntimeView(deps: {
   readonly reloader: Pick<Reloader, 'reload'>
   readonly egress?: EgressObservationReader
   readonly overload?: { readonly isOverloaded: boolean }
+  readonly acme?: { list(): readonly AcmeCertificateView[] }
 }): RuntimeView {
-  const { snapshots, dataPlane, reloader, egress, overload } = deps
+  const { snapshots, dataPlane, reloader, egress, overload, acme } = deps
   const isOverloaded = (): boolean => overload?.isOverloaded === true
   return {
     snapshots,
@@ -44,5 +61,6 @@ export function createRuntimeView(deps: {
     clusters: () => dataPlane.clusters?.() ?? [],
     reload: () => reloader.reload('admin'),
     egressObservations: (kind) => egress?.list(kind) ?? [],
+    acmeCertificates: () => acme?.list() ?? [],
   }
 }

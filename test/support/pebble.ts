@@ -21,6 +21,8 @@ export interface Pebble {
   readonly directoryUrl: string
   /** PEM of the CA that signed pebble's own HTTPS listener (an Issuer's caBundle). */
   readonly listenerCa: string
+  readonly listenerCaKey: string
+  readonly acmePort: number
   readonly httpPort: number
   readonly tlsPort: number
   /** The root that issued certificates chain to (regenerated on every pebble start). */
@@ -36,6 +38,16 @@ export interface PebbleOptions {
   readonly tlsPort?: number
   /** EAB key ids → base64url HMAC keys; when set, EAB is required. */
   readonly eabKeys?: Readonly<Record<string, string>>
+  /** Lifetime of issued certificates, in seconds (pebble's certificateValidityPeriod). */
+  readonly certificateValiditySeconds?: number
+  /** Extra environment for pebble, e.g. PEBBLE_VA_SLEEPTIME. */
+  readonly env?: Readonly<Record<string, string>>
+  /** Names pebble refuses to order for (rejectedIdentifier): its `domainBlocklist`. */
+  readonly domainBlocklist?: readonly string[]
+  /** The ACME directory's port (default a free one): a restarted pebble keeps its address. */
+  readonly acmePort?: number
+  /** The listener's CA (default a new one): a restarted pebble keeps the trust it had. */
+  readonly listenerCa?: { readonly cert: string; readonly key: string }
 }
 
 function fetchText(url: string, ca: string): Promise<{ status: number; body: string }> {
@@ -61,10 +73,11 @@ function kill(proc: ChildProcess): Promise<void> {
 
 export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-pebble-'))
-  const [acmePort, mgmtPort, dnsPort, challMgmtPort, freeHttp, freeTls] = await freePorts(6)
+  const [freeAcme, mgmtPort, dnsPort, challMgmtPort, freeHttp, freeTls] = await freePorts(6)
+  const acmePort = options.acmePort ?? freeAcme!
   const httpPort = options.httpPort ?? freeHttp!
   const tlsPort = options.tlsPort ?? freeTls!
-  const ca = createCa('pebble listener test CA')
+  const ca = options.listenerCa ?? createCa('pebble listener test CA')
   const leaf = issueCertificate(ca, { hosts: ['127.0.0.1', 'localhost'] })
   writeFileSync(join(dir, 'cert.pem'), leaf.cert)
   writeFileSync(join(dir, 'key.pem'), leaf.key)
@@ -82,6 +95,12 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
         ocspResponderURL: '',
         externalAccountBindingRequired: eab !== undefined,
         ...(eab !== undefined ? { externalAccountMACKeys: eab } : {}),
+        ...(options.domainBlocklist !== undefined
+          ? { domainBlocklist: options.domainBlocklist }
+          : {}),
+        ...(options.certificateValiditySeconds !== undefined
+          ? { certificateValidityPeriod: options.certificateValiditySeconds }
+          : {}),
       },
     }),
   )
@@ -119,7 +138,12 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
     ['-config', join(dir, 'pebble.json'), '-dnsserver', `127.0.0.1:${dnsPort}`],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' },
+      env: {
+        ...process.env,
+        PEBBLE_VA_NOSLEEP: '1',
+        PEBBLE_WFE_NONCEREJECT: '0',
+        ...options.env,
+      },
     },
   )
   procs.push(pebble)
@@ -146,6 +170,8 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
   return {
     directoryUrl,
     listenerCa: ca.cert,
+    listenerCaKey: ca.key,
+    acmePort,
     httpPort,
     tlsPort,
     async issuingRoot() {

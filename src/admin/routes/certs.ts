@@ -1,14 +1,15 @@
 /**
  * GET /certs: every certificate the active snapshot uses (server certificates, client CAs,
  * upstream client certificates and CAs) with its subject, issuer, SANs, serial, validity and
- * days until expiry, read from the files now (so a renewed file shows at once). Text by
- * default; `?format=json` has Envoy's `certificates[].cert_chain[] / ca_cert[]` shape.
+ * days until expiry, read from the files now (so a renewed file shows at once), then each ACME
+ * Certificate's state (issuer, names, notAfter, next renewal, last error). Text by default;
+ * `?format=json` has Envoy's `certificates[].cert_chain[] / ca_cert[]` shape, plus `acme[]`.
  */
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
 import type * as ir from '../../ir/index.js'
-import type { RuntimeView } from '../../runtime/index.js'
+import type { AcmeCertificateView, RuntimeView } from '../../runtime/index.js'
 import { sendText, wantsJson } from './envoy-format.js'
 
 const DAY_MS = 86_400_000
@@ -44,8 +45,9 @@ export function registerCerts(app: FastifyInstance, runtime: RuntimeView): void 
         .flatMap((u) => readCerts(u.path, now)),
       ca_cert: list.filter((u) => u.kind === 'ca_cert').flatMap((u) => readCerts(u.path, now)),
     }))
-    if (wantsJson(req)) return { certificates }
-    const lines: string[] = []
+    const acme = runtime.acmeCertificates?.() ?? []
+    if (wantsJson(req)) return { certificates, ...(acme.length > 0 ? { acme } : {}) }
+    const lines: string[] = acme.map(acmeLine)
     for (const c of certificates) {
       for (const [kind, infos] of [
         ['cert_chain', c.cert_chain],
@@ -63,6 +65,23 @@ export function registerCerts(app: FastifyInstance, runtime: RuntimeView): void 
     }
     return sendText(reply, lines)
   })
+}
+
+/** An ACME Certificate: issuer, names, notAfter, next renewal, and the last error if any. */
+function acmeLine(c: AcmeCertificateView): string {
+  const fields = [
+    `acme::${c.certificate}`,
+    `issuer=${c.issuer}`,
+    `names=${c.dnsNames.join(',')}`,
+    `state=${c.state}`,
+    `serial=${c.serial?.toLowerCase() ?? '-'}`,
+    `not_after=${c.notAfter ?? '-'}`,
+    `renew_at=${c.renewAt ?? '-'}`,
+    `next_attempt=${c.nextAttempt ?? '-'}`,
+    `failures=${c.failures ?? 0}`,
+    `last_error=${c.lastError ?? '-'}`,
+  ]
+  return fields.join('::')
 }
 
 function certUses(snapshot: ir.Snapshot): CertUse[] {

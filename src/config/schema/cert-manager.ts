@@ -16,6 +16,7 @@ import {
   map,
   obj,
   partial,
+  noted,
   planned,
   req,
   str,
@@ -54,9 +55,9 @@ const solver = obj(
     selector: solverSelector,
     http01,
     /** Portcullis extension: answered on the TLS listener by `acme-tls/1` in the ClientHello. */
-    tlsAlpn01: planned(
+    tlsAlpn01: noted(
       obj({}, { name: 'ACMEChallengeSolverTLSALPN01' }),
-      'a Portcullis extension to come; use http01',
+      'Portcullis extension: answered on the TLS listener the CA validates on (443) when the ClientHello offers only acme-tls/1',
     ),
     dns01: kubernetesOnly(any('ACMEChallengeSolverDNS01'), DNS01),
   },

@@ -32,6 +32,13 @@ export const redisSettings = obj(
     connectTimeout: duration(),
     expectedReplicas: int({ min: 1, max: 10_000 }),
     leaseTtl: duration({ minMs: 30 }),
+    acme: obj(
+      {
+        encryptionKeyFile: str({ nonEmpty: true }),
+        lockTtl: duration({ minMs: 1000 }),
+      },
+      { name: 'RedisAcme' },
+    ),
   },
   {
     name: 'Redis',

@@ -24,8 +24,7 @@ export function solverFor(
   name: string,
   solvers: readonly AcmeSolverSpec[],
 ): AcmeSolverSpec | undefined {
-  // tlsAlpn01 is not implemented yet (reported by the schema), so only http01 solvers count.
-  const usable = solvers.filter((s) => s.http01 !== undefined)
+  const usable = solvers.filter((s) => s.http01 !== undefined || s.tlsAlpn01 !== undefined)
   return (
     usable.find((s) => s.selector?.dnsNames?.includes(name) === true) ??
     usable.find((s) => s.selector?.dnsZones?.some((z) => name === z || name.endsWith(`.${z}`))) ??
@@ -59,7 +58,7 @@ export function checkCertificates(set: ResourceSet, diags: Diagnostic[]): void {
           report(
             'PC1901',
             ['spec', 'dnsNames', i],
-            `no http01 solver of ${issuer.kind} ${issuer.metadata.name} selects "${name}"`,
+            `no http01 or tlsAlpn01 solver of ${issuer.kind} ${issuer.metadata.name} selects "${name}"`,
           )
         }
       })

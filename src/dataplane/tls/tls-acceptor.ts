@@ -16,6 +16,7 @@ import type { AcceptedConnection, ConnectionAcceptor } from '../listeners/index.
 import { L4Connection, type ConnectionSink } from '../record/connection-record.js'
 import { Details } from '../record/details.js'
 import { Flag } from '../record/flags.js'
+import { answerAcmeAlpn, isAcmeAlpnHello, type AcmeAlpnResponder } from './acme-alpn.js'
 import { MAX_HELLO_BYTES, parseClientHello } from './client-hello.js'
 import {
   createHandshakeFailureReporter,
@@ -42,6 +43,8 @@ export interface L4Deps<P> {
   readonly connections?: ConnectionObserver
   /** Proxied connections: one access-log line each and the istio_tcp_* metrics. */
   readonly observer?: ConnectionSink
+  /** ACME tls-alpn-01 challenges (acme-alpn.ts); needs the ClientHello peek below. */
+  readonly acmeAlpn?: AcmeAlpnResponder
 }
 
 /**
@@ -105,7 +108,11 @@ export function createTlsAcceptor<P>(
       return
     }
     const decision = decidePlan(current)
-    if (decision.native !== undefined && connectionPeekReason(socket) === undefined) {
+    if (
+      decision.native !== undefined &&
+      connectionPeekReason(socket) === undefined &&
+      deps.acmeAlpn?.wanted() !== true
+    ) {
       terminateNative(deps, at, prepared, current, decision.native, socket, deliver)
       return
     }
@@ -128,6 +135,10 @@ export function createTlsAcceptor<P>(
         return
       }
       const sni = result.hello.serverName
+      // tls-alpn-01 is chosen from the peeked ClientHello: keep the peek while a solver is set.
+      if (deps.acmeAlpn !== undefined && isAcmeAlpnHello(result.hello)) {
+        return answerAcmeAlpn(socket, buffered, sni, deps.acmeAlpn)
+      }
       const runtime = current.chains.select(sni)
       if (runtime === undefined) {
         failures.report({ listener, reason: 'unknown_sni', sni, client: peer(socket) })

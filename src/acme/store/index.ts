@@ -1,0 +1,5 @@
+export type { AcmeStore, OrderLock, StoredCertificate } from './types.js'
+export { createAcmeStore, DEFAULT_LOCK_TTL_MS } from './create.js'
+export { createDiskStore } from './disk.js'
+export { createRedisStore, type RedisStoreDeps } from './redis.js'
+export { createSealer, parseKey, sealerFromFile, type Sealer } from './sealed.js'
