@@ -5,7 +5,7 @@
  *
  * The native path keeps every TLS byte in C++: no JS stream wrapper per read and write, which is
  * what made handshakes and HTTPS keep-alive cost more than Node's own tls.Server (issue 16,
- * docs/adr/00XX-native-tls-path.md). The peek stays wherever something must be decided before a
+ * docs/adr/0019-native-tls-path.md). The peek stays wherever something must be decided before a
  * TLSSocket exists:
  *
  * - `passthrough`: a chain that does not terminate forwards the ClientHello bytes themselves.
