@@ -82,9 +82,11 @@ test('audit, suggest serviceentries, apply: the same traffic passes under enforc
     upstream: { dns: { servers: [dns.address] } },
   })
   t.after(() => dataPlane.drain(0))
+  // The snapshot the admin API serves (its /config_dump names the entries that exist already).
+  const snapshots = createSnapshotStore()
   const admin = createAdminApi(
     createRuntimeView({
-      snapshots: createSnapshotStore().view,
+      snapshots: snapshots.view,
       dataPlane,
       reloader: { reload: () => Promise.reject(new Error('not in this test')) },
       egress: observers.egress,
@@ -108,6 +110,7 @@ test('audit, suggest serviceentries, apply: the same traffic passes under enforc
   // Audit: both destinations pass and are recorded.
   const audit = load(gatewayConfig(proxyPort, 'audit'))
   dataPlane.activate(await dataPlane.prepare(audit.compiled.snapshot))
+  snapshots.swap(audit.compiled.snapshot, { sourceHash: 'audit', files: [], at: Date.now() })
   const audited = await traffic('audit')
   assert.equal(audited.status, 200)
   assert.match(audited.tunnel, /^HTTP\/1\.1 200 OK/)
