@@ -177,12 +177,15 @@ describe('workers: 2 without Redis', () => {
   test('every listener is served, and by both workers', async () => {
     for (const port of httpPorts) {
       seenPorts.length = 0
-      for (let i = 0; i < 8; i++) {
+      // The primary hands each new connection to a worker that is free to take it, so on a busy
+      // machine one worker can take several in a row: ask until both served (bounded).
+      let owners = ownersOf(seenPorts, workerPids)
+      for (let i = 0; i < 200 && (i < 8 || new Set(owners.values()).size < 2); i++) {
         const res = await fresh(`http://127.0.0.1:${port}/hello`)
         assert.equal(res.status, 200)
         assert.equal(res.body, 'ok')
+        if (i >= 7) owners = ownersOf(seenPorts, workerPids)
       }
-      const owners = ownersOf(seenPorts, workerPids)
       assert.deepEqual(
         new Set(owners.values()),
         new Set(workerPids),
