@@ -116,6 +116,8 @@ export class RequestContext implements MatchRequest {
   /** Stream idle: bytesSent + bytesReceived at the last check, and since when it stands still. */
   idleProgress = 0
   idleSinceMark = 0
+  /** Where stream-timeouts.ts holds this request in its list of watched ones; -1 when not. */
+  watchSlot = -1
   /** Body rate: time the gateway spent reading the body in this window, bytes at its start. */
   bodyWaitMs = 0
   bodyWindowStartBytes = 0

