@@ -92,10 +92,16 @@ function workdir(): string {
 }
 
 function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { ...process.env, ...extra }
-  for (const k of ['NODE_TEST_CONTEXT', 'http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY'])
-    delete e[k]
-  return e
+  // The test runner's context and any proxy of this machine would change what a command does.
+  const drop = new Set([
+    'NODE_TEST_CONTEXT',
+    'http_proxy',
+    'https_proxy',
+    'HTTP_PROXY',
+    'HTTPS_PROXY',
+  ])
+  const kept = Object.entries(process.env).filter(([k]) => !drop.has(k))
+  return { ...Object.fromEntries(kept), ...extra }
 }
 
 function sh(line: string, cwd: string, extra: Record<string, string> = {}) {
@@ -225,7 +231,9 @@ test('Quick start and Observability: the curls as printed, on gateway.yaml and t
     assert.match(run(3), /^HTTP\/1\.1 404 /)
     assert.ok(JSON.parse(run(4)), 'config_dump is JSON')
     assert.match(run(5), /^istio_requests_total\{/m)
-    await until('the access log lines', async () => /\/nope HTTP\/1\.1" 404 NR /.test(log))
+    await until('the access log lines', () =>
+      Promise.resolve(/\/nope HTTP\/1\.1" 404 NR /.test(log)),
+    )
     // The Observability block's line, field by field up to what varies per request.
     const printed = block(13).trim()
     const served = log.split('\n').find((l) => l.includes('"GET /api/anything?x=1 HTTP/1.1"'))
