@@ -85,7 +85,10 @@ export function prepareSnapshot(
       for (const vh of table.virtualHosts) {
         for (const r of vh.routes) {
           if (!routes.has(r.route)) {
-            routes.set(r.route, reusedOrPrepared(r.route, clusters, rateLimits.get(r.route.id), tracer))
+            routes.set(
+              r.route,
+              reusedOrPrepared(r.route, clusters, rateLimits.get(r.route.id), tracer),
+            )
           }
         }
       }
