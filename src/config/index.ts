@@ -4,7 +4,7 @@
  */
 import type { Diagnostic } from '../diag/index.js'
 import { assemble, parseFile, type LoadResult } from './assemble.js'
-import { collectFiles, readSource, type SourceFile } from './load.js'
+import { collectConfigFiles, readSource, type SourceFile } from './load.js'
 
 export type * from './types.js'
 export * as schema from './schema/index.js'
@@ -15,14 +15,7 @@ export type { LoadResult, ParsedFile } from './assemble.js'
 
 export function loadConfig(paths: readonly string[]): LoadResult {
   const diags: Diagnostic[] = []
-  const files = collectFiles(paths, diags)
-  if (files.length === 0 && diags.length === 0) {
-    diags.push({
-      code: 'PC1007',
-      severity: 'error',
-      message: `no .yaml or .yml files in ${paths.join(', ')}`,
-    })
-  }
+  const files = collectConfigFiles(paths, diags)
   const sources: SourceFile[] = []
   for (const f of files) {
     const s = readSource(f, diags)

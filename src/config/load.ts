@@ -37,7 +37,20 @@ function displayPath(p: string): string {
 }
 
 /** Expands the given paths to config files. Missing paths are diagnostics, not exceptions. */
-export function collectFiles(paths: readonly string[], diags: Diagnostic[]): string[] {
+/** The files `paths` name (a directory gives its `.yaml`/`.yml` files, sorted); PC1007 when none. */
+export function collectConfigFiles(paths: readonly string[], diags: Diagnostic[]): string[] {
+  const files = collectFiles(paths, diags)
+  if (files.length === 0 && diags.length === 0) {
+    diags.push({
+      code: 'PC1007',
+      severity: 'error',
+      message: `no .yaml or .yml files in ${paths.join(', ')}`,
+    })
+  }
+  return files
+}
+
+function collectFiles(paths: readonly string[], diags: Diagnostic[]): string[] {
   const out: string[] = []
   for (const p of paths) {
     let st

@@ -10,7 +10,7 @@ import { statSync } from 'node:fs'
 import type { Diagnostic } from '../diag/index.js'
 import { sha256Hex } from '../lib/index.js'
 import { assemble, parseFile, type LoadResult, type ParsedFile } from './assemble.js'
-import { collectFiles, readSource } from './load.js'
+import { collectConfigFiles, readSource } from './load.js'
 
 export interface ConfigLoader {
   readonly load: (paths: readonly string[]) => LoadResult
@@ -65,14 +65,7 @@ export function createConfigLoader(opts: ConfigLoaderOptions = {}): ConfigLoader
     },
     load: (paths) => {
       const diags: Diagnostic[] = []
-      const files = collectFiles(paths, diags)
-      if (files.length === 0 && diags.length === 0) {
-        diags.push({
-          code: 'PC1007',
-          severity: 'error',
-          message: `no .yaml or .yml files in ${paths.join(', ')}`,
-        })
-      }
+      const files = collectConfigFiles(paths, diags)
       const next = new Map<string, Entry>()
       const parsed: ParsedFile[] = []
       lastRead = []
