@@ -44,15 +44,3 @@ export function extractContext(headers: IncomingHttpHeaders): Context {
 export function injectContext(context: Context, headers: string[]): void {
   injector.inject(context, headers, listSetter)
 }
-
-/** Header names the gateway writes; an incoming value of any of them is replaced upstream. */
-export const PROPAGATION_HEADERS: readonly string[] = [
-  'traceparent',
-  'tracestate',
-  'b3',
-  'x-b3-traceid',
-  'x-b3-spanid',
-  'x-b3-parentspanid',
-  'x-b3-sampled',
-  'x-b3-flags',
-]

@@ -8,6 +8,7 @@
  * no tracer, so no route prepares these steps and requests pay nothing for tracing.
  */
 import type * as ir from '../../../ir/index.js'
+import { TRACE_CONTEXT_HEADERS } from '../../../lib/index.js'
 import type { RequestTracer } from '../../../observe/events.js'
 import type { RequestStep, StepInputs } from '../step.js'
 
@@ -60,17 +61,6 @@ function operationName(route: ir.HttpRoute): string | undefined {
   return first === undefined ? undefined : `${first.host}:${first.port}/*`
 }
 
-const TRACE_HEADERS = new Set([
-  'traceparent',
-  'tracestate',
-  'b3',
-  'x-b3-traceid',
-  'x-b3-spanid',
-  'x-b3-parentspanid',
-  'x-b3-sampled',
-  'x-b3-flags',
-])
-
 /** The client's trace headers go; the gateway's span is the upstream's parent. */
 function dropTraceHeaders(headers: string[]): void {
   let w = 0
@@ -78,7 +68,8 @@ function dropTraceHeaders(headers: string[]): void {
     const name = headers[r]!
     const c = name.charCodeAt(0) | 0x20
     // Only names starting with b, t or x can be trace headers: most are skipped on one compare.
-    if ((c === 0x62 || c === 0x74 || c === 0x78) && TRACE_HEADERS.has(name.toLowerCase())) continue
+    if ((c === 0x62 || c === 0x74 || c === 0x78) && TRACE_CONTEXT_HEADERS.has(name.toLowerCase()))
+      continue
     headers[w++] = name
     headers[w++] = headers[r + 1]!
   }
