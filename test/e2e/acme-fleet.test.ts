@@ -10,7 +10,6 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { connect } from 'node:tls'
 import { startPebble, type Pebble } from '../support/pebble.js'
 import { startRedisServer, type RedisServer } from '../support/redis-server.js'
 import {
@@ -18,30 +17,9 @@ import {
   type RoundRobinForwarder,
 } from '../support/round-robin-forwarder.js'
 import { freePorts, gatewayConfigDoc, startGateway, type GatewayProcess } from './harness/index.js'
+import { verifiedSerial, poll } from '../support/acme-probes.js'
 
 const LOCK_TTL_MS = 4000
-
-function verifiedSerial(port: number, host: string, ca: string): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port, servername: host, ca }, () => {
-      const serial = socket.getPeerX509Certificate()?.serialNumber
-      socket.destroy()
-      resolve(serial)
-    })
-    socket.setTimeout(3000, () => socket.destroy(new Error('timeout')))
-    socket.on('error', () => resolve(undefined))
-  })
-}
-
-async function poll<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await probe()
-    if (v !== undefined) return v
-    if (Date.now() > deadline) throw new Error('not within the deadline')
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
 
 interface Fleet {
   readonly gateways: GatewayProcess[]

@@ -8,35 +8,13 @@ import { execFile } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { connect } from 'node:tls'
 import { startPebble, type Pebble } from '../support/pebble.js'
 import { freePorts, gatewayConfigDoc, startGateway, type GatewayProcess } from './harness/index.js'
+import { verifiedSerial, poll } from '../support/acme-probes.js'
 
 const HOST = 'www.acme.test'
 
 /** The peer certificate's serial when it verifies against `ca`, else undefined. */
-function verifiedSerial(port: number, ca: string): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port, servername: HOST, ca }, () => {
-      const serial = socket.getPeerX509Certificate()?.serialNumber
-      socket.destroy()
-      resolve(serial)
-    })
-    socket.setTimeout(3000, () => socket.destroy(new Error('timeout')))
-    socket.on('error', () => resolve(undefined))
-  })
-}
-
-async function poll<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await probe()
-    if (v !== undefined) return v
-    if (Date.now() > deadline) throw new Error('not within the deadline')
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
-
 function curl(args: string[]): Promise<{ code: number; stdout: string }> {
   return new Promise((resolve) => {
     execFile('curl', args, { timeout: 15_000 }, (err, stdout) =>
@@ -115,7 +93,7 @@ describe('ACME http-01 with one replica (pebble)', () => {
   test('serves a pebble-issued certificate on the TLS listener without a restart', async () => {
     await gw.waitForLine(/acme certificate issued/, 60_000)
     const root = await pebble.issuingRoot()
-    const serial = await poll(() => verifiedSerial(httpsPort, root), 10_000)
+    const serial = await poll(() => verifiedSerial(httpsPort, HOST, root), 10_000)
     const installed = new X509Certificate(
       // The certificate the gateway wrote into the credential directory is the one served.
       (await import('node:fs')).readFileSync(join(gw.dir, 'certs', 'www-tls', 'tls.crt')),

@@ -8,6 +8,7 @@ import { connect } from 'node:tls'
 import { PLACEHOLDER_ISSUER } from '../../src/acme/placeholder.js'
 import { startPebble, type Pebble } from '../support/pebble.js'
 import { freePorts, gatewayConfigDoc, startGateway, type GatewayProcess } from './harness/index.js'
+import { poll } from '../support/acme-probes.js'
 
 const HOST = 'www.outage.test'
 
@@ -33,16 +34,6 @@ function served(
     socket.setTimeout(3000, () => socket.destroy(new Error('timeout')))
     socket.on('error', () => resolve(undefined))
   })
-}
-
-async function poll<T>(probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await probe()
-    if (v !== undefined) return v
-    if (Date.now() > deadline) throw new Error('not within the deadline')
-    await new Promise((r) => setTimeout(r, 100))
-  }
 }
 
 interface AcmeView {

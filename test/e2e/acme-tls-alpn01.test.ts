@@ -4,23 +4,11 @@
 // certificate on the same listener, verified with pebble's root.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { connect } from 'node:tls'
 import { startPebble, type Pebble } from '../support/pebble.js'
 import { freePorts, gatewayConfigDoc, startGateway, type GatewayProcess } from './harness/index.js'
+import { verifiedSerial } from '../support/acme-probes.js'
 
 const HOST = 'www.alpn.test'
-
-function verifiedSerial(port: number, ca: string): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port, servername: HOST, ca }, () => {
-      const serial = socket.getPeerX509Certificate()?.serialNumber
-      socket.destroy()
-      resolve(serial)
-    })
-    socket.setTimeout(3000, () => socket.destroy(new Error('timeout')))
-    socket.on('error', () => resolve(undefined))
-  })
-}
 
 describe('ACME tls-alpn-01 with one replica (pebble)', () => {
   let pebble: Pebble
@@ -82,7 +70,7 @@ spec:
     const deadline = Date.now() + 10_000
     let serial: string | undefined
     while (serial === undefined && Date.now() < deadline)
-      serial = await verifiedSerial(pebble.tlsPort, root)
+      serial = await verifiedSerial(pebble.tlsPort, HOST, root)
     process.stdout.write(`# tls-alpn-01: served serial ${serial}, orders ${pebble.orders()}\n`)
     assert.ok(serial !== undefined)
     assert.equal(pebble.orders(), 1)
