@@ -87,9 +87,13 @@ function fresh(
   })
 }
 
-/** Local TCP port → socket inode, from /proc/net/tcp{,6} (IPv4 loopback here). */
-function inodesByLocalPort(): Map<number, string> {
-  const out = new Map<number, string>()
+/**
+ * Local TCP port → inodes of the sockets open to `remotePort`, from /proc/net/tcp{,6}. A port can
+ * show up in several rows (a TIME_WAIT row from an earlier connection has inode 0, and the same
+ * source port may be in use towards another destination), so every live row is kept.
+ */
+function inodesByLocalPort(remotePort: number): Map<number, Set<string>> {
+  const out = new Map<number, Set<string>>()
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text: string
     try {
@@ -100,9 +104,15 @@ function inodesByLocalPort(): Map<number, string> {
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/)
       const local = cols[1]
+      const remote = cols[2]
       const inode = cols[9]
-      if (local === undefined || inode === undefined) continue
-      out.set(parseInt(local.split(':')[1] ?? '0', 16), inode)
+      if (local === undefined || remote === undefined || inode === undefined || inode === '0')
+        continue
+      if (parseInt(remote.split(':')[1] ?? '0', 16) !== remotePort) continue
+      const port = parseInt(local.split(':')[1] ?? '0', 16)
+      const set = out.get(port) ?? new Set<string>()
+      set.add(inode)
+      out.set(port, set)
     }
   }
   return out
@@ -123,13 +133,17 @@ function socketInodes(pid: number): Set<string> {
 }
 
 /** Which worker pid owns each upstream-facing source port. */
-function ownersOf(ports: readonly number[], pids: readonly number[]): Map<number, number> {
-  const inodes = inodesByLocalPort()
+function ownersOf(
+  ports: readonly number[],
+  pids: readonly number[],
+  upstreamPort: number,
+): Map<number, number> {
+  const inodes = inodesByLocalPort(upstreamPort)
   const held = pids.map((pid) => ({ pid, inodes: socketInodes(pid) }))
   const owners = new Map<number, number>()
   for (const port of ports) {
-    const inode = inodes.get(port)
-    const owner = held.find((h) => inode !== undefined && h.inodes.has(inode))
+    const live = [...(inodes.get(port) ?? [])]
+    const owner = held.find((h) => live.some((inode) => h.inodes.has(inode)))
     if (owner !== undefined) owners.set(port, owner.pid)
   }
   return owners
@@ -179,12 +193,12 @@ describe('workers: 2 without Redis', () => {
       seenPorts.length = 0
       // The primary hands each new connection to a worker that is free to take it, so on a busy
       // machine one worker can take several in a row: ask until both served (bounded).
-      let owners = ownersOf(seenPorts, workerPids)
+      let owners = ownersOf(seenPorts, workerPids, upstreamPort)
       for (let i = 0; i < 200 && (i < 8 || new Set(owners.values()).size < 2); i++) {
         const res = await fresh(`http://127.0.0.1:${port}/hello`)
         assert.equal(res.status, 200)
         assert.equal(res.body, 'ok')
-        if (i >= 7) owners = ownersOf(seenPorts, workerPids)
+        if (i >= 7) owners = ownersOf(seenPorts, workerPids, upstreamPort)
       }
       assert.deepEqual(
         new Set(owners.values()),
