@@ -40,7 +40,9 @@ runLimitContract('redis cluster', () => {
     manualTime: false,
     // Exactness cases: a generous timeout keeps a loaded machine from triggering the fallback.
     makeStore: () =>
-      createLimitStore({ redis: { cluster: nodes, keyPrefix, commandTimeout: 2000 } }),
+      createLimitStore({
+        redis: { cluster: nodes, keyPrefix, commandTimeout: 10_000, connectTimeout: 5000 },
+      }),
     advance: (ms: number) => sleep(ms),
   })
 })

@@ -43,7 +43,9 @@ runLimitContract('redis store', () => {
     // A generous timeout: these cases are about exactness, and on a loaded machine a 50 ms
     // timeout would hand some decisions to the local fallback (the fault cases below use 50 ms).
     makeStore: () =>
-      createLimitStore({ redis: { url: contractServer.url, keyPrefix, commandTimeout: 2000 } }),
+      createLimitStore({
+        redis: { url: contractServer.url, keyPrefix, commandTimeout: 10_000, connectTimeout: 5000 },
+      }),
     advance: (ms: number) => sleep(ms),
   })
 })

@@ -221,7 +221,6 @@ spec:
         'certs/api/tls.key': server.key,
         'certs/api/ca.crt': ca.cert,
       },
-      readyTimeoutMs: 30_000,
     })
   })
 

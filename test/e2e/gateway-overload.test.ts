@@ -59,7 +59,6 @@ spec:
     // The recommended bound (200ms) is what this test starves the process past.
     gw = await startGateway({
       yaml: config(['  overload:', '    maxEventLoopDelay: 200ms']),
-      readyTimeoutMs: 30_000,
     })
   })
 

@@ -301,7 +301,6 @@ spec:
 `,
       ),
       files: { 'certs/smuggle/tls.crt': cert.cert, 'certs/smuggle/tls.key': cert.key },
-      readyTimeoutMs: 30_000,
     })
   })
 

@@ -162,7 +162,7 @@ spec:
       ]),
       route('sticky', 'sticky'),
     )
-    gw = await startGateway({ yaml: baseYaml, readyTimeoutMs: 30_000 })
+    gw = await startGateway({ yaml: baseYaml })
   })
 
   after(async () => {

@@ -91,7 +91,6 @@ spec:
   targetRefs: [{ kind: VirtualService, name: limited }]
   rules: [{ by: ['header:x-run'], limit: { requests: 1, unit: hour } }]`,
       ),
-      readyTimeoutMs: 30_000,
     })
   })
 

@@ -63,7 +63,7 @@ async function setUp(t: TestContext): Promise<Setup> {
   const up = await startUpstream({ name: 'slow' })
   t.after(() => up.close())
   const ports = { gatewayPort: gatewayPort!, readinessPort: readinessPort!, upstreamPort: up.port }
-  const gw = await startGateway({ yaml: configDocs(ports), readyTimeoutMs: 30_000 })
+  const gw = await startGateway({ yaml: configDocs(ports) })
   t.after(() => gw.cleanup())
   return { gw, up, ...ports }
 }

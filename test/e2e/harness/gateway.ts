@@ -247,7 +247,9 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayPr
 
   const waitForLine = (
     pattern: RegExp,
-    timeoutMs = 5000,
+    // Deadlines, not delays: a line that comes returns at once, and on a machine at load 10+
+    // a cold `tsx` start alone can take several seconds.
+    timeoutMs = 15_000,
     lineOpts: WaitForLineOptions = {},
   ): Promise<string> => {
     const since = lineOpts.since ?? 0
@@ -283,7 +285,7 @@ export async function startGateway(opts: StartGatewayOptions): Promise<GatewayPr
     })
   }
 
-  const waitForReady = async (timeoutMs = opts.readyTimeoutMs ?? 20_000): Promise<void> => {
+  const waitForReady = async (timeoutMs = opts.readyTimeoutMs ?? 60_000): Promise<void> => {
     if (!readinessPort) throw new Error('waitForReady: the gateway has no readiness port')
     const deadline = Date.now() + timeoutMs
     let last = 'no answer yet'
