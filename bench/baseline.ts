@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { TargetResult } from './report.js'
+import { median, pairsByRound } from './rounds.js'
 
 export interface Baseline {
   /** The entry point to run (`<dist>/main.js`). */
@@ -57,25 +58,41 @@ function run(program: string, args: string[], cwd: string): string {
   return r.stdout
 }
 
-/** Current / baseline, for the HTTP and HTTPS keep-alive targets measured in this run. */
+/**
+ * Current / baseline, for the HTTP and HTTPS keep-alive targets measured in this run: one line
+ * per round, and with several rounds their median and range.
+ */
 export function formatBaselineRatios(results: TargetResult[]): string[] {
   const pairs = [
     ['portcullis', 'baseline'],
     ['portcullis-https', 'baseline-https'],
   ] as const
   const lines: string[] = []
+  // % of one core / (requests/s) x 10 000 = CPU microseconds per request.
+  const cpuUs = (r: TargetResult): number =>
+    (10_000 * (r.cpuPercent ?? Number.NaN)) / (r.load?.requestsPerSecond ?? Number.NaN)
   for (const [current, base] of pairs) {
-    const a = results.find((r) => r.target === current)
-    const b = results.find((r) => r.target === base)
-    if (!a?.load || !b?.load) continue
-    // % of one core / (requests/s) x 10 000 = CPU microseconds per request.
-    const cpuUs = (r: TargetResult): number =>
-      (10_000 * (r.cpuPercent ?? Number.NaN)) / r.load!.requestsPerSecond
-    const throughput = a.load.requestsPerSecond / b.load.requestsPerSecond
-    lines.push(
-      `${current} / ${base}: throughput ${throughput.toFixed(3)}, CPU per request ` +
-        `${(cpuUs(a) / cpuUs(b)).toFixed(3)} (${cpuUs(a).toFixed(0)} vs ${cpuUs(b).toFixed(0)} CPU-µs)`,
-    )
+    const rounds = pairsByRound(results, current, base)
+    const cpuRatios: number[] = []
+    const throughputs: number[] = []
+    for (const { round, a, b } of rounds) {
+      const throughput = a.load!.requestsPerSecond / b.load!.requestsPerSecond
+      const cpu = cpuUs(a) / cpuUs(b)
+      cpuRatios.push(cpu)
+      throughputs.push(throughput)
+      const tag = rounds.length > 1 ? ` (round ${round})` : ''
+      lines.push(
+        `${current} / ${base}${tag}: throughput ${throughput.toFixed(3)}, CPU per request ` +
+          `${cpu.toFixed(3)} (${cpuUs(a).toFixed(0)} vs ${cpuUs(b).toFixed(0)} CPU-µs)`,
+      )
+    }
+    if (rounds.length > 1) {
+      lines.push(
+        `${current} / ${base}, median of ${rounds.length} rounds: throughput ` +
+          `${median(throughputs).toFixed(3)}, CPU per request ${median(cpuRatios).toFixed(3)} ` +
+          `(range ${Math.min(...cpuRatios).toFixed(3)}–${Math.max(...cpuRatios).toFixed(3)})`,
+      )
+    }
   }
   return lines
 }

@@ -49,6 +49,10 @@ export interface BenchOptions {
   // A second build measured as the baseline targets: a dist directory, or a git ref to build.
   baselineDist?: string
   baselineRef?: string
+  // Rounds over the target list: with several, targets alternate (a, b, a, b, ...), so a slow
+  // patch of the machine hits both sides of a comparison, and ratios are reported per round and
+  // as their median.
+  repeat: number
 }
 
 /** Targets that also get the fixed-rate run: the limit's added latency at a given load. */
@@ -82,6 +86,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --proxy-rate=<rps>  fixed rate of ${FIXED_LOAD_TARGETS.join(', ')} (BENCH_PROXY_RATE, default 300)
   --baseline-ref=<ref>   build this git ref and measure it as baseline, baseline-https (BENCH_BASELINE_REF)
   --baseline-dist=<dir>  measure this built dist/ as baseline, baseline-https (BENCH_BASELINE_DIST)
+  --repeat=<n>        run the target list n times, interleaved; ratios per round and their median (BENCH_REPEAT, default 1)
 Portcullis runs from dist/ when it exists: run \`npm run build\` first for representative numbers.`
 
 function positive(name: string, raw: string): number {
@@ -109,6 +114,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     'proxy-rate',
     'baseline-ref',
     'baseline-dist',
+    'repeat',
     'help',
   ]
   for (const name of flags.keys()) {
@@ -151,6 +157,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     noPin: flags.has('no-pin') || env['BENCH_NO_PIN'] === '1',
     rate: Math.max(0, Math.round(Number(pick('rate', 'BENCH_RATE', '2000')) || 0)),
     proxyRate: Math.round(positive('proxy-rate', pick('proxy-rate', 'BENCH_PROXY_RATE', '300'))),
+    repeat: Math.round(positive('repeat', pick('repeat', 'BENCH_REPEAT', '1'))),
   }
 }
 

@@ -17,6 +17,8 @@ export interface TargetResult {
   idleRssMb?: number
   /** Set when the measured run itself was at a fixed rate (requests/s offered). */
   offeredRate?: number
+  /** Which pass over the target list (from 1) this is, with --repeat. */
+  round: number
   error?: string
 }
 
@@ -39,9 +41,10 @@ export function formatTable(results: TargetResult[]): string {
     'idle MB',
   ]
   const rows = results.map((r) => {
-    if (!r.load) return [r.target, 'FAILED', '', '', '', '', '', '', '', '', '']
+    const label = r.round > 1 ? `${r.target} #${r.round}` : r.target
+    if (!r.load) return [label, 'FAILED', '', '', '', '', '', '', '', '', '']
     return [
-      r.target,
+      label,
       fixed(r.load.requestsPerSecond, 0),
       fixed(r.load.latencyP50Ms, 1),
       fixed(r.load.latencyP99Ms, 1),

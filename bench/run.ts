@@ -409,8 +409,9 @@ async function main(): Promise<number> {
   }
 
   const results: TargetResult[] = []
-  for (const target of opts.only) {
-    const result: TargetResult = { target, description: DESCRIPTIONS[target] }
+  const rounds = Array.from({ length: opts.repeat }, (_, i) => i + 1)
+  for (const [round, target] of rounds.flatMap((n) => opts.only.map((t) => [n, t] as const))) {
+    const result: TargetResult = { target, description: DESCRIPTIONS[target], round }
     results.push(result)
     let running: Running | undefined
     try {
@@ -450,7 +451,8 @@ async function main(): Promise<number> {
       if (rss !== undefined) result.rssMb = rss
       const peak = peakRssMegabytes(running.pid)
       if (peak !== undefined) result.peakRssMb = peak
-      console.log(`${target}: ${result.load.requestsPerSecond.toFixed(0)} req/s`)
+      const label = round > 1 ? `${target} #${round}` : target
+      console.log(`${label}: ${result.load.requestsPerSecond.toFixed(0)} req/s`)
       if (opts.rate > 0 && FIXED_RATE_TARGETS.includes(target)) {
         const fixed = await runLoad({
           url: running.url,
