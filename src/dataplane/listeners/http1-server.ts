@@ -49,10 +49,10 @@ export function createHttp1Server<P>(
   httpServer.on('checkContinue', onRequestEvent)
   httpServer.on('checkExpectation', onRequestEvent)
   httpServer.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    contain(state, socket, 'connect', () => onConnect(state, req, socket, head))
+    contain(state, socket, 'connect', () => onConnect(state, { req, socket, head }))
   })
   httpServer.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    contain(state, socket, 'upgrade', () => onUpgrade(state, req, socket, head))
+    contain(state, socket, 'upgrade', () => onUpgrade(state, { req, socket, head }))
   })
   httpServer.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     contain(state, socket, 'clientError', () => onClientError(state, err, socket))

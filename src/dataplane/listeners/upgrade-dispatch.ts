@@ -3,23 +3,16 @@
  * exists): admitted like any request — client certificate, request guard (h2c stays refused),
  * 421 Host/SNI — then the handler's tunnel, which owns the socket from here.
  */
-import type { IncomingMessage } from 'node:http'
-import type { Socket } from 'node:net'
-import { connectionOf, ignore, type ListenerState } from './connection-registry.js'
-import { describeRequest, rawReply, recordRejection } from './local-reply.js'
+import type { ListenerState } from './connection-registry.js'
 import type { Rejection } from './rejections.js'
 import { admitRequest, http1Guard } from './request-admission.js'
+import { refuseHandedOver, takeOver, type HandedOver } from './socket-handover.js'
 
 const UPGRADE_REFUSED: Rejection = Object.freeze({ status: 403, details: 'upgrade_failed' })
 
-export function onUpgrade<P>(
-  state: ListenerState<P>,
-  req: IncomingMessage,
-  socket: Socket,
-  head: Buffer,
-): void {
-  socket.on('error', ignore)
-  const conn = connectionOf(socket)
+export function onUpgrade<P>(state: ListenerState<P>, handedOver: HandedOver): void {
+  const { req, socket, head } = handedOver
+  const conn = takeOver(socket)
   const view = state.view
   const upgrade = state.hooks.handler.upgrade
   if (conn === undefined || view === undefined || conn.closing) {
@@ -27,28 +20,14 @@ export function onUpgrade<P>(
     return
   }
   const accepted = conn.accepted
+  const listener = accepted?.context ?? state.context
   const rejection =
     admitRequest(view, accepted, req, http1Guard) ??
     (upgrade === undefined ? UPGRADE_REFUSED : undefined)
   if (rejection !== undefined || upgrade === undefined) {
     conn.closing = true
-    const replyHeaders = view.replyHeaders
-    const refused = rejection ?? UPGRADE_REFUSED
-    socket.end(rawReply(refused.status, replyHeaders))
-    recordRejection(
-      state.hooks.observer,
-      accepted?.context ?? state.context,
-      socket,
-      describeRequest(req),
-      refused,
-      replyHeaders.headers,
-    )
+    refuseHandedOver(state, listener, handedOver, rejection ?? UPGRADE_REFUSED, view.replyHeaders)
     return
   }
-  try {
-    upgrade(req, socket, head, view.prepared, accepted?.context ?? state.context)
-  } catch (err) {
-    state.hooks.log.error('upgrade handler threw', { listener: state.context.id, err })
-    socket.destroy()
-  }
+  upgrade(req, socket, head, view.prepared, listener)
 }

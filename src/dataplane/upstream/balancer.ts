@@ -28,9 +28,9 @@ export function createBalancer(
 ): Balancer {
   switch (lb?.kind) {
     case 'LEAST_REQUEST':
-      return new LeastRequestBalancer(endpoints)
+      return new ChoosingBalancer(endpoints, leastRequest)
     case 'RANDOM':
-      return new RandomBalancer(endpoints)
+      return new ChoosingBalancer(endpoints, weightedPick)
     case 'CONSISTENT_HASH':
       return new RingHashBalancer(endpoints)
     default:
@@ -87,35 +87,30 @@ class RoundRobinBalancer implements Balancer {
   }
 }
 
-class RandomBalancer implements Balancer {
-  constructor(readonly endpoints: readonly UpstreamEndpoint[]) {}
+/** A balancer with no state of its own: it chooses among the candidates of each pick. */
+class ChoosingBalancer implements Balancer {
+  constructor(
+    readonly endpoints: readonly UpstreamEndpoint[],
+    private readonly choose: (c: readonly UpstreamEndpoint[]) => UpstreamEndpoint | undefined,
+  ) {}
 
   pick(
     _hash: number | undefined,
     tried: readonly UpstreamEndpoint[] | undefined,
     now: number,
   ): UpstreamEndpoint | undefined {
-    return weightedPick(candidates(this.endpoints, tried, now))
+    return this.choose(candidates(this.endpoints, tried, now))
   }
 }
 
 /** Envoy's LEAST_REQUEST: the power of two random choices, the one with fewer active requests. */
-class LeastRequestBalancer implements Balancer {
-  constructor(readonly endpoints: readonly UpstreamEndpoint[]) {}
-
-  pick(
-    _hash: number | undefined,
-    tried: readonly UpstreamEndpoint[] | undefined,
-    now: number,
-  ): UpstreamEndpoint | undefined {
-    const c = candidates(this.endpoints, tried, now)
-    if (c.length <= 1) return c[0]
-    const a = c[Math.floor(Math.random() * c.length)]!
-    let b = c[Math.floor(Math.random() * c.length)]!
-    if (b === a) b = c[(c.indexOf(a) + 1) % c.length]!
-    // Weights scale the load each endpoint is expected to carry.
-    return a.active / a.weight <= b.active / b.weight ? a : b
-  }
+function leastRequest(c: readonly UpstreamEndpoint[]): UpstreamEndpoint | undefined {
+  if (c.length <= 1) return c[0]
+  const a = c[Math.floor(Math.random() * c.length)]!
+  let b = c[Math.floor(Math.random() * c.length)]!
+  if (b === a) b = c[(c.indexOf(a) + 1) % c.length]!
+  // Weights scale the load each endpoint is expected to carry.
+  return a.active / a.weight <= b.active / b.weight ? a : b
 }
 
 /**
