@@ -6,6 +6,7 @@ import type * as ir from '../ir/index.js'
 // edge refuses healthy traffic. 200ms is the bound docs/limits.md recommends.
 export const DEFAULT_OVERLOAD: ir.OverloadSettings = {
   maxEventLoopDelayMs: 0,
+  maxActiveRequests: 0,
   retryAfterSeconds: 1,
 }
 
@@ -98,6 +99,7 @@ export function compileSettings(config: istio.GatewayConfig | undefined): ir.Gat
     ...(s.workers !== undefined ? { workers: s.workers } : {}),
     overload: {
       maxEventLoopDelayMs: s.overload?.maxEventLoopDelay ?? DEFAULT_OVERLOAD.maxEventLoopDelayMs,
+      maxActiveRequests: s.overload?.maxActiveRequests ?? DEFAULT_OVERLOAD.maxActiveRequests,
       retryAfterSeconds: Math.ceil(
         (s.overload?.retryAfter ?? DEFAULT_OVERLOAD.retryAfterSeconds * 1000) / 1000,
       ),

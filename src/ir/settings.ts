@@ -104,6 +104,8 @@ export type ForwardClientCertDetails =
 export interface OverloadSettings {
   /** Event-loop delay that counts as overloaded; 0 turns the guard off. */
   readonly maxEventLoopDelayMs: number
+  /** Requests in progress (per process) at which the next one is shed; 0: no cap. */
+  readonly maxActiveRequests: number
   /** Whole seconds sent in `Retry-After` on a shed request. */
   readonly retryAfterSeconds: number
 }

@@ -36,7 +36,10 @@ async function waitFor(done: () => boolean, deadlineMs: number): Promise<void> {
 
 test('a loop that keeps lagging is overloaded, then recovers by itself', async () => {
   const { lines, log } = recordingLogger()
-  const monitor = createOverloadMonitor({ maxEventLoopDelayMs: 100, retryAfterSeconds: 2 }, log)
+  const monitor = createOverloadMonitor(
+    { maxEventLoopDelayMs: 100, retryAfterSeconds: 2, maxActiveRequests: 0 },
+    log,
+  )
   try {
     assert.equal(monitor.state.isOverloaded, false)
     assert.equal(monitor.state.retryAfter, '2')
@@ -54,7 +57,7 @@ test('a loop that keeps lagging is overloaded, then recovers by itself', async (
 
 test('a single stall is not overload', async () => {
   const monitor = createOverloadMonitor(
-    { maxEventLoopDelayMs: 300, retryAfterSeconds: 1 },
+    { maxEventLoopDelayMs: 300, retryAfterSeconds: 1, maxActiveRequests: 0 },
     createLogger({ write: () => undefined }),
   )
   try {
@@ -72,18 +75,18 @@ test('a single stall is not overload', async () => {
 
 test('maxEventLoopDelay 0 turns the guard off; a reload can turn it on and off', async () => {
   const monitor = createOverloadMonitor(
-    { maxEventLoopDelayMs: 0, retryAfterSeconds: 1 },
+    { maxEventLoopDelayMs: 0, retryAfterSeconds: 1, maxActiveRequests: 0 },
     createLogger({ write: () => undefined }),
   )
   try {
     await lagUntil(() => monitor.state.isOverloaded, 250, WINDOW_MS * 6)
     assert.equal(monitor.state.isOverloaded, false)
     assert.equal(monitor.lastDelayMs, 0)
-    monitor.configure({ maxEventLoopDelayMs: 100, retryAfterSeconds: 3 })
+    monitor.configure({ maxEventLoopDelayMs: 100, retryAfterSeconds: 3, maxActiveRequests: 0 })
     assert.equal(monitor.state.retryAfter, '3')
     await lagUntil(() => monitor.state.isOverloaded, 250, 15_000)
     assert.equal(monitor.state.isOverloaded, true)
-    monitor.configure({ maxEventLoopDelayMs: 0, retryAfterSeconds: 3 })
+    monitor.configure({ maxEventLoopDelayMs: 0, retryAfterSeconds: 3, maxActiveRequests: 0 })
     assert.equal(monitor.state.isOverloaded, false, 'turning it off admits at once')
   } finally {
     await monitor.close()

@@ -27,6 +27,9 @@ const SAMPLE_MS = 20
 export interface OverloadState {
   readonly isOverloaded: boolean
   readonly retryAfter: string
+  readonly maxActiveRequests: number
+  /** Kept by the request path alone (requests admitted under the cap, in progress). */
+  activeRequests: number
 }
 
 export interface OverloadMonitor extends ReloadParticipant {
@@ -40,13 +43,20 @@ export interface OverloadMonitor extends ReloadParticipant {
 interface Mutable {
   isOverloaded: boolean
   retryAfter: string
+  maxActiveRequests: number
+  activeRequests: number
 }
 
 export function createOverloadMonitor(
   settings: ir.OverloadSettings | undefined,
   log: Logger,
 ): OverloadMonitor {
-  const state: Mutable = { isOverloaded: false, retryAfter: '1' }
+  const state: Mutable = {
+    isOverloaded: false,
+    retryAfter: '1',
+    maxActiveRequests: 0,
+    activeRequests: 0,
+  }
   let boundMs = 0
   let timer: NodeJS.Timeout | undefined
   let hot = 0
@@ -103,6 +113,8 @@ export function createOverloadMonitor(
 
   const configure = (s: ir.OverloadSettings | undefined): void => {
     state.retryAfter = String(s?.retryAfterSeconds ?? 1)
+    // The count is the request path's; a request admitted before a cap existed is not in it.
+    state.maxActiveRequests = s?.maxActiveRequests ?? 0
     const next = s?.maxEventLoopDelayMs ?? 0
     if (next === boundMs) return
     boundMs = next

@@ -199,6 +199,10 @@ export const gatewayConfigSpec = obj(
           duration({ minMs: 0 }),
           'default 0s (off); 200ms recommended at the edge: while the event loop lags beyond it new requests get 503 OM and readiness is 503',
         ),
+        maxActiveRequests: noted(
+          int({ min: 0 }),
+          'default 0 (no cap); requests in progress in one process (each worker) at which a new request gets 503 OM at once, so that under overload the excess is refused fast instead of queueing (docs/hardening.md)',
+        ),
         retryAfter: noted(
           duration({ minMs: 1000 }),
           'default 1s; the Retry-After of a shed request, in whole seconds (rounded up)',

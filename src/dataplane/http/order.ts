@@ -9,8 +9,8 @@
  * Before the route is known, for every request (runRequestSteps below):
  *  1. context      request id and start time first, so every outcome is logged with them
  *                  (handler.ts / upgrade.ts build it)
- *  2. overload     before routing (it costs one flag read): while the event loop lags, 503 OM
- *                  with Retry-After
+ *  2. overload     before routing (it costs one flag read): while the event loop lags, or at
+ *                  maxActiveRequests requests in progress, 503 OM with Retry-After
  *  3. virtual-host Host picks the virtual host (exact, longest wildcard, *); none is 404 NR
  *                  (or the egress allowlist on egress.httpPorts listeners)
  *  4. require-tls  httpsRedirect covers the whole virtual host, before any route: 301 to https
@@ -119,10 +119,19 @@ export function runEgressRequest(ctx: RequestContext, site: EgressSite): void {
   if (vhost !== undefined) runVirtualHost(ctx, vhost)
 }
 
-/** While the event loop lags, 503 OM before any routing (it costs one flag read). */
+/**
+ * While the event loop lags, or while maxActiveRequests requests are in progress, 503 OM before
+ * any routing (a flag read, and with the cap a comparison). A request the cap admits counts
+ * until its holds are released.
+ */
 function isShed(ctx: RequestContext): boolean {
   const overload = ctx.env.overload
-  if (overload === undefined || !overload.isOverloaded) return false
+  if (overload === undefined) return false
+  const cap = overload.maxActiveRequests
+  if (!overload.isOverloaded && (cap === 0 || overload.activeRequests < cap)) {
+    if (cap !== 0) ctx.holds.countActive(overload)
+    return false
+  }
   shedOverloaded(ctx, overload)
   return true
 }

@@ -3,11 +3,13 @@
  * way the request ends (response done, local reply, client gone, upstream reset, timeout, a
  * listener rejecting it, drain): the circuit-breaker slot and the retries it holds there, the
  * ticket under connection-pool limits shared with other replicas (its Redis leases), the route
- * timer, the one waiting timer (fault delay or retry backoff) and the upstream attempt in flight.
+ * timer, the one waiting timer (fault delay or retry backoff), the upstream attempt in flight and
+ * the request's place under the overload guard's cap on requests in progress.
  * The request's close handler calls release(); nothing else decrements a counter.
  */
 import type { ClusterRuntime } from '../upstream/cluster-runtime.js'
 import type { AdmitCallback, PoolTicket } from '../upstream/shared-pool-limits.js'
+import type { OverloadSignal } from './overload-signal.js'
 
 /** Why the gateway ends an upstream attempt itself. */
 export type CancelReason = 'retry' | 'route-timeout' | 'per-try-timeout' | 'downstream'
@@ -28,6 +30,8 @@ export class RequestHolds {
   #ticket: PoolTicket | undefined = undefined
   #routeTimer: NodeJS.Timeout | undefined = undefined
   #waitTimer: NodeJS.Timeout | undefined = undefined
+  /** The guard whose active-request count includes this request. */
+  #activeUnder: OverloadSignal | undefined = undefined
   #released = false
   /** The upstream attempt in flight, cancelled if the request ends before it does. */
   attempt: InFlightAttempt | undefined = undefined
@@ -37,6 +41,13 @@ export class RequestHolds {
     if (this.#released || !cluster.admit()) return false
     this.#breaker = cluster
     return true
+  }
+
+  /** Counts the request as in progress under the guard's cap until release. */
+  countActive(guard: OverloadSignal): void {
+    if (this.#released || this.#activeUnder !== undefined) return
+    guard.activeRequests++
+    this.#activeUnder = guard
   }
 
   get admittedBy(): ClusterRuntime | undefined {
@@ -105,5 +116,8 @@ export class RequestHolds {
     }
     this.#ticket?.release()
     this.#ticket = undefined
+    const guard = this.#activeUnder
+    this.#activeUnder = undefined
+    if (guard !== undefined) guard.activeRequests--
   }
 }
