@@ -207,6 +207,14 @@ export async function bindHttpListener<P>(
   }
 }
 
+/**
+ * The accept queue asked for: the kernel caps it at net.core.somaxconn, so this is that value,
+ * as Envoy's listeners use it. Node's default (511) overflows when a thousand clients connect at
+ * once to a busy process: the dropped SYNs are retried after 1, 3 and 7 s and surface as client
+ * timeouts instead of answers.
+ */
+const LISTEN_BACKLOG = 65_535
+
 function listen(server: NetServer, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => {
@@ -219,6 +227,6 @@ function listen(server: NetServer, host: string, port: number): Promise<void> {
     }
     server.once('error', onError)
     server.once('listening', onListening)
-    server.listen({ host, port })
+    server.listen({ host, port, backlog: LISTEN_BACKLOG })
   })
 }
