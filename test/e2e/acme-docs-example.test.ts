@@ -69,3 +69,27 @@ test('the docs/acme.md Kubernetes commands run as printed; the fleet GatewayConf
     lockTtlMs: 30_000,
   })
 })
+
+test('the docs/acme.md external account binding block compiles into the issuer', () => {
+  const md = readFileSync(join(REPO_ROOT, 'docs', 'acme.md'), 'utf8')
+  const example = /<!-- acme-example:start -->\s*```yaml\n([\s\S]*?)```/.exec(md)?.[1]
+  const eab = /<!-- acme-eab-example:start -->\s*```yaml\n([\s\S]*?)```/.exec(md)?.[1]
+  assert.ok(example !== undefined && eab !== undefined, 'docs/acme.md has both blocks')
+  // Indented under the ClusterIssuer's acme, after its email.
+  const at = '    email: ops@example.com\n'
+  assert.ok(example.includes(at))
+  const indented = eab
+    .trimEnd()
+    .split('\n')
+    .map((l) => `    ${l}\n`)
+    .join('')
+  const loaded = loadConfigText({ 'gateway.yaml': example.replace(at, at + indented) })
+  assert.deepEqual(
+    loaded.diagnostics.map((d) => d.code),
+    [],
+  )
+  const compiled = compile(loaded.resources)
+  const binding = compiled.snapshot.acme?.certificates[0]?.issuer.externalAccountBinding
+  assert.equal(binding?.keyId, 'kid-1')
+  assert.equal(binding?.hmacKeyFile, join('certs', 'zerossl-eab', 'secret'))
+})
