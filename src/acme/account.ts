@@ -20,7 +20,6 @@ export function trustIssuers(issuers: readonly ir.AcmeIssuer[]): void {
   acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, ...bundles] })
 }
 
-/** A new account key (ECDSA P-256); the store saves it on first use. */
 /**
  * acme-client retries a refused connection or a 5xx five times, 5 to 25 s apart, inside one
  * request: an attempt against a CA that is down then takes over a minute and the state says
@@ -35,6 +34,7 @@ function ownRetries(): void {
   defaults.timeout = 30_000
 }
 
+/** A new account key (ECDSA P-256); the store saves it on first use. */
 export async function newAccountKey(): Promise<string> {
   return (await acme.crypto.createPrivateEcdsaKey('P-256')).toString()
 }
@@ -54,11 +54,30 @@ export async function createClient(issuer: ir.AcmeIssuer, key: string): Promise<
       ? { externalAccountBinding: { kid: eab.keyId, hmacKey: hmacKey.trim() } }
       : {}),
   })
-  await client.createAccount({
-    termsOfServiceAgreed: true,
-    ...(issuer.email !== undefined ? { contact: [`mailto:${issuer.email}`] } : {}),
-  })
+  try {
+    await client.createAccount({
+      termsOfServiceAgreed: true,
+      ...(issuer.email !== undefined ? { contact: [`mailto:${issuer.email}`] } : {}),
+    })
+  } catch (err) {
+    throw eab !== undefined ? refusedBinding(err, eab) : err
+  }
   return client
+}
+
+/**
+ * The CA's own words for a bad binding are about JWS and MACs ("error in cryptographic
+ * primitive"): say which key id and which file the operator has to check. A network error
+ * stays as it is (explainError says the server cannot be reached).
+ */
+function refusedBinding(
+  err: unknown,
+  eab: NonNullable<ir.AcmeIssuer['externalAccountBinding']>,
+): unknown {
+  if (!(err instanceof Error) || err instanceof TypeError) return err
+  return new Error(
+    `the ACME server refused the account with external account binding keyID=${eab.keyId} (HMAC key from ${eab.hmacKeyFile}): ${err.message}`,
+  )
 }
 
 /**

@@ -4,6 +4,10 @@
 // server (or outbound) ports, the readiness probe is the config's readiness endpoint, the grace
 // period covers preStop + drainTimeout, TLS Secrets are mounted where credentialName reads, the
 // ConfigMap is mounted where the container's -c points, and its gateway.yaml passes validate.
+// With ACME Certificates (overlays/acme): the certs directory is writable and no Secret hides the
+// credential the gateway writes, the encryption key Secret is mounted where
+// redis.acme.encryptionKeyFile reads it, and the CA's http-01 request on Service port 80 reaches
+// an HTTP server of the config.
 /* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return --
    rendered manifests are untyped YAML here; kubernetes-models is what checks their shape. */
 import { describe, test } from 'node:test'
@@ -20,7 +24,7 @@ import { parseAllDocuments } from 'yaml'
 import { createCa, issueCertificate } from '../../src/cli/cert-forge.js'
 import { REPO_ROOT } from '../e2e/harness/index.js'
 
-const OVERLAYS = ['ingress', 'egress', 'shared-limits']
+const OVERLAYS = ['ingress', 'egress', 'shared-limits', 'acme']
 const hasKubectl = spawnSync('kubectl', ['version', '--client']).status === 0
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -152,11 +156,17 @@ describe(
           `grace ${pod.spec.terminationGracePeriodSeconds}s > preStop ${sleepMs / 1000}s + drainTimeout ${drain}s`,
         )
 
-        // TLS Secrets mounted at certsDir/<credentialName>.
+        // TLS Secrets mounted at certsDir/<credentialName>; the ACME encryption key's elsewhere.
+        const acmeKeyFile = gc.redis?.acme?.encryptionKeyFile as string | undefined
+        let acmeKeySecret: Obj
         const secrets: string[] = []
         for (const m of container.volumeMounts as Obj[]) {
           const v = pod.spec.volumes.find((x: Obj) => x.name === m.name)
           if (v.secret === undefined) continue
+          if (acmeKeyFile !== undefined && m.mountPath === dirname(acmeKeyFile)) {
+            acmeKeySecret = v.secret
+            continue
+          }
           assert.equal(m.mountPath, `${gc.certsDir}/${v.secret.secretName}`)
           secrets.push(v.secret.secretName)
         }
@@ -205,7 +215,36 @@ describe(
             'other pods may only reach the gateway',
           )
         }
-        if (overlay === 'shared-limits') {
+        const certificates = docs.filter((d) => d.kind === 'Certificate')
+        if (certificates.length > 0) {
+          const certsMount = container.volumeMounts.find((m: Obj) => m.mountPath === gc.certsDir)
+          assert.ok(certsMount && certsMount.readOnly !== true, 'the certs directory is writable')
+          const certsVolume = pod.spec.volumes.find((v: Obj) => v.name === certsMount.name)
+          assert.ok(certsVolume.emptyDir, 'the certs directory is an emptyDir (Redis holds state)')
+          const credentials = docs
+            .filter((d) => d.kind === 'Gateway')
+            .flatMap((d) => d.spec.servers.map((x: Obj) => x.tls?.credentialName))
+          for (const c of certificates) {
+            assert.ok(credentials.includes(c.spec.secretName), `${c.spec.secretName} is served`)
+            assert.ok(!secrets.includes(c.spec.secretName), `no Secret hides ${c.spec.secretName}`)
+          }
+          assert.ok(acmeKeySecret, `a Secret mounted at ${dirname(acmeKeyFile ?? '?')}`)
+          const keyName = acmeKeyFile!.slice(dirname(acmeKeyFile!).length + 1)
+          assert.ok(
+            acmeKeySecret.items === undefined ||
+              acmeKeySecret.items.some((i: Obj) => i.path === keyName),
+            `the Secret provides ${keyName}`,
+          )
+          // http-01: the CA asks on port 80; the Service sends it to a plain HTTP server.
+          const http80 = service.spec.ports.find((p: Obj) => p.port === 80)
+          const httpServers = docs
+            .filter((d) => d.kind === 'Gateway')
+            .flatMap((d) => d.spec.servers)
+            .filter((x: Obj) => x.port.protocol === 'HTTP')
+            .map((x: Obj) => x.port.number)
+          assert.ok(http80 && httpServers.includes(http80.targetPort), 'port 80 → an HTTP server')
+        }
+        if (gc.redis !== undefined) {
           const redis = of('Service', 'portcullis-redis')
           const url = new URL(gc.redis.url as string)
           assert.equal(url.hostname, redis.metadata.name)

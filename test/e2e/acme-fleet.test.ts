@@ -1,7 +1,9 @@
-// Three gateway processes sharing one Redis, against a real pebble whose http-01 validation port
-// is a round-robin TCP forwarder in front of the three: only the replica holding the order lock
-// orders (pebble sees one order), the CA's request is answered by a replica that did not place
-// it (the forwarder starts at the next one), and every replica serves the same certificate.
+// Three gateway processes sharing one Redis, against a real pebble whose validation port is a
+// round-robin TCP forwarder in front of the three (http-01: pebble's httpPort to their HTTP
+// listeners; tls-alpn-01: pebble's tlsPort to their TLS listeners): only the replica holding the
+// order lock orders (pebble sees one order), the CA's request is answered by a replica that did
+// not place it (the forwarder starts at the next one), and every replica serves the same
+// certificate.
 // Killing the lock holder mid-order: another replica takes the lease once it expires and
 // finishes the certificate.
 import { after, before, describe, test } from 'node:test'
@@ -21,6 +23,8 @@ import { verifiedSerial, poll } from '../support/acme-probes.js'
 
 const LOCK_TTL_MS = 4000
 
+type Challenge = 'http-01' | 'tls-alpn-01'
+
 interface Fleet {
   readonly gateways: GatewayProcess[]
   readonly httpsPorts: number[]
@@ -39,6 +43,7 @@ function replicaYaml(o: {
   httpsPort: number
   readinessPort: number
   adminPort: number
+  challenge: Challenge
 }): string {
   const caBundle = Buffer.from(o.pebble.listenerCa).toString('base64')
   return `${gatewayConfigDoc({
@@ -87,7 +92,7 @@ spec:
     caBundle: ${caBundle}
     privateKeySecretRef: {name: pebble-account}
     solvers:
-    - http01: {}
+    - ${o.challenge === 'http-01' ? 'http01' : 'tlsAlpn01'}: {}
 ---
 apiVersion: cert-manager.io/v1
 kind: Certificate
@@ -100,7 +105,7 @@ spec:
 `
 }
 
-/** Three replicas behind a held forwarder on pebble's validation port. */
+/** Three replicas behind a held forwarder on pebble's validation port for `challenge`. */
 async function startFleet(
   pebble: Pebble,
   redis: RedisServer,
@@ -108,13 +113,17 @@ async function startFleet(
   prefix: string,
   host: string,
   forwarderPort: number,
+  challenge: Challenge = 'http-01',
 ): Promise<Fleet> {
   const ports = await freePorts(12)
   const httpPorts = ports.slice(0, 3)
   const httpsPorts = ports.slice(3, 6)
   const readiness = ports.slice(6, 9)
   const adminPorts = ports.slice(9, 12)
-  const forwarder = await startRoundRobinForwarder(httpPorts, forwarderPort)
+  const forwarder = await startRoundRobinForwarder(
+    challenge === 'http-01' ? httpPorts : httpsPorts,
+    forwarderPort,
+  )
   forwarder.hold()
   const settled = await Promise.allSettled(
     [0, 1, 2].map((i) =>
@@ -131,6 +140,7 @@ async function startFleet(
           httpsPort: httpsPorts[i]!,
           readinessPort: readiness[i]!,
           adminPort: adminPorts[i]!,
+          challenge,
         }),
       }),
     ),
@@ -275,5 +285,44 @@ describe('ACME with three replicas and one Redis (pebble)', () => {
     assert.equal(pebble.orders() - ordersBefore, 2, 'the abandoned order and the finished one')
     const line = survivors[successor]!.output.find((l) => /acme order lock acquired/.test(l.line))
     assert.match(line?.line ?? '', / fence=2\b/, 'the successor holds the second lease')
+  })
+
+  test('tls-alpn-01: one order; another replica answers on its TLS listener; all serve it', async (t) => {
+    const host = 'alpn.fleet.test'
+    const ordersBefore = pebble.orders()
+    const fleet = await startFleet(
+      pebble,
+      redis,
+      keyFile,
+      'alpn:',
+      host,
+      pebble.tlsPort,
+      'tls-alpn-01',
+    )
+    t.after(() => fleet.cleanup())
+    const holder = await holderWhenReady(fleet)
+    fleet.forwarder.release((holder + 1) % 3)
+    await fleet.gateways[holder]!.waitForLine(/acme certificate issued/, 60_000)
+    const root = await pebble.issuingRoot()
+    const serials = await Promise.all(
+      fleet.httpsPorts.map((port) => poll(() => verifiedSerial(port, host, root), 30_000)),
+    )
+    const validations = fleet.forwarder.log
+    process.stdout.write(
+      `# fleet tls-alpn-01: holder=${holder} serials=${serials.join(',')} orders=${pebble.orders() - ordersBefore} validations on replicas ${validations.map((v) => v.backend).join(',')}\n`,
+    )
+    assert.equal(new Set(serials).size, 1, 'every replica serves the same certificate')
+    assert.equal(pebble.orders() - ordersBefore, 1, 'pebble saw exactly one order')
+    // Every connection on pebble's tlsPort is the CA's: a TLS handshake (record type 22).
+    assert.ok(validations.length >= 1)
+    for (const v of validations) assert.equal(v.head.charCodeAt(0), 0x16)
+    assert.notEqual(validations[0]!.backend, holder, 'a replica that did not order answered')
+    assert.ok(new Set(validations.map((v) => v.backend)).size >= Math.min(3, validations.length))
+    const valid = fleet.gateways[holder]!.output.find((l) => /acme challenge valid/.test(l.line))
+    assert.match(valid?.line ?? '', /type=tls-alpn-01/)
+    fleet.gateways.forEach((g, i) => {
+      assert.equal(countLines(g, /acme order created/), i === holder ? 1 : 0)
+      if (i !== holder) assert.equal(countLines(g, /acme certificate installed/), 1)
+    })
   })
 })
