@@ -101,3 +101,63 @@ test('the upstream gets the gateway span as parent; the receiver gets the span',
   assert.equal(local.tags['http.status_code'], '204')
   assert.equal(local.tags['upstream_cluster'], '-')
 })
+
+test('an unsampled request without trace context: a fresh context upstream with sampled=0, nothing exported', async (t) => {
+  const up = await startUpstream(t, 'u')
+  const otlp = await startOtlpReceiver()
+  t.after(() => otlp.close())
+  const tracing = createTracing({ delayMs: 10 })
+  t.after(() => tracing.shutdown())
+  const c = cluster('svc.example.com', [{ port: up.port }])
+  const snap = snapshot({
+    virtualHosts: [vhost(['*'], [route('fwd', forward(destination(c)))])],
+    clusters: [c],
+  })
+  const plan: ir.TracingPlan = {
+    providers: [
+      {
+        kind: 'opentelemetry',
+        name: 'otel',
+        url: `http://127.0.0.1:${otlp.port}/v1/traces`,
+        timeoutMs: 2000,
+        headers: {},
+      },
+    ],
+    samplingPercent: 0,
+    customTags: [],
+    serviceName: 'edge',
+    source: 'istio-system/mesh-default',
+  }
+  const gw = await startGateway(t, { ...snap, tracing: plan }, { tracing })
+  const http = client(t)
+  const traceIds = new Set<string>()
+  for (let i = 0; i < 3; i++) {
+    const res = await http.get(`${gw.url}/a`, { headers: { host: 'svc.example.com' } })
+    assert.equal(res.statusCode, 200)
+    await res.body.text()
+    const seen = up.seen[i]!
+    const names = seen.rawHeaders.filter((_, j) => j % 2 === 0).map((n) => n.toLowerCase())
+    for (const name of ['traceparent', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-sampled']) {
+      assert.equal(names.filter((n) => n === name).length, 1, name)
+    }
+    assert.equal(seen.rawHeaders.at(-2), 'x-envoy-attempt-count')
+    const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-00$/.exec(String(seen.headers['traceparent']))
+    assert.ok(m, `traceparent ${String(seen.headers['traceparent'])}`)
+    assert.notEqual(m[1], '0'.repeat(32))
+    assert.notEqual(m[2], '0'.repeat(16))
+    assert.equal(seen.headers['x-b3-traceid'], m[1])
+    assert.equal(seen.headers['x-b3-spanid'], m[2])
+    assert.equal(seen.headers['x-b3-sampled'], '0')
+    assert.equal(seen.headers['tracestate'], undefined)
+    traceIds.add(m[1]!)
+  }
+  assert.equal(traceIds.size, 3, 'each request starts its own trace')
+  // A sampled request after them is exported, and it is the only span the receiver gets.
+  const sampled = await http.get(`${gw.url}/b`, {
+    headers: { host: 'svc.example.com', traceparent: `00-${TRACE}-${PARENT}-01` },
+  })
+  await sampled.body.text()
+  const spans = await otlp.waitForSpans(1)
+  assert.equal(spans.length, 1)
+  assert.equal(spans[0]!.parentId, PARENT)
+})

@@ -2,20 +2,27 @@
  * One snapshot's tracer: the RequestTracer the trace steps call. A span per request, SERVER
  * kind, named as Istio's route decorator names it, with the tags Envoy and Istio put on a
  * gateway span. An unsampled request gets a non-recording span: its context is still
- * propagated (sampled=0 upstream), and no tag is computed for it.
+ * propagated (sampled=0 upstream), and no tag is computed for it; an unsampled request that
+ * brought no trace context gets UnsampledRootSpan, which does not touch the SDK at all.
  */
 import { hostname } from 'node:os'
+import type { IncomingHttpHeaders } from 'node:http'
 import {
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
+  isSpanContextValid as isValidSpanContext,
   trace,
+  type Context,
   type Span,
+  type SpanContext,
   type Tracer,
 } from '@opentelemetry/api'
 import type * as ir from '../../ir/index.js'
 import type { RequestRecord, RequestSpan, RequestTracer, TracedRequest } from '../events.js'
+import { TRACE_CONTEXT_HEADERS } from '../../lib/index.js'
 import { extractContext, injectContext } from './propagation.js'
+import { UnsampledRootSpan } from './unsampled-root.js'
 
 /** Envoy's node id shape for a gateway (`router~<ip>~<id>~<domain>`), without a pod to name. */
 export const NODE_ID = `router~${hostname()}~portcullis`
@@ -41,18 +48,41 @@ export function createRequestTracer(tracer: Tracer, plan: ir.TracingPlan): Reque
       if (v !== undefined) fixed[t.tag] = v
     } else headerTags.push({ tag: t.tag, name: t.name, defaultValue: t.defaultValue })
   }
+  const ratio = plan.samplingPercent / 100
+  const startSpan = (request: TracedRequest, operation: string, parent: Context): RequestSpan => {
+    const span = tracer.startSpan(
+      operation,
+      { kind: SpanKind.SERVER, startTime: request.startTime },
+      parent,
+    )
+    if (span.isRecording()) tagStart(span, request, fixed, headerTags)
+    return new TracedSpan(span, request.startTime)
+  }
   return {
     start(request: TracedRequest, operation: string): RequestSpan {
-      const parent = extractContext(request.req.headers)
-      const span = tracer.startSpan(
-        operation,
-        { kind: SpanKind.SERVER, startTime: request.startTime },
-        parent,
-      )
-      if (span.isRecording()) tagStart(span, request, fixed, headerTags)
-      return new TracedSpan(span, request.startTime)
+      const headers = request.req.headers
+      if (hasTraceContext(headers)) {
+        const parent = extractContext(headers)
+        // A valid parent decides, sampled or not (the SDK's ParentBased sampler).
+        if (isSpanContextValid(trace.getSpanContext(parent))) {
+          return startSpan(request, operation, parent)
+        }
+      }
+      // A root: the sampling percentage decides here, so an unsampled root never reaches the
+      // SDK (whose root sampler is AlwaysOn for the roots sampled here).
+      if (!(Math.random() < ratio)) return new UnsampledRootSpan()
+      return startSpan(request, operation, ROOT_CONTEXT)
     },
   }
+}
+
+function hasTraceContext(headers: IncomingHttpHeaders): boolean {
+  for (const name of TRACE_CONTEXT_HEADERS) if (headers[name] !== undefined) return true
+  return false
+}
+
+function isSpanContextValid(context: SpanContext | undefined): boolean {
+  return context !== undefined && isValidSpanContext(context)
 }
 
 function tagStart(

@@ -7,9 +7,9 @@
  * period, so spans of requests still running on its snapshot are exported rather than lost.
  */
 import {
+  AlwaysOnSampler,
   BasicTracerProvider,
   ParentBasedSampler,
-  TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base'
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base'
 import { ZipkinExporter } from '@opentelemetry/exporter-zipkin'
@@ -76,10 +76,9 @@ export function createTracing(options: TracingOptions = {}): Tracing {
     )
     const provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ 'service.name': plan.serviceName }),
-      // A sampled (or unsampled) parent decides, as Envoy does; otherwise the percentage.
-      sampler: new ParentBasedSampler({
-        root: new TraceIdRatioBasedSampler(plan.samplingPercent / 100),
-      }),
+      // A sampled (or unsampled) parent decides, as Envoy does. A root span reaches the SDK
+      // only once the request tracer has sampled it by the percentage (request-tracer.ts).
+      sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
       spanProcessors: processors,
     })
     return { provider, retireTimer: undefined }

@@ -1,0 +1,65 @@
+/**
+ * The span of a request that arrived without trace context and was not sampled: most requests
+ * at an edge gateway. It records nothing and never reaches the SDK, but its context is still
+ * propagated (`sampled=0`), with the same headers OpenTelemetry's propagators write for an
+ * unsampled span, so the services behind the gateway join the trace without sampling it.
+ *
+ * Ids come from a pool of random bytes refilled in blocks (one randomFillSync per 170 requests),
+ * not from a generator per id: this path is what every unsampled request pays.
+ */
+import { randomFillSync } from 'node:crypto'
+import type { RequestSpan } from '../events.js'
+
+const POOL_BYTES = 4096
+/** 16 bytes of trace id and 8 of span id per request. */
+const ID_BYTES = 24
+const pool = Buffer.allocUnsafe(POOL_BYTES)
+let offset = POOL_BYTES
+
+function takeIds(): { traceId: string; spanId: string } {
+  if (offset + ID_BYTES > POOL_BYTES) {
+    randomFillSync(pool)
+    offset = 0
+  }
+  const at = offset
+  offset += ID_BYTES
+  // An all-zero id is invalid; 2^-64 per span id, 2^-128 per trace id: replace it, never send it.
+  const traceId = pool.toString('hex', at, at + 16)
+  const spanId = pool.toString('hex', at + 16, at + ID_BYTES)
+  return {
+    traceId: traceId === ZERO_TRACE ? '0'.repeat(31) + '1' : traceId,
+    spanId: spanId === ZERO_SPAN ? '0'.repeat(15) + '1' : spanId,
+  }
+}
+
+const ZERO_TRACE = '0'.repeat(32)
+const ZERO_SPAN = '0'.repeat(16)
+
+export class UnsampledRootSpan implements RequestSpan {
+  readonly traceId: string
+  readonly spanId: string
+
+  constructor() {
+    const ids = takeIds()
+    this.traceId = ids.traceId
+    this.spanId = ids.spanId
+  }
+
+  /** W3C then B3 multi-header, as propagation.ts's injector writes them for an unsampled span. */
+  inject(headers: string[]): void {
+    headers.push(
+      'traceparent',
+      `00-${this.traceId}-${this.spanId}-00`,
+      'x-b3-traceid',
+      this.traceId,
+      'x-b3-spanid',
+      this.spanId,
+      'x-b3-sampled',
+      '0',
+    )
+  }
+
+  end(): void {
+    // Nothing was recorded and nothing is exported.
+  }
+}
