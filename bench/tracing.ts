@@ -6,6 +6,7 @@ import { startOtlpReceiver } from '../test/support/otlp-receiver.js'
 import type { SpanReceiver } from '../test/support/span-receiver.js'
 import type { Target } from './options.js'
 import { cpuMicrosPerRequest, type TargetResult } from './report.js'
+import { median, pairsByRound } from './rounds.js'
 
 export const TRACING_DESCRIPTIONS = {
   'portcullis-tracing-unsampled':
@@ -46,21 +47,37 @@ const PAIRS: readonly (readonly [Target, number])[] = [
   ['portcullis-tracing-sampled', 3],
 ]
 
-/** CPU per request of each tracing target against `portcullis`, with the issue's bound. */
+/**
+ * CPU per request of each tracing target against `portcullis` in the same round, with the
+ * issue's bound; with several rounds, also their median.
+ */
 export function formatTracingCost(results: TargetResult[]): string[] {
-  const base = results.find((r) => r.target === 'portcullis')
-  const a = base ? cpuMicrosPerRequest(base) : undefined
-  if (a === undefined) return []
   const lines: string[] = []
   for (const [target, bound] of PAIRS) {
-    const r = results.find((x) => x.target === target)
-    const b = r ? cpuMicrosPerRequest(r) : undefined
-    if (b === undefined) continue
-    const pct = ((b - a) / a) * 100
-    lines.push(
-      `${target}: gateway CPU per request ${b >= a ? '+' : ''}${(b - a).toFixed(1)} µs ` +
-        `(${a.toFixed(1)} → ${b.toFixed(1)}, ${pct >= 0 ? '+' : ''}${pct.toFixed(1)} %; bound +${bound} %)`,
-    )
+    const rounds = pairsByRound(results, target, 'portcullis')
+    const pcts: number[] = []
+    for (const { round, a: traced, b: base } of rounds) {
+      const a = cpuMicrosPerRequest(base)
+      const b = cpuMicrosPerRequest(traced)
+      if (a === undefined || b === undefined) continue
+      const pct = ((b - a) / a) * 100
+      pcts.push(pct)
+      const tag = rounds.length > 1 ? ` (round ${round})` : ''
+      lines.push(
+        `${target}${tag}: gateway CPU per request ${b >= a ? '+' : ''}${(b - a).toFixed(1)} µs ` +
+          `(${a.toFixed(1)} → ${b.toFixed(1)}, ${signed(pct)} %; bound +${bound} %)`,
+      )
+    }
+    if (pcts.length > 1) {
+      lines.push(
+        `${target}, median of ${pcts.length} rounds: ${signed(median(pcts))} % ` +
+          `(range ${signed(Math.min(...pcts))} to ${signed(Math.max(...pcts))} %; bound +${bound} %)`,
+      )
+    }
   }
   return lines
+}
+
+function signed(pct: number): string {
+  return `${pct >= 0 ? '+' : ''}${pct.toFixed(1)}`
 }
