@@ -21,11 +21,11 @@ function takeIds(): { traceId: string; spanId: string } {
     randomFillSync(pool)
     offset = 0
   }
-  const at = offset
+  const hex = pool.toString('hex', offset, offset + ID_BYTES)
   offset += ID_BYTES
-  // An all-zero id is invalid; 2^-64 per span id, 2^-128 per trace id: replace it, never send it.
-  const traceId = pool.toString('hex', at, at + 16)
-  const spanId = pool.toString('hex', at + 16, at + ID_BYTES)
+  const traceId = hex.slice(0, 32)
+  const spanId = hex.slice(32)
+  // An all-zero id is invalid (2^-64 per span id, 2^-128 per trace id): never send one.
   return {
     traceId: traceId === ZERO_TRACE ? '0'.repeat(31) + '1' : traceId,
     spanId: spanId === ZERO_SPAN ? '0'.repeat(15) + '1' : spanId,
