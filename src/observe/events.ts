@@ -180,7 +180,34 @@ export interface TracedRequest {
 export interface RequestSpan {
   /** Appends the propagated context (this span as the parent) to a flat name/value list. */
   inject(headers: string[]): void
+  /**
+   * A CLIENT span for one upstream attempt, the child of this span, when this span is sampled
+   * (Envoy's upstream span); undefined otherwise, so unsampled requests pay one call.
+   */
+  startAttempt(attempt: UpstreamAttempt): AttemptSpan | undefined
   end(record: RequestRecord): void
+}
+
+/** What an attempt span is named and tagged with. */
+export interface UpstreamAttempt {
+  readonly cluster: string
+  readonly upstreamAddress: string
+  /** 1 for the first attempt, 2 for the first retry, ... */
+  readonly attempt: number
+}
+
+/** One upstream attempt's span; ended once, when the attempt does. */
+export interface AttemptSpan {
+  /**
+   * Rewrites the context already injected into the upstream head (flat name/value list) so that
+   * this attempt, not the request's span, is the upstream's parent.
+   */
+  reparent(headers: string[]): void
+  /**
+   * `status`: the upstream's response status, 0 when none came; `failure`: why the attempt
+   * ended without a complete response (an error, or the gateway cancelling it), if it did.
+   */
+  end(status: number, failure: string | undefined): void
 }
 
 /** The tracer of one snapshot's tracing plan (observe/tracing builds it). */

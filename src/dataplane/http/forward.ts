@@ -50,6 +50,15 @@ function startAttempt(ctx: RequestContext): void {
     ctx.upstreamHost = endpoint.address
     setAttemptCount(headers, ctx.attempt)
     const ex = new UpstreamExchange(ctx, endpoint, EVENTS)
+    const span = ctx.trace?.startAttempt({
+      cluster: cluster.id,
+      upstreamAddress: endpoint.address,
+      attempt: ctx.attempt,
+    })
+    if (span !== undefined) {
+      span.reparent(headers)
+      ex.span = span
+    }
     ctx.holds.attempt = ex
     const perTry = route.retry.perTryTimeoutMs
     if (perTry !== undefined && perTry > 0) {

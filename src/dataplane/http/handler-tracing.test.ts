@@ -90,13 +90,17 @@ test('the upstream gets the gateway span as parent; the receiver gets the span',
   assert.equal(direct204.statusCode, 204)
   await direct204.body.text()
 
-  const spans = await otlp.waitForSpans(2)
-  const fwd = spans.find((s) => s.spanId === spanId)
+  const spans = await otlp.waitForSpans(3)
+  // The upstream's parent is the attempt's CLIENT span, whose parent is the request's span.
+  const attempt = spans.find((s) => s.spanId === spanId)
+  assert.equal(attempt?.kind, 'CLIENT')
+  const fwd = spans.find((s) => s.spanId === attempt?.parentId)
   assert.ok(fwd, 'the forwarded request is exported')
+  assert.equal(fwd.kind, 'SERVER')
   assert.equal(fwd.parentId, PARENT)
   assert.equal(fwd.name, 'svc.example.com:80/*')
   assert.equal(fwd.serviceName, 'edge')
-  const local = spans.find((s) => s !== fwd)!
+  const local = spans.find((s) => s !== fwd && s !== attempt)!
   assert.equal(local.name, 'svc.example.com/direct')
   assert.equal(local.tags['http.status_code'], '204')
   assert.equal(local.tags['upstream_cluster'], '-')
@@ -152,12 +156,81 @@ test('an unsampled request without trace context: a fresh context upstream with 
     traceIds.add(m[1]!)
   }
   assert.equal(traceIds.size, 3, 'each request starts its own trace')
-  // A sampled request after them is exported, and it is the only span the receiver gets.
+  // A sampled request after them is exported (its span and its attempt's), and only it.
   const sampled = await http.get(`${gw.url}/b`, {
     headers: { host: 'svc.example.com', traceparent: `00-${TRACE}-${PARENT}-01` },
   })
   await sampled.body.text()
-  const spans = await otlp.waitForSpans(1)
-  assert.equal(spans.length, 1)
-  assert.equal(spans[0]!.parentId, PARENT)
+  const spans = await otlp.waitForSpans(2)
+  assert.deepEqual(spans.map((s) => s.kind).sort(), ['CLIENT', 'SERVER'])
+  assert.ok(spans.every((s) => s.traceId === TRACE))
+})
+
+test('a sampled request gets a CLIENT span per upstream attempt, each the parent its attempt carries', async (t) => {
+  let calls = 0
+  // The first attempt is answered 503, the retry 200.
+  const up = await startUpstream(t, 'u', (_req, res) => {
+    calls++
+    res.writeHead(calls === 1 ? 503 : 200)
+    res.end(calls === 1 ? 'unavailable' : 'ok')
+  })
+  const otlp = await startOtlpReceiver()
+  t.after(() => otlp.close())
+  const tracing = createTracing({ delayMs: 10 })
+  t.after(() => tracing.shutdown())
+  const c = cluster('svc.example.com', [{ port: up.port }])
+  const r = route('fwd', forward(destination(c)), {
+    retry: { attempts: 1, retryOn: ['5xx'], retriableStatusCodes: [], backoffBaseMs: 1 },
+  })
+  const snap = snapshot({ virtualHosts: [vhost(['*'], [r])], clusters: [c] })
+  const plan: ir.TracingPlan = {
+    providers: [
+      {
+        kind: 'opentelemetry',
+        name: 'otel',
+        url: `http://127.0.0.1:${otlp.port}/v1/traces`,
+        timeoutMs: 2000,
+        headers: {},
+      },
+    ],
+    samplingPercent: 0,
+    customTags: [],
+    serviceName: 'edge',
+    source: 'istio-system/mesh-default',
+  }
+  const gw = await startGateway(t, { ...snap, tracing: plan }, { tracing })
+  const res = await client(t).get(`${gw.url}/a`, {
+    headers: { host: 'svc.example.com', traceparent: `00-${TRACE}-${PARENT}-01` },
+  })
+  assert.equal(res.statusCode, 200)
+  await res.body.text()
+
+  const spans = await otlp.waitForSpans(3)
+  const server = spans.find((s) => s.kind === 'SERVER')
+  assert.ok(server, 'the request span is exported')
+  assert.equal(server.parentId, PARENT)
+  const attempts = spans
+    .filter((s) => s.kind === 'CLIENT')
+    .sort((a, b) => Number(a.tags['retry.attempt']) - Number(b.tags['retry.attempt']))
+  assert.equal(attempts.length, 2)
+  for (const a of attempts) {
+    assert.equal(a.traceId, TRACE)
+    assert.equal(a.parentId, server.spanId)
+    assert.equal(a.name, `router ${c.id} egress`)
+    assert.equal(a.tags['upstream_cluster'], c.id)
+  }
+  assert.equal(attempts[0]!.tags['http.status_code'], '503')
+  assert.equal(attempts[0]!.tags['error'], 'true')
+  assert.equal(attempts[1]!.tags['http.status_code'], '200')
+  assert.equal(attempts[1]!.tags['error'], undefined)
+  // Each attempt's head names its own span as the parent, in W3C and in B3.
+  assert.equal(up.seen.length, 2)
+  up.seen.forEach((seen, i) => {
+    const [, traceId, parentId, flags] = String(seen.headers['traceparent']).split('-')
+    assert.equal(traceId, TRACE)
+    assert.equal(flags, '01')
+    assert.equal(parentId, attempts[i]!.spanId, `attempt ${i + 1}`)
+    assert.equal(seen.headers['x-b3-spanid'], attempts[i]!.spanId)
+    assert.equal(seen.headers['x-envoy-attempt-count'], String(i + 1))
+  })
 })

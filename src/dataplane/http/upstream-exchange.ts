@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici'
 import { performance } from 'node:perf_hooks'
+import type { AttemptSpan } from '../../observe/events.js'
 import type { UpstreamEndpoint } from '../upstream/endpoint.js'
 import { CONTEXT } from './context.js'
 import type { CancelReason, InFlightAttempt, RequestContext } from './context.js'
@@ -39,6 +40,10 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, InFlightAtt
   /** Why the gateway ended this attempt itself; its error is then expected and ignored. */
   cancelled: CancelReason | undefined = undefined
   perTryTimer: NodeJS.Timeout | undefined = undefined
+  /** The attempt's CLIENT span, for sampled requests; ended when the attempt settles. */
+  span: AttemptSpan | undefined = undefined
+  /** The upstream's response status, once its headers came (0 before). */
+  status = 0
   #abort: ((err?: Error) => void) | undefined = undefined
   #resume: (() => void) | undefined = undefined
   #settled = false
@@ -52,11 +57,15 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, InFlightAtt
     endpoint.active++
   }
 
-  /** Ends the attempt's share of its endpoint's load (once, whichever way it ends). */
-  #settle(): void {
+  /** Ends the attempt's share of its endpoint's load and its span (once, whichever way). */
+  #settle(err?: Error): void {
     if (this.#settled) return
     this.#settled = true
     this.endpoint.active--
+    const span = this.span
+    if (span === undefined) return
+    this.span = undefined
+    span.end(this.status, this.cancelled ?? err?.message)
   }
 
   cancel(reason: CancelReason): void {
@@ -81,6 +90,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, InFlightAtt
     // 1xx responses (100 Continue) are handled between node and undici.
     if (status < 200) return true
     this.headersReceived = true
+    this.status = status
     this.#resume = resume
     try {
       return this.#events.onHeaders(this, status, raw, resume)
@@ -109,7 +119,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler, InFlightAtt
   }
 
   onError(err: Error): void {
-    this.#settle()
+    this.#settle(err)
     try {
       this.#events.onError(this, err)
     } catch (bug) {

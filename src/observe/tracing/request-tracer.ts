@@ -19,7 +19,14 @@ import {
   type Tracer,
 } from '@opentelemetry/api'
 import type * as ir from '../../ir/index.js'
-import type { RequestRecord, RequestSpan, RequestTracer, TracedRequest } from '../events.js'
+import type {
+  AttemptSpan,
+  RequestRecord,
+  RequestSpan,
+  RequestTracer,
+  TracedRequest,
+  UpstreamAttempt,
+} from '../events.js'
 import { extractContext, injectContext } from './propagation.js'
 import { UnsampledRootSpan } from './unsampled-root.js'
 
@@ -55,7 +62,7 @@ export function createRequestTracer(tracer: Tracer, plan: ir.TracingPlan): Reque
       parent,
     )
     if (span.isRecording()) tagStart(span, request, fixed, headerTags)
-    return new TracedSpan(span, request.startTime)
+    return new TracedSpan(span, request.startTime, tracer, fixed)
   }
   return {
     start(request: TracedRequest, operation: string): RequestSpan {
@@ -117,14 +124,38 @@ function tagStart(
 class TracedSpan implements RequestSpan {
   readonly #span: Span
   readonly #startTime: number
+  readonly #tracer: Tracer
+  readonly #fixed: Readonly<Record<string, string>>
 
-  constructor(span: Span, startTime: number) {
+  constructor(
+    span: Span,
+    startTime: number,
+    tracer: Tracer,
+    fixed: Readonly<Record<string, string>>,
+  ) {
     this.#span = span
     this.#startTime = startTime
+    this.#tracer = tracer
+    this.#fixed = fixed
   }
 
   inject(headers: string[]): void {
     injectContext(trace.setSpan(ROOT_CONTEXT, this.#span), headers)
+  }
+
+  startAttempt(attempt: UpstreamAttempt): AttemptSpan | undefined {
+    if (!this.#span.isRecording()) return undefined
+    // Envoy names the router's upstream span `router <cluster> egress`.
+    const span = this.#tracer.startSpan(
+      `router ${attempt.cluster} egress`,
+      { kind: SpanKind.CLIENT },
+      trace.setSpan(ROOT_CONTEXT, this.#span),
+    )
+    span.setAttributes(this.#fixed)
+    span.setAttribute('upstream_cluster', attempt.cluster)
+    span.setAttribute('upstream_address', attempt.upstreamAddress)
+    span.setAttribute('retry.attempt', String(attempt.attempt))
+    return new TracedAttempt(span)
   }
 
   end(record: RequestRecord): void {
@@ -145,5 +176,34 @@ class TracedSpan implements RequestSpan {
       }
     }
     span.end(this.#startTime + record.durationMs)
+  }
+}
+
+class TracedAttempt implements AttemptSpan {
+  readonly #span: Span
+
+  constructor(span: Span) {
+    this.#span = span
+  }
+
+  reparent(headers: string[]): void {
+    const own: string[] = []
+    injectContext(trace.setSpan(ROOT_CONTEXT, this.#span), own)
+    // Same names as the request span's injection, other span id: replace the values in place.
+    for (let i = 0; i < own.length; i += 2) {
+      const at = headers.indexOf(own[i]!)
+      if (at >= 0 && at % 2 === 0) headers[at + 1] = own[i + 1]!
+    }
+  }
+
+  end(status: number, failure: string | undefined): void {
+    const span = this.#span
+    if (status > 0) span.setAttribute('http.status_code', String(status))
+    if (failure !== undefined) span.setAttribute('error.message', failure)
+    if (status >= 500 || status === 0 || failure !== undefined) {
+      span.setAttribute('error', 'true')
+      span.setStatus({ code: SpanStatusCode.ERROR })
+    }
+    span.end()
   }
 }

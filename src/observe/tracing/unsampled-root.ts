@@ -59,6 +59,11 @@ export class UnsampledRootSpan implements RequestSpan {
     )
   }
 
+  startAttempt(): undefined {
+    // An unsampled request records no attempt either; the upstream's parent is this context.
+    return undefined
+  }
+
   end(): void {
     // Nothing was recorded and nothing is exported.
   }
