@@ -3,6 +3,10 @@ import { describe, test } from 'node:test'
 import { createIpcLimitServer } from './server.js'
 import { createIpcLimitStore } from './store.js'
 import { isLimitRequest, type IpcEndpoint } from './protocol.js'
+import { emissionIntervalUs } from '../gcra.js'
+import type { Clock, RateDecision } from '../index.js'
+import { createManualClock } from '../../../test/support/manual-clock.js'
+import { sliceSize } from './rate-slices.js'
 
 const rule = { limit: 2, periodMs: 60_000 }
 const ttl = { leaseTtlMs: 10_000 }
@@ -12,6 +16,7 @@ function worker(
   server: ReturnType<typeof createIpcLimitServer>,
   id: number,
   messages = { sent: 0, answered: 0 },
+  clock?: Clock,
 ) {
   const reply: IpcEndpoint = {
     send(m) {
@@ -20,16 +25,19 @@ function worker(
       return true
     },
   }
-  const store = createIpcLimitStore({
-    send(m) {
-      messages.sent++
-      const copy: unknown = structuredClone(m)
-      setImmediate(() => {
-        if (isLimitRequest(copy)) server.handle(id, copy, reply)
-      })
-      return true
+  const store = createIpcLimitStore(
+    {
+      send(m) {
+        messages.sent++
+        const copy: unknown = structuredClone(m)
+        setImmediate(() => {
+          if (isLimitRequest(copy)) server.handle(id, copy, reply)
+        })
+        return true
+      },
     },
-  })
+    clock !== undefined ? { clock } : {},
+  )
   return store
 }
 
@@ -121,5 +129,69 @@ describe('ipc limit store', () => {
     assert.equal(server.heldBy(1), 2)
     assert.equal(server.releaseWorker(1), 2)
     assert.equal(await a.concurrency.count('rq'), 0)
+  })
+
+  test('a rule of 1 024 or more per period is spent from slices: one message per slice', async (t) => {
+    const server = createIpcLimitServer()
+    t.after(() => server.close())
+    const messages = { sent: 0, answered: 0 }
+    const a = worker(server, 1, messages)
+    const big = { limit: 1_024_000, periodMs: 60_000 }
+    assert.equal(sliceSize(big), 1000)
+    let allowed = 0
+    // 2 500 requests in turns of 100: three slices of 1 000 cover them.
+    for (let turn = 0; turn < 25; turn++) {
+      const ds = await Promise.all(Array.from({ length: 100 }, () => a.rate.consume('k', big)))
+      allowed += ds.filter((d) => d.allowed).length
+    }
+    assert.equal(allowed, 2500)
+    assert.deepEqual(messages, { sent: 3, answered: 3 })
+    // A small rule is still asked one turn at a time.
+    await a.rate.consume('small', { limit: 1000, periodMs: 60_000 })
+    assert.equal(messages.sent, 4)
+  })
+
+  test('with slices, two workers admit at most L + floor(W/T) + one slice in any window', async (t) => {
+    const clock = createManualClock(1_000)
+    const server = createIpcLimitServer({ clock, scheduler: clock })
+    t.after(() => server.close())
+    const [a, b] = [worker(server, 1, undefined, clock), worker(server, 2, undefined, clock)]
+    const rule = { limit: 4096, periodMs: 1000 }
+    const slice = sliceSize(rule)
+    const T = emissionIntervalUs(rule)
+    const admittedAt: number[] = []
+    const burst = async (): Promise<number> => {
+      let n = 0
+      // Both workers ask until both are refused (bounded).
+      for (let i = 0; i < 200; i++) {
+        const ds: RateDecision[] = await Promise.all(
+          Array.from({ length: 40 }, (_, j) => (j % 2 === 0 ? a : b).rate.consume('k', rule)),
+        )
+        const ok = ds.filter((d) => d.allowed).length
+        for (let k = 0; k < ok; k++) admittedAt.push(clock.now())
+        n += ok
+        if (ok === 0) break
+      }
+      return n
+    }
+    const first = await burst()
+    // The burst itself: at most the limit plus one slice, and no less than the limit minus a
+    // slice per worker (the units of a slice dropped unspent).
+    assert.ok(first <= rule.limit + slice, `burst admitted ${first}`)
+    assert.ok(first >= rule.limit - 2 * slice, `burst admitted ${first}`)
+    for (let step = 0; step < 20; step++) {
+      clock.advance(37)
+      await burst()
+    }
+    // Every window between two admission times holds at most L + floor(W/T) + slice.
+    const times = [...new Set(admittedAt)].sort((x, y) => x - y)
+    for (const start of times) {
+      for (const end of times) {
+        if (end < start) continue
+        const inWindow = admittedAt.filter((x) => x >= start && x <= end).length
+        const bound = rule.limit + Math.floor(((end - start) * 1000) / T) + slice
+        assert.ok(inWindow <= bound, `[${start}, ${end}]: ${inWindow} > ${bound}`)
+      }
+    }
   })
 })

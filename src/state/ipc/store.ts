@@ -4,7 +4,8 @@
  * of one event-loop turn go as one message (protocol.ts), answered by one, and the two leases of
  * `acquirePair` are one operation; a key the primary
  * refused is refused here until the retry time it returned (over-limit-cache.ts), without a
- * message. No timers in the worker: the primary's lease table renews leases and gives back a
+ * message. A rule of 1 024 or more per period is spent from slices the primary grants
+ * (rate-slices.ts): about one message per thousandth of its limit. No timers in the worker: the primary's lease table renews leases and gives back a
  * dead worker's leases when it exits.
  *
  * If the channel closes (the primary is gone; the worker is shutting down) pending and later
@@ -31,6 +32,7 @@ import {
   type LimitAnswer,
   type LimitOp,
 } from './protocol.js'
+import { SliceBook, sliceLifetimeMs, sliceSize } from './rate-slices.js'
 
 export interface IpcLimitStore extends LimitStore {
   /**
@@ -62,6 +64,9 @@ export function createIpcLimitStore(
   const local = createMemoryLimitStore()
   const clock = options.clock ?? systemClock
   const refusals = new OverLimitCache(clock)
+  const slices = new SliceBook()
+  /** Keys whose slice the primary is being asked for. */
+  const granting = new Map<string, Promise<RateDecision | undefined>>()
   let nextId = 1
   let isConnected = true
   let turn: LimitOp[] | undefined
@@ -105,24 +110,65 @@ export function createIpcLimitStore(
     })
   }
 
+  /** One request's units asked of the primary. */
+  const consumeOne = (key: string, rule: RateRule, cost: number): Promise<RateDecision> => {
+    const sentAt = clock.now()
+    return ask({
+      op: 'consume',
+      key,
+      rule: { limit: rule.limit, periodMs: rule.periodMs },
+      cost,
+    }).then((a) => {
+      if (a?.decision !== undefined) {
+        if (!a.decision.allowed) refusals.remember(key, cost, sentAt, a.decision)
+        return a.decision
+      }
+      if (rule.failureMode === 'closed') return errorDecision(rule.limit)
+      return local.rate.consume(key, rule, cost)
+    })
+  }
+
+  /**
+   * A large rule's request with no slice at hand: one request per key asks the primary for a
+   * slice (rate-slices.ts), the others of that moment wait for its answer and spend from it. A
+   * slice the primary cannot grant whole (the bucket is nearly empty) sends each request back
+   * to the exact path, one request at a time.
+   */
+  const consumeSliced = (
+    key: string,
+    rule: RateRule,
+    cost: number,
+    size: number,
+  ): Promise<RateDecision> => {
+    const pending = granting.get(key)
+    if (pending !== undefined) {
+      return pending.then(() => slices.take(key, cost, clock.now()) ?? consumeOne(key, rule, cost))
+    }
+    const sentAt = clock.now()
+    if (!slices.hasRoom(sentAt)) return consumeOne(key, rule, cost)
+    const grant = ask({
+      op: 'consume',
+      key,
+      rule: { limit: rule.limit, periodMs: rule.periodMs },
+      cost: size,
+    }).then((a) => {
+      granting.delete(key)
+      const d = a?.decision
+      if (d === undefined || !d.allowed) return undefined
+      // From when it was asked for: the slice expires no later than the bound allows.
+      return slices.grant(key, size, cost, d, sentAt, sliceLifetimeMs(rule, size))
+    })
+    granting.set(key, grant)
+    return grant.then((d) => d ?? consumeOne(key, rule, cost))
+  }
+
   const rate: RateLimiter = {
     consume(key: string, rule: RateRule, cost = 1): Promise<RateDecision> | RateDecision {
       const known = refusals.check(key, cost, rule.limit)
       if (known !== undefined) return known
-      const sentAt = clock.now()
-      return ask({
-        op: 'consume',
-        key,
-        rule: { limit: rule.limit, periodMs: rule.periodMs },
-        cost,
-      }).then((a) => {
-        if (a?.decision !== undefined) {
-          if (!a.decision.allowed) refusals.remember(key, cost, sentAt, a.decision)
-          return a.decision
-        }
-        if (rule.failureMode === 'closed') return errorDecision(rule.limit)
-        return local.rate.consume(key, rule, cost)
-      })
+      const size = sliceSize(rule)
+      if (size === 0 || cost > size || !isConnected) return consumeOne(key, rule, cost)
+      return slices.take(key, cost, clock.now()) ?? consumeSliced(key, rule, cost, size)
     },
   }
 
