@@ -15,6 +15,7 @@ import { createDestinationResolver } from './destinations.js'
 import { createDiagSink } from './diagnostics.js'
 import { compileEgress, isEgressConfigured } from './egress.js'
 import { reportMeshL4Routes } from './mesh-l4-routes.js'
+import { hasOutboundListener } from './outbound-listeners.js'
 import { compileVirtualServiceRoutes } from './http-routes.js'
 import { compileRateLimits } from './rate-limits.js'
 import { mirrorHostSuffix } from './route-policies.js'
@@ -53,7 +54,7 @@ function compileWith(resources: istio.ResourceSet, memo: RouteMemo | undefined):
   const gateways = selectGateways(resources.gateways, settings, sink)
   const ports = collectPorts(gateways, settings, sink)
   const bindings = resolveBindings(resources.virtualServices, resources.gateways, sink, {
-    meshServed: (resources.gatewayConfig?.spec.outbound?.port ?? 0) > 0,
+    meshServed: hasOutboundListener(resources.gatewayConfig?.spec),
   })
   const destinations = createDestinationResolver(resources, sink)
 
@@ -100,7 +101,7 @@ function compileWith(resources: istio.ResourceSet, memo: RouteMemo | undefined):
   const rateLimits = compileRateLimits(resources, bindings, sink)
   // Before clusters(): the egress default routes add the clusters of registered hosts.
   const egress = isEgressConfigured(resources)
-    ? compileEgress({ resources, settings, bindings, routesFor, sink })
+    ? compileEgress({ resources, settings, bindings, routesFor, sink, gatewayListeners: listeners })
     : undefined
   reportMeshL4Routes(resources, bindings, sink)
   const acme = compileAcme(resources)
