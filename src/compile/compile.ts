@@ -25,6 +25,7 @@ import { certsDirFor } from './server-tls.js'
 import { collectPorts, selectGateways } from './servers.js'
 import { createRouteMemo, type RouteMemo } from './route-memo.js'
 import { servesNothing } from './serves-nothing.js'
+import { destinationRuleTlsAssets } from './upstream-tls-assets.js'
 import { compileSettings } from './settings.js'
 
 export interface CompileResult {
@@ -32,6 +33,8 @@ export interface CompileResult {
   readonly diagnostics: Diagnostic[]
   /** Certificate files of terminating servers, for runtime to read and check (not hashed). */
   readonly assets: readonly ir.ServerTlsAssets[]
+  /** Every DestinationRule's TLS origination files, used or not, for runtime to check. */
+  readonly upstreamTls: readonly ir.UpstreamTlsAssets[]
 }
 
 export function compile(resources: istio.ResourceSet): CompileResult {
@@ -121,5 +124,6 @@ function compileWith(resources: istio.ResourceSet, memo: RouteMemo | undefined):
   if (empty !== undefined) diagnostics.push(empty)
   const mesh = meshIdentityAssets(resources)
   const assets = mesh !== undefined ? [...l4.assets, mesh] : l4.assets
-  return { snapshot: deepFreeze(snapshot), diagnostics, assets }
+  const upstreamTls = destinationRuleTlsAssets(resources)
+  return { snapshot: deepFreeze(snapshot), diagnostics, assets, upstreamTls }
 }
