@@ -1,11 +1,12 @@
 // outbound.ports: one outbound listener per port, as Istio's sidecar has one per service port. A
 // Host that names no port names the port the client connected to, so `Host: reviews` on the
 // reviews port reaches reviews and on the httpbin port reaches nothing; a Host port wins over
-// the listener's. A reload binds a port added and retires a port removed, and a reload that gives
-// a port twice is refused while the old listeners keep serving. Free loopback ports stand for
-// 9080 and 8000 (the ServiceEntries declare the same numbers).
+// the listener's. A reload binds a port added and retires a port removed; a reload that gives a
+// port twice, or whose new port is taken, is refused while the old listeners keep serving. Free
+// loopback ports stand for 9080 and 8000 (the ServiceEntries declare the same numbers).
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { createServer } from 'node:net'
 import { isRefused } from '../support/listener-kit.js'
 import {
   freePorts,
@@ -127,5 +128,20 @@ describe('outbound.ports: one outbound listener per service port', () => {
     assert.equal(await isRefused(httpbinPort), true, 'nothing of the refused config is bound')
     assert.equal((await get(detailsPort, 'details')).status, 200)
     assert.equal((await get(reviewsPort, 'reviews')).status, 200)
+  })
+
+  test('a reload whose new port is taken binds none of its new ports', async (t) => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(httpbinPort, '127.0.0.1', resolve))
+    t.after(() => new Promise((resolve) => taken.close(resolve)))
+    const [spare] = (await freePorts(1)) as [number]
+    const mark = gw.mark()
+    await gw.writeConfig(config([reviewsPort, spare, httpbinPort]))
+    const line = await gw.waitForLine(/config rejected; still serving/, LOG_TIMEOUT_MS, {
+      since: mark,
+    })
+    assert.match(line, /EADDRINUSE|cannot bind/)
+    assert.equal(await isRefused(spare), true, 'the port bound before the failure is closed again')
+    assert.equal((await get(detailsPort, 'details')).status, 200)
   })
 })
