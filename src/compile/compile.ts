@@ -15,6 +15,7 @@ import { createDestinationResolver } from './destinations.js'
 import { createDiagSink } from './diagnostics.js'
 import { compileEgress, isEgressConfigured } from './egress.js'
 import { reportMeshL4Routes } from './mesh-l4-routes.js'
+import { hasOutboundListener } from './outbound-listeners.js'
 import { compileVirtualServiceRoutes } from './http-routes.js'
 import { compileRateLimits } from './rate-limits.js'
 import { mirrorHostSuffix } from './route-policies.js'
@@ -24,6 +25,7 @@ import { certsDirFor } from './server-tls.js'
 import { collectPorts, selectGateways } from './servers.js'
 import { createRouteMemo, type RouteMemo } from './route-memo.js'
 import { servesNothing } from './serves-nothing.js'
+import { destinationRuleTlsAssets } from './upstream-tls-assets.js'
 import { compileSettings } from './settings.js'
 
 export interface CompileResult {
@@ -31,6 +33,8 @@ export interface CompileResult {
   readonly diagnostics: Diagnostic[]
   /** Certificate files of terminating servers, for runtime to read and check (not hashed). */
   readonly assets: readonly ir.ServerTlsAssets[]
+  /** Every DestinationRule's TLS origination files, used or not, for runtime to check. */
+  readonly upstreamTls: readonly ir.UpstreamTlsAssets[]
 }
 
 export function compile(resources: istio.ResourceSet): CompileResult {
@@ -53,7 +57,7 @@ function compileWith(resources: istio.ResourceSet, memo: RouteMemo | undefined):
   const gateways = selectGateways(resources.gateways, settings, sink)
   const ports = collectPorts(gateways, settings, sink)
   const bindings = resolveBindings(resources.virtualServices, resources.gateways, sink, {
-    meshServed: (resources.gatewayConfig?.spec.outbound?.port ?? 0) > 0,
+    meshServed: hasOutboundListener(resources.gatewayConfig?.spec),
   })
   const destinations = createDestinationResolver(resources, sink)
 
@@ -100,7 +104,7 @@ function compileWith(resources: istio.ResourceSet, memo: RouteMemo | undefined):
   const rateLimits = compileRateLimits(resources, bindings, sink)
   // Before clusters(): the egress default routes add the clusters of registered hosts.
   const egress = isEgressConfigured(resources)
-    ? compileEgress({ resources, settings, bindings, routesFor, sink })
+    ? compileEgress({ resources, settings, bindings, routesFor, sink, gatewayListeners: listeners })
     : undefined
   reportMeshL4Routes(resources, bindings, sink)
   const acme = compileAcme(resources)
@@ -120,5 +124,6 @@ function compileWith(resources: istio.ResourceSet, memo: RouteMemo | undefined):
   if (empty !== undefined) diagnostics.push(empty)
   const mesh = meshIdentityAssets(resources)
   const assets = mesh !== undefined ? [...l4.assets, mesh] : l4.assets
-  return { snapshot: deepFreeze(snapshot), diagnostics, assets }
+  const upstreamTls = destinationRuleTlsAssets(resources)
+  return { snapshot: deepFreeze(snapshot), diagnostics, assets, upstreamTls }
 }

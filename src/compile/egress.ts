@@ -7,6 +7,7 @@
  */
 import { isWildcardHost } from '../lib/index.js'
 import { listenerId } from '../ir/index.js'
+import { compileOutboundListeners } from './outbound-listeners.js'
 import type * as istio from '../config/index.js'
 import type * as ir from '../ir/index.js'
 import type { BoundVirtualService } from './binding.js'
@@ -43,6 +44,8 @@ export interface EgressInputs {
   readonly routesFor: RoutesFor
   /** Where the notes about unbacked mesh hosts go (absent in unit tests that do not read them). */
   readonly sink?: DiagSink
+  /** The Gateway listeners, so an outbound port they bind is reported (PC1705). */
+  readonly gatewayListeners?: readonly ir.Listener[]
 }
 
 /** What the route tables collect across ports: alternative names and unbacked hosts. */
@@ -304,10 +307,15 @@ export function compileEgress(inputs: EgressInputs): ir.Egress {
     ...compileMeshL4Routes(bindings),
   }
   const out = config?.outbound
-  if (out === undefined || out.port === 0) {
+  const outbound = compileOutboundListeners({
+    gatewayConfig: resources.gatewayConfig,
+    settings,
+    ...(inputs.gatewayListeners !== undefined ? { gatewayListeners: inputs.gatewayListeners } : {}),
+    ...(inputs.sink !== undefined ? { sink: inputs.sink } : {}),
+  })
+  if (out === undefined || outbound.length === 0) {
     return { policy, services, ...sni, routeTables: {}, dnsServers }
   }
-  const address = out.address ?? settings.bindAddress
   const meshBound = bindings.filter((b) => isMeshBound(b.vs))
   const names: MeshNames = {
     namespace: out.namespace ?? DEFAULT_MESH_NAMESPACE,
@@ -329,7 +337,8 @@ export function compileEgress(inputs: EgressInputs): ir.Egress {
   return {
     policy,
     services,
-    outbound: { id: listenerId(address, out.port), address, port: out.port },
+    outbound: outbound[0]!,
+    ...(outbound.length > 1 ? { outboundListeners: outbound } : {}),
     ...sni,
     routeTables,
     dnsServers,

@@ -14,6 +14,7 @@ import type { BoundVirtualService } from './binding.js'
 import type { DiagSink } from './diagnostics.js'
 import { MESH_GATEWAY, resolveGatewayName } from './names.js'
 import { sourceRef } from './source-ref.js'
+import { hasOutboundListener } from './outbound-listeners.js'
 
 interface L4Match {
   readonly port?: number
@@ -103,9 +104,7 @@ export function reportMeshL4Routes(
   sink: DiagSink,
 ): void {
   const config = resources.gatewayConfig?.spec
-  const hasOutboundSide =
-    (config?.outbound !== undefined && config.outbound.port !== 0) ||
-    (config?.egress?.sniPorts ?? []).length > 0
+  const hasOutboundSide = hasOutboundListener(config) || (config?.egress?.sniPorts ?? []).length > 0
   const registered = resources.serviceEntries.flatMap((se) =>
     se.spec.hosts.map((h) => h.toLowerCase()),
   )

@@ -94,6 +94,10 @@ export const CODES = {
   PC1702: { severity: 'error', title: 'port conflict between gateway and admin ports' },
   PC1703: { severity: 'error', title: 'extension provider name defined twice' },
   PC1704: { severity: 'error', title: 'opentelemetry provider without http' },
+  PC1705: {
+    severity: 'error',
+    title: 'outbound port given twice or bound by another listener',
+  },
 
   PC1801: { severity: 'error', title: 'sectionName on a Gateway target' },
   PC1802: { severity: 'error', title: 'match field that does not apply to a rate-limit rule' },

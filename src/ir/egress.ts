@@ -67,7 +67,17 @@ export interface Egress {
   readonly policy: EgressPolicy
   /** Every ServiceEntry, in file order. */
   readonly services: readonly EgressService[]
+  /**
+   * The first outbound listener (outbound.port, else the first of outbound.ports); its id names
+   * the route tables every outbound listener shares (egressRouteTableId).
+   */
   readonly outbound?: OutboundListener
+  /**
+   * Every outbound listener, `outbound` first, when outbound.ports gives more than one (absent
+   * for one, so single-port snapshots keep their hash). Each is bound on its own port, and a Host
+   * that names no port there names that port.
+   */
+  readonly outboundListeners?: readonly OutboundListener[]
   /**
    * GatewayConfig.spec.egress.sniPorts: TLS ports whose connections are admitted by SNI against
    * the registry alone and passed through, untouched, to the checked address.
@@ -113,6 +123,12 @@ export interface EgressHttpListener {
   readonly port: number
   /** A default route for every registered host with endpoints on this port. */
   readonly routeTable: RouteTable
+}
+
+/** Every outbound listener of `egress` (none when it has no outbound side). */
+export function outboundListenersOf(egress: Egress | undefined): readonly OutboundListener[] {
+  if (egress?.outbound === undefined) return []
+  return egress.outboundListeners ?? [egress.outbound]
 }
 
 /** The id the outbound listener's route table for one destination port is served under. */

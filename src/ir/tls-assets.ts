@@ -3,6 +3,7 @@
  * Snapshot (it does not change what is served, and stays out of the hash): runtime reads these
  * files after compiling and reports problems at the field that named them.
  */
+import type { UpstreamTlsPolicy } from './cluster.js'
 
 /** A field of a resource: `spec.servers[0].tls.credentialName` at file:line:col. */
 export interface AssetOrigin {
@@ -28,4 +29,16 @@ export interface ServerTlsAssets {
   readonly ca?: AssetFile
   /** `optional`: the CRL came with a credential (`ca.crl`) and may be absent. */
   readonly crl?: AssetFile & { readonly optional: boolean }
+}
+
+/**
+ * One DestinationRule tls setting (top level, a port, a subset, a subset's port) with the files
+ * it resolves to: checked whether or not a cluster uses it.
+ */
+export interface UpstreamTlsAssets {
+  /** The rule's host as written. */
+  readonly host: string
+  readonly policy: UpstreamTlsPolicy
+  /** The `tls` field that names the files. */
+  readonly origin: AssetOrigin
 }

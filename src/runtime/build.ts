@@ -16,6 +16,8 @@ export type CompileFn = (resources: ResourceSet) => {
   readonly diagnostics: readonly Diagnostic[]
   /** Certificate files to read and check (compile itself does no I/O). */
   readonly assets?: readonly ir.ServerTlsAssets[]
+  /** Every DestinationRule's TLS origination files (compile/upstream-tls-assets.ts). */
+  readonly upstreamTls?: readonly ir.UpstreamTlsAssets[]
 }
 
 export type LoadFn = (paths: readonly string[]) => LoadResult
@@ -47,7 +49,7 @@ export function buildSnapshot(
   }
   const assetDiagnostics = [
     ...checkTlsAssets(withoutPendingAcme(compiled.assets ?? [], compiled.snapshot.acme)),
-    ...checkUpstreamTlsFiles(Object.values(compiled.snapshot.clusters)),
+    ...checkUpstreamTlsFiles(Object.values(compiled.snapshot.clusters), compiled.upstreamTls ?? []),
   ]
   const diagnostics = sortDiagnostics([
     ...loaded.diagnostics,

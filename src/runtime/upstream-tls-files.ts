@@ -3,8 +3,10 @@
  * clientCertificate/privateKey, an explicit caCertificates or caCrl) must be readable PEM
  * before a config is accepted: `validate` fails,
  * `run` does not start and a reload is rejected (PC4001), instead of the first request to the
- * cluster failing. Files that came with a credentialName and may be absent (`ca.crt`,
- * `ca.crl`) are checked only when present. Runs after compile, as the server TLS checks do.
+ * cluster failing. Every DestinationRule setting is checked, at its own field: the top-level
+ * `tls`, `portLevelSettings`, subsets, and rules no route uses yet. Files that came with a
+ * credentialName and may be absent (`ca.crt`, `ca.crl`) are checked only when present. Runs
+ * after compile, as the server TLS checks do.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { CODES, type Diagnostic } from '../diag/index.js'
@@ -16,24 +18,58 @@ const PEM = {
   crl: /-----BEGIN X509 CRL-----/,
 } as const
 
-export function checkUpstreamTlsFiles(clusters: readonly ir.Cluster[]): Diagnostic[] {
+type FileCheck = [string | undefined, keyof typeof PEM, string, boolean]
+
+function filesOf(tls: ir.UpstreamTlsPolicy): FileCheck[] {
+  return [
+    [tls.certFile, 'certificate', 'clientCertificate', false],
+    [tls.keyFile, 'key', 'privateKey', false],
+    [tls.caFile, 'certificate', 'caCertificates', tls.caOptional === true],
+    [tls.crlFile, 'crl', 'caCrl', tls.crlOptional === true],
+  ]
+}
+
+/** Each file's problem, or nothing when every file `tls` names reads as the PEM it should be. */
+function problemsOf(tls: ir.UpstreamTlsPolicy): { file: string; field: string; problem: string }[] {
+  const out: { file: string; field: string; problem: string }[] = []
+  for (const [file, kind, field, optional] of filesOf(tls)) {
+    if (file === undefined || (optional && !existsSync(file))) continue
+    const problem = pemProblem(file, kind)
+    if (problem !== undefined) out.push({ file, field, problem })
+  }
+  return out
+}
+
+/**
+ * `rules`: every DestinationRule tls setting (reported at its field, used by a route or not);
+ * `clusters`: what the config serves, for files no rule setting named (ISTIO_MUTUAL's).
+ */
+export function checkUpstreamTlsFiles(
+  clusters: readonly ir.Cluster[],
+  rules: readonly ir.UpstreamTlsAssets[] = [],
+): Diagnostic[] {
   const out: Diagnostic[] = []
+  const reported = new Set<string>()
+  for (const { host, policy, origin } of rules) {
+    for (const { file, field, problem } of problemsOf(policy)) {
+      reported.add(file)
+      out.push({
+        code: 'PC4001',
+        severity: CODES.PC4001.severity,
+        message: `DestinationRule tls ${policy.mode} ${field} ${file} ${problem}, so no connection to ${host} could be made with it`,
+        resource: origin.resource,
+        path: origin.path,
+        loc: { file: origin.file, line: origin.line, col: origin.col },
+      })
+    }
+  }
   const seen = new Set<string>()
   for (const cluster of clusters) {
     const tls = cluster.policy?.tls
     if (tls === undefined) continue
-    const files: [string | undefined, keyof typeof PEM, string, boolean][] = [
-      [tls.certFile, 'certificate', 'clientCertificate', false],
-      [tls.keyFile, 'key', 'privateKey', false],
-      [tls.caFile, 'certificate', 'caCertificates', tls.caOptional === true],
-      [tls.crlFile, 'crl', 'caCrl', tls.crlOptional === true],
-    ]
-    for (const [file, kind, field, optional] of files) {
-      if (file === undefined || (optional && !existsSync(file))) continue
-      const problem = pemProblem(file, kind)
-      if (problem === undefined) continue
+    for (const { file, field, problem } of problemsOf(tls)) {
       const key = `${cluster.id}\0${file}`
-      if (seen.has(key)) continue
+      if (reported.has(file) || seen.has(key)) continue
       seen.add(key)
       const s = cluster.source
       out.push({

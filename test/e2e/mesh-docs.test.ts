@@ -2,7 +2,7 @@
 // errors into the domains the page lists, and its curl commands, run by the shell against a
 // gateway started from those blocks (with only test ports for readiness, admin and metrics
 // added), are answered by the version each comment names. Stand-ins listen on the endpoint
-// ports the page prints (127.0.0.1:9081 and :9082).
+// ports the page prints (127.0.0.1:9081 and :9082); the listeners bind 15001 and 9080.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -43,6 +43,10 @@ test('the docs/mesh.md configuration compiles into the names the page lists', ()
   assert.deepEqual(
     diagnostics.filter((d) => d.severity === 'error'),
     [],
+  )
+  assert.deepEqual(
+    snapshot.egress?.outboundListeners?.map((l) => l.id),
+    ['127.0.0.1:15001', '127.0.0.1:9080'],
   )
   const vh = snapshot.egress?.routeTables['9080']?.virtualHosts[0]
   assert.deepEqual(vh?.domains, [
@@ -134,7 +138,7 @@ describe('the docs/mesh.md requests', { skip: !hasCurl() && 'curl is not install
       Object.entries(process.env).filter(([k]) => !proxyVars.has(k.toLowerCase())),
     )
     const lines = block('requests').trim().split('\n')
-    assert.equal(lines.length, 4)
+    assert.equal(lines.length, 5)
     for (const line of lines) {
       const hash = line.lastIndexOf(' # ')
       const command = line.slice(0, hash)

@@ -2,7 +2,8 @@
 // reloads judge a config (load → compile → certificate checks): docs/mesh-identity.md's example
 // as printed compiles into Istio's SNI and ALPN; without the identity files each ISTIO_MUTUAL is
 // PC1113 saying how to configure one; broken files are reported at the field that named them;
-// the three ISTIO_MUTUAL files of the Istio sample corpus load once the identity exists.
+// the three ISTIO_MUTUAL files of the Istio sample corpus load once the identity (and the one
+// MUTUAL Secret they name) exists.
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -152,6 +153,10 @@ describe('mesh identity validation', () => {
         const d = join(dir, 'samples')
         write(d, {
           ...meshFiles('mesh', ca, workload),
+          // The MUTUAL origination of egress-gateway-mtls-origination names the Secret
+          // client-credential: its files must exist too (every DestinationRule's are checked).
+          'certs/client-credential/tls.crt': workload.cert,
+          'certs/client-credential/tls.key': workload.key,
           // An outbound listener, so the DestinationRule-only bookinfo file serves something.
           'config.yaml': `apiVersion: portcullis.io/v1alpha1
 kind: GatewayConfig

@@ -127,13 +127,31 @@ export const gatewayConfigSpec = obj(
     outbound: obj(
       {
         address,
-        port: req(listenPort),
+        port: noted(
+          listenPort,
+          'one outbound listener port; 0 turns it off (with no ports, the outbound listener is off)',
+        ),
+        ports: noted(
+          arr(int({ min: 1, max: 65535, type: 'port' })),
+          'more outbound listener ports, one listener each (as Istio has one per service port): a Host without a port names the port connected to',
+        ),
         namespace: noted(
           str({ nonEmpty: true }),
           'default "default": the namespace the outbound listener plays a sidecar in; short names (reviews) are served for its services, name.ns for the others',
         ),
       },
-      { name: 'OutboundListener' },
+      {
+        name: 'OutboundListener',
+        check: (v, ctx, path) => {
+          if (v.port === undefined && v.ports === undefined) {
+            ctx.issues.push({
+              code: 'PC1103',
+              path: [...path, 'port'],
+              message: 'port or ports is required (the ports the outbound listener listens on)',
+            })
+          }
+        },
+      },
     ),
     outboundTrafficPolicy: obj(
       {

@@ -75,7 +75,7 @@ function parseTarget(target: string, host: string | undefined): URL | undefined 
 /** The route table a destination port's requests are logged and served under. */
 function listenerFor(p: Pinned, port: number): ListenerContext {
   return {
-    id: egressRouteTableId(p.outbound.id, port),
+    id: egressRouteTableId(p.tablesId, port),
     address: p.outbound.address,
     port,
     scheme: 'http',

@@ -38,34 +38,35 @@ export interface OutboundProxyDeps {
 
 /** What prepare bound for one snapshot, waiting for activate (or abort). */
 export interface PreparedOutbound {
-  readonly pinned: Pinned | undefined
-  /** A listener bound for this snapshot (the port or address moved); undefined keeps the old. */
-  readonly listener: HttpListener<Pinned> | undefined
+  /** One view per outbound listener of the snapshot (none when it has no outbound side). */
+  readonly views: readonly Pinned[]
+  /** Listeners bound for this snapshot (ports or addresses new to it); the others keep serving. */
+  readonly bound: ReadonlyMap<ir.ListenerId, HttpListener<Pinned>>
 }
 
 export interface OutboundProxy {
   /**
-   * Binds the listener this snapshot asks for when it differs from the serving one; the serving
-   * listener keeps serving the old snapshot until activate. Throws (binding nothing) when the
-   * port cannot be bound.
+   * Binds the listeners this snapshot has and the serving set lacks; the serving listeners keep
+   * serving the old snapshot until activate. Throws (leaving nothing bound) when a port cannot
+   * be bound.
    */
   prepare(prepared: PreparedSnapshot): Promise<PreparedOutbound>
   /** Serves the prepared snapshot; a listener the snapshot no longer has stops accepting. */
   activate(change: PreparedOutbound): void
-  /** Closes what prepare bound; the serving listener and snapshot stay. */
+  /** Closes what prepare bound; the serving listeners and snapshot stay. */
   abort(change: PreparedOutbound): Promise<void>
-  /** The bound port, once listening (0 otherwise). */
-  readonly port: number
+  /** The ports of the serving listeners, in snapshot order (none before the first activate). */
+  readonly ports: readonly number[]
   close(): Promise<void>
 }
 
 export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
-  let serving: HttpListener<Pinned> | undefined
-  let bound: ir.OutboundListener | undefined
+  /** The listeners serving the active snapshot, by listener id. */
+  let serving = new Map<ir.ListenerId, HttpListener<Pinned>>()
+  let servingPorts: readonly number[] = []
   /** Every listener still open (serving, prepared, or draining). */
   const open = new Set<HttpListener<Pinned>>()
-  const pin = (prepared: PreparedSnapshot): Pinned | undefined =>
-    pinOutbound(prepared, deps.dnsServers)
+  const pin = (prepared: PreparedSnapshot): Pinned[] => pinOutbound(prepared, deps.dnsServers)
 
   const handler: RequestHandler<Pinned> = Object.assign(
     (req: IncomingMessage, res: ServerResponse, p: Pinned) =>
@@ -117,39 +118,48 @@ export function createOutboundProxy(deps: OutboundProxyDeps): OutboundProxy {
 
   return {
     async prepare(prepared) {
-      const pinned = pin(prepared)
-      const want = pinned?.outbound
-      if (want === undefined || (bound !== undefined && bound.id === want.id)) {
-        return { pinned, listener: undefined }
+      const views = pin(prepared)
+      const bound = new Map<ir.ListenerId, HttpListener<Pinned>>()
+      try {
+        for (const view of views) {
+          if (serving.has(view.outbound.id)) continue
+          bound.set(view.outbound.id, await bind(view.outbound, prepared))
+        }
+      } catch (e) {
+        await Promise.all([...bound.values()].map((l) => retire(l, true)))
+        throw e
       }
-      return { pinned, listener: await bind(want, prepared) }
+      return { views, bound }
     },
     activate(change) {
-      const pinned = change.pinned
-      const want = pinned?.outbound
-      if (change.listener === undefined && want !== undefined && bound?.id === want.id) {
-        serving?.applyLimits(pinned!.prepared.snapshot.settings.downstream)
-        serving?.serve(createServeView(pinned!, pinned!.prepared.snapshot.settings))
-        return
+      const next = new Map<ir.ListenerId, HttpListener<Pinned>>()
+      const ports: number[] = []
+      for (const view of change.views) {
+        const id = view.outbound.id
+        const fresh = change.bound.get(id)
+        const listener = fresh ?? serving.get(id)
+        if (listener === undefined) continue
+        const settings = view.prepared.snapshot.settings
+        if (fresh === undefined) listener.applyLimits(settings.downstream)
+        listener.serve(createServeView(view, settings))
+        next.set(id, listener)
+        ports.push(view.outbound.port)
       }
-      const old = serving
-      serving = change.listener
-      bound = change.listener !== undefined ? want : undefined
-      if (serving !== undefined && pinned !== undefined) {
-        serving.serve(createServeView(pinned, pinned.prepared.snapshot.settings))
-      }
-      if (old !== undefined) void retire(old, false)
+      // Ports the snapshot no longer lists stop accepting; their connections finish.
+      for (const [id, old] of serving) if (!next.has(id)) void retire(old, false)
+      serving = next
+      servingPorts = ports
     },
     async abort(change) {
-      if (change.listener !== undefined) await retire(change.listener, true)
+      await Promise.all([...change.bound.values()].map((l) => retire(l, true)))
     },
-    get port() {
-      return bound?.port ?? 0
+    get ports() {
+      return servingPorts
     },
     async close() {
       const all = [...open]
-      serving = undefined
-      bound = undefined
+      serving = new Map()
+      servingPorts = []
       await Promise.all(all.map((l) => retire(l, true)))
     },
   }
