@@ -5,8 +5,9 @@
 // header: the worst case for the header's cost. The report is the gateway's CPU per request of
 // each pair, side by side, as a ratio. The `-new-conn` pair runs at a fixed rate (--proxy-rate)
 // from bench/new-conn-client.ts, not autocannon (see there why), so both sides serve the same
-// requests and only the gateway's CPU for them differs. A run that could not keep up is marked
-// not valid.
+// requests and only the gateway's CPU for them differs; when both run, they are loaded at the
+// same time (bench/run.ts), so a busy machine slows both alike. A run that could not keep up,
+// or had errors or non-2xx answers, is marked not valid.
 import { pinned, startChild } from './child.js'
 import type { LoadResult } from './load.js'
 import type { Target } from './options.js'
