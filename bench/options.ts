@@ -65,9 +65,9 @@ export const FIXED_RATE_TARGETS: readonly Target[] = [
 ]
 
 /**
- * Targets whose measured run itself is at a fixed rate (--proxy-rate): the relay in front of
- * them saturates before the gateway does, so a closed loop would measure the relay. Below
- * saturation the gateway's CPU per request is the comparison.
+ * Targets whose measured run itself is at a fixed rate (--proxy-rate), a new connection per
+ * request from bench/new-conn-client.ts: the gateway's CPU per request at the same load is the
+ * comparison. Run together, the two are loaded side by side (bench/run.ts).
  */
 export const FIXED_LOAD_TARGETS: readonly Target[] = [
   'portcullis-relay-new-conn',
@@ -83,7 +83,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --no-pin            do not pin processes with taskset (BENCH_NO_PIN=1)
   --entry=<file.js>   run this built entry point as Portcullis (BENCH_ENTRY)
   --rate=<rps>        fixed-rate latency run of ${FIXED_RATE_TARGETS.join(', ')} (BENCH_RATE, default 2000; 0 = none)
-  --proxy-rate=<rps>  fixed rate of ${FIXED_LOAD_TARGETS.join(', ')} (BENCH_PROXY_RATE, default 300)
+  --proxy-rate=<rps>  fixed rate of each of ${FIXED_LOAD_TARGETS.join(', ')} (BENCH_PROXY_RATE, default 200)
   --baseline-ref=<ref>   build this git ref and measure it as baseline, baseline-https (BENCH_BASELINE_REF)
   --baseline-dist=<dir>  measure this built dist/ as baseline, baseline-https (BENCH_BASELINE_DIST)
   --repeat=<n>        run the target list n times, interleaved; ratios per round and their median (BENCH_REPEAT, default 1)
@@ -156,7 +156,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     cpuProf: flags.has('cpu-prof') || env['BENCH_CPU_PROF'] === '1',
     noPin: flags.has('no-pin') || env['BENCH_NO_PIN'] === '1',
     rate: Math.max(0, Math.round(Number(pick('rate', 'BENCH_RATE', '2000')) || 0)),
-    proxyRate: Math.round(positive('proxy-rate', pick('proxy-rate', 'BENCH_PROXY_RATE', '300'))),
+    proxyRate: Math.round(positive('proxy-rate', pick('proxy-rate', 'BENCH_PROXY_RATE', '200'))),
     repeat: Math.round(positive('repeat', pick('repeat', 'BENCH_REPEAT', '1'))),
   }
 }

@@ -23,6 +23,7 @@ import { hasTaskset, killAllChildren, pinned, startChild } from './child.js'
 import { topSelfTime } from './cpu-profile.js'
 import type { SelfTimeRow } from './cpu-profile.js'
 import { runLoad } from './load.js'
+import type { LoadResult } from './load.js'
 import {
   FIXED_LOAD_TARGETS,
   FIXED_RATE_TARGETS,
@@ -33,7 +34,12 @@ import {
 import type { BenchOptions, Target } from './options.js'
 import { cpuSeconds, peakRssMegabytes, rssMegabytes } from './proc-stats.js'
 import { formatBaselineRatios, prepareBaseline } from './baseline.js'
-import { PROXY_PROTOCOL_SPEC, formatProxyProtocolCost, startRelay } from './proxy-protocol.js'
+import {
+  PROXY_PROTOCOL_SPEC,
+  formatProxyProtocolCost,
+  runNewConnectionLoad,
+  startRelay,
+} from './proxy-protocol.js'
 import { formatLimitCost, formatRatios, formatTable } from './report.js'
 import { formatScenarioRatios } from './scenarios.js'
 import type { TargetResult } from './report.js'
@@ -408,9 +414,83 @@ async function main(): Promise<number> {
     }
   }
 
+  /**
+   * The `-new-conn` pair side by side: both gateways (pinned to the same CPU) and their relays
+   * started, then loaded at --proxy-rate each at the same time. Whatever else the machine runs
+   * then slows both alike; measured one after the other, a shared machine moved the ratio by
+   * ±10 % between runs.
+   */
+  async function measureNewConnectionPair(
+    targets: readonly [Target, Target],
+    rate: number,
+    round: number,
+  ): Promise<TargetResult[]> {
+    const out = targets.map((target): TargetResult => ({
+      target,
+      description: DESCRIPTIONS[target],
+      round,
+    }))
+    const running: Running[] = []
+    try {
+      for (const target of targets) running.push(await starters[target]())
+      for (const [i, r] of running.entries()) await checkAnswers(targets[i]!, r.url)
+      const loadAll = (seconds: number): Promise<LoadResult[]> =>
+        Promise.all(
+          running.map((r) =>
+            runNewConnectionLoad({
+              url: r.url,
+              seconds,
+              rate,
+              // Up to a second of arrivals open: a stall of the shared machine is ridden out
+              // (and shows in p99), a side that cannot keep up still skips and is not valid.
+              maxInFlight: Math.max(opts.connections, rate),
+              ...(pin.load ? { cpu: pin.load } : {}),
+            }),
+          ),
+        )
+      if (opts.warmup > 0) await loadAll(opts.warmup)
+      for (const [i, r] of running.entries()) {
+        const idle = rssMegabytes(r.pid)
+        if (idle !== undefined) out[i]!.idleRssMb = idle
+      }
+      const before = running.map((r) => cpuSeconds(r.pid))
+      const loads = await loadAll(opts.duration)
+      for (const [i, r] of running.entries()) {
+        const result = out[i]!
+        result.load = loads[i]!
+        result.offeredRate = rate
+        const cpuBefore = before[i]
+        const cpuAfter = cpuSeconds(r.pid)
+        if (cpuBefore !== undefined && cpuAfter !== undefined) {
+          result.cpuPercent = (100 * (cpuAfter - cpuBefore)) / opts.duration
+        }
+        const rss = rssMegabytes(r.pid)
+        if (rss !== undefined) result.rssMb = rss
+        const peak = peakRssMegabytes(r.pid)
+        if (peak !== undefined) result.peakRssMb = peak
+        console.log(`${result.target}: ${result.load.requestsPerSecond.toFixed(0)} req/s`)
+      }
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err)
+      for (const result of out) result.error = error
+      console.log(`${targets.join(' + ')}: FAILED\n  ${error.split('\n').join('\n  ')}`)
+    } finally {
+      for (const r of running) await r.stop()
+    }
+    return out
+  }
+
   const results: TargetResult[] = []
+  const sideBySide = FIXED_LOAD_TARGETS.every((t) => opts.only.includes(t))
   const rounds = Array.from({ length: opts.repeat }, (_, i) => i + 1)
   for (const [round, target] of rounds.flatMap((n) => opts.only.map((t) => [n, t] as const))) {
+    if (sideBySide && FIXED_LOAD_TARGETS.includes(target)) {
+      if (target === FIXED_LOAD_TARGETS[0]) {
+        const pair = [FIXED_LOAD_TARGETS[0], FIXED_LOAD_TARGETS[1]!] as const
+        results.push(...(await measureNewConnectionPair(pair, opts.proxyRate, round)))
+      }
+      continue
+    }
     const result: TargetResult = { target, description: DESCRIPTIONS[target], round }
     results.push(result)
     let running: Running | undefined
@@ -421,27 +501,33 @@ async function main(): Promise<number> {
         ...(running.headers !== undefined ? { headers: running.headers } : {}),
         ...(running.ca !== undefined ? { env: { NODE_EXTRA_CA_CERTS: running.ca.file } } : {}),
       }
-      if (opts.warmup > 0) {
-        await runLoad({
-          url: running.url,
-          seconds: opts.warmup,
-          connections: opts.connections,
-          ...(pin.load ? { cpu: pin.load } : {}),
-          ...loadExtras,
-        })
-      }
+      // The PROXY `-new-conn` pair: a new connection per request at --proxy-rate, from its own
+      // client (autocannon reuses a closing connection; bench/new-conn-client.ts says how).
+      const mainRate = FIXED_LOAD_TARGETS.includes(target) ? opts.proxyRate : undefined
+      const url = running.url
+      const load = (seconds: number): Promise<LoadResult> =>
+        mainRate !== undefined
+          ? runNewConnectionLoad({
+              url,
+              seconds,
+              rate: mainRate,
+              // Up to a second of arrivals open: a stall of the shared machine is ridden out
+              // (and shows in p99), a side that cannot keep up still skips and is not valid.
+              maxInFlight: Math.max(opts.connections, mainRate),
+              ...(pin.load ? { cpu: pin.load } : {}),
+            })
+          : runLoad({
+              url,
+              seconds,
+              connections: opts.connections,
+              ...(pin.load ? { cpu: pin.load } : {}),
+              ...loadExtras,
+            })
+      if (opts.warmup > 0) await load(opts.warmup)
       const idle = rssMegabytes(running.pid)
       if (idle !== undefined) result.idleRssMb = idle
       const cpuBefore = cpuSeconds(running.pid)
-      const mainRate = FIXED_LOAD_TARGETS.includes(target) ? opts.proxyRate : undefined
-      result.load = await runLoad({
-        url: running.url,
-        seconds: opts.duration,
-        connections: opts.connections,
-        ...(mainRate !== undefined ? { rate: mainRate } : {}),
-        ...(pin.load ? { cpu: pin.load } : {}),
-        ...loadExtras,
-      })
+      result.load = await load(opts.duration)
       if (mainRate !== undefined) result.offeredRate = mainRate
       const cpuAfter = cpuSeconds(running.pid)
       if (cpuBefore !== undefined && cpuAfter !== undefined) {
