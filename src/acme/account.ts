@@ -5,16 +5,23 @@
  */
 import { Agent } from 'node:https'
 import { rootCertificates } from 'node:tls'
-import * as acme from 'acme-client'
+import type * as AcmeClient from 'acme-client'
 import type * as ir from '../ir/index.js'
+import { lazyModule } from '../lib/index.js'
 import { readOptional } from './files.js'
+
+/** Loaded with the first Certificate, not at start-up (lib/lazy-module.ts). */
+export const acmeClient = lazyModule<typeof AcmeClient>('acme-client')
 
 /**
  * acme-client sends through one axios instance; its agent trusts the system roots plus every
  * issuer's caBundle (a private ACME server's root).
  */
 export function trustIssuers(issuers: readonly ir.AcmeIssuer[]): void {
-  ownRetries()
+  // Nothing to trust and nothing to send yet: acme-client stays unloaded.
+  if (issuers.length === 0) return
+  const acme = acmeClient()
+  ownRetries(acme)
   const bundles = issuers.flatMap((i) => (i.caBundle !== undefined ? [i.caBundle] : []))
   if (bundles.length === 0) return
   acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, ...bundles] })
@@ -26,7 +33,7 @@ export function trustIssuers(issuers: readonly ir.AcmeIssuer[]): void {
  * "ordering" throughout. The manager's own backoff (renewal.ts, visible in the admin view)
  * retries instead, and a request that hangs fails after 30 s.
  */
-function ownRetries(): void {
+function ownRetries(acme: typeof AcmeClient): void {
   const defaults = acme.axios.defaults as typeof acme.axios.defaults & {
     acmeSettings?: { retryMaxAttempts?: number }
   }
@@ -36,10 +43,11 @@ function ownRetries(): void {
 
 /** A new account key (ECDSA P-256); the store saves it on first use. */
 export async function newAccountKey(): Promise<string> {
-  return (await acme.crypto.createPrivateEcdsaKey('P-256')).toString()
+  return (await acmeClient().crypto.createPrivateEcdsaKey('P-256')).toString()
 }
 
-export async function createClient(issuer: ir.AcmeIssuer, key: string): Promise<acme.Client> {
+export async function createClient(issuer: ir.AcmeIssuer, key: string): Promise<AcmeClient.Client> {
+  const acme = acmeClient()
   const eab = issuer.externalAccountBinding
   const hmacKey = eab !== undefined ? await readOptional(eab.hmacKeyFile) : undefined
   if (eab !== undefined && hmacKey === undefined) {

@@ -4,13 +4,14 @@
  * chose for that name, finalize with a CSR over a fresh key, download the chain. `stillHeld` is
  * asked before finalizing: a replica that lost the order lock stops there.
  */
-import * as acme from 'acme-client'
+import type * as AcmeClient from 'acme-client'
 import type * as ir from '../ir/index.js'
 import type { Logger } from '../lib/index.js'
+import { acmeClient } from './account.js'
 import type { ChallengeStore } from './challenge-store.js'
 
 export interface OrderDeps {
-  readonly client: acme.Client
+  readonly client: AcmeClient.Client
   readonly challenges: ChallengeStore
   readonly log: Logger
   readonly stillHeld: () => Promise<boolean>
@@ -23,8 +24,8 @@ export interface Issued {
 
 async function newKey(key: ir.AcmeCertificate['key']): Promise<Buffer> {
   return key.algorithm === 'RSA'
-    ? acme.crypto.createPrivateRsaKey(key.size)
-    : acme.crypto.createPrivateEcdsaKey(key.size === 384 ? 'P-384' : 'P-256')
+    ? acmeClient().crypto.createPrivateRsaKey(key.size)
+    : acmeClient().crypto.createPrivateEcdsaKey(key.size === 384 ? 'P-384' : 'P-256')
 }
 
 export async function placeOrder(cert: ir.AcmeCertificate, deps: OrderDeps): Promise<Issued> {
@@ -44,7 +45,10 @@ export async function placeOrder(cert: ir.AcmeCertificate, deps: OrderDeps): Pro
     }
     const keyAuthorization = await client.getChallengeKeyAuthorization(challenge)
     if (type === 'tls-alpn-01') {
-      const [key, alpnCert] = await acme.crypto.createAlpnCertificate(authz, keyAuthorization)
+      const [key, alpnCert] = await acmeClient().crypto.createAlpnCertificate(
+        authz,
+        keyAuthorization,
+      )
       await challenges.putTlsAlpn01(name, { cert: alpnCert.toString(), key: key.toString() })
     } else await challenges.putHttp01(challenge.token, keyAuthorization)
     try {
@@ -56,7 +60,7 @@ export async function placeOrder(cert: ir.AcmeCertificate, deps: OrderDeps): Pro
       else await challenges.deleteHttp01(challenge.token)
     }
   }
-  const [key, csr] = await acme.crypto.createCsr(
+  const [key, csr] = await acmeClient().crypto.createCsr(
     { commonName: cert.dnsNames[0]!, altNames: [...cert.dnsNames] },
     await newKey(cert.key),
   )

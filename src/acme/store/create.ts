@@ -4,15 +4,19 @@
  * the state directory on disk.
  */
 import { readFileSync } from 'node:fs'
-import { Redis, type RedisOptions } from 'ioredis'
+import type { RedisOptions } from 'ioredis'
+import type * as IORedis from 'ioredis'
 import type * as ir from '../../ir/index.js'
-import type { Logger } from '../../lib/index.js'
+import { lazyModule, type Logger } from '../../lib/index.js'
 import { createDiskStore } from './disk.js'
 import { createRedisStore } from './redis.js'
 import { sealerFromFile } from './sealed.js'
 import type { AcmeStore } from './types.js'
 
 export const DEFAULT_LOCK_TTL_MS = 30_000
+
+/** Loaded when ACME certificates are kept in Redis, not at start-up (lib/lazy-module.ts). */
+const ioredis = lazyModule<typeof IORedis>('ioredis')
 
 export function createAcmeStore(
   redis: ir.RedisStoreSettings | undefined,
@@ -55,6 +59,7 @@ export function createAcmeStore(
         }
       : {}),
   } satisfies RedisOptions
+  const { Redis } = ioredis()
   const client = new Redis(redis.url, options)
   // A subscribed connection waits for messages: no command timeout on it.
   const { commandTimeout: _timeout, ...subscriberOptions } = options

@@ -12,11 +12,11 @@ import {
   ParentBasedSampler,
 } from '@opentelemetry/sdk-trace-base'
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base'
-import { ZipkinExporter } from '@opentelemetry/exporter-zipkin'
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
+import type * as ZipkinModule from '@opentelemetry/exporter-zipkin'
+import type * as OtlpModule from '@opentelemetry/exporter-trace-otlp-http'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import type * as ir from '../../ir/index.js'
-import { canonicalJson } from '../../lib/index.js'
+import { canonicalJson, lazyModule } from '../../lib/index.js'
 import type { RequestTracer } from '../events.js'
 import { BoundedBatchProcessor, type DropReason } from './bounded-processor.js'
 import { createRequestTracer } from './request-tracer.js'
@@ -120,11 +120,15 @@ export function createTracing(options: TracingOptions = {}): Tracing {
   }
 }
 
+/** The exporters load with the first tracing plan that uses them (lib/lazy-module.ts). */
+const zipkin = lazyModule<typeof ZipkinModule>('@opentelemetry/exporter-zipkin')
+const otlp = lazyModule<typeof OtlpModule>('@opentelemetry/exporter-trace-otlp-http')
+
 function exporterFor(p: ir.TracingProvider, serviceName: string): SpanExporter {
   if (p.kind === 'zipkin') {
-    return new ZipkinExporter({ url: p.url, serviceName, headers: { ...p.headers } })
+    return new (zipkin().ZipkinExporter)({ url: p.url, serviceName, headers: { ...p.headers } })
   }
-  return new OTLPTraceExporter({
+  return new (otlp().OTLPTraceExporter)({
     url: p.url,
     timeoutMillis: p.timeoutMs,
     headers: { ...p.headers },

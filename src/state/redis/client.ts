@@ -6,8 +6,9 @@
  * within `commandTimeout` or fails at once, and nothing is queued or resent.
  */
 import type { ConnectionOptions } from 'node:tls'
-import { Cluster, Redis } from 'ioredis'
-import type { ClusterOptions, RedisOptions } from 'ioredis'
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis'
+import type * as IORedis from 'ioredis'
+import { lazyModule } from '../../lib/index.js'
 import {
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -18,6 +19,9 @@ import {
 } from './settings.js'
 
 export type LimitRedisClient = Redis | Cluster
+
+/** Loaded when a config first names Redis, not at start-up (lib/lazy-module.ts). */
+export const ioredis = lazyModule<typeof IORedis>('ioredis')
 
 /** Reconnect delay: 50 ms doubling to 1 s, plus up to 10 % jitter so replicas spread out. */
 export function reconnectDelayMs(attempt: number): number {
@@ -59,6 +63,7 @@ export function createRedisClient(
   target: RedisTarget = resolveRedisTarget(settings),
 ): LimitRedisClient {
   const common = limiterConnectionOptions(settings)
+  const { Cluster, Redis } = ioredis()
   switch (target.mode) {
     case 'standalone':
       return new Redis({
