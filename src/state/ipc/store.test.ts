@@ -141,7 +141,9 @@ describe('ipc limit store', () => {
     let allowed = 0
     // 2 500 requests in turns of 100: three slices of 1 000 cover them.
     for (let turn = 0; turn < 25; turn++) {
-      const ds = await Promise.all(Array.from({ length: 100 }, () => a.rate.consume('k', big)))
+      const ds = await Promise.all(
+        Array.from({ length: 100 }, () => Promise.resolve(a.rate.consume('k', big))),
+      )
       allowed += ds.filter((d) => d.allowed).length
     }
     assert.equal(allowed, 2500)
@@ -165,7 +167,9 @@ describe('ipc limit store', () => {
       // Both workers ask until both are refused (bounded).
       for (let i = 0; i < 200; i++) {
         const ds: RateDecision[] = await Promise.all(
-          Array.from({ length: 40 }, (_, j) => (j % 2 === 0 ? a : b).rate.consume('k', rule)),
+          Array.from({ length: 40 }, (_, j) =>
+            Promise.resolve((j % 2 === 0 ? a : b).rate.consume('k', rule)),
+          ),
         )
         const ok = ds.filter((d) => d.allowed).length
         for (let k = 0; k < ok; k++) admittedAt.push(clock.now())
