@@ -27,6 +27,36 @@ export function sendsDue(
   return Math.max(0, Math.min(due - sent, maxBurst))
 }
 
+/** A burst window: how many sends any 1 ms may hold, whatever calls the loop makes in it. */
+export interface BurstWindow {
+  startNs: bigint
+  sent: number
+}
+
+const WINDOW_NS = 1_000_000n
+
+/**
+ * How many of `wanted` sends the current 1 ms window still allows: `maxBurst`, or the rate's own
+ * share of a millisecond when that is more, so catching up never sends a burst on top of the
+ * schedule. Opens a new window when the last one has passed; counts what it allows.
+ */
+export function takeFromWindow(
+  window: BurstWindow,
+  nowNs: bigint,
+  wanted: number,
+  rate: number,
+  maxBurst: number,
+): number {
+  if (nowNs - window.startNs >= WINDOW_NS) {
+    window.startNs = nowNs
+    window.sent = 0
+  }
+  const cap = Math.max(maxBurst, Math.ceil(rate / 1000))
+  const n = Math.max(0, Math.min(wanted, cap - window.sent))
+  window.sent += n
+  return n
+}
+
 /** Nanoseconds until the next unsent request is due (0 when it already is, or none is left). */
 export function nsUntilNext(
   startNs: bigint,

@@ -11,8 +11,14 @@ import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { pathToFileURL } from 'node:url'
 import { Pool } from 'undici'
-import { dueAtNs, nsUntilNext, sendsDue, summarizeMicros } from './fixed-rate-stats.js'
-import type { LatencySummary } from './fixed-rate-stats.js'
+import {
+  dueAtNs,
+  nsUntilNext,
+  sendsDue,
+  summarizeMicros,
+  takeFromWindow,
+} from './fixed-rate-stats.js'
+import type { BurstWindow, LatencySummary } from './fixed-rate-stats.js'
 
 export interface FixedRateJson extends LatencySummary {
   rate: number
@@ -174,6 +180,7 @@ function runPhase(send: Send, rate: number, seconds: number, maxBurst: number): 
   let finish: () => void = () => {}
   const finished = new Promise<void>((r) => (finish = r))
   const startNs = process.hrtime.bigint()
+  const window: BurstWindow = { startNs: startNs - 1_000_000n, sent: 0 }
 
   const onAnswer = (index: number, dueNs: bigint, status: number): void => {
     phase.latencies[index] = Number(process.hrtime.bigint() - dueNs) / 1000
@@ -188,7 +195,9 @@ function runPhase(send: Send, rate: number, seconds: number, maxBurst: number): 
 
   function pump(): void {
     const now = process.hrtime.bigint()
-    const n = sendsDue(startNs, rate, phase.sent, total, now, maxBurst)
+    const due = sendsDue(startNs, rate, phase.sent, total, now, maxBurst)
+    // pump also runs on every answer: several in one millisecond must not add up to a burst.
+    const n = takeFromWindow(window, now, due, rate, maxBurst)
     for (let i = 0; i < n; i++) {
       const index = phase.sent++
       const dueNs = dueAtNs(startNs, rate, index)

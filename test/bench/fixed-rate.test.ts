@@ -11,6 +11,7 @@ import {
   percentile,
   sendsDue,
   summarizeMicros,
+  takeFromWindow,
 } from '../../bench/fixed-rate-stats.js'
 
 const MS = 1_000_000n
@@ -38,6 +39,16 @@ describe('fixed-rate schedule', () => {
     assert.equal(sendsDue(0n, 1000, 10, 10, 20n * MS, 4), 0)
     // Before the start nothing is due.
     assert.equal(sendsDue(10n * MS, 1000, 0, 10, 0n, 4), 0)
+  })
+
+  test('calls in the same millisecond share one burst allowance', () => {
+    const window = { startNs: -MS, sent: 0 }
+    assert.equal(takeFromWindow(window, 0n, 3, 1000, 4), 3)
+    assert.equal(takeFromWindow(window, 100_000n, 3, 1000, 4), 1)
+    assert.equal(takeFromWindow(window, 999_999n, 3, 1000, 4), 0)
+    assert.equal(takeFromWindow(window, MS, 3, 1000, 4), 3)
+    // At 10 000 req/s the schedule itself is 10 a millisecond.
+    assert.equal(takeFromWindow({ startNs: -MS, sent: 0 }, 0n, 12, 10_000, 4), 10)
   })
 })
 
