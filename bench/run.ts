@@ -22,7 +22,7 @@ import { startRedisServer } from '../test/support/redis-server.js'
 import { hasTaskset, killAllChildren, pinned, startChild } from './child.js'
 import { topSelfTime } from './cpu-profile.js'
 import type { SelfTimeRow } from './cpu-profile.js'
-import { runLoad } from './load.js'
+import { runFixedRateLoad, runLoad } from './load.js'
 import type { LoadResult } from './load.js'
 import {
   FIXED_LOAD_TARGETS,
@@ -41,6 +41,7 @@ import {
   startRelay,
 } from './proxy-protocol.js'
 import { formatLimitCost, formatRatios, formatTable } from './report.js'
+import { formatFixedRate } from './fixed-rate-report.js'
 import { formatScenarioRatios } from './scenarios.js'
 import type { TargetResult } from './report.js'
 import { TRACING_DESCRIPTIONS, formatTracingCost, tracingSetup } from './tracing.js'
@@ -540,7 +541,8 @@ async function main(): Promise<number> {
       const label = round > 1 ? `${target} #${round}` : target
       console.log(`${label}: ${result.load.requestsPerSecond.toFixed(0)} req/s`)
       if (opts.rate > 0 && FIXED_RATE_TARGETS.includes(target)) {
-        const fixed = await runLoad({
+        // Open loop with 0.01 ms resolution (bench/fixed-rate.ts), not autocannon's whole ms.
+        const fixed = await runFixedRateLoad({
           url: running.url,
           seconds: opts.duration,
           connections: opts.connections,
@@ -549,9 +551,7 @@ async function main(): Promise<number> {
           ...loadExtras,
         })
         result.fixedRate = { ...fixed, rate: opts.rate }
-        console.log(
-          `${target} at ${opts.rate} req/s: p50 ${fixed.latencyP50Ms} ms, p99 ${fixed.latencyP99Ms} ms`,
-        )
+        console.log(`${label} at ${opts.rate} req/s: ${formatFixedRate(fixed)}`)
       }
     } catch (err) {
       result.error = err instanceof Error ? err.message : String(err)
