@@ -54,6 +54,12 @@ export interface BenchOptions {
   // patch of the machine hits both sides of a comparison, and ratios are reported per round and
   // as their median.
   repeat: number
+  /**
+   * Requests/s per target when every selected target runs at the same time (0: one after the
+   * other): all gateways on the same CPU, each loaded at this fixed rate, so whatever else the
+   * machine does slows them alike and their CPU per request compares within one run.
+   */
+  together: number
 }
 
 /** Targets that also get the fixed-rate run: the limit's added latency at a given load. */
@@ -88,6 +94,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --baseline-ref=<ref>   build this git ref and measure it as baseline, baseline-https (BENCH_BASELINE_REF)
   --baseline-dist=<dir>  measure this built dist/ as baseline, baseline-https (BENCH_BASELINE_DIST)
   --repeat=<n>        run the target list n times, interleaved; ratios per round and their median (BENCH_REPEAT, default 1)
+  --together=<rps>    run every selected target at once, each at this fixed rate, for CPU-per-request comparisons on a busy machine (BENCH_TOGETHER, default 0: one after the other)
 Portcullis runs from dist/ when it exists: run \`npm run build\` first for representative numbers.`
 
 function positive(name: string, raw: string): number {
@@ -116,6 +123,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     'baseline-ref',
     'baseline-dist',
     'repeat',
+    'together',
     'help',
   ]
   for (const name of flags.keys()) {
@@ -159,6 +167,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     rate: Math.max(0, Math.round(Number(pick('rate', 'BENCH_RATE', '1000')) || 0)),
     proxyRate: Math.round(positive('proxy-rate', pick('proxy-rate', 'BENCH_PROXY_RATE', '200'))),
     repeat: Math.round(positive('repeat', pick('repeat', 'BENCH_REPEAT', '1'))),
+    together: Math.max(0, Math.round(Number(pick('together', 'BENCH_TOGETHER', '0')) || 0)),
   }
 }
 

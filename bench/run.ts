@@ -481,10 +481,77 @@ async function main(): Promise<number> {
     return out
   }
 
+  /**
+   * --together: every selected target started, then all loaded at once at the same fixed rate
+   * (autocannon -R each, on the load CPU). CPU per request then compares targets that shared
+   * the same moments of the machine; one after the other, a shared machine moved a single
+   * target's CPU per request by 2x between runs.
+   */
+  async function measureTogether(round: number): Promise<TargetResult[]> {
+    const out = opts.only.map((target): TargetResult => ({
+      target,
+      description: DESCRIPTIONS[target],
+      round,
+    }))
+    const running: Running[] = []
+    try {
+      for (const target of opts.only) running.push(await starters[target]())
+      for (const [i, r] of running.entries()) await checkAnswers(opts.only[i]!, r.url, r.ca?.pem)
+      const loadAll = (seconds: number): Promise<LoadResult[]> =>
+        Promise.all(
+          running.map((r) =>
+            runLoad({
+              url: r.url,
+              seconds,
+              connections: opts.connections,
+              rate: opts.together,
+              ...(pin.load ? { cpu: pin.load } : {}),
+              ...(r.headers !== undefined ? { headers: r.headers } : {}),
+              ...(r.ca !== undefined ? { env: { NODE_EXTRA_CA_CERTS: r.ca.file } } : {}),
+            }),
+          ),
+        )
+      if (opts.warmup > 0) await loadAll(opts.warmup)
+      for (const [i, r] of running.entries()) {
+        const idle = rssMegabytes(r.pid)
+        if (idle !== undefined) out[i]!.idleRssMb = idle
+      }
+      const before = running.map((r) => cpuSeconds(r.pid))
+      const loads = await loadAll(opts.duration)
+      for (const [i, r] of running.entries()) {
+        const result = out[i]!
+        result.load = loads[i]!
+        result.offeredRate = opts.together
+        const cpuBefore = before[i]
+        const cpuAfter = cpuSeconds(r.pid)
+        if (cpuBefore !== undefined && cpuAfter !== undefined) {
+          result.cpuPercent = (100 * (cpuAfter - cpuBefore)) / opts.duration
+        }
+        const rss = rssMegabytes(r.pid)
+        if (rss !== undefined) result.rssMb = rss
+        const peak = peakRssMegabytes(r.pid)
+        if (peak !== undefined) result.peakRssMb = peak
+        const tag = round > 1 ? ` #${round}` : ''
+        console.log(`${result.target}${tag}: ${result.load.requestsPerSecond.toFixed(0)} req/s`)
+      }
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err)
+      for (const result of out) result.error = error
+      console.log(`together: FAILED\n  ${error.split('\n').join('\n  ')}`)
+    } finally {
+      for (const r of running) await r.stop()
+    }
+    return out
+  }
+
   const results: TargetResult[] = []
   const sideBySide = FIXED_LOAD_TARGETS.every((t) => opts.only.includes(t))
   const rounds = Array.from({ length: opts.repeat }, (_, i) => i + 1)
-  for (const [round, target] of rounds.flatMap((n) => opts.only.map((t) => [n, t] as const))) {
+  if (opts.together > 0) {
+    for (const round of rounds) results.push(...(await measureTogether(round)))
+  }
+  const sequential = opts.together > 0 ? [] : opts.only
+  for (const [round, target] of rounds.flatMap((n) => sequential.map((t) => [n, t] as const))) {
     if (sideBySide && FIXED_LOAD_TARGETS.includes(target)) {
       if (target === FIXED_LOAD_TARGETS[0]) {
         const pair = [FIXED_LOAD_TARGETS[0], FIXED_LOAD_TARGETS[1]!] as const
