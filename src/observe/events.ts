@@ -182,18 +182,11 @@ export interface RequestSpan {
   inject(headers: string[]): void
   /**
    * A CLIENT span for one upstream attempt, the child of this span, when this span is sampled
-   * (Envoy's upstream span); undefined otherwise, so unsampled requests pay one call.
+   * (Envoy's upstream span); undefined otherwise, so unsampled requests pay one call and no
+   * allocation. `attempt` is 1 for the first attempt, 2 for the first retry, ...
    */
-  startAttempt(attempt: UpstreamAttempt): AttemptSpan | undefined
+  startAttempt(cluster: string, upstreamAddress: string, attempt: number): AttemptSpan | undefined
   end(record: RequestRecord): void
-}
-
-/** What an attempt span is named and tagged with. */
-export interface UpstreamAttempt {
-  readonly cluster: string
-  readonly upstreamAddress: string
-  /** 1 for the first attempt, 2 for the first retry, ... */
-  readonly attempt: number
 }
 
 /** One upstream attempt's span; ended once, when the attempt does. */

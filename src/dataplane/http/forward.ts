@@ -50,11 +50,7 @@ function startAttempt(ctx: RequestContext): void {
     ctx.upstreamHost = endpoint.address
     setAttemptCount(headers, ctx.attempt)
     const ex = new UpstreamExchange(ctx, endpoint, EVENTS)
-    const span = ctx.trace?.startAttempt({
-      cluster: cluster.id,
-      upstreamAddress: endpoint.address,
-      attempt: ctx.attempt,
-    })
+    const span = ctx.trace?.startAttempt(cluster.id, endpoint.address, ctx.attempt)
     if (span !== undefined) {
       span.reparent(headers)
       ex.span = span

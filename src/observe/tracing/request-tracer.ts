@@ -25,7 +25,6 @@ import type {
   RequestSpan,
   RequestTracer,
   TracedRequest,
-  UpstreamAttempt,
 } from '../events.js'
 import { extractContext, injectContext } from './propagation.js'
 import { UnsampledRootSpan } from './unsampled-root.js'
@@ -143,18 +142,18 @@ class TracedSpan implements RequestSpan {
     injectContext(trace.setSpan(ROOT_CONTEXT, this.#span), headers)
   }
 
-  startAttempt(attempt: UpstreamAttempt): AttemptSpan | undefined {
+  startAttempt(cluster: string, upstreamAddress: string, attempt: number): AttemptSpan | undefined {
     if (!this.#span.isRecording()) return undefined
     // Envoy names the router's upstream span `router <cluster> egress`.
     const span = this.#tracer.startSpan(
-      `router ${attempt.cluster} egress`,
+      `router ${cluster} egress`,
       { kind: SpanKind.CLIENT },
       trace.setSpan(ROOT_CONTEXT, this.#span),
     )
     span.setAttributes(this.#fixed)
-    span.setAttribute('upstream_cluster', attempt.cluster)
-    span.setAttribute('upstream_address', attempt.upstreamAddress)
-    span.setAttribute('retry.attempt', String(attempt.attempt))
+    span.setAttribute('upstream_cluster', cluster)
+    span.setAttribute('upstream_address', upstreamAddress)
+    span.setAttribute('retry.attempt', String(attempt))
     return new TracedAttempt(span)
   }
 

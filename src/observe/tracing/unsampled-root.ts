@@ -16,33 +16,31 @@ const ID_BYTES = 24
 const pool = Buffer.allocUnsafe(POOL_BYTES)
 let offset = POOL_BYTES
 
-function takeIds(): { traceId: string; spanId: string } {
+const ZERO_TRACE = '0'.repeat(32)
+const ZERO_SPAN = '0'.repeat(16)
+
+/** 48 hex digits, trace id then span id, cut from the pool. */
+function takeHexIds(): string {
   if (offset + ID_BYTES > POOL_BYTES) {
     randomFillSync(pool)
     offset = 0
   }
   const hex = pool.toString('hex', offset, offset + ID_BYTES)
   offset += ID_BYTES
-  const traceId = hex.slice(0, 32)
-  const spanId = hex.slice(32)
-  // An all-zero id is invalid (2^-64 per span id, 2^-128 per trace id): never send one.
-  return {
-    traceId: traceId === ZERO_TRACE ? '0'.repeat(31) + '1' : traceId,
-    spanId: spanId === ZERO_SPAN ? '0'.repeat(15) + '1' : spanId,
-  }
+  return hex
 }
-
-const ZERO_TRACE = '0'.repeat(32)
-const ZERO_SPAN = '0'.repeat(16)
 
 export class UnsampledRootSpan implements RequestSpan {
   readonly traceId: string
   readonly spanId: string
 
   constructor() {
-    const ids = takeIds()
-    this.traceId = ids.traceId
-    this.spanId = ids.spanId
+    const hex = takeHexIds()
+    const traceId = hex.slice(0, 32)
+    const spanId = hex.slice(32)
+    // An all-zero id is invalid (2^-64 per span id, 2^-128 per trace id): never send one.
+    this.traceId = traceId === ZERO_TRACE ? '0'.repeat(31) + '1' : traceId
+    this.spanId = spanId === ZERO_SPAN ? '0'.repeat(15) + '1' : spanId
   }
 
   /** W3C then B3 multi-header, as propagation.ts's injector writes them for an unsampled span. */
