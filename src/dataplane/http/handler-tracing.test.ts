@@ -22,6 +22,25 @@ import { startOtlpReceiver } from '../../../test/support/otlp-receiver.js'
 const TRACE = '0af7651916cd43dd8448eb211c80319c'
 const PARENT = 'b7ad6b7169203331'
 
+/** Export to the OTLP receiver on `port`; 0 %: only requests with a sampled parent are traced. */
+function otlpPlan(port: number): ir.TracingPlan {
+  return {
+    providers: [
+      {
+        kind: 'opentelemetry',
+        name: 'otel',
+        url: `http://127.0.0.1:${port}/v1/traces`,
+        timeoutMs: 2000,
+        headers: {},
+      },
+    ],
+    samplingPercent: 0,
+    customTags: [],
+    serviceName: 'edge',
+    source: 'istio-system/mesh-default',
+  }
+}
+
 test('the upstream gets the gateway span as parent; the receiver gets the span', async (t) => {
   const up = await startUpstream(t, 'u')
   const otlp = await startOtlpReceiver()
@@ -42,21 +61,7 @@ test('the upstream gets the gateway span as parent; the receiver gets the span',
     ],
     clusters: [c],
   })
-  const plan: ir.TracingPlan = {
-    providers: [
-      {
-        kind: 'opentelemetry',
-        name: 'otel',
-        url: `http://127.0.0.1:${otlp.port}/v1/traces`,
-        timeoutMs: 2000,
-        headers: {},
-      },
-    ],
-    samplingPercent: 0,
-    customTags: [],
-    serviceName: 'edge',
-    source: 'istio-system/mesh-default',
-  }
+  const plan = otlpPlan(otlp.port)
   const gw = await startGateway(t, { ...snap, tracing: plan }, { tracing })
   const http = client(t)
 
@@ -117,21 +122,7 @@ test('an unsampled request without trace context: a fresh context upstream with 
     virtualHosts: [vhost(['*'], [route('fwd', forward(destination(c)))])],
     clusters: [c],
   })
-  const plan: ir.TracingPlan = {
-    providers: [
-      {
-        kind: 'opentelemetry',
-        name: 'otel',
-        url: `http://127.0.0.1:${otlp.port}/v1/traces`,
-        timeoutMs: 2000,
-        headers: {},
-      },
-    ],
-    samplingPercent: 0,
-    customTags: [],
-    serviceName: 'edge',
-    source: 'istio-system/mesh-default',
-  }
+  const plan = otlpPlan(otlp.port)
   const gw = await startGateway(t, { ...snap, tracing: plan }, { tracing })
   const http = client(t)
   const traceIds = new Set<string>()
@@ -183,21 +174,7 @@ test('a sampled request gets a CLIENT span per upstream attempt, each the parent
     retry: { attempts: 1, retryOn: ['5xx'], retriableStatusCodes: [], backoffBaseMs: 1 },
   })
   const snap = snapshot({ virtualHosts: [vhost(['*'], [r])], clusters: [c] })
-  const plan: ir.TracingPlan = {
-    providers: [
-      {
-        kind: 'opentelemetry',
-        name: 'otel',
-        url: `http://127.0.0.1:${otlp.port}/v1/traces`,
-        timeoutMs: 2000,
-        headers: {},
-      },
-    ],
-    samplingPercent: 0,
-    customTags: [],
-    serviceName: 'edge',
-    source: 'istio-system/mesh-default',
-  }
+  const plan = otlpPlan(otlp.port)
   const gw = await startGateway(t, { ...snap, tracing: plan }, { tracing })
   const res = await client(t).get(`${gw.url}/a`, {
     headers: { host: 'svc.example.com', traceparent: `00-${TRACE}-${PARENT}-01` },
