@@ -416,15 +416,16 @@ async function main(): Promise<number> {
   }
 
   /**
-   * The `-new-conn` pair side by side: both gateways (pinned to the same CPU) and their relays
-   * started, then loaded at --proxy-rate each at the same time. Whatever else the machine runs
-   * then slows both alike; measured one after the other, a shared machine moved the ratio by
-   * ±10 % between runs.
+   * Targets measured at the same time: all started (the gateways pinned to the same CPU), then
+   * loaded together by `load`, one load process each. Whatever else the machine runs then slows
+   * them alike; one after the other, a shared machine moved the PROXY pair's ratio by ±10 % and
+   * a single target's CPU per request by 2x between runs.
    */
-  async function measureNewConnectionPair(
-    targets: readonly [Target, Target],
-    rate: number,
+  async function measureAtOnce(
+    targets: readonly Target[],
     round: number,
+    rate: number,
+    load: (r: Running, seconds: number) => Promise<LoadResult>,
   ): Promise<TargetResult[]> {
     const out = targets.map((target): TargetResult => ({
       target,
@@ -434,21 +435,9 @@ async function main(): Promise<number> {
     const running: Running[] = []
     try {
       for (const target of targets) running.push(await starters[target]())
-      for (const [i, r] of running.entries()) await checkAnswers(targets[i]!, r.url)
+      for (const [i, r] of running.entries()) await checkAnswers(targets[i]!, r.url, r.ca?.pem)
       const loadAll = (seconds: number): Promise<LoadResult[]> =>
-        Promise.all(
-          running.map((r) =>
-            runNewConnectionLoad({
-              url: r.url,
-              seconds,
-              rate,
-              // Up to a second of arrivals open: a stall of the shared machine is ridden out
-              // (and shows in p99), a side that cannot keep up still skips and is not valid.
-              maxInFlight: Math.max(opts.connections, rate),
-              ...(pin.load ? { cpu: pin.load } : {}),
-            }),
-          ),
-        )
+        Promise.all(running.map((r) => load(r, seconds)))
       if (opts.warmup > 0) await loadAll(opts.warmup)
       for (const [i, r] of running.entries()) {
         const idle = rssMegabytes(r.pid)
@@ -469,7 +458,8 @@ async function main(): Promise<number> {
         if (rss !== undefined) result.rssMb = rss
         const peak = peakRssMegabytes(r.pid)
         if (peak !== undefined) result.peakRssMb = peak
-        console.log(`${result.target}: ${result.load.requestsPerSecond.toFixed(0)} req/s`)
+        const tag = round > 1 ? ` #${round}` : ''
+        console.log(`${result.target}${tag}: ${result.load.requestsPerSecond.toFixed(0)} req/s`)
       }
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err)
@@ -481,81 +471,44 @@ async function main(): Promise<number> {
     return out
   }
 
-  /**
-   * --together: every selected target started, then all loaded at once at the same fixed rate
-   * (autocannon -R each, on the load CPU). CPU per request then compares targets that shared
-   * the same moments of the machine; one after the other, a shared machine moved a single
-   * target's CPU per request by 2x between runs.
-   */
-  async function measureTogether(round: number): Promise<TargetResult[]> {
-    const out = opts.only.map((target): TargetResult => ({
-      target,
-      description: DESCRIPTIONS[target],
-      round,
-    }))
-    const running: Running[] = []
-    try {
-      for (const target of opts.only) running.push(await starters[target]())
-      for (const [i, r] of running.entries()) await checkAnswers(opts.only[i]!, r.url, r.ca?.pem)
-      const loadAll = (seconds: number): Promise<LoadResult[]> =>
-        Promise.all(
-          running.map((r) =>
-            runLoad({
-              url: r.url,
-              seconds,
-              connections: opts.connections,
-              rate: opts.together,
-              ...(pin.load ? { cpu: pin.load } : {}),
-              ...(r.headers !== undefined ? { headers: r.headers } : {}),
-              ...(r.ca !== undefined ? { env: { NODE_EXTRA_CA_CERTS: r.ca.file } } : {}),
-            }),
-          ),
-        )
-      if (opts.warmup > 0) await loadAll(opts.warmup)
-      for (const [i, r] of running.entries()) {
-        const idle = rssMegabytes(r.pid)
-        if (idle !== undefined) out[i]!.idleRssMb = idle
-      }
-      const before = running.map((r) => cpuSeconds(r.pid))
-      const loads = await loadAll(opts.duration)
-      for (const [i, r] of running.entries()) {
-        const result = out[i]!
-        result.load = loads[i]!
-        result.offeredRate = opts.together
-        const cpuBefore = before[i]
-        const cpuAfter = cpuSeconds(r.pid)
-        if (cpuBefore !== undefined && cpuAfter !== undefined) {
-          result.cpuPercent = (100 * (cpuAfter - cpuBefore)) / opts.duration
-        }
-        const rss = rssMegabytes(r.pid)
-        if (rss !== undefined) result.rssMb = rss
-        const peak = peakRssMegabytes(r.pid)
-        if (peak !== undefined) result.peakRssMb = peak
-        const tag = round > 1 ? ` #${round}` : ''
-        console.log(`${result.target}${tag}: ${result.load.requestsPerSecond.toFixed(0)} req/s`)
-      }
-    } catch (err) {
-      const error = err instanceof Error ? err.message : String(err)
-      for (const result of out) result.error = error
-      console.log(`together: FAILED\n  ${error.split('\n').join('\n  ')}`)
-    } finally {
-      for (const r of running) await r.stop()
-    }
-    return out
-  }
+  /** The `-new-conn` PROXY pair, a new connection per request at --proxy-rate each. */
+  const newConnectionLoad = (r: Running, seconds: number): Promise<LoadResult> =>
+    runNewConnectionLoad({
+      url: r.url,
+      seconds,
+      rate: opts.proxyRate,
+      // Up to a second of arrivals open: a stall of the shared machine is ridden out (and shows
+      // in p99), a side that cannot keep up still skips and is not valid.
+      maxInFlight: Math.max(opts.connections, opts.proxyRate),
+      ...(pin.load ? { cpu: pin.load } : {}),
+    })
+
+  /** --together: autocannon -R at the same fixed rate for every selected target. */
+  const togetherLoad = (r: Running, seconds: number): Promise<LoadResult> =>
+    runLoad({
+      url: r.url,
+      seconds,
+      connections: opts.connections,
+      rate: opts.together,
+      ...(pin.load ? { cpu: pin.load } : {}),
+      ...(r.headers !== undefined ? { headers: r.headers } : {}),
+      ...(r.ca !== undefined ? { env: { NODE_EXTRA_CA_CERTS: r.ca.file } } : {}),
+    })
 
   const results: TargetResult[] = []
   const sideBySide = FIXED_LOAD_TARGETS.every((t) => opts.only.includes(t))
   const rounds = Array.from({ length: opts.repeat }, (_, i) => i + 1)
   if (opts.together > 0) {
-    for (const round of rounds) results.push(...(await measureTogether(round)))
+    for (const round of rounds) {
+      results.push(...(await measureAtOnce(opts.only, round, opts.together, togetherLoad)))
+    }
   }
   const sequential = opts.together > 0 ? [] : opts.only
   for (const [round, target] of rounds.flatMap((n) => sequential.map((t) => [n, t] as const))) {
     if (sideBySide && FIXED_LOAD_TARGETS.includes(target)) {
       if (target === FIXED_LOAD_TARGETS[0]) {
-        const pair = [FIXED_LOAD_TARGETS[0], FIXED_LOAD_TARGETS[1]!] as const
-        results.push(...(await measureNewConnectionPair(pair, opts.proxyRate, round)))
+        const pair = [FIXED_LOAD_TARGETS[0], FIXED_LOAD_TARGETS[1]!]
+        results.push(...(await measureAtOnce(pair, round, opts.proxyRate, newConnectionLoad)))
       }
       continue
     }
