@@ -11,7 +11,8 @@
 import { pinned, startChild } from './child.js'
 import type { LoadResult } from './load.js'
 import type { Target } from './options.js'
-import type { TargetResult } from './report.js'
+import { cpuMicrosPerRequest, type TargetResult } from './report.js'
+import { median, pairsByRound } from './rounds.js'
 
 const TSX = ['--import', 'tsx']
 
@@ -99,11 +100,6 @@ export const PROXY_PROTOCOL_PAIRS: readonly (readonly [Target, Target, string])[
   ],
 ]
 
-function cpuMicrosPerRequest(r: TargetResult | undefined): number | undefined {
-  if (r?.cpuPercent === undefined || !r.load || r.load.requestsPerSecond === 0) return undefined
-  return (r.cpuPercent / 100 / r.load.requestsPerSecond) * 1e6
-}
-
 /** A fixed-rate run that answered less than this share of the offered rate was saturated. */
 const SATURATED_BELOW = 0.95
 
@@ -119,25 +115,41 @@ function saturation(r: TargetResult | undefined): string | undefined {
 }
 
 /** One line per pair that ran: gateway CPU µs per request of each and their ratio. */
+/** The PROXY / plain CPU per request of each pair, per round, and with rounds their median. */
 export function formatProxyProtocolCost(results: readonly TargetResult[]): string[] {
   const lines: string[] = []
   for (const [plainName, proxiedName, what] of PROXY_PROTOCOL_PAIRS) {
-    const plainResult = results.find((r) => r.target === plainName)
-    const proxiedResult = results.find((r) => r.target === proxiedName)
-    const plain = cpuMicrosPerRequest(plainResult)
-    const proxied = cpuMicrosPerRequest(proxiedResult)
-    if (plain === undefined || proxied === undefined) continue
-    const saturated = saturation(plainResult) ?? saturation(proxiedResult)
-    if (saturated !== undefined) {
-      lines.push(`${what}: NOT VALID (${saturated}); rerun with a lower --proxy-rate`)
-      continue
+    const rounds = pairsByRound(results, plainName, proxiedName)
+    const ratios: number[] = []
+    for (const { round, a: plainResult, b: proxiedResult } of rounds) {
+      const plain = cpuMicrosPerRequest(plainResult)
+      const proxied = cpuMicrosPerRequest(proxiedResult)
+      if (plain === undefined || proxied === undefined) continue
+      const tag = rounds.length > 1 ? ` (round ${round})` : ''
+      const saturated = saturation(plainResult) ?? saturation(proxiedResult)
+      if (saturated !== undefined) {
+        lines.push(`${what}${tag}: NOT VALID (${saturated}); rerun with a lower --proxy-rate`)
+        continue
+      }
+      const ratio = proxied / plain
+      ratios.push(ratio)
+      lines.push(
+        `${what}${tag}: gateway CPU per request ${plain.toFixed(1)} → ${proxied.toFixed(1)} µs, ` +
+          `ratio ${ratio.toFixed(3)} (${signedPct(ratio)} %; target ≤ +3 %)`,
+      )
     }
-    const ratio = proxied / plain
-    const pct = (ratio - 1) * 100
-    lines.push(
-      `${what}: gateway CPU per request ${plain.toFixed(1)} → ${proxied.toFixed(1)} µs, ` +
-        `ratio ${ratio.toFixed(3)} (${pct >= 0 ? '+' : ''}${pct.toFixed(1)} %; target ≤ +3 %)`,
-    )
+    if (ratios.length > 1) {
+      const m = median(ratios)
+      lines.push(
+        `${what}, median of ${ratios.length} rounds: ratio ${m.toFixed(3)} (${signedPct(m)} %; ` +
+          `range ${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)}; target ≤ +3 %)`,
+      )
+    }
   }
   return lines
+}
+
+function signedPct(ratio: number): string {
+  const pct = (ratio - 1) * 100
+  return `${pct >= 0 ? '+' : ''}${pct.toFixed(1)}`
 }
