@@ -219,7 +219,7 @@ export const gatewayConfigSpec = obj(
         ),
         maxActiveRequests: noted(
           int({ min: 0 }),
-          'default 0 (no cap); requests in progress in one process (each worker) at which a new request gets 503 OM at once, so that under overload the excess is refused fast instead of queueing (docs/hardening.md)',
+          'default 0 (no cap); requests in progress in one process (each worker) at which a new request gets 503 OM at once, so that under overload the excess is refused fast instead of queueing (docs/limits.md)',
         ),
         retryAfter: noted(
           duration({ minMs: 1000 }),
