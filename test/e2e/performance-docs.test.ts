@@ -6,6 +6,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { parseInstructionOptions } from '../../bench/instructions-options.js'
 import { parseOptions } from '../../bench/options.js'
 import { REPO_ROOT } from './harness/gateway.js'
 
@@ -18,17 +19,27 @@ describe('docs/performance.md commands', () => {
   test('the page prints commands, and only ones this test knows how to check', () => {
     assert.ok(commands.length >= 5)
     for (const c of commands) {
-      assert.match(c, /^(npm run build|npm run bench( -- .*)?|k6 run .*)$/, c)
+      assert.match(c, /^(npm run build|npm run bench(:instructions)?( -- .*)?|k6 run .*)$/, c)
     }
   })
 
   test('every bench command parses with the bench options', () => {
-    for (const c of commands.filter((l) => l.startsWith('npm run bench'))) {
+    for (const c of commands.filter((l) => /^npm run bench( |$)/.test(l))) {
       const args = c
         .replace(/^npm run bench( -- )?/, '')
         .split(' ')
         .filter((a) => a !== '')
       assert.doesNotThrow(() => parseOptions(args, {}), c)
+    }
+  })
+
+  test('every bench:instructions command parses with its options', () => {
+    for (const c of commands.filter((l) => l.startsWith('npm run bench:instructions'))) {
+      const args = c
+        .replace(/^npm run bench:instructions( -- )?/, '')
+        .split(' ')
+        .filter((a) => a !== '')
+      assert.doesNotThrow(() => parseInstructionOptions(args), c)
     }
   })
 

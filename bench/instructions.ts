@@ -1,0 +1,357 @@
+/**
+ * Instructions per request: the gateway run under valgrind's callgrind, which counts the
+ * instructions a process executes, whatever else the machine is doing. On this 2-core shared
+ * machine the CPU-time ratios of `npm run bench` move by ±20 % between two runs of the same
+ * build; a 2 % or 3 % bound needs a measure that does not. Time is still what users pay: read
+ * these ratios next to the CPU-time ones.
+ *
+ * Each side of a comparison (tracing off / unsampled / sampled; a plain listener / PROXY v2) is
+ * its own gateway under callgrind, all of a group running at once: warmed up in turns with
+ * instrumentation off (so V8 has tiered the hot code up, and no side sits idle for minutes while
+ * another warms), then measured in alternating windows (A B C, C B A, …), each window
+ * `callgrind_control --zero`, N requests, `callgrind_control --dump`. What a process does with
+ * no traffic (timers, the readiness heartbeat) is counted in an idle window per side and
+ * subtracted per second: under valgrind a window lasts ~30 times as long as natively, so timers
+ * would otherwise weigh ~30 times what they do. The gateway runs with `--single-threaded` (no
+ * compiler or GC threads, whose spinning valgrind counts) and without V8's memory reducer
+ * (wall-clock GCs), which took the same build's windows from ±15 % apart to ±3 %.
+ *
+ * Run: npm run bench:instructions [-- --only=tracing,proxy --requests=2000 --windows=5
+ *      --warmup=40000 --idle-seconds=5 --sides=a,b --node-flags="..." --keep-dumps]
+ * Needs valgrind (Debian package `valgrind`); measures dist/main.js (`npm run build` first).
+ * A group of three takes about 8 minutes.
+ */
+import { spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { gatewayConfigDoc, joinDocs, proxyRouteDocs } from '../test/e2e/harness/config-docs.js'
+import { REPO_ROOT, startGateway, type GatewayProcess } from '../test/e2e/harness/gateway.js'
+import { freePorts } from '../test/e2e/harness/ports.js'
+import { killAllChildren, startChild } from './child.js'
+import { driveKeepAlive, driveNewConnections, type Drive } from './instructions-load.js'
+import {
+  PAIRS,
+  parseInstructionOptions,
+  type Group,
+  type InstructionOptions as Options,
+} from './instructions-options.js'
+import { PROXY_PROTOCOL_SPEC } from './proxy-protocol.js'
+import { median } from './rounds.js'
+import { tracingSetup } from './tracing.js'
+
+interface Side {
+  readonly name: string
+  readonly description: string
+  /** GatewayConfig lines and extra documents of this side's config. */
+  readonly spec: readonly string[]
+  readonly docs: string
+  readonly drive: (port: number, requests: number) => Promise<Drive>
+}
+
+interface GroupSetup {
+  readonly sides: readonly Side[]
+  close(): Promise<void>
+}
+
+const keepAlive = (port: number, n: number): Promise<Drive> => driveKeepAlive(port, n)
+
+const SETUPS: Record<Group, () => Promise<GroupSetup>> = {
+  async tracing() {
+    const unsampled = await tracingSetup(0)
+    const sampled = await tracingSetup(1)
+    return {
+      sides: [
+        {
+          name: 'portcullis',
+          description: 'keep-alive, no tracing',
+          spec: [],
+          docs: '',
+          drive: keepAlive,
+        },
+        {
+          name: 'tracing-unsampled',
+          description: 'keep-alive, Telemetry tracing at 0 % (context extracted and injected)',
+          ...unsampled.extra,
+          drive: keepAlive,
+        },
+        {
+          name: 'tracing-sampled',
+          description: 'keep-alive, Telemetry tracing at 1 %, spans exported over OTLP/HTTP',
+          ...sampled.extra,
+          drive: keepAlive,
+        },
+      ],
+      async close() {
+        await unsampled.receiver.close()
+        await sampled.receiver.close()
+      },
+    }
+  },
+  proxy() {
+    return Promise.resolve({
+      sides: [
+        {
+          name: 'new-conn',
+          description: 'a new connection per request, plain listener',
+          spec: [],
+          docs: '',
+          drive: (port, n) => driveNewConnections(port, n, 'none'),
+        },
+        {
+          name: 'proxy-v2-new-conn',
+          description: 'a new connection per request, PROXY v2 header on each',
+          spec: PROXY_PROTOCOL_SPEC,
+          docs: '',
+          drive: (port, n) => driveNewConnections(port, n, 'v2'),
+        },
+      ],
+      close: () => Promise.resolve(),
+    })
+  },
+}
+
+interface Measured {
+  readonly name: string
+  /** Instructions per request, per window, idle work subtracted. */
+  readonly perRequest: number[]
+  /** Over all windows: instructions (idle work subtracted) and requests answered. */
+  total: number
+  requests: number
+  idlePerSecond: number
+  failures: number
+}
+
+function callgrindControl(pid: number, ...args: string[]): void {
+  const r = spawnSync('callgrind_control', [...args, String(pid)], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`callgrind_control ${args.join(' ')}: ${r.stderr}`)
+}
+
+/** The instruction total of dump `base.index`, once valgrind has written all of it. */
+async function dumpTotal(base: string, index: number): Promise<number> {
+  const path = `${base}.${index}`
+  const deadline = Date.now() + 60_000
+  while (Date.now() < deadline) {
+    if (existsSync(path)) {
+      const m = /^totals:\s+(\d+)/m.exec(readFileSync(path, 'utf8'))
+      if (m) return Number(m[1])
+    }
+    await sleep(100)
+  }
+  throw new Error(`callgrind wrote no ${path} within 60 s`)
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms))
+}
+
+/**
+ * Under valgrind the gateway serves about 30 times fewer requests per second than natively, so
+ * a span batch that fills for 1 s natively (the processor's delay) would hold 30 times fewer
+ * spans and cost 30 times as much per span. The delay is stretched by that factor instead
+ * (OTEL_BSP_SCHEDULE_DELAY, which the gateway reads as OpenTelemetry's SDKs do).
+ */
+const GATEWAY_ENV = { OTEL_BSP_SCHEDULE_DELAY: '30000' }
+
+interface Running {
+  readonly side: Side
+  readonly gw: GatewayProcess
+  readonly port: number
+  readonly outBase: string
+  dumps: number
+  readonly result: Measured
+}
+
+/** One gateway under callgrind per side, all running at once, measured in alternating windows. */
+async function measureGroup(
+  group: Group,
+  opts: Options,
+  upstreamPort: number,
+): Promise<Measured[]> {
+  const setup = await SETUPS[group]()
+  const running: Running[] = []
+  try {
+    // Started one after the other (start-up is the slow part under valgrind), then all warmed.
+    for (const side of setup.sides) {
+      if (opts.sides !== undefined && !opts.sides.includes(side.name)) continue
+      const [port, readinessPort, metricsPort] = await freePorts(3)
+      const yaml = joinDocs(
+        gatewayConfigDoc({
+          readinessPort: readinessPort!,
+          metricsPort: metricsPort!,
+          extraSpec: [...side.spec],
+        }),
+        proxyRouteDocs({ gatewayPort: port!, upstreamPort, name: 'bench' }),
+        ...(side.docs !== '' ? [side.docs] : []),
+      )
+      const outBase = join(REPO_ROOT, 'bench', 'results', `callgrind-${side.name}-${process.pid}`)
+      const gw = await startGateway({
+        yaml,
+        env: GATEWAY_ENV,
+        command: [
+          'valgrind',
+          '--tool=callgrind',
+          '--instr-atstart=no',
+          `--callgrind-out-file=${outBase}`,
+          process.execPath,
+          // No background compiler or GC threads: under valgrind their spinning and scheduling
+          // are counted, and vary from run to run. The same work is done, on the main thread.
+          '--single-threaded',
+          // Its GCs are timed by the wall clock, which valgrind slows 30-fold, and fall on
+          // whichever side was idle longest.
+          '--no-memory-reducer',
+          ...opts.nodeFlags,
+          join(REPO_ROOT, 'dist', 'main.js'),
+        ],
+        readyTimeoutMs: 300_000,
+      })
+      running.push({
+        side,
+        gw,
+        port: port!,
+        outBase,
+        dumps: 0,
+        result: {
+          name: side.name,
+          perRequest: [],
+          requests: 0,
+          total: 0,
+          idlePerSecond: 0,
+          failures: 0,
+        },
+      })
+    }
+    // Warmed in turns, so that no gateway sits idle for minutes while another warms up: V8's
+    // heuristics that look at time (the memory reducer, heap sizing) then see the same history.
+    const chunk = Math.min(5000, opts.warmup)
+    for (let done = 0; done < opts.warmup; done += chunk) {
+      for (const r of running) {
+        r.result.failures += (
+          await r.side.drive(r.port, Math.min(chunk, opts.warmup - done))
+        ).failures
+      }
+    }
+    for (const r of running) callgrindControl(r.gw.proc.pid ?? 0, '--instr=on')
+    // valgrind translates the code again with instrumentation: run it once before counting.
+    for (const r of running) {
+      r.result.failures += (await r.side.drive(r.port, Math.min(opts.requests, 1000))).failures
+    }
+    for (const r of running) {
+      const pid = r.gw.proc.pid ?? 0
+      // Background work the load left (sweeping, a pending compile) is not idle work.
+      await sleep(1000)
+      callgrindControl(pid, '--zero')
+      const start = performance.now()
+      await sleep(opts.idleSeconds * 1000)
+      callgrindControl(pid, '--dump')
+      r.result.idlePerSecond =
+        (await dumpTotal(r.outBase, ++r.dumps)) / ((performance.now() - start) / 1000)
+    }
+    for (let w = 0; w < opts.windows; w++) {
+      const order = w % 2 === 0 ? running : [...running].reverse()
+      for (const r of order) {
+        const pid = r.gw.proc.pid ?? 0
+        callgrindControl(pid, '--zero')
+        const start = performance.now()
+        const drive = await r.side.drive(r.port, opts.requests)
+        const seconds = (performance.now() - start) / 1000
+        callgrindControl(pid, '--dump')
+        const net = (await dumpTotal(r.outBase, ++r.dumps)) - r.result.idlePerSecond * seconds
+        r.result.failures += drive.failures
+        r.result.total += net
+        r.result.requests += drive.answered
+        r.result.perRequest.push(net / drive.answered)
+        console.log(
+          `  round ${w + 1} ${r.side.name}: ${(net / 1e6).toFixed(1)} M instructions net of ` +
+            `idle, ${drive.answered} answered in ${seconds.toFixed(1)} s → ` +
+            `${Math.round(net / drive.answered)} per request`,
+        )
+      }
+    }
+    return running.map((r) => r.result)
+  } finally {
+    for (const r of running) {
+      await r.gw.stop('SIGTERM', 120_000).catch(() => r.gw.proc.kill('SIGKILL'))
+      await r.gw.cleanup()
+    }
+    await setup.close()
+    if (!opts.keepDumps) {
+      const dir = join(REPO_ROOT, 'bench', 'results')
+      for (const f of readdirSync(dir)) {
+        if (f.startsWith('callgrind-') && f.includes(`-${process.pid}`)) {
+          rmSync(join(dir, f), { force: true })
+        }
+      }
+    }
+  }
+}
+
+async function main(): Promise<number> {
+  const opts = parseInstructionOptions(process.argv.slice(2))
+  if (spawnSync('valgrind', ['--version']).status !== 0) {
+    console.error('valgrind not found (apt-get install valgrind)')
+    return 1
+  }
+  if (!existsSync(join(REPO_ROOT, 'dist', 'main.js'))) {
+    console.error('dist/main.js is missing: run `npm run build` first')
+    return 1
+  }
+  const upstream = startChild('upstream', [
+    process.execPath,
+    '--import',
+    'tsx',
+    'bench/upstream.ts',
+  ])
+  const upstreamPort = Number((await upstream.waitForLine(/^listening (\d+)/, 15_000))[1])
+  console.log(
+    `Instructions per request (callgrind), node ${process.version}: ${opts.warmup} warm-up ` +
+      `requests per group, then ${opts.windows} rounds of ${opts.requests} per side; ` +
+      `groups: ${opts.groups.join(', ')}`,
+  )
+  const results = new Map<string, Measured>()
+  for (const group of opts.groups) {
+    console.log(`${group}:`)
+    for (const m of await measureGroup(group, opts, upstreamPort)) results.set(m.name, m)
+  }
+  await upstream.stop()
+  console.log('\n| side | instructions per request | by round | idle per second | failed |')
+  console.log('|---|---|---|---|---|')
+  for (const r of results.values()) {
+    console.log(
+      `| ${r.name} | ${Math.round(r.total / r.requests)} | ` +
+        `${r.perRequest.map((n) => Math.round(n)).join(', ')} | ` +
+        `${(r.idlePerSecond / 1e6).toFixed(2)} M | ${r.failures} |`,
+    )
+  }
+  let ok = true
+  console.log('')
+  for (const group of opts.groups) {
+    for (const [a, b, bound] of PAIRS[group]) {
+      const ra = results.get(a)
+      const rb = results.get(b)
+      if (ra === undefined || rb === undefined) continue
+      // Over all windows (a span export or a GC falls in some windows only, and both are part
+      // of the cost); each round's ratio is printed too, to show how much windows differ.
+      const ratios = ra.perRequest.map((n, i) => n / rb.perRequest[i]!)
+      const ratio = ra.total / ra.requests / (rb.total / rb.requests)
+      const valid = ra.failures === 0 && rb.failures === 0
+      const pass = valid && ratio <= bound
+      ok &&= pass
+      console.log(
+        `${a} / ${b}: ${ratio.toFixed(3)}x instructions per request over ${ratios.length} ` +
+          `rounds (by round ${ratios.map((r) => r.toFixed(3)).join(', ')}; median ` +
+          `${median(ratios).toFixed(3)}x; bound ${bound.toFixed(2)}x): ` +
+          (!valid ? 'NOT VALID (failed requests)' : pass ? 'ok' : 'MISSED'),
+      )
+    }
+  }
+  return ok ? 0 : 2
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err)
+    killAllChildren()
+    process.exit(1)
+  },
+)

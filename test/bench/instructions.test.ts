@@ -1,0 +1,50 @@
+// bench/instructions.ts end to end, shortened: both PROXY sides start under callgrind, serve
+// their requests with none failing, and the report prints a count per side and the ratio with
+// its bound. The counts themselves are the benchmark's business, not this test's.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { REPO_ROOT } from '../e2e/harness/index.js'
+
+const hasValgrind = spawnSync('valgrind', ['--version']).status === 0
+const hasDist = existsSync(join(REPO_ROOT, 'dist', 'main.js'))
+
+test(
+  'npm run bench:instructions -- --only=proxy runs both sides and prints their ratio',
+  {
+    skip: !hasValgrind || !hasDist ? 'needs valgrind and dist/ (npm run build)' : false,
+    timeout: 600_000,
+  },
+  async () => {
+    const args = [
+      '--only=proxy',
+      '--requests=100',
+      '--windows=1',
+      '--warmup=200',
+      '--idle-seconds=1',
+    ]
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/instructions.ts', ...args], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()))
+    const code = await new Promise<number | null>((r) => child.once('exit', r))
+    // 0: within the bound; 2: outside it (likely with so few requests). Anything else failed.
+    assert.ok(code === 0 || code === 2, `exit ${code}\n${out}`)
+    for (const side of ['new-conn', 'proxy-v2-new-conn']) {
+      assert.match(
+        out,
+        new RegExp(`^\\| ${side} \\| \\d+ \\| \\d+ \\| [\\d.]+ M \\| 0 \\|$`, 'm'),
+        out,
+      )
+    }
+    assert.match(
+      out,
+      /^proxy-v2-new-conn \/ new-conn: \d\.\d{3}x instructions per request .*bound 1\.03x\): (ok|MISSED)$/m,
+    )
+  },
+)
