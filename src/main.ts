@@ -29,7 +29,7 @@ import { compile, createIncrementalCompile } from './compile/index.js'
 import { createConfigLoader } from './config/index.js'
 import { createDataPlane } from './dataplane/index.js'
 import { createLogger, type Logger } from './lib/index.js'
-import { createObservers, createTracing } from './observe/index.js'
+import { batchOptionsFromEnv, createObservers, createTracing } from './observe/index.js'
 import {
   buildSnapshot,
   createLifecycle,
@@ -173,7 +173,7 @@ async function run(
   // at startup: upstream clusters and egress names resolve through it (a change needs a restart).
   const dnsServers = first.snapshot.egress?.dnsServers ?? []
   // Tracing pipelines (exporters, bounded queues) for the snapshots' Telemetry tracing plans.
-  const tracing = createTracing(observers.tracing)
+  const tracing = createTracing({ ...batchOptionsFromEnv(process.env), ...observers.tracing })
   const dataPlane = createDataPlane({
     ...(dnsServers.length > 0 ? { upstream: { dns: { servers: dnsServers } } } : {}),
     observer: observers.request,

@@ -49,5 +49,10 @@ export {
   type EgressProtocolGuess,
 } from './egress-observations.js'
 export type { AcmeObserver, AcmeOrderResult } from './acme-metrics.js'
-export { createTracing, type Tracing, type TracingOptions } from './tracing/index.js'
+export {
+  batchOptionsFromEnv,
+  createTracing,
+  type Tracing,
+  type TracingOptions,
+} from './tracing/index.js'
 export { createTracingMetrics, type TracingMetrics } from './tracing-metrics.js'

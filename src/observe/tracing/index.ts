@@ -1,5 +1,6 @@
 /** observe/tracing: the OpenTelemetry SDK behind the RequestTracer the request path calls. */
 export {
+  batchOptionsFromEnv,
   createTracing,
   DEFAULT_MAX_QUEUE_SIZE,
   type Tracing,

@@ -56,6 +56,28 @@ interface Pipeline {
   retireTimer: NodeJS.Timeout | undefined
 }
 
+/**
+ * OpenTelemetry's batch-processor variables, as the SDKs read them: `OTEL_BSP_SCHEDULE_DELAY`
+ * (ms), `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, `OTEL_BSP_MAX_QUEUE_SIZE`. A value that is not a
+ * positive integer is ignored (the default applies), as the SDKs do.
+ */
+export function batchOptionsFromEnv(env: NodeJS.ProcessEnv): TracingOptions {
+  const read = (name: string): number | undefined => {
+    const raw = env[name]
+    if (raw === undefined || !/^\d+$/.test(raw.trim())) return undefined
+    const n = Number(raw)
+    return n > 0 ? n : undefined
+  }
+  const delayMs = read('OTEL_BSP_SCHEDULE_DELAY')
+  const maxBatchSize = read('OTEL_BSP_MAX_EXPORT_BATCH_SIZE')
+  const maxQueueSize = read('OTEL_BSP_MAX_QUEUE_SIZE')
+  return {
+    ...(delayMs !== undefined ? { delayMs } : {}),
+    ...(maxBatchSize !== undefined ? { maxBatchSize } : {}),
+    ...(maxQueueSize !== undefined ? { maxQueueSize } : {}),
+  }
+}
+
 export function createTracing(options: TracingOptions = {}): Tracing {
   // Insertion order is recency: a plan asked for again moves to the end.
   const pipelines = new Map<string, Pipeline>()
