@@ -211,3 +211,62 @@ test('a sampled request gets a CLIENT span per upstream attempt, each the parent
     assert.equal(seen.headers['x-envoy-attempt-count'], String(i + 1))
   })
 })
+
+test('trace headers a route writes, or a client sends without a valid context, give way to the gateway span', async (t) => {
+  const up = await startUpstream(t, 'u')
+  const otlp = await startOtlpReceiver()
+  t.after(() => otlp.close())
+  const tracing = createTracing({ delayMs: 10 })
+  t.after(() => tracing.shutdown())
+  const c = cluster('svc.example.com', [{ port: up.port }])
+  const writes: ir.HeaderRules = {
+    request: {
+      set: [['traceparent', `00-${TRACE}-${PARENT}-01`]],
+      add: [['x-b3-sampled', '1']],
+      remove: [],
+    },
+    response: { set: [], add: [], remove: [] },
+  }
+  const snap = snapshot({
+    virtualHosts: [
+      vhost(
+        ['*'],
+        [
+          route('route-writes', forward(destination(c)), {
+            match: [prefixMatch('/route')],
+            headers: writes,
+          }),
+          route('destination-writes', forward(destination(c, { headers: writes })), {
+            match: [prefixMatch('/destination')],
+          }),
+          route('plain', forward(destination(c))),
+        ],
+      ),
+    ],
+    clusters: [c],
+  })
+  const gw = await startGateway(t, { ...snap, tracing: otlpPlan(otlp.port) }, { tracing })
+  const http = client(t)
+  const cases: [string, Record<string, string>][] = [
+    ['/route', {}],
+    ['/destination', {}],
+    ['/plain', { traceparent: 'not-a-trace-context', 'x-b3-sampled': '1' }],
+  ]
+  for (const [i, [path, sent]] of cases.entries()) {
+    const res = await http.get(`${gw.url}${path}`, {
+      headers: { host: 'svc.example.com', ...sent },
+    })
+    assert.equal(res.statusCode, 200)
+    await res.body.text()
+    const seen = up.seen[i]!
+    const names = seen.rawHeaders.filter((_, j) => j % 2 === 0).map((n) => n.toLowerCase())
+    for (const name of ['traceparent', 'x-b3-sampled']) {
+      assert.equal(names.filter((n) => n === name).length, 1, `${path}: one ${name}`)
+    }
+    // Unsampled (0 %, no valid parent): the gateway's own fresh context, not what was written.
+    assert.match(String(seen.headers['traceparent']), /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/, path)
+    assert.notEqual(String(seen.headers['traceparent']).split('-')[1], TRACE, path)
+    assert.equal(seen.headers['x-b3-sampled'], '0', path)
+    assert.equal(seen.rawHeaders.at(-2), 'x-envoy-attempt-count', path)
+  }
+})

@@ -18,7 +18,7 @@ test('unsampled roots get distinct, valid ids across pool refills', () => {
   const seen = new Set<string>()
   // 4096-byte pool, 24 bytes a span: 1000 spans refill it several times.
   for (let i = 0; i < 1000; i++) {
-    const span = new UnsampledRootSpan()
+    const span = new UnsampledRootSpan(false)
     assert.match(span.traceId, /^[0-9a-f]{32}$/)
     assert.match(span.spanId, /^[0-9a-f]{16}$/)
     assert.notEqual(span.traceId, '0'.repeat(32))

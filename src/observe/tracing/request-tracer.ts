@@ -54,29 +54,38 @@ export function createRequestTracer(tracer: Tracer, plan: ir.TracingPlan): Reque
     } else headerTags.push({ tag: t.tag, name: t.name, defaultValue: t.defaultValue })
   }
   const ratio = plan.samplingPercent / 100
-  const startSpan = (request: TracedRequest, operation: string, parent: Context): RequestSpan => {
+  const startSpan = (
+    request: TracedRequest,
+    operation: string,
+    parent: Context,
+    clientSentContext: boolean,
+  ): RequestSpan => {
     const span = tracer.startSpan(
       operation,
       { kind: SpanKind.SERVER, startTime: request.startTime },
       parent,
     )
     if (span.isRecording()) tagStart(span, request, fixed, headerTags)
-    return new TracedSpan(span, request.startTime, tracer, fixed)
+    return new TracedSpan(span, request.startTime, tracer, fixed, clientSentContext)
   }
   return {
     start(request: TracedRequest, operation: string): RequestSpan {
       const headers = request.req.headers
-      if (hasTraceContext(headers)) {
+      const sentContext = hasTraceContext(headers)
+      if (sentContext) {
         const parent = extractContext(headers)
         // A valid parent decides, sampled or not (the SDK's ParentBased sampler).
         if (isSpanContextValid(trace.getSpanContext(parent))) {
-          return startSpan(request, operation, parent)
+          return startSpan(request, operation, parent, true)
         }
       }
       // A root: the sampling percentage decides here, so an unsampled root never reaches the
-      // SDK (whose root sampler is AlwaysOn for the roots sampled here).
-      if (!(Math.random() < ratio)) return new UnsampledRootSpan()
-      return startSpan(request, operation, ROOT_CONTEXT)
+      // SDK (whose root sampler is AlwaysOn for the roots sampled here). A root under headers
+      // that held no valid context still has those headers to drop upstream.
+      if (!(Math.random() < ratio)) {
+        return sentContext ? new UnsampledRootSpan(true) : new UnsampledRootSpan(false)
+      }
+      return startSpan(request, operation, ROOT_CONTEXT, sentContext)
     },
   }
 }
@@ -125,13 +134,16 @@ class TracedSpan implements RequestSpan {
   readonly #startTime: number
   readonly #tracer: Tracer
   readonly #fixed: Readonly<Record<string, string>>
+  readonly clientSentContext: boolean
 
   constructor(
     span: Span,
     startTime: number,
     tracer: Tracer,
     fixed: Readonly<Record<string, string>>,
+    clientSentContext: boolean,
   ) {
+    this.clientSentContext = clientSentContext
     this.#span = span
     this.#startTime = startTime
     this.#tracer = tracer

@@ -1,5 +1,5 @@
 /**
- * The span of a request that arrived without trace context and was not sampled: most requests
+ * The span of a request that arrived without (valid) trace context and was not sampled: most requests
  * at an edge gateway. It records nothing and never reaches the SDK, but its context is still
  * propagated (`sampled=0`), with the same headers OpenTelemetry's propagators write for an
  * unsampled span, so the services behind the gateway join the trace without sampling it.
@@ -33,8 +33,11 @@ function takeHexIds(): string {
 export class UnsampledRootSpan implements RequestSpan {
   readonly traceId: string
   readonly spanId: string
+  readonly clientSentContext: boolean
 
-  constructor() {
+  /** `clientSentContext`: trace headers came that held no valid context (a root all the same). */
+  constructor(clientSentContext: boolean) {
+    this.clientSentContext = clientSentContext
     const hex = takeHexIds()
     const traceId = hex.slice(0, 32)
     const spanId = hex.slice(32)

@@ -33,21 +33,42 @@ export const traceStartStep: RequestStep<TraceStart> = {
   },
 }
 
-export const traceInjectStep: RequestStep<true> = {
+interface TraceInject {
+  /** The route's header rules set or add a trace header, so the head may hold one anyway. */
+  readonly routeWritesTraceHeaders: boolean
+}
+
+export const traceInjectStep: RequestStep<TraceInject> = {
   name: 'trace-inject',
   prepare: ({ route, tracer }: StepInputs) =>
-    tracer !== undefined && route.action.kind === 'forward' ? true : undefined,
-  run(ctx) {
+    tracer !== undefined && route.action.kind === 'forward'
+      ? { routeWritesTraceHeaders: writesTraceHeaders(route) }
+      : undefined,
+  run(ctx, state) {
     const headers = ctx.upstreamHeaders
     const span = ctx.trace
     if (headers === undefined || span === undefined) return true
-    dropTraceHeaders(headers)
+    // Without the client's trace headers and none from the route there is nothing to drop:
+    // the case of most requests at an edge, which then skip a pass over every header.
+    if (span.clientSentContext || state.routeWritesTraceHeaders) dropTraceHeaders(headers)
     // x-envoy-attempt-count stays the last pair (a retry rewrites that slot): insert before it.
-    const count = headers.splice(headers.length - 2, 2)
+    const last = headers.length - 2
+    const countName = headers[last]!
+    const countValue = headers[last + 1]!
+    headers.length = last
     span.inject(headers)
-    headers.push(count[0]!, count[1]!)
+    headers.push(countName, countValue)
     return true
   },
+}
+
+function writesTraceHeaders(route: ir.HttpRoute): boolean {
+  const writes = (rules: ir.HeaderRules): boolean =>
+    [...rules.request.set, ...rules.request.add].some(([name]) =>
+      TRACE_CONTEXT_HEADERS.has(name.toLowerCase()),
+    )
+  if (writes(route.headers)) return true
+  return route.action.kind === 'forward' && route.action.destinations.some((d) => writes(d.headers))
 }
 
 /**
