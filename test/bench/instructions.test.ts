@@ -4,8 +4,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { parseInstructionOptions } from '../../bench/instructions-options.js'
 import { REPO_ROOT } from '../e2e/harness/index.js'
 
 const hasValgrind = spawnSync('valgrind', ['--version']).status === 0
@@ -48,3 +49,16 @@ test(
     )
   },
 )
+
+test('the bench:instructions commands bench/README.md prints parse with its options', () => {
+  const readme = readFileSync(join(REPO_ROOT, 'bench', 'README.md'), 'utf8')
+  const commands = readme.split('\n').filter((l) => l.startsWith('npm run bench:instructions'))
+  assert.ok(commands.length >= 2)
+  for (const c of commands) {
+    const args = c
+      .replace(/^npm run bench:instructions( -- )?/, '')
+      .split(' ')
+      .filter(Boolean)
+    assert.doesNotThrow(() => parseInstructionOptions(args), c)
+  }
+})
