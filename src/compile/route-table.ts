@@ -14,7 +14,40 @@ import type { HttpPort } from './servers.js'
 interface VirtualHostBuilder {
   requireTls: boolean
   readonly routes: ir.HttpRoute[]
-  readonly seen: Set<string>
+  /** The routes taken so far, by id (see addRoute). */
+  readonly byId: Map<ir.RouteId, ir.HttpRoute[]>
+}
+
+// Routes are frozen once compiled (and reused by identity across reloads), so a route's
+// canonical form can be kept with it.
+const canonicalForms = new WeakMap<ir.HttpRoute, string>()
+function canonicalOf(r: ir.HttpRoute): string {
+  let s = canonicalForms.get(r)
+  if (s === undefined) {
+    s = canonicalJson(r)
+    canonicalForms.set(r, s)
+  }
+  return s
+}
+
+/**
+ * The same VirtualService reached through two servers or Gateways yields the same routes again;
+ * a later identical route could never match, so it is left out. The id is part of the route (it
+ * names the VirtualService and the index there), so only routes with the same id can be
+ * identical: canonical forms are compared only for those, not computed for every route.
+ */
+function addRoute(b: VirtualHostBuilder, r: ir.HttpRoute): void {
+  const same = b.byId.get(r.id)
+  if (same === undefined) {
+    b.byId.set(r.id, [r])
+    b.routes.push(r)
+    return
+  }
+  if (same.includes(r)) return
+  const key = canonicalOf(r)
+  if (same.some((o) => canonicalOf(o) === key)) return
+  same.push(r)
+  b.routes.push(r)
 }
 
 /** exact names, then wildcards with the longest suffix first, then `*` (Envoy's selection). */
@@ -43,7 +76,7 @@ export function compileRouteTable(
   const vhost = (host: string): VirtualHostBuilder => {
     let b = hosts.get(host)
     if (b === undefined) {
-      b = { requireTls: false, routes: [], seen: new Set() }
+      b = { requireTls: false, routes: [], byId: new Map() }
       hosts.set(host, b)
     }
     return b
@@ -60,14 +93,7 @@ export function compileRouteTable(
       for (const host of meet) {
         const b = vhost(host)
         if (server.httpsRedirect) b.requireTls = true
-        for (const r of routes) {
-          // The same VirtualService reached through two servers or Gateways yields the same
-          // routes again; a later identical route could never match, so it is left out.
-          const key = canonicalJson(r)
-          if (b.seen.has(key)) continue
-          b.seen.add(key)
-          b.routes.push(r)
-        }
+        for (const r of routes) addRoute(b, r)
       }
     }
     if (server.httpsRedirect) {
