@@ -3,7 +3,7 @@
  * snapshot and hash. Problems are returned as diagnostics; the snapshot is always complete
  * enough to describe, and runtime/ refuses it when a diagnostic is an error.
  */
-import { canonicalJson, deepFreeze, sha256Hex } from '../lib/index.js'
+import { deepFreeze } from '../lib/index.js'
 import type { Diagnostic } from '../diag/index.js'
 import type * as istio from '../config/index.js'
 import type * as ir from '../ir/index.js'
@@ -25,6 +25,7 @@ import { certsDirFor } from './server-tls.js'
 import { collectPorts, selectGateways } from './servers.js'
 import { createRouteMemo, type RouteMemo } from './route-memo.js'
 import { servesNothing } from './serves-nothing.js'
+import { snapshotHash } from './snapshot-hash.js'
 import { destinationRuleTlsAssets } from './upstream-tls-assets.js'
 import { compileSettings } from './settings.js'
 
@@ -118,7 +119,9 @@ function compileWith(resources: istio.ResourceSet, memo: RouteMemo | undefined):
     ...(acme !== undefined ? { acme } : {}),
     ...(tracing !== undefined ? { tracing } : {}),
   }
-  const snapshot: ir.Snapshot = { hash: sha256Hex(canonicalJson(body)), ...body }
+  // Frozen before hashing: the hash keeps route digests by identity (snapshot-hash.ts).
+  deepFreeze(body)
+  const snapshot: ir.Snapshot = { hash: snapshotHash(body), ...body }
   const diagnostics = sink.drain()
   const empty = servesNothing(resources, listeners, egress)
   if (empty !== undefined) diagnostics.push(empty)
