@@ -10,7 +10,12 @@ import type * as ir from '../ir/index.js'
 import { compileAcme } from './acme.js'
 import { compileMeshIdentity, meshIdentityAssets } from './mesh-identity.js'
 import { compileTracing } from './tracing.js'
-import { resolveBindings, type BoundVirtualService } from './binding.js'
+import {
+  createBindingMemo,
+  resolveBindings,
+  type BindingMemo,
+  type BoundVirtualService,
+} from './binding.js'
 import { createDestinationResolver } from './destinations.js'
 import { createDiagSink } from './diagnostics.js'
 import { compileEgress, isEgressConfigured } from './egress.js'
@@ -47,11 +52,17 @@ export function compile(resources: istio.ResourceSet): CompileResult {
  * route-memo.ts). Its results equal compile()'s for the same resources.
  */
 export function createIncrementalCompile(): (resources: istio.ResourceSet) => CompileResult {
-  const memo = createRouteMemo()
+  const memo = { routes: createRouteMemo(), bindings: createBindingMemo() }
   return (resources) => compileWith(resources, memo)
 }
 
-function compileWith(resources: istio.ResourceSet, memo: RouteMemo | undefined): CompileResult {
+interface Memo {
+  readonly routes: RouteMemo
+  readonly bindings: BindingMemo
+}
+
+function compileWith(resources: istio.ResourceSet, memos: Memo | undefined): CompileResult {
+  const memo = memos?.routes
   memo?.begin(resources)
   const sink = createDiagSink()
   const settings = compileSettings(resources.gatewayConfig)
@@ -59,6 +70,7 @@ function compileWith(resources: istio.ResourceSet, memo: RouteMemo | undefined):
   const ports = collectPorts(gateways, settings, sink)
   const bindings = resolveBindings(resources.virtualServices, resources.gateways, sink, {
     meshServed: hasOutboundListener(resources.gatewayConfig?.spec),
+    ...(memos !== undefined ? { memo: memos.bindings } : {}),
   })
   const destinations = createDestinationResolver(resources, sink)
 

@@ -1,7 +1,8 @@
-// The parse cache and route memo `run` reloads through must build exactly what a cold start builds from the
-// same files: for random sequences of edits across files (VirtualServices, ServiceEntries,
-// DestinationRules added, changed, removed; files deleted, rewritten unchanged, broken), the
-// snapshot hash, config_dump body, diagnostics and file list are compared after every edit.
+// The parse cache and the compile memos `run` reloads through must build exactly what a cold start
+// builds from the same files: for random sequences of edits across files (VirtualServices,
+// ServiceEntries, DestinationRules added, changed, removed; the Gateway's hosts changed; files
+// deleted, rewritten unchanged, broken), the snapshot hash, config_dump body, diagnostics and
+// file list are compared after every edit.
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -41,6 +42,10 @@ spec:
         protocol: HTTP
       hosts: ["*"]
 `
+
+// The Gateway's server hosts, for edits of the shared file: every tenant, one tenant (the others
+// report PC3004), none of them.
+const SERVER_HOSTS = ['"*"', 't1.example.com', 'other.example.org']
 
 interface TenantFile {
   /** The VirtualService's variant and the backend it routes to. */
@@ -133,6 +138,7 @@ type Edit =
   | { readonly kind: 'delete'; readonly tenant: number }
   | { readonly kind: 'touch'; readonly tenant: number }
   | { readonly kind: 'break'; readonly tenant: number }
+  | { readonly kind: 'gateway'; readonly hosts: number }
 
 const backend = fc.nat(BACKENDS - 1)
 const tenantFile: fc.Arbitrary<TenantFile> = fc.record(
@@ -150,6 +156,13 @@ const edit: fc.Arbitrary<Edit> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete'), tenant }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('touch'), tenant }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('break'), tenant }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('gateway'),
+      hosts: fc.nat(SERVER_HOSTS.length - 1),
+    }),
+  },
 )
 
 /** Writes; `stampAt` gives each write its own mtime (file times tick coarsely otherwise). */
@@ -159,6 +172,13 @@ function apply(
   written: Map<number, string>,
   stampAt: (path: string) => void,
 ): void {
+  if (e.kind === 'gateway') {
+    // The shared file: the bindings of every VirtualService change with the Gateway.
+    const base = join(dir, 'base.yaml')
+    writeFileSync(base, BASE.replace('["*"]', `[${SERVER_HOSTS[e.hosts]!}]`))
+    stampAt(base)
+    return
+  }
   const path = join(dir, `tenant-${e.tenant}.yaml`)
   const writeFile = (text: string): void => {
     writeFileSync(path, text)
