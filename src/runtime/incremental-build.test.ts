@@ -171,13 +171,13 @@ function apply(
   e: Edit,
   written: Map<number, string>,
   stampAt: (path: string) => void,
-): void {
+): string {
   if (e.kind === 'gateway') {
     // The shared file: the bindings of every VirtualService change with the Gateway.
     const base = join(dir, 'base.yaml')
     writeFileSync(base, BASE.replace('["*"]', `[${SERVER_HOSTS[e.hosts]!}]`))
     stampAt(base)
-    return
+    return base
   }
   const path = join(dir, `tenant-${e.tenant}.yaml`)
   const writeFile = (text: string): void => {
@@ -189,20 +189,21 @@ function apply(
       const text = tenantText(e.tenant, e.file)
       writeFile(text)
       written.set(e.tenant, text)
-      return
+      return path
     }
     case 'delete':
       if (written.delete(e.tenant)) unlinkSync(path)
-      return
+      return path
     case 'touch': {
       // The same bytes written again: a new stamp, nothing to parse.
       const text = written.get(e.tenant)
       if (text !== undefined) writeFile(text)
-      return
+      return path
     }
     case 'break':
       writeFile('kind: [unclosed\n')
       written.set(e.tenant, 'kind: [unclosed\n')
+      return path
   }
 }
 
@@ -220,8 +221,13 @@ function observable(b: BuildResult): unknown {
 describe('incremental build (parse cache) equals a cold start', () => {
   // Fresh files are never trusted by stamp (the racy window), so they are read and digested;
   // with a clock an hour ahead and a distinct mtime per write, unchanged files are not read.
-  for (const trustStamps of [false, true]) {
-    test(`after every edit of random edit sequences (fast-check, seeded${trustStamps ? ', stamps trusted' : ''})`, () => {
+  // `hinted`: each load is told the one file the edit touched, as the watcher names it.
+  for (const [trustStamps, hinted] of [
+    [false, false],
+    [true, false],
+    [true, true],
+  ] as const) {
+    test(`after every edit of random edit sequences (fast-check, seeded${trustStamps ? ', stamps trusted' : ''}${hinted ? ', changed files named' : ''})`, () => {
       fc.assert(
         fc.property(fc.array(edit, { minLength: 1, maxLength: 12 }), (edits) => {
           const dir = mkdtempSync(join(tmpdir(), 'portcullis-incremental-'))
@@ -239,14 +245,20 @@ describe('incremental build (parse cache) equals a cold start', () => {
               trustStamps ? { now: () => Date.now() + 3_600_000 } : {},
             )
             const compileAgain = createIncrementalCompile()
-            const incremental = (p: readonly string[]) =>
-              buildSnapshot(p, compileAgain, loader.load)
+            const incremental = (p: readonly string[], changed?: string) =>
+              buildSnapshot(p, compileAgain, (q) =>
+                loader.load(q, hinted && changed !== undefined ? new Set([changed]) : undefined),
+              )
             const cold = (p: readonly string[]) => buildSnapshot(p, compile, loadConfig)
             const written = new Map<number, string>()
             assert.deepEqual(observable(incremental([dir])), observable(cold([dir])))
             for (const e of edits) {
-              apply(dir, e, written, stampAt)
-              assert.deepEqual(observable(incremental([dir])), observable(cold([dir])), e.kind)
+              const touched = apply(dir, e, written, stampAt)
+              assert.deepEqual(
+                observable(incremental([dir], touched)),
+                observable(cold([dir])),
+                e.kind,
+              )
               if (trustStamps)
                 assert.ok(loader.lastRead.length <= 1, 'only the edited file is read')
             }
