@@ -110,7 +110,21 @@ function compileVirtualHost(vh: ir.VirtualHost): CompiledVirtualHost {
   }
 }
 
+// A compiled route depends on the route alone, and routes are frozen and kept by identity across
+// reloads (compile/route-memo.ts): a reload compiles the matchers of the routes that changed
+// only, and snapshots that share a route share its matchers. Weak: it leaves with the route.
+const compiledRoutes = new WeakMap<ir.HttpRoute, CompiledRoute>()
+
 function compileRoute(route: ir.HttpRoute): CompiledRoute {
+  let compiled = compiledRoutes.get(route)
+  if (compiled === undefined) {
+    compiled = compileRouteOnce(route)
+    compiledRoutes.set(route, compiled)
+  }
+  return compiled
+}
+
+function compileRouteOnce(route: ir.HttpRoute): CompiledRoute {
   if (route.match.length === 0) {
     return { route, matches: [], matchAll: { route, matchIndex: -1, matchName: undefined } }
   }
