@@ -25,7 +25,7 @@ import { compileVirtualServiceRoutes } from './http-routes.js'
 import { compileRateLimits } from './rate-limits.js'
 import { mirrorHostSuffix } from './route-policies.js'
 import { compileHttpListener, compileTcpListener, compileTlsListener } from './listeners.js'
-import type { RoutesFor } from './route-table.js'
+import { createVirtualHostMemo, type RoutesFor, type VirtualHostMemo } from './route-table.js'
 import { certsDirFor } from './server-tls.js'
 import { collectPorts, selectGateways } from './servers.js'
 import { createRouteMemo, type RouteMemo } from './route-memo.js'
@@ -52,18 +52,24 @@ export function compile(resources: istio.ResourceSet): CompileResult {
  * route-memo.ts). Its results equal compile()'s for the same resources.
  */
 export function createIncrementalCompile(): (resources: istio.ResourceSet) => CompileResult {
-  const memo = { routes: createRouteMemo(), bindings: createBindingMemo() }
+  const memo = {
+    routes: createRouteMemo(),
+    bindings: createBindingMemo(),
+    vhosts: createVirtualHostMemo(),
+  }
   return (resources) => compileWith(resources, memo)
 }
 
 interface Memo {
   readonly routes: RouteMemo
   readonly bindings: BindingMemo
+  readonly vhosts: VirtualHostMemo
 }
 
 function compileWith(resources: istio.ResourceSet, memos: Memo | undefined): CompileResult {
   const memo = memos?.routes
   memo?.begin(resources)
+  memos?.vhosts.begin()
   const sink = createDiagSink()
   const settings = compileSettings(resources.gatewayConfig)
   const gateways = selectGateways(resources.gateways, settings, sink)
@@ -108,9 +114,10 @@ function compileWith(resources: istio.ResourceSet, memos: Memo | undefined): Com
     sink,
     assets: [] as ir.ServerTlsAssets[],
     meshIdentity: compileMeshIdentity(resources.gatewayConfig),
+    ...(memos !== undefined ? { vhosts: memos.vhosts } : {}),
   }
   const listeners = [
-    ...ports.http.map((p) => compileHttpListener(p, settings, bindings, routesFor)),
+    ...ports.http.map((p) => compileHttpListener(p, settings, bindings, routesFor, memos?.vhosts)),
     ...ports.tls.map((p) => compileTlsListener(p, settings, l4)),
     ...ports.tcp.map((p) => compileTcpListener(p, settings, l4)),
   ].sort((a, b) => a.port - b.port)
