@@ -101,7 +101,19 @@ export function compileRouteTable(table: ir.RouteTable): CompiledRouteTable {
   return { name: table.name, table, virtualHosts, exact, wildcards, catchAll }
 }
 
+// Virtual hosts are kept by identity across reloads too (compile/route-table.ts).
+const compiledVirtualHosts = new WeakMap<ir.VirtualHost, CompiledVirtualHost>()
+
 function compileVirtualHost(vh: ir.VirtualHost): CompiledVirtualHost {
+  let compiled = compiledVirtualHosts.get(vh)
+  if (compiled === undefined) {
+    compiled = compileVirtualHostOnce(vh)
+    compiledVirtualHosts.set(vh, compiled)
+  }
+  return compiled
+}
+
+function compileVirtualHostOnce(vh: ir.VirtualHost): CompiledVirtualHost {
   return {
     virtualHost: vh,
     name: vh.name,
