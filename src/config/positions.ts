@@ -6,6 +6,11 @@
  * (what compile's source references ask for: `spec.http[2]`, `spec.hosts[0]`), and for a deeper
  * path (a diagnostic) parses the document's text again, once, held weakly. Either way it answers
  * exactly what `locateIn` answers on the original document.
+ *
+ * The original document is not held at all, not even weakly: a WeakRef keeps its target until
+ * the synchronous job that made it ends, and a load parses every file in one job, so weak
+ * references to 100 000 documents kept all of them until the load returned (the start-up peak,
+ * which idle RSS then stays near).
  */
 import { isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml'
 import type { Loc } from '../diag/index.js'
@@ -37,8 +42,7 @@ function rangeStart(n: unknown): number {
   return r === undefined || r === null ? NONE : r[0]
 }
 
-/** `forgetDocument` (tests): parse again on the first deep lookup, as after a collection. */
-export function indexPositions(src: DocumentSource, forgetDocument = false): PositionIndex {
+export function indexPositions(src: DocumentSource): PositionIndex {
   const { doc, lines, file, text } = src
   const starts = new Map<string, number>()
   const walk = (node: unknown, prefix: string, depth: number): void => {
@@ -66,16 +70,11 @@ export function indexPositions(src: DocumentSource, forgetDocument = false): Pos
   const range = doc.range
   const docStart = range[0]
   const docEnd = range[2]
-  // The document as parsed, until it is collected; then parsed again from its text on demand.
-  const original: { deref(): Document | undefined } = forgetDocument
-    ? { deref: () => undefined }
-    : new WeakRef(doc)
+  // Parsed again from its text on demand (only a diagnostic asks this deep).
   let again: WeakRef<Document> | undefined
   // Offsets in the re-parsed text start at the document's start in the file.
   const shifted: LinePositions = { linePos: (o: number) => lines.linePos(o + docStart) }
   const deep = (path: Path): Loc => {
-    const live = original.deref()
-    if (live !== undefined) return locateIn(live, lines, file, path)
     let reparsed = again?.deref()
     if (reparsed === undefined) {
       const slice = text.slice(docStart, docEnd)
