@@ -42,6 +42,18 @@ function rangeStart(n: unknown): number {
   return r === undefined || r === null ? NONE : r[0]
 }
 
+// Index keys are field paths, the same few for every resource of a kind (`spec` `http` 0): one
+// flat string each, shared by every index, instead of a concatenation per resource.
+// Bounded: user map keys (labels, say) are paths too, and the table lives as long as the process.
+const keys = new Map<string, string>()
+const MAX_KEYS = 50_000
+function intern(key: string): string {
+  const known = keys.get(key)
+  if (known !== undefined) return known
+  if (keys.size < MAX_KEYS) keys.set(key, key)
+  return key
+}
+
 export function indexPositions(src: DocumentSource): PositionIndex {
   const { doc, lines, file, text } = src
   const starts = new Map<string, number>()
@@ -50,7 +62,7 @@ export function indexPositions(src: DocumentSource): PositionIndex {
     if (isMap(node)) {
       for (const item of node.items) {
         if (!isPair(item) || !isScalar(item.key)) continue
-        const key = `${prefix}${SEP}k${String(item.key.value)}`
+        const key = intern(`${prefix}${SEP}k${String(item.key.value)}`)
         // The first of duplicate keys wins, as in locateIn (duplicates are errors anyway).
         if (starts.has(key)) continue
         const v = rangeStart(item.value)
@@ -59,7 +71,7 @@ export function indexPositions(src: DocumentSource): PositionIndex {
       }
     } else if (isSeq(node)) {
       node.items.forEach((item, i) => {
-        const key = `${prefix}${SEP}n${i}`
+        const key = intern(`${prefix}${SEP}n${i}`)
         starts.set(key, rangeStart(item))
         walk(item, key, depth + 1)
       })
