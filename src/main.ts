@@ -110,7 +110,8 @@ async function run(
   // parsed again, and only the VirtualServices that changed are compiled again.
   const loader = createConfigLoader()
   const compileAgain = createIncrementalCompile()
-  const cachedBuild = (p: readonly string[]) => buildSnapshot(p, compileAgain, loader.load)
+  const cachedBuild = (p: readonly string[], changed?: ReadonlySet<string>) =>
+    buildSnapshot(p, compileAgain, (q) => loader.load(q, changed))
   const first = cachedBuild(paths)
   if (!first.ok) {
     logDiagnostics(logger, first.diagnostics)
@@ -133,8 +134,8 @@ async function run(
   // listener loads it (on every build); the manager orders and renews after the first apply.
   const acmeLog = logger.child({ component: 'acme' })
   ensurePlaceholders(first.snapshot.acme, acmeLog)
-  const runBuild = (p: readonly string[]) => {
-    const built = cachedBuild(p)
+  const runBuild = (p: readonly string[], changed?: ReadonlySet<string>) => {
+    const built = cachedBuild(p, changed)
     if (built.ok) ensurePlaceholders(built.snapshot.acme, acmeLog)
     return built
   }
@@ -251,7 +252,7 @@ async function run(
   // Signals and file watching.
   const watcher =
     isWatching && !isWorker
-      ? watchConfig({ paths, onChange: () => void reloader.reload('file'), logger })
+      ? watchConfig({ paths, onChange: (changed) => void reloader.reload('file', changed), logger })
       : undefined
   const lifecycle = createLifecycle({
     store,

@@ -57,54 +57,117 @@ export function resolveBindings(
   virtualServices: readonly istio.VirtualService[],
   gateways: readonly istio.Gateway[],
   sink: DiagSink,
-  opts: { readonly meshServed?: boolean } = {},
+  opts: { readonly meshServed?: boolean; readonly memo?: BindingMemo } = {},
 ): BoundVirtualService[] {
   const byKey = new Map(gateways.map((g) => [resourceKey(g), g]))
-  const out: BoundVirtualService[] = []
-  for (const vs of virtualServices) {
-    const ns = vs.metadata.namespace
-    const hosts = (vs.spec.hosts ?? []).map((h) => expandShortName(h, ns))
-    const refs = vs.spec.gateways ?? []
-    const bound: BoundVirtualService = {
-      vs,
-      hosts,
-      gateways: new Set(
-        refs.map((r) => resolveGatewayName(r, ns)).filter((g) => g !== MESH_GATEWAY),
-      ),
-    }
-    // With an outbound listener, mesh-bound VirtualServices serve there (compile/egress.ts).
-    if (bound.gateways.size === 0 && opts.meshServed !== true) {
-      sink.report(
-        'PC2004',
-        vs,
-        ['spec', 'gateways'],
-        `${refs.length === 0 ? 'gateways is empty' : 'gateways lists only mesh'}, so this VirtualService applies to the mesh (sidecars) only and is not bound to any gateway server; name a Gateway in gateways to serve it here`,
-      )
-    }
-    refs.forEach((ref, i) => {
-      const key = resolveGatewayName(ref, ns)
-      if (key === MESH_GATEWAY) return
-      const gw = byKey.get(key)
-      if (gw === undefined) {
-        reportMissingGateway(sink, vs, ['spec', 'gateways', i], ref, key, byKey.keys())
-        return
+  const meshServed = opts.meshServed === true
+  const memo = opts.memo
+  if (memo === undefined) return virtualServices.map((vs) => bindOne(vs, byKey, sink, meshServed))
+  memo.begin(gateways, meshServed)
+  return virtualServices.map((vs) =>
+    memo.bind(vs, sink, (rec) => bindOne(vs, byKey, rec, meshServed)),
+  )
+}
+
+/**
+ * Bindings kept across compiles (for `run`'s reloads): a VirtualService's binding and what it
+ * reported depend on it, the Gateways and whether the mesh is served, so a VirtualService that
+ * is the same object as last time, with the same Gateway objects, binds as it did; its reports
+ * are replayed so the diagnostics are those of a cold compile. Kept BoundVirtualService objects
+ * also let the compiled routes be found again by identity.
+ */
+export interface BindingMemo {
+  begin(gateways: readonly istio.Gateway[], meshServed: boolean): void
+  bind(
+    vs: istio.VirtualService,
+    sink: DiagSink,
+    bindFresh: (sink: DiagSink) => BoundVirtualService,
+  ): BoundVirtualService
+}
+
+type Report = Parameters<DiagSink['report']>
+
+export function createBindingMemo(): BindingMemo {
+  let inputs: readonly unknown[] | undefined
+  let entries = new WeakMap<
+    istio.VirtualService,
+    { bound: BoundVirtualService; reports: Report[] }
+  >()
+  return {
+    begin(gateways, meshServed) {
+      const next = [meshServed, ...gateways]
+      const same =
+        inputs !== undefined &&
+        inputs.length === next.length &&
+        inputs.every((x, i) => x === next[i])
+      if (!same) entries = new WeakMap()
+      inputs = next
+    },
+    bind(vs, sink, bindFresh) {
+      const hit = entries.get(vs)
+      if (hit !== undefined) {
+        for (const r of hit.reports) sink.report(...r)
+        return hit.bound
       }
-      checkHosts(sink, bound, gw, ['spec', 'gateways', i])
-    })
-    vs.spec.http?.forEach((route, i) => {
-      route.match?.forEach((m, j) => {
-        m.gateways?.forEach((ref, k) => {
-          const key = resolveGatewayName(ref, ns)
-          if (key !== MESH_GATEWAY && !byKey.has(key)) {
-            const path = ['spec', 'http', i, 'match', j, 'gateways', k]
-            reportMissingGateway(sink, vs, path, ref, key, byKey.keys())
-          }
-        })
+      const reports: Report[] = []
+      const bound = bindFresh({
+        report: (...r) => {
+          reports.push(r)
+          sink.report(...r)
+        },
+        drain: () => sink.drain(),
+      })
+      entries.set(vs, { bound, reports })
+      return bound
+    },
+  }
+}
+
+function bindOne(
+  vs: istio.VirtualService,
+  byKey: ReadonlyMap<string, istio.Gateway>,
+  sink: DiagSink,
+  meshServed: boolean,
+): BoundVirtualService {
+  const ns = vs.metadata.namespace
+  const hosts = (vs.spec.hosts ?? []).map((h) => expandShortName(h, ns))
+  const refs = vs.spec.gateways ?? []
+  const bound: BoundVirtualService = {
+    vs,
+    hosts,
+    gateways: new Set(refs.map((r) => resolveGatewayName(r, ns)).filter((g) => g !== MESH_GATEWAY)),
+  }
+  // With an outbound listener, mesh-bound VirtualServices serve there (compile/egress.ts).
+  if (bound.gateways.size === 0 && !meshServed) {
+    sink.report(
+      'PC2004',
+      vs,
+      ['spec', 'gateways'],
+      `${refs.length === 0 ? 'gateways is empty' : 'gateways lists only mesh'}, so this VirtualService applies to the mesh (sidecars) only and is not bound to any gateway server; name a Gateway in gateways to serve it here`,
+    )
+  }
+  refs.forEach((ref, i) => {
+    const key = resolveGatewayName(ref, ns)
+    if (key === MESH_GATEWAY) return
+    const gw = byKey.get(key)
+    if (gw === undefined) {
+      reportMissingGateway(sink, vs, ['spec', 'gateways', i], ref, key, byKey.keys())
+      return
+    }
+    checkHosts(sink, bound, gw, ['spec', 'gateways', i])
+  })
+  vs.spec.http?.forEach((route, i) => {
+    route.match?.forEach((m, j) => {
+      m.gateways?.forEach((ref, k) => {
+        const key = resolveGatewayName(ref, ns)
+        if (key !== MESH_GATEWAY && !byKey.has(key)) {
+          const path = ['spec', 'http', i, 'match', j, 'gateways', k]
+          reportMissingGateway(sink, vs, path, ref, key, byKey.keys())
+        }
       })
     })
-    out.push(bound)
-  }
-  return out
+  })
+  return bound
 }
 
 function reportMissingGateway(

@@ -3,14 +3,19 @@
  * snapshot and hash. Problems are returned as diagnostics; the snapshot is always complete
  * enough to describe, and runtime/ refuses it when a diagnostic is an error.
  */
-import { canonicalJson, deepFreeze, sha256Hex } from '../lib/index.js'
+import { deepFreeze } from '../lib/index.js'
 import type { Diagnostic } from '../diag/index.js'
 import type * as istio from '../config/index.js'
 import type * as ir from '../ir/index.js'
 import { compileAcme } from './acme.js'
 import { compileMeshIdentity, meshIdentityAssets } from './mesh-identity.js'
 import { compileTracing } from './tracing.js'
-import { resolveBindings, type BoundVirtualService } from './binding.js'
+import {
+  createBindingMemo,
+  resolveBindings,
+  type BindingMemo,
+  type BoundVirtualService,
+} from './binding.js'
 import { createDestinationResolver } from './destinations.js'
 import { createDiagSink } from './diagnostics.js'
 import { compileEgress, isEgressConfigured } from './egress.js'
@@ -20,11 +25,12 @@ import { compileVirtualServiceRoutes } from './http-routes.js'
 import { compileRateLimits } from './rate-limits.js'
 import { mirrorHostSuffix } from './route-policies.js'
 import { compileHttpListener, compileTcpListener, compileTlsListener } from './listeners.js'
-import type { RoutesFor } from './route-table.js'
+import { createVirtualHostMemo, type RoutesFor, type VirtualHostMemo } from './route-table.js'
 import { certsDirFor } from './server-tls.js'
 import { collectPorts, selectGateways } from './servers.js'
 import { createRouteMemo, type RouteMemo } from './route-memo.js'
 import { servesNothing } from './serves-nothing.js'
+import { snapshotHash } from './snapshot-hash.js'
 import { destinationRuleTlsAssets } from './upstream-tls-assets.js'
 import { compileSettings } from './settings.js'
 
@@ -46,18 +52,31 @@ export function compile(resources: istio.ResourceSet): CompileResult {
  * route-memo.ts). Its results equal compile()'s for the same resources.
  */
 export function createIncrementalCompile(): (resources: istio.ResourceSet) => CompileResult {
-  const memo = createRouteMemo()
+  const memo = {
+    routes: createRouteMemo(),
+    bindings: createBindingMemo(),
+    vhosts: createVirtualHostMemo(),
+  }
   return (resources) => compileWith(resources, memo)
 }
 
-function compileWith(resources: istio.ResourceSet, memo: RouteMemo | undefined): CompileResult {
+interface Memo {
+  readonly routes: RouteMemo
+  readonly bindings: BindingMemo
+  readonly vhosts: VirtualHostMemo
+}
+
+function compileWith(resources: istio.ResourceSet, memos: Memo | undefined): CompileResult {
+  const memo = memos?.routes
   memo?.begin(resources)
+  memos?.vhosts.begin()
   const sink = createDiagSink()
   const settings = compileSettings(resources.gatewayConfig)
   const gateways = selectGateways(resources.gateways, settings, sink)
   const ports = collectPorts(gateways, settings, sink)
   const bindings = resolveBindings(resources.virtualServices, resources.gateways, sink, {
     meshServed: hasOutboundListener(resources.gatewayConfig?.spec),
+    ...(memos !== undefined ? { memo: memos.bindings } : {}),
   })
   const destinations = createDestinationResolver(resources, sink)
 
@@ -95,9 +114,10 @@ function compileWith(resources: istio.ResourceSet, memo: RouteMemo | undefined):
     sink,
     assets: [] as ir.ServerTlsAssets[],
     meshIdentity: compileMeshIdentity(resources.gatewayConfig),
+    ...(memos !== undefined ? { vhosts: memos.vhosts } : {}),
   }
   const listeners = [
-    ...ports.http.map((p) => compileHttpListener(p, settings, bindings, routesFor)),
+    ...ports.http.map((p) => compileHttpListener(p, settings, bindings, routesFor, memos?.vhosts)),
     ...ports.tls.map((p) => compileTlsListener(p, settings, l4)),
     ...ports.tcp.map((p) => compileTcpListener(p, settings, l4)),
   ].sort((a, b) => a.port - b.port)
@@ -118,7 +138,9 @@ function compileWith(resources: istio.ResourceSet, memo: RouteMemo | undefined):
     ...(acme !== undefined ? { acme } : {}),
     ...(tracing !== undefined ? { tracing } : {}),
   }
-  const snapshot: ir.Snapshot = { hash: sha256Hex(canonicalJson(body)), ...body }
+  // Frozen before hashing: the hash keeps route digests by identity (snapshot-hash.ts).
+  deepFreeze(body)
+  const snapshot: ir.Snapshot = { hash: snapshotHash(body), ...body }
   const diagnostics = sink.drain()
   const empty = servesNothing(resources, listeners, egress)
   if (empty !== undefined) diagnostics.push(empty)

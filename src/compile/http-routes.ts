@@ -15,6 +15,7 @@ import { isCatchAllMatch } from './catch-all.js'
 import type { DestinationResolver } from './destinations.js'
 import type { DiagSink } from './diagnostics.js'
 import { authorityFromHeaders, compileHeaderRules } from './headers.js'
+import { share } from './share.js'
 import { compileRequestMatch } from './matches.js'
 import { resolveGatewayName } from './names.js'
 import { compileRetry } from './retry.js'
@@ -81,16 +82,18 @@ function compileBody(
     id: `${ns}/${vs.metadata.name}/http[${index}]`,
     ...(route.name !== undefined ? { name: route.name } : {}),
     source: sourceRef(vs, path),
-    action,
+    // Shared with every route that has equal ones (share.ts).
+    action: share(action),
     ...forwardOnly,
-    headers: compileHeaderRules(route.headers),
+    headers: share(compileHeaderRules(route.headers)),
     ...(route.timeout !== undefined && route.timeout > 0 ? { timeoutMs: route.timeout } : {}),
-    retry: compileRetry(route.retries),
+    retry: share(compileRetry(route.retries)),
     ...(fault !== undefined ? { fault } : {}),
-    mirrors:
+    mirrors: share(
       action.kind === 'forward'
         ? compileMirrors(vs, route, index, ctx.port, ctx.destinations, ctx.mirrorHostSuffix ?? '')
         : [],
+    ),
     ...(cors !== undefined ? { cors } : {}),
   }
 }

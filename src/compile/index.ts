@@ -3,3 +3,4 @@
  * see docs/adr/0001-typed-ir-and-pure-compiler.md.
  */
 export { compile, createIncrementalCompile } from './compile.js'
+export { snapshotHash } from './snapshot-hash.js'

@@ -6,7 +6,7 @@ import type { BoundVirtualService } from './binding.js'
 import type { DestinationResolver } from './destinations.js'
 import type { DiagSink } from './diagnostics.js'
 import { compileSniRoutes, compileTcpRoute } from './l4-routes.js'
-import { compileRouteTable, type RoutesFor } from './route-table.js'
+import { compileRouteTable, type RoutesFor, type VirtualHostMemo } from './route-table.js'
 import { compileServerTls } from './server-tls.js'
 import type { MeshIdentity } from './mesh-identity.js'
 import type { GatewayServer, HttpPort } from './servers.js'
@@ -17,15 +17,17 @@ export function compileHttpListener(
   settings: ir.GatewaySettings,
   bindings: readonly BoundVirtualService[],
   routesFor: RoutesFor,
+  vhosts?: VirtualHostMemo,
 ): ir.Listener {
   const address = settings.bindAddress
+  const memo = vhosts !== undefined ? { vhosts, scope: `http.${httpPort.port}` } : undefined
   return {
     id: listenerId(address, httpPort.port),
     address,
     port: httpPort.port,
     transport: 'http',
     servers: serverRefs(httpPort.servers),
-    chains: [{ kind: 'http', routeTable: compileRouteTable(httpPort, bindings, routesFor) }],
+    chains: [{ kind: 'http', routeTable: compileRouteTable(httpPort, bindings, routesFor, memo) }],
   }
 }
 
@@ -39,6 +41,8 @@ export interface L4Compile {
   readonly assets?: ir.ServerTlsAssets[]
   /** GatewayConfig spec.meshIdentity, for ISTIO_MUTUAL servers. */
   readonly meshIdentity?: MeshIdentity
+  /** Virtual hosts kept across compiles (route-table.ts), for `run`'s reloads. */
+  readonly vhosts?: VirtualHostMemo
 }
 
 function serverRefs(servers: readonly GatewayServer[]): ir.ServerRef[] {
@@ -70,8 +74,10 @@ function compileTlsChain(s: GatewayServer, port: number, c: L4Compile): ir.TlsFi
       )
     }
   } else if (HTTP_SERVED.has(s.protocol)) {
-    const table = compileRouteTable({ port, servers: [s] }, c.bindings, c.routesFor)
-    service = { kind: 'http', routeTable: { ...table, name: `https.${port}.${name}` } }
+    const scope = `https.${port}.${name}`
+    const memo = c.vhosts !== undefined ? { vhosts: c.vhosts, scope } : undefined
+    const table = compileRouteTable({ port, servers: [s] }, c.bindings, c.routesFor, memo)
+    service = { kind: 'http', routeTable: { ...table, name: scope } }
   } else {
     const route = compileTcpRoute(s, port, c.bindings, c.destinations)
     service = { kind: 'tcp', route }

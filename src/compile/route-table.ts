@@ -13,8 +13,46 @@ import type { HttpPort } from './servers.js'
 
 interface VirtualHostBuilder {
   requireTls: boolean
+  /** The route lists of the VirtualServices that meet this host, in binding order. */
+  readonly parts: (readonly ir.HttpRoute[])[]
+}
+
+/** Routes taken into one virtual host so far, and by id (see addRoute). */
+interface RouteSet {
   readonly routes: ir.HttpRoute[]
-  readonly seen: Set<string>
+  readonly byId: Map<ir.RouteId, ir.HttpRoute[]>
+}
+
+// Routes are frozen once compiled (and reused by identity across reloads), so a route's
+// canonical form can be kept with it.
+const canonicalForms = new WeakMap<ir.HttpRoute, string>()
+function canonicalOf(r: ir.HttpRoute): string {
+  let s = canonicalForms.get(r)
+  if (s === undefined) {
+    s = canonicalJson(r)
+    canonicalForms.set(r, s)
+  }
+  return s
+}
+
+/**
+ * The same VirtualService reached through two servers or Gateways yields the same routes again;
+ * a later identical route could never match, so it is left out. The id is part of the route (it
+ * names the VirtualService and the index there), so only routes with the same id can be
+ * identical: canonical forms are compared only for those, not computed for every route.
+ */
+function addRoute(b: RouteSet, r: ir.HttpRoute): void {
+  const same = b.byId.get(r.id)
+  if (same === undefined) {
+    b.byId.set(r.id, [r])
+    b.routes.push(r)
+    return
+  }
+  if (same.includes(r)) return
+  const key = canonicalOf(r)
+  if (same.some((o) => canonicalOf(o) === key)) return
+  same.push(r)
+  b.routes.push(r)
 }
 
 /** exact names, then wildcards with the longest suffix first, then `*` (Envoy's selection). */
@@ -33,17 +71,70 @@ export type RoutesFor = (
   port: number,
 ) => readonly ir.HttpRoute[]
 
+/**
+ * Virtual hosts kept across compiles (for `run`'s reloads): a virtual host is a function of its
+ * host, port, requireTls and the route lists that meet it, and the route memo gives unchanged
+ * VirtualServices the same route lists by identity. So a host whose lists are the same arrays as
+ * last time keeps its VirtualHost object (deduplicated, catch-alls last), and only the hosts
+ * of changed VirtualServices are built again. `scope` tells route tables apart.
+ */
+export interface VirtualHostMemo {
+  begin(): void
+  virtualHost(
+    scope: string,
+    host: string,
+    b: VirtualHostBuilder,
+    build: () => ir.VirtualHost,
+  ): ir.VirtualHost
+}
+
+export function createVirtualHostMemo(): VirtualHostMemo {
+  type Entry = { readonly b: VirtualHostBuilder; readonly vh: ir.VirtualHost }
+  let last = new Map<string, Entry>()
+  let next = new Map<string, Entry>()
+  const same = (a: VirtualHostBuilder, b: VirtualHostBuilder): boolean =>
+    a.requireTls === b.requireTls &&
+    a.parts.length === b.parts.length &&
+    a.parts.every((p, i) => p === b.parts[i])
+  return {
+    begin() {
+      // What the previous compile built is what this one may keep; hosts it dropped leave.
+      last = next
+      next = new Map()
+    },
+    virtualHost(scope, host, b, build) {
+      const key = `${scope}\0${host}`
+      const hit = last.get(key)
+      const vh = hit !== undefined && same(hit.b, b) ? hit.vh : build()
+      next.set(key, { b, vh })
+      return vh
+    },
+  }
+}
+
+function buildVirtualHost(host: string, port: number, b: VirtualHostBuilder): ir.VirtualHost {
+  const set: RouteSet = { routes: [], byId: new Map() }
+  for (const part of b.parts) for (const r of part) addRoute(set, r)
+  return {
+    name: `${host}:${port}`,
+    domains: [host],
+    requireTls: b.requireTls,
+    routes: moveCatchAllsLast(set.routes),
+  }
+}
+
 export function compileRouteTable(
   httpPort: HttpPort,
   bindings: readonly BoundVirtualService[],
   routesFor: RoutesFor,
+  memo?: { readonly vhosts: VirtualHostMemo; readonly scope: string },
 ): ir.RouteTable {
   const { port } = httpPort
   const hosts = new Map<string, VirtualHostBuilder>()
   const vhost = (host: string): VirtualHostBuilder => {
     let b = hosts.get(host)
     if (b === undefined) {
-      b = { requireTls: false, routes: [], seen: new Set() }
+      b = { requireTls: false, parts: [] }
       hosts.set(host, b)
     }
     return b
@@ -60,14 +151,7 @@ export function compileRouteTable(
       for (const host of meet) {
         const b = vhost(host)
         if (server.httpsRedirect) b.requireTls = true
-        for (const r of routes) {
-          // The same VirtualService reached through two servers or Gateways yields the same
-          // routes again; a later identical route could never match, so it is left out.
-          const key = canonicalJson(r)
-          if (b.seen.has(key)) continue
-          b.seen.add(key)
-          b.routes.push(r)
-        }
+        b.parts.push(routes)
       }
     }
     if (server.httpsRedirect) {
@@ -78,12 +162,8 @@ export function compileRouteTable(
     .sort(compareHostPrecedence)
     .map((host) => {
       const b = hosts.get(host)!
-      return {
-        name: `${host}:${port}`,
-        domains: [host],
-        requireTls: b.requireTls,
-        routes: moveCatchAllsLast(b.routes),
-      }
+      const build = () => buildVirtualHost(host, port, b)
+      return memo !== undefined ? memo.vhosts.virtualHost(memo.scope, host, b, build) : build()
     })
   return { name: `http.${port}`, virtualHosts }
 }

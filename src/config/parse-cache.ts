@@ -7,13 +7,19 @@
  * `assemble` as a cold load, so the result equals what `loadConfig` gives for the same files.
  */
 import { statSync } from 'node:fs'
+import { resolve } from 'node:path'
 import type { Diagnostic } from '../diag/index.js'
 import { sha256Hex } from '../lib/index.js'
 import { assemble, parseFile, type LoadResult, type ParsedFile } from './assemble.js'
 import { collectConfigFiles, readSource } from './load.js'
 
 export interface ConfigLoader {
-  readonly load: (paths: readonly string[]) => LoadResult
+  /**
+   * `changed`: the absolute paths of the only files that can have changed since the last load
+   * (what the file watcher saw events for). A file kept from the last load with a trusted stamp
+   * and not among them is not even stat'ed; without it, every file is.
+   */
+  readonly load: (paths: readonly string[], changed?: ReadonlySet<string>) => LoadResult
   /** Files the last load read (their stamp changed, or was too recent to trust). */
   readonly lastRead: readonly string[]
   /** Files the last load parsed (their bytes changed): what a reload touched. */
@@ -36,6 +42,8 @@ interface Entry {
   /** inode, size, mtime and ctime in nanoseconds: unchanged means not read again. */
   readonly stamp: string
   readonly parsed: ParsedFile
+  /** The file's absolute path, as the watcher names changed files. */
+  readonly path: string
 }
 
 /** The file's stamp, '' when too recent to trust, undefined when it cannot be stat'ed. */
@@ -56,6 +64,8 @@ export function createConfigLoader(opts: ConfigLoaderOptions = {}): ConfigLoader
   let cache = new Map<string, Entry>()
   let lastRead: string[] = []
   let lastParsed: string[] = []
+  // A load that threw left the cache behind the files: the next one trusts no hint.
+  let isComplete = false
   return {
     get lastRead() {
       return lastRead
@@ -63,7 +73,9 @@ export function createConfigLoader(opts: ConfigLoaderOptions = {}): ConfigLoader
     get lastParsed() {
       return lastParsed
     },
-    load: (paths) => {
+    load: (paths, hint) => {
+      const changed = isComplete ? hint : undefined
+      isComplete = false
       const diags: Diagnostic[] = []
       const files = collectConfigFiles(paths, diags)
       const next = new Map<string, Entry>()
@@ -72,9 +84,19 @@ export function createConfigLoader(opts: ConfigLoaderOptions = {}): ConfigLoader
       lastParsed = []
       const trustedBefore = now() - racyMs
       for (const file of files) {
+        const hit = cache.get(file)
+        if (
+          changed !== undefined &&
+          hit !== undefined &&
+          hit.stamp !== '' &&
+          !changed.has(hit.path)
+        ) {
+          next.set(file, hit)
+          parsed.push(hit.parsed)
+          continue
+        }
         // The stamp is taken before reading: a write after it changes it for the next load.
         const stamp = stampOf(file, trustedBefore)
-        const hit = cache.get(file)
         if (stamp !== undefined && stamp !== '' && hit !== undefined && hit.stamp === stamp) {
           next.set(file, hit)
           parsed.push(hit.parsed)
@@ -92,9 +114,9 @@ export function createConfigLoader(opts: ConfigLoaderOptions = {}): ConfigLoader
         }
         let entry: Entry
         if (hit !== undefined && hit.parsed.digest === digest) {
-          entry = { stamp, parsed: hit.parsed }
+          entry = { stamp, parsed: hit.parsed, path: hit.path }
         } else {
-          entry = { stamp, parsed: parseFile(source, digest) }
+          entry = { stamp, parsed: parseFile(source, digest), path: resolve(file) }
           lastParsed.push(source.display)
         }
         next.set(file, entry)
@@ -102,6 +124,7 @@ export function createConfigLoader(opts: ConfigLoaderOptions = {}): ConfigLoader
       }
       // Removed files leave the cache with their resources.
       cache = next
+      isComplete = true
       return assemble(parsed, diags)
     },
   }

@@ -6,6 +6,11 @@
  * (what compile's source references ask for: `spec.http[2]`, `spec.hosts[0]`), and for a deeper
  * path (a diagnostic) parses the document's text again, once, held weakly. Either way it answers
  * exactly what `locateIn` answers on the original document.
+ *
+ * The original document is not held at all, not even weakly: a WeakRef keeps its target until
+ * the synchronous job that made it ends, and a load parses every file in one job, so weak
+ * references to 100 000 documents kept all of them until the load returned (the start-up peak,
+ * which idle RSS then stays near).
  */
 import { isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml'
 import type { Loc } from '../diag/index.js'
@@ -37,8 +42,19 @@ function rangeStart(n: unknown): number {
   return r === undefined || r === null ? NONE : r[0]
 }
 
-/** `forgetDocument` (tests): parse again on the first deep lookup, as after a collection. */
-export function indexPositions(src: DocumentSource, forgetDocument = false): PositionIndex {
+// Index keys are field paths, the same few for every resource of a kind (`spec` `http` 0): one
+// flat string each, shared by every index, instead of a concatenation per resource.
+// Bounded: user map keys (labels, say) are paths too, and the table lives as long as the process.
+const keys = new Map<string, string>()
+const MAX_KEYS = 50_000
+function intern(key: string): string {
+  const known = keys.get(key)
+  if (known !== undefined) return known
+  if (keys.size < MAX_KEYS) keys.set(key, key)
+  return key
+}
+
+export function indexPositions(src: DocumentSource): PositionIndex {
   const { doc, lines, file, text } = src
   const starts = new Map<string, number>()
   const walk = (node: unknown, prefix: string, depth: number): void => {
@@ -46,7 +62,7 @@ export function indexPositions(src: DocumentSource, forgetDocument = false): Pos
     if (isMap(node)) {
       for (const item of node.items) {
         if (!isPair(item) || !isScalar(item.key)) continue
-        const key = `${prefix}${SEP}k${String(item.key.value)}`
+        const key = intern(`${prefix}${SEP}k${String(item.key.value)}`)
         // The first of duplicate keys wins, as in locateIn (duplicates are errors anyway).
         if (starts.has(key)) continue
         const v = rangeStart(item.value)
@@ -55,7 +71,7 @@ export function indexPositions(src: DocumentSource, forgetDocument = false): Pos
       }
     } else if (isSeq(node)) {
       node.items.forEach((item, i) => {
-        const key = `${prefix}${SEP}n${i}`
+        const key = intern(`${prefix}${SEP}n${i}`)
         starts.set(key, rangeStart(item))
         walk(item, key, depth + 1)
       })
@@ -66,16 +82,11 @@ export function indexPositions(src: DocumentSource, forgetDocument = false): Pos
   const range = doc.range
   const docStart = range[0]
   const docEnd = range[2]
-  // The document as parsed, until it is collected; then parsed again from its text on demand.
-  const original: { deref(): Document | undefined } = forgetDocument
-    ? { deref: () => undefined }
-    : new WeakRef(doc)
+  // Parsed again from its text on demand (only a diagnostic asks this deep).
   let again: WeakRef<Document> | undefined
   // Offsets in the re-parsed text start at the document's start in the file.
   const shifted: LinePositions = { linePos: (o: number) => lines.linePos(o + docStart) }
   const deep = (path: Path): Loc => {
-    const live = original.deref()
-    if (live !== undefined) return locateIn(live, lines, file, path)
     let reparsed = again?.deref()
     if (reparsed === undefined) {
       const slice = text.slice(docStart, docEnd)

@@ -12,7 +12,10 @@ import type { TracingPlan } from './tracing.js'
  * function), deep-frozen, swapped in atomically by runtime/.
  */
 export interface Snapshot {
-  /** sha256 of the canonical JSON of everything below; an equal hash means an identical config. */
+  /**
+   * sha256 of the canonical JSON of everything below, each route standing as its own digest
+   * (compile/snapshot-hash.ts); an equal hash means an identical config.
+   */
   readonly hash: string
   readonly settings: GatewaySettings
   /** Sorted by port. */

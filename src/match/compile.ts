@@ -101,7 +101,19 @@ export function compileRouteTable(table: ir.RouteTable): CompiledRouteTable {
   return { name: table.name, table, virtualHosts, exact, wildcards, catchAll }
 }
 
+// Virtual hosts are kept by identity across reloads too (compile/route-table.ts).
+const compiledVirtualHosts = new WeakMap<ir.VirtualHost, CompiledVirtualHost>()
+
 function compileVirtualHost(vh: ir.VirtualHost): CompiledVirtualHost {
+  let compiled = compiledVirtualHosts.get(vh)
+  if (compiled === undefined) {
+    compiled = compileVirtualHostOnce(vh)
+    compiledVirtualHosts.set(vh, compiled)
+  }
+  return compiled
+}
+
+function compileVirtualHostOnce(vh: ir.VirtualHost): CompiledVirtualHost {
   return {
     virtualHost: vh,
     name: vh.name,
@@ -110,7 +122,21 @@ function compileVirtualHost(vh: ir.VirtualHost): CompiledVirtualHost {
   }
 }
 
+// A compiled route depends on the route alone, and routes are frozen and kept by identity across
+// reloads (compile/route-memo.ts): a reload compiles the matchers of the routes that changed
+// only, and snapshots that share a route share its matchers. Weak: it leaves with the route.
+const compiledRoutes = new WeakMap<ir.HttpRoute, CompiledRoute>()
+
 function compileRoute(route: ir.HttpRoute): CompiledRoute {
+  let compiled = compiledRoutes.get(route)
+  if (compiled === undefined) {
+    compiled = compileRouteOnce(route)
+    compiledRoutes.set(route, compiled)
+  }
+  return compiled
+}
+
+function compileRouteOnce(route: ir.HttpRoute): CompiledRoute {
   if (route.match.length === 0) {
     return { route, matches: [], matchAll: { route, matchIndex: -1, matchName: undefined } }
   }

@@ -1,7 +1,8 @@
-// The parse cache and route memo `run` reloads through must build exactly what a cold start builds from the
-// same files: for random sequences of edits across files (VirtualServices, ServiceEntries,
-// DestinationRules added, changed, removed; files deleted, rewritten unchanged, broken), the
-// snapshot hash, config_dump body, diagnostics and file list are compared after every edit.
+// The parse cache and the compile memos `run` reloads through must build exactly what a cold start
+// builds from the same files: for random sequences of edits across files (VirtualServices,
+// ServiceEntries, DestinationRules added, changed, removed; the Gateway's hosts changed; files
+// deleted, rewritten unchanged, broken), the snapshot hash, config_dump body, diagnostics and
+// file list are compared after every edit.
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -41,6 +42,10 @@ spec:
         protocol: HTTP
       hosts: ["*"]
 `
+
+// The Gateway's server hosts, for edits of the shared file: every tenant, one tenant (the others
+// report PC3004), none of them.
+const SERVER_HOSTS = ['"*"', 't1.example.com', 'other.example.org']
 
 interface TenantFile {
   /** The VirtualService's variant and the backend it routes to. */
@@ -133,6 +138,7 @@ type Edit =
   | { readonly kind: 'delete'; readonly tenant: number }
   | { readonly kind: 'touch'; readonly tenant: number }
   | { readonly kind: 'break'; readonly tenant: number }
+  | { readonly kind: 'gateway'; readonly hosts: number }
 
 const backend = fc.nat(BACKENDS - 1)
 const tenantFile: fc.Arbitrary<TenantFile> = fc.record(
@@ -150,6 +156,13 @@ const edit: fc.Arbitrary<Edit> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete'), tenant }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('touch'), tenant }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('break'), tenant }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('gateway'),
+      hosts: fc.nat(SERVER_HOSTS.length - 1),
+    }),
+  },
 )
 
 /** Writes; `stampAt` gives each write its own mtime (file times tick coarsely otherwise). */
@@ -158,7 +171,14 @@ function apply(
   e: Edit,
   written: Map<number, string>,
   stampAt: (path: string) => void,
-): void {
+): string {
+  if (e.kind === 'gateway') {
+    // The shared file: the bindings of every VirtualService change with the Gateway.
+    const base = join(dir, 'base.yaml')
+    writeFileSync(base, BASE.replace('["*"]', `[${SERVER_HOSTS[e.hosts]!}]`))
+    stampAt(base)
+    return base
+  }
   const path = join(dir, `tenant-${e.tenant}.yaml`)
   const writeFile = (text: string): void => {
     writeFileSync(path, text)
@@ -169,20 +189,21 @@ function apply(
       const text = tenantText(e.tenant, e.file)
       writeFile(text)
       written.set(e.tenant, text)
-      return
+      return path
     }
     case 'delete':
       if (written.delete(e.tenant)) unlinkSync(path)
-      return
+      return path
     case 'touch': {
       // The same bytes written again: a new stamp, nothing to parse.
       const text = written.get(e.tenant)
       if (text !== undefined) writeFile(text)
-      return
+      return path
     }
     case 'break':
       writeFile('kind: [unclosed\n')
       written.set(e.tenant, 'kind: [unclosed\n')
+      return path
   }
 }
 
@@ -200,8 +221,13 @@ function observable(b: BuildResult): unknown {
 describe('incremental build (parse cache) equals a cold start', () => {
   // Fresh files are never trusted by stamp (the racy window), so they are read and digested;
   // with a clock an hour ahead and a distinct mtime per write, unchanged files are not read.
-  for (const trustStamps of [false, true]) {
-    test(`after every edit of random edit sequences (fast-check, seeded${trustStamps ? ', stamps trusted' : ''})`, () => {
+  // `hinted`: each load is told the one file the edit touched, as the watcher names it.
+  for (const [trustStamps, hinted] of [
+    [false, false],
+    [true, false],
+    [true, true],
+  ] as const) {
+    test(`after every edit of random edit sequences (fast-check, seeded${trustStamps ? ', stamps trusted' : ''}${hinted ? ', changed files named' : ''})`, () => {
       fc.assert(
         fc.property(fc.array(edit, { minLength: 1, maxLength: 12 }), (edits) => {
           const dir = mkdtempSync(join(tmpdir(), 'portcullis-incremental-'))
@@ -219,14 +245,20 @@ describe('incremental build (parse cache) equals a cold start', () => {
               trustStamps ? { now: () => Date.now() + 3_600_000 } : {},
             )
             const compileAgain = createIncrementalCompile()
-            const incremental = (p: readonly string[]) =>
-              buildSnapshot(p, compileAgain, loader.load)
+            const incremental = (p: readonly string[], changed?: string) =>
+              buildSnapshot(p, compileAgain, (q) =>
+                loader.load(q, hinted && changed !== undefined ? new Set([changed]) : undefined),
+              )
             const cold = (p: readonly string[]) => buildSnapshot(p, compile, loadConfig)
             const written = new Map<number, string>()
             assert.deepEqual(observable(incremental([dir])), observable(cold([dir])))
             for (const e of edits) {
-              apply(dir, e, written, stampAt)
-              assert.deepEqual(observable(incremental([dir])), observable(cold([dir])), e.kind)
+              const touched = apply(dir, e, written, stampAt)
+              assert.deepEqual(
+                observable(incremental([dir], touched)),
+                observable(cold([dir])),
+                e.kind,
+              )
               if (trustStamps)
                 assert.ok(loader.lastRead.length <= 1, 'only the edited file is read')
             }

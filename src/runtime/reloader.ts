@@ -30,7 +30,8 @@ export interface PreparedStep {
 
 export interface ReloaderOptions {
   readonly paths: readonly string[]
-  readonly build: (paths: readonly string[]) => BuildResult
+  /** `changed`: the only files that can have changed (see config/parse-cache.ts); undefined: any. */
+  readonly build: (paths: readonly string[], changed?: ReadonlySet<string>) => BuildResult
   readonly dataPlane: DataPlanePort
   readonly store: SnapshotStore
   readonly logger: Logger
@@ -39,8 +40,12 @@ export interface ReloaderOptions {
 }
 
 export interface Reloader {
-  /** Loads the config files again and applies them. Never rejects; the outcome says what happened. */
-  reload(trigger: ReloadTrigger): Promise<ReloadOutcome>
+  /**
+   * Loads the config files again and applies them. Never rejects; the outcome says what happened.
+   * `changed`: the absolute paths of the only files that changed (the watcher's events named
+   * them); without it every file is looked at.
+   */
+  reload(trigger: ReloadTrigger, changed?: ReadonlySet<string>): Promise<ReloadOutcome>
   /** Applies an already built config (the first start, which main builds itself). */
   apply(built: BuildResult, trigger: ReloadTrigger): Promise<ReloadOutcome>
   register(participant: ReloadParticipant): void
@@ -54,6 +59,9 @@ export function createReloader(opts: ReloaderOptions): Reloader {
   const participants: ReloadParticipant[] = []
   let running: Promise<ReloadOutcome> | undefined
   let queued: Promise<ReloadOutcome> | undefined
+  // What the queued attempt may skip looking at: the union of what the folded triggers named,
+  // 'all' once one of them named nothing.
+  let queuedChanged: Set<string> | 'all' | undefined
   let isClosed = false
 
   const start = (job: () => Promise<ReloadOutcome>): Promise<ReloadOutcome> => {
@@ -64,12 +72,19 @@ export function createReloader(opts: ReloaderOptions): Reloader {
     return p
   }
 
-  const reload = (trigger: ReloadTrigger): Promise<ReloadOutcome> => {
+  const reload = (
+    trigger: ReloadTrigger,
+    changed?: ReadonlySet<string>,
+  ): Promise<ReloadOutcome> => {
     if (isClosed) return Promise.resolve(refused(trigger))
-    if (running === undefined) return start(() => buildAndApply(trigger))
+    if (running === undefined) return start(() => buildAndApply(trigger, changed))
+    if (changed === undefined || queuedChanged === 'all') queuedChanged = 'all'
+    else queuedChanged = new Set([...(queuedChanged ?? []), ...changed])
     queued ??= running.then(() => {
+      const folded = queuedChanged
       queued = undefined
-      return reload(trigger)
+      queuedChanged = undefined
+      return reload(trigger, folded === 'all' ? undefined : folded)
     })
     return queued
   }
@@ -88,11 +103,14 @@ export function createReloader(opts: ReloaderOptions): Reloader {
     }
   }
 
-  const buildAndApply = async (trigger: ReloadTrigger): Promise<ReloadOutcome> => {
+  const buildAndApply = async (
+    trigger: ReloadTrigger,
+    changed: ReadonlySet<string> | undefined,
+  ): Promise<ReloadOutcome> => {
     const startedAt = now()
     let built: BuildResult
     try {
-      built = opts.build(opts.paths)
+      built = opts.build(opts.paths, changed)
     } catch (e) {
       return finish(
         trigger,

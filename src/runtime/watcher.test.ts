@@ -29,14 +29,18 @@ async function eventually(predicate: () => boolean, timeoutMs = 3000): Promise<v
 
 function startWatching(t: { after(fn: () => void): void }, paths: string[]) {
   let changes = 0
+  const named: (readonly string[] | undefined)[] = []
   const watcher = watchConfig({
     paths,
-    onChange: () => (changes += 1),
+    onChange: (changed) => {
+      changes += 1
+      named.push(changed !== undefined ? [...changed].sort() : undefined)
+    },
     logger: silentLogger,
     debounceMs: DEBOUNCE_MS,
   })
   t.after(() => watcher.close())
-  return { watcher, changes: () => changes }
+  return { watcher, changes: () => changes, named }
 }
 
 function writeAtomically(path: string, text: string, suffix: string): void {
@@ -120,6 +124,20 @@ describe('config watcher', () => {
     const w = startWatching(t, [dir])
     writeAtomically(join(dir, 'routes.yaml'), 'b: 1\n', 'new')
     await eventually(() => w.changes() === 1)
+  })
+
+  test('names the one file written in a config directory; a ..data swap names none', async (t) => {
+    const dir = tempDir(t)
+    const publish = configMapVolume(dir, 'a: 1\n')
+    writeFileSync(join(dir, 'tenant-1.yaml'), 'b: 1\n')
+    writeFileSync(join(dir, 'tenant-2.yaml'), 'c: 1\n')
+    const w = startWatching(t, [dir])
+    writeFileSync(join(dir, 'tenant-2.yaml'), 'c: 2\n')
+    await eventually(() => w.changes() === 1)
+    assert.deepEqual(w.named, [[join(dir, 'tenant-2.yaml')]])
+    publish('a: 2\n', 'v2')
+    await eventually(() => w.changes() === 2)
+    assert.equal(w.named[1], undefined, 'every file may have changed')
   })
 
   test('is silent after close', async (t) => {

@@ -4,6 +4,11 @@
  * watch on the file itself would miss both. Events are debounced, and a reload is triggered only
  * when the content hash of the configured files changed. A half-written file just makes that
  * reload fail; the write that completes it changes the hash again and triggers the next one.
+ *
+ * When every event in a debounce window names a config file (a tenant file written, added or
+ * removed in a watched directory), only those files are stat'ed and hashed, and the reload is
+ * told which they are, so a write to one of 100 000 files reads and stats that one file. An
+ * event without a name, a `..data` swap or a configured path itself replaced hash everything.
  */
 import { watch, readdirSync, readFileSync, statSync, type FSWatcher } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
@@ -12,7 +17,11 @@ import { sha256Hex, type Logger } from '../lib/index.js'
 export interface ConfigWatcherOptions {
   /** Config paths as given to `run -c`: files or directories. */
   readonly paths: readonly string[]
-  readonly onChange: () => void
+  /**
+   * `changed`: the absolute paths of the only files that changed, when the events named them;
+   * undefined when any config file may have (config/parse-cache.ts then stats every file).
+   */
+  readonly onChange: (changed?: ReadonlySet<string>) => void
   readonly logger: Logger
   /** Quiet time after the last event before the files are hashed. */
   readonly debounceMs?: number
@@ -42,22 +51,36 @@ export function watchConfig(opts: ConfigWatcherOptions): ConfigWatcher {
   const watchers: FSWatcher[] = []
   // Keeps each file's digest by stamp: a change in one of 100 000 files reads that one file.
   const hasher = createConfigHasher()
-  let lastHash = hasher.hash(opts.paths)
+  // undefined after a check of named files only: the next full check reloads whatever it finds.
+  let lastHash: string | undefined = hasher.hash(opts.paths)
   let timer: NodeJS.Timeout | undefined
   let firstEventAt = 0
   let isClosed = false
+  // Files the events since the last check named; 'all' when one did not name a file.
+  let pending: Set<string> | 'all' = new Set()
 
   const check = (): void => {
     timer = undefined
     if (isClosed) return
+    const named = pending
+    pending = new Set()
+    if (named !== 'all') {
+      if (!hasher.update(named)) return
+      lastHash = undefined
+      opts.onChange(named)
+      return
+    }
     const hash = hasher.hash(opts.paths)
     if (hash === lastHash) return
     lastHash = hash
     opts.onChange()
   }
 
-  const onEvent = (interest: Interest, name: string | null): void => {
+  const onEvent = (dir: string, interest: Interest, name: string | null): void => {
     if (isClosed || !isRelevant(interest, name)) return
+    const file = name !== null ? namedFile(dir, interest, name) : undefined
+    if (file === undefined) pending = 'all'
+    else if (pending !== 'all' && file !== '') pending.add(file)
     const now = Date.now()
     if (timer === undefined) firstEventAt = now
     else clearTimeout(timer)
@@ -67,7 +90,7 @@ export function watchConfig(opts: ConfigWatcherOptions): ConfigWatcher {
 
   for (const [dir, interest] of interests) {
     try {
-      const w = watch(dir, { persistent: false }, (_event, name) => onEvent(interest, name))
+      const w = watch(dir, { persistent: false }, (_event, name) => onEvent(dir, interest, name))
       w.on('error', (e) => {
         opts.logger.warn('config watch failed; reload with SIGHUP', { directory: dir, error: e })
         w.close()
@@ -118,6 +141,19 @@ function isRelevant(interest: Interest, name: string | null): boolean {
   return interest.isYamlDirectory && CONFIG_FILE.test(name)
 }
 
+/**
+ * The config file an event in `dir` names: its absolute path, '' for a dot file (never config),
+ * undefined when the event can change more than one file (a `..data` swap, a configured
+ * directory itself replaced).
+ */
+function namedFile(dir: string, interest: Interest, name: string): string | undefined {
+  if (name.startsWith('..')) return undefined
+  const file = join(dir, name)
+  if (interest.names.has(name) && isDirectory(file)) return undefined
+  if (interest.names.has(name)) return file
+  return name.startsWith('.') ? '' : file
+}
+
 function isDirectory(p: string): boolean {
   try {
     return statSync(p).isDirectory()
@@ -143,9 +179,28 @@ const RACY_MS = 2000
  */
 export function createConfigHasher(now: () => number = Date.now): {
   hash(paths: readonly string[]): string
+  /** Stats and hashes these (absolute) files only: true when one of them changed since. */
+  update(files: Iterable<string>): boolean
 } {
   let digests = new Map<string, { stamp: string; part: string }>()
   return {
+    update(files) {
+      const trustedBefore = now() - RACY_MS
+      let changed = false
+      for (const file of files) {
+        const stamp = stampOf(file, trustedBefore)
+        const hit = digests.get(file)
+        if (stamp !== '' && hit !== undefined && hit.stamp === stamp) continue
+        const p = readPart(file)
+        // A file that neither was nor is there (an editor's temporary file) changes nothing.
+        if (hit === undefined && p.endsWith('!ENOENT')) continue
+        if (hit === undefined || hit.part !== p) changed = true
+        // An untrusted ('') stamp is never matched, but its part still tells the next write.
+        if (p.endsWith('!ENOENT')) digests.delete(file)
+        else digests.set(file, { stamp, part: p })
+      }
+      return changed
+    },
     hash(paths) {
       const next = new Map<string, { stamp: string; part: string }>()
       const trustedBefore = now() - RACY_MS
@@ -157,11 +212,13 @@ export function createConfigHasher(now: () => number = Date.now): {
           return hit.part
         }
         const p = readPart(file)
-        if (stamp !== '') next.set(file, { stamp, part: p })
+        // Kept even when the stamp is untrusted: update() compares the part.
+        next.set(file, { stamp, part: p })
         return p
       }
       const parts: string[] = []
-      for (const p of paths) {
+      // Absolute, as update() is given the files the events name.
+      for (const p of paths.map((q) => resolve(q))) {
         if (isDirectory(p)) {
           let names: string[] = []
           try {

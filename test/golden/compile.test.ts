@@ -12,10 +12,10 @@ import assert from 'node:assert/strict'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { compile } from '../../src/compile/index.js'
+import { compile, snapshotHash } from '../../src/compile/index.js'
 import { loadConfigText } from '../../src/config/index.js'
 import { formatDiagnosticsText } from '../../src/diag/index.js'
-import { canonicalJson, sha256Hex } from '../../src/lib/index.js'
+import { canonicalJson } from '../../src/lib/index.js'
 
 const CASES = join(dirname(fileURLToPath(import.meta.url)), 'compile')
 const UPDATE = process.env['UPDATE_GOLDEN'] === '1'
@@ -84,7 +84,7 @@ describe('compile (golden)', () => {
       }
 
       const { hash, ...rest } = compiled.snapshot
-      assert.equal(hash, sha256Hex(canonicalJson(rest)), 'hash covers everything else')
+      assert.equal(hash, snapshotHash(rest), 'hash covers everything else')
       assert.ok(Object.isFrozen(compiled.snapshot.listeners), 'the snapshot is deep-frozen')
 
       const outFile = join(CASES, `${name}.out.json`)
@@ -145,6 +145,9 @@ spec:
     assert.notEqual(a.snapshot.hash, b.snapshot.hash)
     const c = run(base.replace('number: 8080', 'number: 8081'))
     assert.notEqual(a.snapshot.hash, c.snapshot.hash)
+    // A route stands in the hash as its own digest; its fields still count.
+    const d = run(base.replace('- route:', '- timeout: 3s\n    route:'))
+    assert.notEqual(a.snapshot.hash, d.snapshot.hash)
   })
 
   test('the snapshot cannot be modified', () => {

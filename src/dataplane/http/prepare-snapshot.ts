@@ -127,6 +127,8 @@ const preparedBefore = new WeakMap<
   ir.HttpRoute,
   {
     readonly prepared: PreparedRoute
+    /** The route's destination and mirror clusters (the route never changes). */
+    readonly ids: readonly ir.ClusterId[]
     readonly runtimes: readonly (ClusterRuntime | undefined)[]
     readonly tracer: RequestTracer | undefined
   }
@@ -144,19 +146,26 @@ function reusedOrPrepared(
   rateLimits: PreparedRateLimits | undefined,
   tracer: RequestTracer | undefined,
 ): PreparedRoute {
-  const runtimes = clusterIdsOf(route).map((id) => clusters.get(id))
   const before = preparedBefore.get(route)
+  // Checked against the ids kept with it: a reload of a large config allocates nothing here.
   if (
     rateLimits === undefined &&
     before !== undefined &&
     before.tracer === tracer &&
-    before.runtimes.length === runtimes.length &&
-    before.runtimes.every((r, i) => r === runtimes[i])
+    before.ids.every((id, i) => clusters.get(id) === before.runtimes[i])
   ) {
     return before.prepared
   }
   const prepared = prepareRoute(route, clusters, rateLimits, tracer)
-  if (rateLimits === undefined) preparedBefore.set(route, { prepared, runtimes, tracer })
+  if (rateLimits === undefined) {
+    const ids = clusterIdsOf(route)
+    preparedBefore.set(route, {
+      prepared,
+      ids,
+      runtimes: ids.map((id) => clusters.get(id)),
+      tracer,
+    })
+  }
   return prepared
 }
 
