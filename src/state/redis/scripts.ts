@@ -59,7 +59,8 @@ return missing
  *                                    retry-after µs
  *   'a<max>,<TTL ms>,<lease id>'     lease semaphore (Redis in Action §6.3) on a sorted set,
  *                                    member = lease id, score = expiry in ms of Redis time: drop
- *                                    expired, count, add if under max → 1 acquired, 0 full
+ *                                    expired (once per set per call), count, add if under max
+ *                                    → 1 acquired, 0 full
  *   'c…'                             as 'a', but only when the operation before it in this call
  *                                    acquired (a request's leases taken in order in one call)
  *   'z<lease id>'                    release (ZREM) → no value
@@ -73,6 +74,10 @@ local now_ms = math.floor(now / 1000)
 local out = {}
 local n = 0
 local acquired = false
+-- Per lease set, within this call (one instant): expired leases are dropped once, and its TTL
+-- is checked once per lease TTL, however many acquires it gets.
+local pruned = {}
+local lasts = {}
 for i = 1, #KEYS do
   local key = KEYS[i]
   local spec = ARGV[i]
@@ -106,19 +111,27 @@ for i = 1, #KEYS do
       local a, b, id = string.match(spec, '^.(%d+),(%d+),(.+)$')
       local max = tonumber(a)
       local ttl = tonumber(b)
-      redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms)
+      if not pruned[key] then
+        redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms)
+        pruned[key] = true
+      end
       if redis.call('ZCARD', key) >= max then
         acquired = false
         out[n] = '0'
       else
         redis.call('ZADD', key, now_ms + ttl, id)
-        if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+        if (lasts[key] or 0) < ttl then
+          if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+          lasts[key] = ttl
+        end
         acquired = true
         out[n] = '1'
       end
     end
   else
     redis.call('ZREM', key, string.sub(spec, 2))
+    -- The last lease gone deletes the set: an acquire after this creates it without a TTL.
+    lasts[key] = nil
   end
 end
 return table.concat(out, ',')
