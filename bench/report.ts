@@ -18,6 +18,13 @@ export interface TargetResult {
   idleRssMb?: number
   /** Set when the measured run itself was at a fixed rate (requests/s offered). */
   offeredRate?: number
+  /** The Redis-backed targets: what redis-server did during the measured run. */
+  redis?: {
+    /** redis-server's CPU per request, µs (it runs on the load generator's CPU). */
+    readonly cpuMicrosPerRequest?: number
+    /** Requests per batch script call (EVALSHA/EVAL): how many share a round trip. */
+    readonly requestsPerCall?: number
+  }
   /** Which pass over the target list (from 1) this is, with --repeat. */
   round: number
   error?: string
@@ -174,8 +181,14 @@ export function formatLimitCost(results: TargetResult[]): string[] {
       const cpuA = cpuMicrosPerRequest(base)
       const cpuB = cpuMicrosPerRequest(limited)
       if (cpuA !== undefined && cpuB !== undefined && !baseName.includes('workers')) {
+        const r = limited.redis
+        const redisPart =
+          r === undefined
+            ? "redis-server's own CPU not counted"
+            : `redis-server ${fixed(r.cpuMicrosPerRequest, 1)} µs per request on the load CPU, ` +
+              `${fixed(r.requestsPerCall, 1)} requests per script call`
         lines.push(
-          `  gateway CPU per request ${signed(cpuB - cpuA, 1)} µs (${cpuA.toFixed(1)} → ${cpuB.toFixed(1)}; redis-server's own CPU not counted)`,
+          `  gateway CPU per request ${signed(cpuB - cpuA, 1)} µs (${cpuA.toFixed(1)} → ${cpuB.toFixed(1)}; ${redisPart})`,
         )
       }
     }

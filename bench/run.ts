@@ -18,7 +18,7 @@ import { createCa, issueCertificate } from '../src/cli/cert-forge.js'
 import { gatewayConfigDoc, joinDocs, proxyRouteDocs } from '../test/e2e/harness/config-docs.js'
 import { REPO_ROOT, startGateway } from '../test/e2e/harness/gateway.js'
 import { freePorts } from '../test/e2e/harness/ports.js'
-import { startRedisServer } from '../test/support/redis-server.js'
+import { inlineCommand, startRedisServer, type RedisServer } from '../test/support/redis-server.js'
 import { hasTaskset, killAllChildren, pinned, startChild } from './child.js'
 import { topSelfTime } from './cpu-profile.js'
 import type { SelfTimeRow } from './cpu-profile.js'
@@ -63,6 +63,8 @@ interface Running {
   ca?: { pem: string; file: string }
   /** Extra request headers for the load, e.g. `Connection: close`. */
   headers?: string[]
+  /** The redis-server behind a Redis-backed target. */
+  redis?: RedisServer
 }
 
 const RESULTS_DIR = join(REPO_ROOT, 'bench', 'results')
@@ -333,7 +335,8 @@ async function main(): Promise<number> {
 
   /** `portcullis` plus `docs`, with limits shared through a redis-server started for it. */
   async function withRedis(docs: string): Promise<Running> {
-    // redis-server on the load generator's CPU: the gateway's CPU stays its own.
+    // redis-server on the load generator's CPU (CPU 0, inherited from this runner, which pinned
+    // itself there): the gateway's CPU stays its own.
     const redis = await startRedisServer()
     try {
       const running = await startPortcullis(false, {
@@ -342,6 +345,7 @@ async function main(): Promise<number> {
       })
       return {
         ...running,
+        redis,
         async stop() {
           await running.stop().finally(() => redis.stop())
         },
@@ -547,10 +551,22 @@ async function main(): Promise<number> {
       if (opts.warmup > 0) await load(opts.warmup)
       const idle = rssMegabytes(running.pid)
       if (idle !== undefined) result.idleRssMb = idle
+      const redisBefore = await redisUsage(running.redis)
       const cpuBefore = cpuSeconds(running.pid)
       result.load = await load(opts.duration)
       if (mainRate !== undefined) result.offeredRate = mainRate
       const cpuAfter = cpuSeconds(running.pid)
+      const redisAfter = await redisUsage(running.redis)
+      if (redisBefore !== undefined && redisAfter !== undefined) {
+        const requests = result.load.requests
+        const calls = redisAfter.calls - redisBefore.calls
+        result.redis = {
+          ...(redisBefore.cpu !== undefined && redisAfter.cpu !== undefined && requests > 0
+            ? { cpuMicrosPerRequest: ((redisAfter.cpu - redisBefore.cpu) * 1e6) / requests }
+            : {}),
+          ...(calls > 0 ? { requestsPerCall: requests / calls } : {}),
+        }
+      }
       if (cpuBefore !== undefined && cpuAfter !== undefined) {
         result.cpuPercent = (100 * (cpuAfter - cpuBefore)) / opts.duration
       }
@@ -643,6 +659,20 @@ spec:
     connectionPool:
       tcp: { maxConnections: 100000 }
 `
+
+/**
+ * redis-server's CPU seconds so far and its script calls (EVALSHA and EVAL: the batches, plus
+ * a few heartbeats).
+ */
+async function redisUsage(
+  redis: RedisServer | undefined,
+): Promise<{ cpu: number | undefined; calls: number } | undefined> {
+  if (redis === undefined) return undefined
+  const info = await inlineCommand(redis.port, 'INFO commandstats', 1000)
+  let calls = 0
+  for (const m of info.matchAll(/^cmdstat_eval(?:sha)?:calls=(\d+)/gm)) calls += Number(m[1])
+  return { cpu: redis.pid === undefined ? undefined : cpuSeconds(redis.pid), calls }
+}
 
 /** Two workers; the primary keeps the limits of both (no Redis). */
 const WORKERS_SPEC = ['  workers: 2']

@@ -20,6 +20,8 @@ export interface RedisServer {
   readonly port: number
   /** `redis://127.0.0.1:<port>/0` */
   readonly url: string
+  /** The process id of the server running now (benchmarks read its CPU time). */
+  readonly pid: number | undefined
   /** Kills the process (default SIGKILL) and waits until it has exited. */
   kill(signal?: NodeJS.Signals): Promise<void>
   /** Freezes the process: connections stay open, nothing answers. */
@@ -53,6 +55,9 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       const server: RedisServer = {
         port,
         url: `redis://127.0.0.1:${port}/0`,
+        get pid() {
+          return proc.pid
+        },
         kill: (signal = 'SIGKILL') => killProcess(proc, signal),
         pause: () => void proc.kill('SIGSTOP'),
         resume: () => void proc.kill('SIGCONT'),

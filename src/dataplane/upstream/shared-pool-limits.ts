@@ -123,8 +123,26 @@ export class SharedPoolLimits {
   /** Starts admission of one request; `done` is called later, never synchronously. */
   enter<T>(owner: T, done: AdmitCallback<T>): PoolTicket {
     const ticket = new Ticket(this, owner, done as AdmitCallback<unknown>)
-    void this.#admit(ticket)
+    const max = this.#max
+    if (
+      max.maxRequests === undefined &&
+      max.maxConnections !== undefined &&
+      this.#waiting.length === 0
+    ) {
+      // The common case, one lease: a callback on the acquire instead of an async function's
+      // promise and resumption per request.
+      void this.#limiter
+        .acquire(this.#connectionKey, max.maxConnections, this.#lease)
+        .then((lease) => this.#onConnection(ticket, lease, max))
+    } else void this.#admit(ticket)
     return ticket
+  }
+
+  #onConnection(ticket: Ticket, lease: Lease | undefined, max: SharedPoolMaxima): void {
+    if (!keep(ticket, lease)) return
+    if (lease === undefined) return void this.#waitForConnection(ticket, max)
+    ticket.connection = lease
+    ticket.done(ticket.owner, true)
   }
 
   async #admit(ticket: Ticket): Promise<void> {

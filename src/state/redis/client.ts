@@ -10,9 +10,8 @@ import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis'
 import type * as IORedis from 'ioredis'
 import { lazyModule } from '../../lib/index.js'
 import {
-  DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_LEASE_DEADLINE_MS,
+  leaseDeadlineMs,
   resolveRedisTarget,
   type RedisSettings,
   type RedisTarget,
@@ -34,10 +33,7 @@ export function limiterConnectionOptions(settings: RedisSettings) {
   const tls = tlsOptions(settings)
   return {
     // The lease deadline: rate decisions have their own, shorter one (batch.ts).
-    commandTimeout: Math.max(
-      settings.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS,
-      settings.leaseDeadline ?? DEFAULT_LEASE_DEADLINE_MS,
-    ),
+    commandTimeout: leaseDeadlineMs(settings),
     connectTimeout: settings.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
     // Fail at once while disconnected instead of queueing (memory would grow during an outage).
     enableOfflineQueue: false,
@@ -47,8 +43,8 @@ export function limiterConnectionOptions(settings: RedisSettings) {
     autoResendUnfulfilledCommands: false,
     // Connected explicitly by the store, so a bad address is reported once, at startup.
     lazyConnect: true,
-    // Off: the limit store already sends one script call per event-loop turn (batch.ts), so
-    // ioredis's own pipelining would only add a pipeline object and a tick to every call.
+    // Off: the limit store already sends one script call per batch (batch.ts), so ioredis's
+    // own pipelining would only add a pipeline object and a tick to every call.
     enableAutoPipelining: false,
     retryStrategy: reconnectDelayMs,
     connectionName: 'portcullis-limits',

@@ -24,14 +24,14 @@ interface RuleSpec {
 }
 
 class RateCall implements RateBatchOp {
-  private settled = false
+  settled = false
 
   constructor(
     private readonly refusals: OverLimitCache,
     private readonly key: string,
     private readonly limit: number,
     private readonly cost: number,
-    private readonly sentAt: number,
+    readonly askedAt: number,
     private readonly to: RateAnswer,
   ) {}
 
@@ -49,7 +49,7 @@ class RateCall implements RateBatchOp {
       error: false,
     }
     // A late answer still tells which keys are over their limit.
-    if (!allowed) this.refusals.remember(this.key, this.cost, this.sentAt, d)
+    if (!allowed) this.refusals.remember(this.key, this.cost, this.askedAt, d)
     if (this.settled) return
     this.settled = true
     this.to.answered(d)

@@ -1,12 +1,14 @@
 /**
- * The Lua scripts behind Redis-backed limits, registered with ioredis `defineCommand` (EVALSHA,
- * with EVAL only when Redis does not know the script yet). Decisions go through BATCH_LUA: every
- * rate decision, lease acquire and release one replica asks for in one event-loop turn is one
- * script call (redis/batch.ts), each operation atomic. Scripts read the Redis server's clock
+ * The Lua scripts behind Redis-backed limits, called by SHA (EVALSHA, with EVAL only when Redis
+ * does not know the script yet). Decisions go through BATCH_LUA: the rate decisions, lease
+ * acquires and releases one replica asks for together are one script call (redis/batch.ts), each
+ * operation atomic; it is sent as a hand-built command (sendBatchScript), the others through
+ * ioredis `defineCommand`. Scripts read the Redis server's clock
  * (`TIME`), so replicas with skewed clocks agree, and every key they write gets a TTL. On Redis
  * Cluster a batch and a heartbeat touch one key each (keys live in different slots).
  */
-import type { LimitRedisClient } from './client.js'
+import { createHash } from 'node:crypto'
+import { ioredis, type LimitRedisClient } from './client.js'
 
 const NOW_US = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])`
@@ -57,7 +59,8 @@ return missing
  *                                    retry-after µs
  *   'a<max>,<TTL ms>,<lease id>'     lease semaphore (Redis in Action §6.3) on a sorted set,
  *                                    member = lease id, score = expiry in ms of Redis time: drop
- *                                    expired, count, add if under max → 1 acquired, 0 full
+ *                                    expired (once per set per call), count, add if under max
+ *                                    → 1 acquired, 0 full
  *   'c…'                             as 'a', but only when the operation before it in this call
  *                                    acquired (a request's leases taken in order in one call)
  *   'z<lease id>'                    release (ZREM) → no value
@@ -71,6 +74,10 @@ local now_ms = math.floor(now / 1000)
 local out = {}
 local n = 0
 local acquired = false
+-- Per lease set, within this call (one instant): expired leases are dropped once, and its TTL
+-- is checked once per lease TTL, however many acquires it gets.
+local pruned = {}
+local lasts = {}
 for i = 1, #KEYS do
   local key = KEYS[i]
   local spec = ARGV[i]
@@ -104,19 +111,27 @@ for i = 1, #KEYS do
       local a, b, id = string.match(spec, '^.(%d+),(%d+),(.+)$')
       local max = tonumber(a)
       local ttl = tonumber(b)
-      redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms)
+      if not pruned[key] then
+        redis.call('ZREMRANGEBYSCORE', key, '-inf', now_ms)
+        pruned[key] = true
+      end
       if redis.call('ZCARD', key) >= max then
         acquired = false
         out[n] = '0'
       else
         redis.call('ZADD', key, now_ms + ttl, id)
-        if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+        if (lasts[key] or 0) < ttl then
+          if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+          lasts[key] = ttl
+        end
         acquired = true
         out[n] = '1'
       end
     end
   else
     redis.call('ZREM', key, string.sub(spec, 2))
+    -- The last lease gone deletes the set: an acquire after this creates it without a TTL.
+    lasts[key] = nil
   end
 end
 return table.concat(out, ',')
@@ -146,8 +161,6 @@ return redis.call('ZCOUNT', KEYS[1], string.format('(%d', now), '+inf')
 export interface LimitCommands {
   limitHeartbeat(...keysThenArgs: (string | number)[]): Promise<number>
   limitCount(key: string): Promise<number>
-  /** BATCH_LUA: the number of operations, their keys, their specs (ioredis flattens arrays). */
-  limitBatch(count: number, keys: readonly string[], specs: readonly string[]): Promise<string>
   limitMembers(key: string, id: string, ttlMs: number): Promise<number>
 }
 
@@ -157,7 +170,51 @@ export function defineLimitCommands(client: LimitRedisClient): ScriptedClient {
   // The number of keys varies per call; it is passed as the first argument.
   client.defineCommand('limitHeartbeat', { lua: HEARTBEAT_LUA })
   client.defineCommand('limitCount', { lua: COUNT_LUA, numberOfKeys: 1, readOnly: true })
-  client.defineCommand('limitBatch', { lua: BATCH_LUA })
   client.defineCommand('limitMembers', { lua: MEMBERS_LUA, numberOfKeys: 1 })
   return client as ScriptedClient
+}
+
+const BATCH_SHA = createHash('sha1').update(BATCH_LUA).digest('hex')
+
+/**
+ * One BATCH_LUA call: operation i is `keys[i]` and `specs[i]`; resolves with the reply's bytes.
+ * Built by hand rather than through `defineCommand`, whose wrapper copies the arguments twice
+ * more and chains two more promises per call, and with its own command timeout: a call the
+ * batch held has already used part of the lease deadline (`timeoutMs` is what is left).
+ */
+export function sendBatchScript(
+  client: LimitRedisClient,
+  keys: readonly string[],
+  specs: readonly string[],
+  timeoutMs: number,
+): Promise<Uint8Array> {
+  return sendScript(client, 'evalsha', BATCH_SHA, keys, specs, timeoutMs).catch((err: unknown) => {
+    // Redis restarted (or its script cache was flushed) since the script was last sent.
+    if (!(err instanceof Error) || !err.message.includes('NOSCRIPT')) throw err
+    return sendScript(client, 'eval', BATCH_LUA, keys, specs, timeoutMs)
+  })
+}
+
+function sendScript(
+  client: LimitRedisClient,
+  name: 'evalsha' | 'eval',
+  script: string,
+  keys: readonly string[],
+  specs: readonly string[],
+  timeoutMs: number,
+): Promise<Uint8Array> {
+  const n = keys.length
+  const args = new Array<string>(2 + 2 * n)
+  args[0] = script
+  args[1] = String(n)
+  for (let i = 0; i < n; i++) {
+    args[2 + i] = keys[i]!
+    args[2 + n + i] = specs[i]!
+  }
+  // No replyEncoding: the bulk reply stays the bytes Redis sent, read in place (batch.ts).
+  const command = new (ioredis().Command)(name, args)
+  // Before sendCommand, which only sets the client-wide timeout when none is set yet.
+  command.setTimeout(timeoutMs)
+  void client.sendCommand(command)
+  return command.promise as Promise<Uint8Array>
 }

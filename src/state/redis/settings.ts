@@ -51,6 +51,14 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 500
 export const DEFAULT_LEASE_DEADLINE_MS = 500
 export const DEFAULT_MEMBERSHIP_TTL_MS = 10_000
 
+/** The lease deadline in effect: the setting or its default, never below commandTimeout. */
+export function leaseDeadlineMs(settings: RedisSettings): number {
+  return Math.max(
+    settings.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    settings.leaseDeadline ?? DEFAULT_LEASE_DEADLINE_MS,
+  )
+}
+
 export type RedisTarget =
   | {
       readonly mode: 'standalone'

@@ -21,6 +21,7 @@ import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_KEY_PREFIX,
   DEFAULT_MEMBERSHIP_TTL_MS,
+  leaseDeadlineMs,
   resolveRedisTarget,
   type RedisSettings,
 } from './settings.js'
@@ -84,8 +85,10 @@ export function createRedisLimitStore(
   const batch = new RedisBatch({
     client,
     rateDeadlineMs: settings.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    leaseDeadlineMs: leaseDeadlineMs(settings),
     perKey: target.mode === 'cluster',
     onOutcome,
+    now: () => clock.now(),
   })
   const membership = new RedisMembership({
     client,

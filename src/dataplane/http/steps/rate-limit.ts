@@ -39,19 +39,21 @@ function applyRateLimits(ctx: RequestContext, limits: PreparedRateLimits, next: 
   if (applied === undefined || decisions === undefined) return false
   if (!isPending) return conclude(ctx, limits, applied, decisions as RateDecision[])
   const rulesApplied = applied
-  Promise.all(decisions.map((d) => Promise.resolve(d))).then(
-    (ds) => {
-      if (ctx.closed) return
-      let isAnswered = true
-      try {
-        isAnswered = conclude(ctx, limits, rulesApplied, ds)
-      } catch (err) {
-        replyToBug(ctx.env, ctx, ctx.res, err)
-      }
-      if (!isAnswered) next(ctx)
-    },
-    (err: unknown) => replyToBug(ctx.env, ctx, ctx.res, err),
-  )
+  const onAnswers = (ds: readonly RateDecision[]): void => {
+    if (ctx.closed) return
+    let isAnswered = true
+    try {
+      isAnswered = conclude(ctx, limits, rulesApplied, ds)
+    } catch (err) {
+      replyToBug(ctx.env, ctx, ctx.res, err)
+    }
+    if (!isAnswered) next(ctx)
+  }
+  const onError = (err: unknown): void => replyToBug(ctx.env, ctx, ctx.res, err)
+  // One rule (the common case) waits on its own promise, without Promise.all's.
+  if (decisions.length === 1) {
+    ;(decisions[0] as Promise<RateDecision>).then((d) => onAnswers([d]), onError)
+  } else Promise.all(decisions.map((d) => Promise.resolve(d))).then(onAnswers, onError)
   return true
 }
 
