@@ -73,7 +73,12 @@ function kill(proc: ChildProcess): Promise<void> {
 
 export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-pebble-'))
-  const [freeAcme, mgmtPort, dnsPort, challMgmtPort, freeHttp, freeTls] = await freePorts(6)
+  // A restart passes the ports it keeps: they are free again, so the picks for the others must
+  // not land on them (the DNS server once took the ACME port of the pebble being restarted).
+  const kept = new Set([options.acmePort, options.httpPort, options.tlsPort])
+  let picks = await freePorts(6)
+  for (let i = 0; i < 20 && picks.some((p) => kept.has(p)); i++) picks = await freePorts(6)
+  const [freeAcme, mgmtPort, dnsPort, challMgmtPort, freeHttp, freeTls] = picks
   const acmePort = options.acmePort ?? freeAcme!
   const httpPort = options.httpPort ?? freeHttp!
   const tlsPort = options.tlsPort ?? freeTls!
