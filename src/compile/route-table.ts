@@ -5,7 +5,7 @@
  * order, then catch-all routes move behind the others. A server with httpsRedirect also gets a
  * virtual host for each of its own hosts, even without a VirtualService.
  */
-import { canonicalJson } from '../lib/index.js'
+import { canonicalJson, memoByIdentity } from '../lib/index.js'
 import type * as ir from '../ir/index.js'
 import { intersectServerHosts, type BoundVirtualService } from './binding.js'
 import { moveCatchAllsLast } from './catch-all.js'
@@ -25,15 +25,7 @@ interface RouteSet {
 
 // Routes are frozen once compiled (and reused by identity across reloads), so a route's
 // canonical form can be kept with it.
-const canonicalForms = new WeakMap<ir.HttpRoute, string>()
-function canonicalOf(r: ir.HttpRoute): string {
-  let s = canonicalForms.get(r)
-  if (s === undefined) {
-    s = canonicalJson(r)
-    canonicalForms.set(r, s)
-  }
-  return s
-}
+const canonicalOf = memoByIdentity((r: ir.HttpRoute): string => canonicalJson(r))
 
 /**
  * The same VirtualService reached through two servers or Gateways yields the same routes again;

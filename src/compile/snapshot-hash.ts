@@ -5,21 +5,14 @@
  * config" exactly; but a reload that reuses routes by identity (route-memo.ts) serialises only
  * the routes it compiled again, not the whole config (docs/adr/0025-composed-snapshot-hash.md).
  */
-import { sha256Hex } from '../lib/index.js'
+import { memoByIdentity, sha256Hex } from '../lib/index.js'
 import type * as ir from '../ir/index.js'
 
 // Routes are frozen once compiled and reused by identity across reloads: a digest stays true for
-// the route's life. Weak, so routes that left the config take theirs with them.
-const digests = new WeakMap<ir.HttpRoute, string>()
-
-function digestOf(route: ir.HttpRoute): string {
-  let d = digests.get(route)
-  if (d === undefined) {
-    d = sha256Hex(canonical(route, undefined))
-    digests.set(route, d)
-  }
-  return d
-}
+// the route's life.
+const digestOf = memoByIdentity((route: ir.HttpRoute): string =>
+  sha256Hex(canonical(route, undefined)),
+)
 
 /** The route tables of the body: listener chains (plain and terminated TLS) and egress. */
 function routeTables(body: Omit<ir.Snapshot, 'hash'>): ir.RouteTable[] {

@@ -1,4 +1,5 @@
 import type * as ir from '../ir/index.js'
+import { memoByIdentity } from '../lib/index.js'
 import { compileStringMatch } from './string-matcher.js'
 import type { StringMatcher } from './string-matcher.js'
 
@@ -102,16 +103,7 @@ export function compileRouteTable(table: ir.RouteTable): CompiledRouteTable {
 }
 
 // Virtual hosts are kept by identity across reloads too (compile/route-table.ts).
-const compiledVirtualHosts = new WeakMap<ir.VirtualHost, CompiledVirtualHost>()
-
-function compileVirtualHost(vh: ir.VirtualHost): CompiledVirtualHost {
-  let compiled = compiledVirtualHosts.get(vh)
-  if (compiled === undefined) {
-    compiled = compileVirtualHostOnce(vh)
-    compiledVirtualHosts.set(vh, compiled)
-  }
-  return compiled
-}
+const compileVirtualHost = memoByIdentity(compileVirtualHostOnce)
 
 function compileVirtualHostOnce(vh: ir.VirtualHost): CompiledVirtualHost {
   return {
@@ -125,16 +117,7 @@ function compileVirtualHostOnce(vh: ir.VirtualHost): CompiledVirtualHost {
 // A compiled route depends on the route alone, and routes are frozen and kept by identity across
 // reloads (compile/route-memo.ts): a reload compiles the matchers of the routes that changed
 // only, and snapshots that share a route share its matchers. Weak: it leaves with the route.
-const compiledRoutes = new WeakMap<ir.HttpRoute, CompiledRoute>()
-
-function compileRoute(route: ir.HttpRoute): CompiledRoute {
-  let compiled = compiledRoutes.get(route)
-  if (compiled === undefined) {
-    compiled = compileRouteOnce(route)
-    compiledRoutes.set(route, compiled)
-  }
-  return compiled
-}
+const compileRoute = memoByIdentity(compileRouteOnce)
 
 function compileRouteOnce(route: ir.HttpRoute): CompiledRoute {
   if (route.match.length === 0) {
