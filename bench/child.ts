@@ -117,3 +117,13 @@ export function startChild(name: string, argv: string[], env: NodeJS.ProcessEnv 
   void exited.then(() => children.delete(child))
   return child
 }
+
+/** bench/upstream.ts as a child (pinned to `cpu` when given), once it listens, with its port. */
+export async function startBenchUpstream(cpu?: string): Promise<{ child: Child; port: number }> {
+  const child = startChild(
+    'upstream',
+    pinned(cpu, [process.execPath, '--import', 'tsx', 'bench/upstream.ts']),
+  )
+  const port = Number((await child.waitForLine(/^listening (\d+)/, 15_000))[1])
+  return { child, port }
+}

@@ -27,7 +27,7 @@ import { join } from 'node:path'
 import { gatewayConfigDoc, joinDocs, proxyRouteDocs } from '../test/e2e/harness/config-docs.js'
 import { REPO_ROOT, startGateway, type GatewayProcess } from '../test/e2e/harness/gateway.js'
 import { freePorts } from '../test/e2e/harness/ports.js'
-import { killAllChildren, startChild } from './child.js'
+import { startBenchUpstream } from './child.js'
 import { driveKeepAlive, driveNewConnections, type Drive } from './instructions-load.js'
 import {
   PAIRS,
@@ -37,6 +37,7 @@ import {
 } from './instructions-options.js'
 import { PROXY_PROTOCOL_SPEC } from './proxy-protocol.js'
 import { median } from './rounds.js'
+import { runScript } from './script-kit.js'
 import { tracingSetup } from './tracing.js'
 
 interface Side {
@@ -295,13 +296,7 @@ async function main(): Promise<number> {
     console.error('dist/main.js is missing: run `npm run build` first')
     return 1
   }
-  const upstream = startChild('upstream', [
-    process.execPath,
-    '--import',
-    'tsx',
-    'bench/upstream.ts',
-  ])
-  const upstreamPort = Number((await upstream.waitForLine(/^listening (\d+)/, 15_000))[1])
+  const { child: upstream, port: upstreamPort } = await startBenchUpstream()
   console.log(
     `Instructions per request (callgrind), node ${process.version}: ${opts.warmup} warm-up ` +
       `requests per group, then ${opts.windows} rounds of ${opts.requests} per side; ` +
@@ -347,11 +342,4 @@ async function main(): Promise<number> {
   return ok ? 0 : 2
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(err instanceof Error ? err.message : err)
-    killAllChildren()
-    process.exit(1)
-  },
-)
+runScript(main)

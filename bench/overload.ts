@@ -14,7 +14,7 @@ import { request } from 'undici'
 import { gatewayConfigDoc, joinDocs, proxyRouteDocs } from '../test/e2e/harness/config-docs.js'
 import { startGateway } from '../test/e2e/harness/gateway.js'
 import { freePorts } from '../test/e2e/harness/ports.js'
-import { startChild } from './child.js'
+import { startBenchUpstream, startChild } from './child.js'
 import { runLoad } from './load.js'
 import { gatewayEntry, numberOption, runScript, verdict } from './script-kit.js'
 import { rssMegabytes } from './proc-stats.js'
@@ -64,13 +64,7 @@ async function probe(url: string): Promise<Probe> {
 async function main(): Promise<number> {
   const duration = numberOption('duration', 120)
   const entry = gatewayEntry()
-  const upstream = startChild('upstream', [
-    process.execPath,
-    '--import',
-    'tsx',
-    'bench/upstream.ts',
-  ])
-  const upstreamPort = Number((await upstream.waitForLine(/^listening (\d+)/, 15_000))[1])
+  const { child: upstream, port: upstreamPort } = await startBenchUpstream()
   const [gatewayPort, readinessPort] = await freePorts(2)
   const gw = await startGateway({
     yaml: joinDocs(

@@ -19,7 +19,7 @@ import { gatewayConfigDoc, joinDocs, proxyRouteDocs } from '../test/e2e/harness/
 import { REPO_ROOT, startGateway } from '../test/e2e/harness/gateway.js'
 import { freePorts } from '../test/e2e/harness/ports.js'
 import { inlineCommand, startRedisServer, type RedisServer } from '../test/support/redis-server.js'
-import { hasTaskset, killAllChildren, pinned, startChild } from './child.js'
+import { hasTaskset, killAllChildren, pinned, startBenchUpstream, startChild } from './child.js'
 import { topSelfTime } from './cpu-profile.js'
 import type { SelfTimeRow } from './cpu-profile.js'
 import { runFixedRateLoad, runLoad } from './load.js'
@@ -207,11 +207,7 @@ async function main(): Promise<number> {
   if (baseline !== undefined) console.log(`Baseline: ${baseline.note}, ${baseline.entry}`)
   process.once('exit', () => baseline?.dispose())
 
-  const upstream = startChild(
-    'upstream',
-    pinned(pin.load, [process.execPath, ...TSX, 'bench/upstream.ts']),
-  )
-  const upstreamPort = Number((await upstream.waitForLine(/^listening (\d+)/, 15_000))[1])
+  const { child: upstream, port: upstreamPort } = await startBenchUpstream(pin.load)
   const upstreamUrl = `http://127.0.0.1:${upstreamPort}/`
 
   // One per Portcullis started under --cpu-prof (with a baseline: both builds, side by side).

@@ -19,7 +19,7 @@ import { request } from 'undici'
 import { gatewayConfigDoc, joinDocs, proxyRouteDocs } from '../test/e2e/harness/config-docs.js'
 import { REPO_ROOT, startGateway } from '../test/e2e/harness/gateway.js'
 import { freePorts } from '../test/e2e/harness/ports.js'
-import { startChild, type Child } from './child.js'
+import { startBenchUpstream, startChild, type Child } from './child.js'
 import { topSelfTime } from './cpu-profile.js'
 import { runLoad } from './load.js'
 import { gatewayEntry, numberOption, runScript, verdict } from './script-kit.js'
@@ -156,13 +156,7 @@ async function main(): Promise<number> {
   const profDir = isProfiling ? mkdtempSync(join(tmpdir(), 'portcullis-soak-prof-')) : ''
   const nodeFlags = isProfiling ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, '--trace-gc'] : []
   const entry = gatewayEntry()
-  const upstream = startChild('upstream', [
-    process.execPath,
-    '--import',
-    'tsx',
-    'bench/upstream.ts',
-  ])
-  const upstreamPort = Number((await upstream.waitForLine(/^listening (\d+)/, 15_000))[1])
+  const { child: upstream, port: upstreamPort } = await startBenchUpstream()
   const [gatewayPort, readinessPort, metricsPort] = await freePorts(3)
   const gw = await startGateway({
     yaml: joinDocs(
