@@ -1,10 +1,10 @@
 // What a client and an upstream see of tracing through the real handler, with the real SDK
 // exporting to an OTLP/HTTP receiver: the client's trace headers give way to the gateway span
 // (x-envoy-attempt-count stays the last header), and a direct response is a span of its own.
-import { test } from 'node:test'
+import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import type * as ir from '../../ir/index.js'
-import { createTracing } from '../../observe/tracing/index.js'
+import { createTracing, type Tracing } from '../../observe/tracing/index.js'
 import {
   client,
   cluster,
@@ -18,6 +18,7 @@ import {
   vhost,
 } from '../../../test/support/http-harness.js'
 import { startOtlpReceiver } from '../../../test/support/otlp-receiver.js'
+import type { SpanReceiver } from '../../../test/support/span-receiver.js'
 
 const TRACE = '0af7651916cd43dd8448eb211c80319c'
 const PARENT = 'b7ad6b7169203331'
@@ -41,12 +42,20 @@ function otlpPlan(port: number): ir.TracingPlan {
   }
 }
 
-test('the upstream gets the gateway span as parent; the receiver gets the span', async (t) => {
-  const up = await startUpstream(t, 'u')
+/** An OTLP receiver and the SDK pipelines exporting to it at once (10 ms batches), closed after `t`. */
+async function receiverAndTracing(
+  t: TestContext,
+): Promise<{ otlp: SpanReceiver; tracing: Tracing }> {
   const otlp = await startOtlpReceiver()
   t.after(() => otlp.close())
   const tracing = createTracing({ delayMs: 10 })
   t.after(() => tracing.shutdown())
+  return { otlp, tracing }
+}
+
+test('the upstream gets the gateway span as parent; the receiver gets the span', async (t) => {
+  const up = await startUpstream(t, 'u')
+  const { otlp, tracing } = await receiverAndTracing(t)
   const c = cluster('svc.example.com', [{ port: up.port }])
   const direct: ir.RouteAction = { kind: 'direct', status: 204 }
   const snap = snapshot({
@@ -113,10 +122,7 @@ test('the upstream gets the gateway span as parent; the receiver gets the span',
 
 test('an unsampled request without trace context: a fresh context upstream with sampled=0, nothing exported', async (t) => {
   const up = await startUpstream(t, 'u')
-  const otlp = await startOtlpReceiver()
-  t.after(() => otlp.close())
-  const tracing = createTracing({ delayMs: 10 })
-  t.after(() => tracing.shutdown())
+  const { otlp, tracing } = await receiverAndTracing(t)
   const c = cluster('svc.example.com', [{ port: up.port }])
   const snap = snapshot({
     virtualHosts: [vhost(['*'], [route('fwd', forward(destination(c)))])],
@@ -165,10 +171,7 @@ test('a sampled request gets a CLIENT span per upstream attempt, each the parent
     res.writeHead(calls === 1 ? 503 : 200)
     res.end(calls === 1 ? 'unavailable' : 'ok')
   })
-  const otlp = await startOtlpReceiver()
-  t.after(() => otlp.close())
-  const tracing = createTracing({ delayMs: 10 })
-  t.after(() => tracing.shutdown())
+  const { otlp, tracing } = await receiverAndTracing(t)
   const c = cluster('svc.example.com', [{ port: up.port }])
   const r = route('fwd', forward(destination(c)), {
     retry: { attempts: 1, retryOn: ['5xx'], retriableStatusCodes: [], backoffBaseMs: 1 },
@@ -214,10 +217,7 @@ test('a sampled request gets a CLIENT span per upstream attempt, each the parent
 
 test('trace headers a route writes, or a client sends without a valid context, give way to the gateway span', async (t) => {
   const up = await startUpstream(t, 'u')
-  const otlp = await startOtlpReceiver()
-  t.after(() => otlp.close())
-  const tracing = createTracing({ delayMs: 10 })
-  t.after(() => tracing.shutdown())
+  const { otlp, tracing } = await receiverAndTracing(t)
   const c = cluster('svc.example.com', [{ port: up.port }])
   const writes: ir.HeaderRules = {
     request: {
