@@ -4,6 +4,7 @@
 // same for two targets of a pair is the shape: the same concurrency, the same requests.
 import { connect } from 'node:net'
 import { Pool } from 'undici'
+import { v2Header } from './proxy-v2-header.js'
 
 export interface Drive {
   readonly answered: number
@@ -37,23 +38,6 @@ export async function driveKeepAlive(port: number, n: number): Promise<Drive> {
   return { answered, failures }
 }
 
-const SIGNATURE = Buffer.from([
-  0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
-])
-
-/** A PROXY v2 header for TCP over IPv4 from 127.0.0.1:`sourcePort` to 127.0.0.1:`port`. */
-function v2Header(sourcePort: number, port: number): Buffer {
-  const b = Buffer.alloc(28)
-  SIGNATURE.copy(b, 0)
-  b[12] = 0x21 // version 2, PROXY
-  b[13] = 0x11 // AF_INET, STREAM
-  b.writeUInt16BE(12, 14)
-  b.set([127, 0, 0, 1, 127, 0, 0, 1], 16)
-  b.writeUInt16BE(sourcePort, 24)
-  b.writeUInt16BE(port, 26)
-  return b
-}
-
 /**
  * `n` requests, each on its own connection with `Connection: close`, read to the server's FIN.
  * With `header: 'v2'` each connection's first write is the PROXY header and the request
@@ -78,7 +62,15 @@ export async function driveNewConnections(
       const socket = connect({ host: '127.0.0.1', port, noDelay: true })
       socket.once('connect', () => {
         socket.write(
-          header === 'v2' ? Buffer.concat([v2Header(40000 + (i % 20000), port), request]) : request,
+          header === 'v2'
+            ? Buffer.concat([
+                v2Header(
+                  { address: '127.0.0.1', port: 40000 + (i % 20000) },
+                  { address: '127.0.0.1', port },
+                ),
+                request,
+              ])
+            : request,
         )
       })
       socket.on('data', (chunk: Buffer) => {

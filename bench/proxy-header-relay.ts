@@ -7,46 +7,24 @@
 // one side only, with its own x-envoy-external-address work, which is not the header's cost).
 // Env: TARGET_PORT, HEADER (v2 | none). Prints `listening <port>`.
 import { connect, createServer, type AddressInfo } from 'node:net'
+import { v2Header } from './proxy-v2-header.js'
 
 const targetPort = Number(process.env['TARGET_PORT'])
 const header = process.env['HEADER'] ?? 'none'
 if (!Number.isInteger(targetPort) || targetPort <= 0) throw new Error('TARGET_PORT is required')
 if (header !== 'v2' && header !== 'none') throw new Error('HEADER must be v2 or none')
 
-const SIGNATURE = Buffer.from([
-  0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
-])
-const DESTINATION = [127, 0, 0, 1]
-
-function ipv4Bytes(address: string | undefined): number[] {
-  const parts = (address ?? '')
-    .replace(/^::ffff:/, '')
-    .split('.')
-    .map(Number)
-  if (parts.length !== 4 || parts.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) {
-    throw new Error(`not an IPv4 client address: ${address}`)
-  }
-  return parts
-}
-
-function v2Header(sourceAddress: string | undefined, sourcePort: number): Buffer {
-  const b = Buffer.alloc(16 + 12)
-  SIGNATURE.copy(b, 0)
-  b[12] = 0x21 // version 2, PROXY
-  b[13] = 0x11 // AF_INET, STREAM
-  b.writeUInt16BE(12, 14)
-  Buffer.from(ipv4Bytes(sourceAddress)).copy(b, 16)
-  Buffer.from(DESTINATION).copy(b, 20)
-  b.writeUInt16BE(sourcePort, 24)
-  b.writeUInt16BE(targetPort, 26)
-  return b
-}
-
 const server = createServer((client) => {
   const upstream = connect({ host: '127.0.0.1', port: targetPort })
   upstream.setNoDelay(true)
   client.setNoDelay(true)
-  if (header === 'v2') upstream.write(v2Header(client.remoteAddress, client.remotePort ?? 0))
+  if (header === 'v2')
+    upstream.write(
+      v2Header(
+        { address: client.remoteAddress, port: client.remotePort ?? 0 },
+        { address: '127.0.0.1', port: targetPort },
+      ),
+    )
   client.pipe(upstream)
   upstream.pipe(client)
   const close = (): void => {
