@@ -184,11 +184,7 @@ export class SharedPoolLimits {
         max.maxConnections,
         this.#lease,
       )
-      if (!keep(ticket, lease)) return
-      if (lease !== undefined) {
-        ticket.connection = lease
-        return ticket.done(ticket.owner, true)
-      }
+      return this.#onConnection(ticket, lease, max)
     }
     return this.#waitForConnection(ticket, max)
   }
