@@ -22,7 +22,7 @@
  * A group of three takes about 8 minutes.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { gatewayConfigDoc, joinDocs, proxyRouteDocs } from '../test/e2e/harness/config-docs.js'
 import { REPO_ROOT, startGateway, type GatewayProcess } from '../test/e2e/harness/gateway.js'
@@ -39,6 +39,8 @@ import { PROXY_PROTOCOL_SPEC } from './proxy-protocol.js'
 import { median } from './rounds.js'
 import { runScript } from './script-kit.js'
 import { tracingSetup } from './tracing.js'
+
+const RESULTS_DIR = join(REPO_ROOT, 'bench', 'results')
 
 interface Side {
   readonly name: string
@@ -170,6 +172,8 @@ async function measureGroup(
 ): Promise<Measured[]> {
   const setup = await SETUPS[group]()
   const running: Running[] = []
+  // bench/results/ is not in the repository: a fresh clone has none for valgrind to write into.
+  mkdirSync(RESULTS_DIR, { recursive: true })
   try {
     // Started one after the other (start-up is the slow part under valgrind), then all warmed.
     for (const side of setup.sides) {
@@ -184,7 +188,7 @@ async function measureGroup(
         proxyRouteDocs({ gatewayPort: port!, upstreamPort, name: 'bench' }),
         ...(side.docs !== '' ? [side.docs] : []),
       )
-      const outBase = join(REPO_ROOT, 'bench', 'results', `callgrind-${side.name}-${process.pid}`)
+      const outBase = join(RESULTS_DIR, `callgrind-${side.name}-${process.pid}`)
       const gw = await startGateway({
         yaml,
         env: GATEWAY_ENV,
@@ -276,10 +280,9 @@ async function measureGroup(
     }
     await setup.close()
     if (!opts.keepDumps) {
-      const dir = join(REPO_ROOT, 'bench', 'results')
-      for (const f of readdirSync(dir)) {
+      for (const f of readdirSync(RESULTS_DIR)) {
         if (f.startsWith('callgrind-') && f.includes(`-${process.pid}`)) {
-          rmSync(join(dir, f), { force: true })
+          rmSync(join(RESULTS_DIR, f), { force: true })
         }
       }
     }
