@@ -3,11 +3,16 @@
  * issuance so the TLS listener can start (and answer clients with a handshake a browser warns
  * about) instead of failing. Marked by its issuer so the manager orders a real one at once.
  */
-import forge from 'node-forge'
+import type Forge from 'node-forge'
+import { lazyModule } from '../lib/index.js'
+
+/** Loaded with the first placeholder written, not at start-up (lib/lazy-module.ts). */
+const forgeModule = lazyModule<typeof Forge>('node-forge')
 
 export const PLACEHOLDER_ISSUER = 'Portcullis temporary certificate (ACME order pending)'
 
 export function createPlaceholder(dnsNames: readonly string[]): { cert: string; key: string } {
+  const forge = forgeModule()
   const keys = forge.pki.rsa.generateKeyPair(2048)
   const cert = forge.pki.createCertificate()
   cert.publicKey = keys.publicKey

@@ -2,7 +2,11 @@
  * Development CA and certificates for `portcullis certs` (node-forge, RSA 2048, SHA-256). Only
  * for making certificates offline: serving and verifying use node:tls and X509Certificate.
  */
-import forge from 'node-forge'
+import type Forge from 'node-forge'
+import { lazyModule } from '../lib/index.js'
+
+/** Loaded by `portcullis certs`, not by `run` (lib/lazy-module.ts). */
+const forgeModule = lazyModule<typeof Forge>('node-forge')
 
 export interface Pem {
   readonly cert: string
@@ -23,6 +27,7 @@ export interface IssueOptions {
 const DAY_MS = 86_400_000
 
 function serial(): string {
+  const forge = forgeModule()
   // A positive DER INTEGER in minimal form: 16 random bytes whose first byte is 0x01–0x7f, so it
   // needs no 00 prefix. (A 00 before a byte below 0x80 is non-minimal DER, which OpenSSL 3
   // refuses to load — half of all certificates with a blindly prefixed 00.)
@@ -31,12 +36,13 @@ function serial(): string {
   return first.toString(16).padStart(2, '0') + hex.slice(2)
 }
 
-function validity(cert: forge.pki.Certificate, notBefore: Date, days: number): void {
+function validity(cert: Forge.pki.Certificate, notBefore: Date, days: number): void {
   cert.validity.notBefore = notBefore
   cert.validity.notAfter = new Date(notBefore.getTime() + days * DAY_MS)
 }
 
 export function createCa(commonName = 'Portcullis development CA', days = 3650): Pem {
+  const forge = forgeModule()
   const keys = forge.pki.rsa.generateKeyPair(2048)
   const cert = forge.pki.createCertificate()
   cert.publicKey = keys.publicKey
@@ -57,6 +63,7 @@ export function createCa(commonName = 'Portcullis development CA', days = 3650):
 const IP = /^[0-9.]+$|:/
 
 export function issueCertificate(ca: Pem, opts: IssueOptions): Pem {
+  const forge = forgeModule()
   const caCert = forge.pki.certificateFromPem(ca.cert)
   const caKey = forge.pki.privateKeyFromPem(ca.key)
   const keys = forge.pki.rsa.generateKeyPair(2048)
@@ -92,14 +99,15 @@ export function issueCertificate(ca: Pem, opts: IssueOptions): Pem {
  * here (RFC 5280 §5.1, v1: no extensions).
  */
 export function createCrl(ca: Pem, revokedSerials: readonly string[], days = 30): string {
+  const forge = forgeModule()
   const { asn1 } = forge
   const { UNIVERSAL } = asn1.Class
   const caCert = forge.pki.certificateFromPem(ca.cert)
   const caKey = forge.pki.privateKeyFromPem(ca.key)
   const now = Date.now()
-  const time = (ms: number): forge.asn1.Asn1 =>
+  const time = (ms: number): Forge.asn1.Asn1 =>
     asn1.create(UNIVERSAL, asn1.Type.UTCTIME, false, asn1.dateToUtcTime(new Date(ms)))
-  const algorithm = (): forge.asn1.Asn1 =>
+  const algorithm = (): Forge.asn1.Asn1 =>
     asn1.create(UNIVERSAL, asn1.Type.SEQUENCE, true, [
       asn1.create(
         UNIVERSAL,
