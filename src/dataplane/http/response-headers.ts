@@ -1,4 +1,4 @@
-import { util as undiciUtil } from 'undici'
+import { util as undiciUtil } from '../upstream/undici.js'
 import type { HeaderPlan } from './header-plan.js'
 import { RESPONSE_HEADERS_NOT_FORWARDED, isProxyHeader, nominatedHeaders } from './hop-by-hop.js'
 

@@ -4,7 +4,7 @@
  * failure's local reply (with URX once retries ran out). `start` is the forward end's attempt
  * function, passed in so that this file does not depend on it.
  */
-import { errors as undiciErrors } from 'undici'
+import { errors as undiciErrors } from '../upstream/undici.js'
 import { isRefusedStream } from '../upstream/h2-pool.js'
 import { isUpstreamProtocolError } from '../upstream/protocol-error.js'
 import { tlsFailureCode } from '../upstream/upstream-tls.js'

@@ -4,7 +4,7 @@ import { connect as netConnect } from 'node:net'
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { connect as tlsConnect } from 'node:tls'
-import { errors as undiciErrors } from 'undici'
+import { errors as undiciErrors } from './undici.js'
 import { toH2RequestHeaders } from './h2-headers.js'
 import {
   abortStream,

@@ -6,7 +6,7 @@
 import { constants as h2 } from 'node:http2'
 import type { ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2'
 import type { Readable } from 'node:stream'
-import { errors as undiciErrors } from 'undici'
+import { errors as undiciErrors } from './undici.js'
 
 /** What the stream needs of its session. */
 export interface StreamSession {

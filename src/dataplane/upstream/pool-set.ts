@@ -1,4 +1,4 @@
-import { Pool } from 'undici'
+import { Pool } from './undici.js'
 import type { Logger } from '../../lib/index.js'
 import { endpointAddress } from './endpoint.js'
 import { H2Pool } from './h2-pool.js'

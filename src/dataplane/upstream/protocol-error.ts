@@ -1,4 +1,4 @@
-import { errors as undiciErrors } from 'undici'
+import { errors as undiciErrors } from './undici.js'
 
 /**
  * Whether an attempt failed because the upstream's response broke the protocol (Envoy's
