@@ -2,8 +2,9 @@
  * The admin API (Istio's :15000 admin, loopback by default). One file per endpoint in routes/.
  * Fastify's own logger stays off: failures are logged once, through ours.
  */
-import fastify, { type FastifyError, type FastifyInstance } from 'fastify'
-import type { Logger } from '../lib/index.js'
+import type Fastify from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyServerFactory } from 'fastify'
+import { lazyModule, type Logger } from '../lib/index.js'
 import type { RuntimeView } from '../runtime/index.js'
 import { registerCerts } from './routes/certs.js'
 import { registerClusters } from './routes/clusters.js'
@@ -32,8 +33,19 @@ const ENDPOINTS = [
   'GET /stats',
 ] as const
 
-export function createAdminApi(runtime: RuntimeView, logger: Logger): FastifyInstance {
-  const app = fastify({ logger: false })
+/**
+ * Loaded with the first admin app built (lib/lazy-module.ts): the admin server builds it on its
+ * first request (servers.ts), so an admin port nobody asks costs no fastify in memory.
+ */
+const fastify = lazyModule<typeof Fastify>('fastify')
+
+/** `serverFactory` hands the app an existing server instead of one fastify would create. */
+export function createAdminApi(
+  runtime: RuntimeView,
+  logger: Logger,
+  serverFactory?: FastifyServerFactory,
+): FastifyInstance {
+  const app = fastify()({ logger: false, ...(serverFactory !== undefined ? { serverFactory } : {}) })
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500
     if (status >= 500) logger.error('admin request failed', { url: req.url, error: err })

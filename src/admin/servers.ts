@@ -4,7 +4,7 @@
  * the old one closed after the swap, so the endpoint never disappears; a port that cannot be
  * bound rejects the reload.
  */
-import type { Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import type * as ir from '../ir/index.js'
 import type { Logger } from '../lib/index.js'
@@ -74,7 +74,7 @@ export async function startAdminServers(
   const bind = async (kind: AdminServerKind, at: Endpoint): Promise<Running> => {
     const r =
       kind === 'admin'
-        ? await bindFastify(createAdminApi(deps.runtime, logger), at)
+        ? await bindAdmin(deps.runtime, logger, at)
         : kind === 'readiness'
           ? await bindThread(deps.runtime, at)
           : await bindNode(createMetricsServer(deps.metrics, logger), at)
@@ -170,22 +170,46 @@ async function bindThread(runtime: RuntimeView, at: Endpoint): Promise<Running> 
   return { configured: at, bound: thread.bound, close: (isFinal) => thread.close(isFinal) }
 }
 
-async function bindFastify(app: FastifyInstance, at: Endpoint): Promise<Running> {
-  try {
-    await app.listen({ host: at.address, port: at.port })
-  } catch (e) {
-    await app.close()
-    throw e
+type Handler = (req: IncomingMessage, res: ServerResponse) => void
+
+/**
+ * The admin API on a plain node:http server whose fastify app is built by its first request:
+ * most requests a gateway serves never touch the admin port, and fastify with its schema
+ * compilers is about 5 MB of resident memory an idle gateway would otherwise carry.
+ */
+async function bindAdmin(runtime: RuntimeView, logger: Logger, at: Endpoint): Promise<Running> {
+  let handle: Handler | undefined
+  let app: Promise<FastifyInstance> | undefined
+  const build = async (): Promise<FastifyInstance> => {
+    const built = createAdminApi(runtime, logger, (handler) => {
+      handle = handler
+      return server
+    })
+    await built.ready()
+    return built
   }
-  const info = app.server.address()
-  const bound =
-    typeof info === 'object' && info !== null ? { address: info.address, port: info.port } : at
+  const server: Server = createServer((req, res) => {
+    if (handle !== undefined) {
+      handle(req, res)
+      return
+    }
+    app ??= build()
+    app.then(
+      () => handle?.(req, res),
+      (e: unknown) => {
+        app = undefined // the next request tries again
+        logger.error('the admin API could not start', { error: e })
+        res.writeHead(500, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ error: 'the admin API could not start' }))
+      },
+    )
+  })
+  const running = await bindNode(server, at)
   return {
-    configured: at,
-    bound,
+    ...running,
     close: async (isFinal) => {
-      if (isFinal) app.server.closeAllConnections()
-      await app.close()
+      await running.close(isFinal)
+      if (app !== undefined) await (await app.catch(() => undefined))?.close()
     },
   }
 }
