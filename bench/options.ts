@@ -55,6 +55,12 @@ export interface BenchOptions {
   // as their median.
   repeat: number
   /**
+   * Seconds the `portcullis` and `floor` processes sit with no traffic before any load, their
+   * lowest RSS then being the idle RSS (0: read it at once). V8 gives back the start-up's heap
+   * growth only when its memory reducer runs, 15–20 s after start-up.
+   */
+  idle: number
+  /**
    * Requests/s per target when every selected target runs at the same time (0: one after the
    * other): all gateways on the same CPU, each loaded at this fixed rate, so whatever else the
    * machine does slows them alike and their CPU per request compares within one run.
@@ -93,6 +99,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --proxy-rate=<rps>  fixed rate of each of ${FIXED_LOAD_TARGETS.join(', ')} (BENCH_PROXY_RATE, default 200)
   --baseline-ref=<ref>   build this git ref and measure it as baseline, baseline-https (BENCH_BASELINE_REF)
   --baseline-dist=<dir>  measure this built dist/ as baseline, baseline-https (BENCH_BASELINE_DIST)
+  --idle=<s>          seconds portcullis and floor stay unloaded first; their lowest RSS then is the idle RSS (BENCH_IDLE, default 45; 0 = read at once)
   --repeat=<n>        run the target list n times, interleaved; ratios per round and their median (BENCH_REPEAT, default 1)
   --together=<rps>    run every selected target at once, each at this fixed rate, for CPU-per-request comparisons on a busy machine (BENCH_TOGETHER, default 0: one after the other)
 Portcullis runs from dist/ when it exists: run \`npm run build\` first for representative numbers.`
@@ -123,6 +130,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     'baseline-ref',
     'baseline-dist',
     'repeat',
+    'idle',
     'together',
     'help',
   ]
@@ -167,6 +175,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     rate: Math.max(0, Math.round(Number(pick('rate', 'BENCH_RATE', '1000')) || 0)),
     proxyRate: Math.round(positive('proxy-rate', pick('proxy-rate', 'BENCH_PROXY_RATE', '200'))),
     repeat: Math.round(positive('repeat', pick('repeat', 'BENCH_REPEAT', '1'))),
+    idle: Math.max(0, Number(pick('idle', 'BENCH_IDLE', '45')) || 0),
     together: Math.max(0, Math.round(Number(pick('together', 'BENCH_TOGETHER', '0')) || 0)),
   }
 }

@@ -20,6 +20,22 @@ export function rssMegabytes(pid: number): number | undefined {
   return statusMegabytes(pid, 'VmRSS')
 }
 
+/**
+ * The lowest RSS over `seconds` of no traffic, read every half second: what the process holds
+ * once V8's memory reducer has given back the start-up's heap growth (it runs 15–20 s after the
+ * allocation stops).
+ */
+export async function idleRssMegabytes(pid: number, seconds: number): Promise<number | undefined> {
+  let lowest = rssMegabytes(pid)
+  const end = Date.now() + seconds * 1000
+  while (Date.now() < end) {
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const now = rssMegabytes(pid)
+    if (now !== undefined && (lowest === undefined || now < lowest)) lowest = now
+  }
+  return lowest
+}
+
 /** The most resident memory the process has had since it started (the kernel's high-water mark). */
 export function peakRssMegabytes(pid: number): number | undefined {
   return statusMegabytes(pid, 'VmHWM')

@@ -32,7 +32,7 @@ import {
   wantsHelp,
 } from './options.js'
 import type { BenchOptions, Target } from './options.js'
-import { cpuSeconds, peakRssMegabytes, rssMegabytes } from './proc-stats.js'
+import { cpuSeconds, idleRssMegabytes, peakRssMegabytes, rssMegabytes } from './proc-stats.js'
 import { formatBaselineRatios, prepareBaseline } from './baseline.js'
 import {
   PROXY_PROTOCOL_SPEC,
@@ -68,6 +68,8 @@ interface Running {
 }
 
 const RESULTS_DIR = join(REPO_ROOT, 'bench', 'results')
+/** The targets whose idle RSS the report compares (bench/scenarios.ts): measured settled. */
+const IDLE_TARGETS: readonly Target[] = ['portcullis', 'floor']
 const TSX = ['--import', 'tsx']
 const DESCRIPTIONS: Record<Target, string> = {
   ...TRACING_DESCRIPTIONS,
@@ -438,11 +440,11 @@ async function main(): Promise<number> {
       for (const [i, r] of running.entries()) await checkAnswers(targets[i]!, r.url, r.ca?.pem)
       const loadAll = (seconds: number): Promise<LoadResult[]> =>
         Promise.all(running.map((r) => load(r, seconds)))
-      if (opts.warmup > 0) await loadAll(opts.warmup)
       for (const [i, r] of running.entries()) {
         const idle = rssMegabytes(r.pid)
         if (idle !== undefined) out[i]!.idleRssMb = idle
       }
+      if (opts.warmup > 0) await loadAll(opts.warmup)
       const before = running.map((r) => cpuSeconds(r.pid))
       const loads = await loadAll(opts.duration)
       for (const [i, r] of running.entries()) {
@@ -544,9 +546,12 @@ async function main(): Promise<number> {
               ...(pin.load ? { cpu: pin.load } : {}),
               ...loadExtras,
             })
-      if (opts.warmup > 0) await load(opts.warmup)
-      const idle = rssMegabytes(running.pid)
+      const idle = await idleRssMegabytes(
+        running.pid,
+        IDLE_TARGETS.includes(target) ? opts.idle : 0,
+      )
       if (idle !== undefined) result.idleRssMb = idle
+      if (opts.warmup > 0) await load(opts.warmup)
       const redisBefore = await redisUsage(running.redis)
       const cpuBefore = cpuSeconds(running.pid)
       result.load = await load(opts.duration)
