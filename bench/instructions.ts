@@ -14,7 +14,11 @@
  * subtracted per second: under valgrind a window lasts ~30 times as long as natively, so timers
  * would otherwise weigh ~30 times what they do. The gateway runs with `--single-threaded` (no
  * compiler or GC threads, whose spinning valgrind counts) and without V8's memory reducer
- * (wall-clock GCs), which took the same build's windows from ±15 % apart to ±3 %.
+ * (wall-clock GCs), which took the same build's windows from ±15 % apart to ±3 %. The young
+ * generation starts at the 16 MB semi-space a native gateway grows to under load: under valgrind
+ * V8 sized it by its slowed clock, 1–2 MB and different per process, so the same build scavenged
+ * every 60 requests on one side and every 100 on another (natively every ~700), and the
+ * scavenges' fixed cost (~1 M instructions each) weighed as much as the change being measured.
  *
  * Run: npm run bench:instructions [-- --only=tracing,proxy --requests=2000 --windows=5
  *      --warmup=40000 --idle-seconds=5 --sides=a,b --node-flags="..." --keep-dumps]
@@ -204,6 +208,8 @@ async function measureGroup(
           // Its GCs are timed by the wall clock, which valgrind slows 30-fold, and fall on
           // whichever side was idle longest.
           '--no-memory-reducer',
+          // Young generation as a loaded native gateway has it (see the top of this file).
+          '--min-semi-space-size=16',
           ...opts.nodeFlags,
           join(REPO_ROOT, 'dist', 'main.js'),
         ],

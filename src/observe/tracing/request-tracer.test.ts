@@ -14,9 +14,9 @@ test('every trace-context header the gateway replaces counts as incoming context
   }
 })
 
-test('unsampled roots get distinct, valid ids across pool refills', () => {
+test('unsampled roots get distinct, valid ids across block refills', () => {
   const seen = new Set<string>()
-  // 4096-byte pool, 24 bytes a span: 1000 spans refill it several times.
+  // 128 spans a block: 1000 spans refill it several times.
   for (let i = 0; i < 1000; i++) {
     const span = new UnsampledRootSpan(false)
     assert.match(span.traceId, /^[0-9a-f]{32}$/)

@@ -4,57 +4,99 @@
  * propagated (`sampled=0`), with the same headers OpenTelemetry's propagators write for an
  * unsampled span, so the services behind the gateway join the trace without sampling it.
  *
- * Ids come from a pool of random bytes refilled in blocks (one randomFillSync per 170 requests),
- * not from a generator per id: this path is what every unsampled request pays.
+ * This path is what every unsampled request pays, so its ids are made in blocks: one
+ * randomFillSync and one string per 128 requests. The block's string is the requests'
+ * `traceparent` values one after another (`00-<trace id>-<span id>-00`, two hex digits written
+ * per byte from a table); a request's three header values are slices of it, which V8 keeps as a pointer into
+ * the block's string. A request then makes no call into C++ for its ids and concatenates
+ * nothing, and undici's checks read the slices as they are (a concatenated value had to be
+ * flattened first).
  */
 import { randomFillSync } from 'node:crypto'
 import type { RequestSpan } from '../events.js'
 
-const POOL_BYTES = 4096
+const PER_BLOCK = 128
 /** 16 bytes of trace id and 8 of span id per request. */
 const ID_BYTES = 24
-const pool = Buffer.allocUnsafe(POOL_BYTES)
-let offset = POOL_BYTES
+/** `00-` 32 hex digits `-` 16 hex digits `-00`. */
+const TRACEPARENT_LENGTH = 55
+const TRACE_ID_AT = 3
+const SPAN_ID_AT = 36
 
-const ZERO_TRACE = '0'.repeat(32)
-const ZERO_SPAN = '0'.repeat(16)
+const random = Buffer.allocUnsafe(PER_BLOCK * ID_BYTES)
+const TEMPLATE = Buffer.from('00-' + '0'.repeat(32) + '-' + '0'.repeat(16) + '-00', 'latin1')
+const chars = Buffer.alloc(PER_BLOCK * TRACEPARENT_LENGTH)
+for (let s = 0; s < PER_BLOCK; s++) TEMPLATE.copy(chars, s * TRACEPARENT_LENGTH)
+const HEX = Buffer.from('0123456789abcdef', 'latin1')
 
-/** 48 hex digits, trace id then span id, cut from the pool. */
-function takeHexIds(): string {
-  if (offset + ID_BYTES > POOL_BYTES) {
-    randomFillSync(pool)
-    offset = 0
+let block = ''
+let next = PER_BLOCK
+
+/** Two hex digits per byte, in the order a little-endian 16-bit store writes them. */
+const HEX_PAIRS = new Uint16Array(256)
+for (let b = 0; b < 256; b++) HEX_PAIRS[b] = HEX[b >> 4]! | (HEX[b & 15]! << 8)
+// A DataView, since the ids start at odd offsets, where a Uint16Array cannot store.
+const view = new DataView(chars.buffer, chars.byteOffset, chars.byteLength)
+
+function writeHex(from: number, to: number, at: number): void {
+  for (let i = from; i < to; i++, at += 2) view.setUint16(at, HEX_PAIRS[random[i]!]!, true)
+}
+
+function allZero(from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (random[i] !== 0) return false
+  return true
+}
+
+function refill(): void {
+  randomFillSync(random)
+  for (let s = 0; s < PER_BLOCK; s++) {
+    const r = s * ID_BYTES
+    // An all-zero id is invalid (2^-64 per span id, 2^-128 per trace id): never send one.
+    if (allZero(r, r + 16)) random[r + 15] = 1
+    if (allZero(r + 16, r + 24)) random[r + 23] = 1
+    const t = s * TRACEPARENT_LENGTH
+    writeHex(r, r + 16, t + TRACE_ID_AT)
+    writeHex(r + 16, r + 24, t + SPAN_ID_AT)
   }
-  const hex = pool.toString('hex', offset, offset + ID_BYTES)
-  offset += ID_BYTES
-  return hex
+  block = chars.toString('latin1')
+  next = 0
 }
 
 export class UnsampledRootSpan implements RequestSpan {
-  readonly traceId: string
-  readonly spanId: string
   readonly clientSentContext: boolean
+  /** This request's traceparent value in `#block`, from `#at`. */
+  readonly #block: string
+  readonly #at: number
 
   /** `clientSentContext`: trace headers came that held no valid context (a root all the same). */
   constructor(clientSentContext: boolean) {
     this.clientSentContext = clientSentContext
-    const hex = takeHexIds()
-    const traceId = hex.slice(0, 32)
-    const spanId = hex.slice(32)
-    // An all-zero id is invalid (2^-64 per span id, 2^-128 per trace id): never send one.
-    this.traceId = traceId === ZERO_TRACE ? '0'.repeat(31) + '1' : traceId
-    this.spanId = spanId === ZERO_SPAN ? '0'.repeat(15) + '1' : spanId
+    if (next === PER_BLOCK) refill()
+    this.#block = block
+    this.#at = next++ * TRACEPARENT_LENGTH
+  }
+
+  get traceId(): string {
+    const at = this.#at + TRACE_ID_AT
+    return this.#block.slice(at, at + 32)
+  }
+
+  get spanId(): string {
+    const at = this.#at + SPAN_ID_AT
+    return this.#block.slice(at, at + 16)
   }
 
   /** W3C then B3 multi-header, as propagation.ts's injector writes them for an unsampled span. */
   inject(headers: string[]): void {
+    const b = this.#block
+    const at = this.#at
     headers.push(
       'traceparent',
-      `00-${this.traceId}-${this.spanId}-00`,
+      b.slice(at, at + TRACEPARENT_LENGTH),
       'x-b3-traceid',
-      this.traceId,
+      b.slice(at + TRACE_ID_AT, at + TRACE_ID_AT + 32),
       'x-b3-spanid',
-      this.spanId,
+      b.slice(at + SPAN_ID_AT, at + SPAN_ID_AT + 16),
       'x-b3-sampled',
       '0',
     )
