@@ -4,9 +4,8 @@
  * drop, never memory or waiting. The SDK's BatchSpanProcessor drops silently when full (its
  * default queue of 2048 overflows under load); here every drop is counted by reason.
  */
-import { TraceFlags } from '@opentelemetry/api'
-import { ExportResultCode } from '@opentelemetry/core'
 import type { ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base'
+import { otelApi, otelCore } from './otel.js'
 
 export type DropReason = 'queue_full' | 'export_failed'
 
@@ -42,7 +41,7 @@ export class BoundedBatchProcessor implements SpanProcessor {
   }
 
   onEnd(span: ReadableSpan): void {
-    if ((span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return
+    if ((span.spanContext().traceFlags & otelApi().TraceFlags.SAMPLED) === 0) return
     if (this.#queue.length >= this.#opts.maxQueueSize) {
       this.#opts.onDropped('queue_full', 1)
       return
@@ -108,7 +107,7 @@ export class BoundedBatchProcessor implements SpanProcessor {
       }
       settled = true
       clearTimeout(deadline)
-      this.#finish(batch.length, result.code === ExportResultCode.SUCCESS)
+      this.#finish(batch.length, result.code === otelCore().ExportResultCode.SUCCESS)
     })
   }
 

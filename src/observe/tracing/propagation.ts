@@ -6,22 +6,31 @@
  * When both arrive, `traceparent` wins.
  */
 import type { IncomingHttpHeaders } from 'node:http'
-import {
-  ROOT_CONTEXT,
-  type Context,
-  type TextMapGetter,
-  type TextMapSetter,
-} from '@opentelemetry/api'
-import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core'
-import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3'
+import type { Context, TextMapGetter, TextMapPropagator, TextMapSetter } from '@opentelemetry/api'
+import { otelApi, otelB3, otelCore } from './otel.js'
 
-const w3c = new W3CTraceContextPropagator()
+interface Propagators {
+  readonly extractor: TextMapPropagator
+  readonly injector: TextMapPropagator
+}
 
-/** Extraction order: B3 first, so that W3C, read last, overrides it. */
-const extractor = new CompositePropagator({ propagators: [new B3Propagator(), w3c] })
-const injector = new CompositePropagator({
-  propagators: [w3c, new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER })],
-})
+let built: Propagators | undefined
+
+/** Built with the first traced request, so a gateway that traces nothing loads no propagator. */
+function propagators(): Propagators {
+  if (built !== undefined) return built
+  const { CompositePropagator, W3CTraceContextPropagator } = otelCore()
+  const { B3InjectEncoding, B3Propagator } = otelB3()
+  const w3c = new W3CTraceContextPropagator()
+  built = {
+    // Extraction order: B3 first, so that W3C, read last, overrides it.
+    extractor: new CompositePropagator({ propagators: [new B3Propagator(), w3c] }),
+    injector: new CompositePropagator({
+      propagators: [w3c, new B3Propagator({ injectEncoding: B3InjectEncoding.MULTI_HEADER })],
+    }),
+  }
+  return built
+}
 
 const headerGetter: TextMapGetter<IncomingHttpHeaders> = {
   keys: (carrier) => Object.keys(carrier),
@@ -37,10 +46,10 @@ const listSetter: TextMapSetter<string[]> = {
 
 /** The context the request arrived with (ROOT_CONTEXT plus a remote span context, if any). */
 export function extractContext(headers: IncomingHttpHeaders): Context {
-  return extractor.extract(ROOT_CONTEXT, headers, headerGetter)
+  return propagators().extractor.extract(otelApi().ROOT_CONTEXT, headers, headerGetter)
 }
 
 /** Writes the span context in `context` as W3C and B3 headers. */
 export function injectContext(context: Context, headers: string[]): void {
-  injector.inject(context, headers, listSetter)
+  propagators().injector.inject(context, headers, listSetter)
 }

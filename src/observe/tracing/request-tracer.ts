@@ -7,17 +7,7 @@
  */
 import { hostname } from 'node:os'
 import type { IncomingHttpHeaders } from 'node:http'
-import {
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  isSpanContextValid as isValidSpanContext,
-  trace,
-  type Context,
-  type Span,
-  type SpanContext,
-  type Tracer,
-} from '@opentelemetry/api'
+import type { Context, Span, SpanContext, Tracer } from '@opentelemetry/api'
 import type * as ir from '../../ir/index.js'
 import type {
   AttemptSpan,
@@ -26,6 +16,7 @@ import type {
   RequestTracer,
   TracedRequest,
 } from '../events.js'
+import { otelApi } from './otel.js'
 import { extractContext, injectContext } from './propagation.js'
 import { UnsampledRootSpan } from './unsampled-root.js'
 
@@ -62,7 +53,7 @@ export function createRequestTracer(tracer: Tracer, plan: ir.TracingPlan): Reque
   ): RequestSpan => {
     const span = tracer.startSpan(
       operation,
-      { kind: SpanKind.SERVER, startTime: request.startTime },
+      { kind: otelApi().SpanKind.SERVER, startTime: request.startTime },
       parent,
     )
     if (span.isRecording()) tagStart(span, request, fixed, headerTags)
@@ -75,7 +66,7 @@ export function createRequestTracer(tracer: Tracer, plan: ir.TracingPlan): Reque
       if (sentContext) {
         const parent = extractContext(headers)
         // A valid parent decides, sampled or not (the SDK's ParentBased sampler).
-        if (isSpanContextValid(trace.getSpanContext(parent))) {
+        if (isSpanContextValid(otelApi().trace.getSpanContext(parent))) {
           return startSpan(request, operation, parent, true)
         }
       }
@@ -85,7 +76,7 @@ export function createRequestTracer(tracer: Tracer, plan: ir.TracingPlan): Reque
       if (!(Math.random() < ratio)) {
         return sentContext ? new UnsampledRootSpan(true) : new UnsampledRootSpan(false)
       }
-      return startSpan(request, operation, ROOT_CONTEXT, sentContext)
+      return startSpan(request, operation, otelApi().ROOT_CONTEXT, sentContext)
     },
   }
 }
@@ -105,7 +96,7 @@ export function hasTraceContext(h: IncomingHttpHeaders): boolean {
 }
 
 function isSpanContextValid(context: SpanContext | undefined): boolean {
-  return context !== undefined && isValidSpanContext(context)
+  return context !== undefined && otelApi().isSpanContextValid(context)
 }
 
 function tagStart(
@@ -151,7 +142,7 @@ class TracedSpan implements RequestSpan {
   }
 
   inject(headers: string[]): void {
-    injectContext(trace.setSpan(ROOT_CONTEXT, this.#span), headers)
+    injectContext(otelApi().trace.setSpan(otelApi().ROOT_CONTEXT, this.#span), headers)
   }
 
   startAttempt(cluster: string, upstreamAddress: string, attempt: number): AttemptSpan | undefined {
@@ -159,8 +150,8 @@ class TracedSpan implements RequestSpan {
     // Envoy names the router's upstream span `router <cluster> egress`.
     const span = this.#tracer.startSpan(
       `router ${cluster} egress`,
-      { kind: SpanKind.CLIENT },
-      trace.setSpan(ROOT_CONTEXT, this.#span),
+      { kind: otelApi().SpanKind.CLIENT },
+      otelApi().trace.setSpan(otelApi().ROOT_CONTEXT, this.#span),
     )
     span.setAttributes(this.#fixed)
     span.setAttribute('upstream_cluster', cluster)
@@ -183,7 +174,7 @@ class TracedSpan implements RequestSpan {
       // Envoy tags a span error for 5xx and for requests that never got a response.
       if (record.status >= 500 || record.status === 0) {
         span.setAttribute('error', 'true')
-        span.setStatus({ code: SpanStatusCode.ERROR })
+        span.setStatus({ code: otelApi().SpanStatusCode.ERROR })
       }
     }
     span.end(this.#startTime + record.durationMs)
@@ -199,7 +190,7 @@ class TracedAttempt implements AttemptSpan {
 
   reparent(headers: string[]): void {
     const own: string[] = []
-    injectContext(trace.setSpan(ROOT_CONTEXT, this.#span), own)
+    injectContext(otelApi().trace.setSpan(otelApi().ROOT_CONTEXT, this.#span), own)
     // Same names as the request span's injection, other span id: replace the values in place.
     for (let i = 0; i < own.length; i += 2) {
       const at = headers.indexOf(own[i]!)
@@ -213,7 +204,7 @@ class TracedAttempt implements AttemptSpan {
     if (failure !== undefined) span.setAttribute('error.message', failure)
     if (status >= 500 || status === 0 || failure !== undefined) {
       span.setAttribute('error', 'true')
-      span.setStatus({ code: SpanStatusCode.ERROR })
+      span.setStatus({ code: otelApi().SpanStatusCode.ERROR })
     }
     span.end()
   }

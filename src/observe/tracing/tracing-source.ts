@@ -6,19 +6,12 @@
  * newest plan" is not "the plan in use"); an older one is flushed and shut down after a grace
  * period, so spans of requests still running on its snapshot are exported rather than lost.
  */
-import {
-  AlwaysOnSampler,
-  BasicTracerProvider,
-  ParentBasedSampler,
-} from '@opentelemetry/sdk-trace-base'
-import type { SpanExporter } from '@opentelemetry/sdk-trace-base'
-import type * as ZipkinModule from '@opentelemetry/exporter-zipkin'
-import type * as OtlpModule from '@opentelemetry/exporter-trace-otlp-http'
-import { resourceFromAttributes } from '@opentelemetry/resources'
+import type { BasicTracerProvider, SpanExporter } from '@opentelemetry/sdk-trace-base'
 import type * as ir from '../../ir/index.js'
-import { canonicalJson, lazyModule } from '../../lib/index.js'
+import { canonicalJson } from '../../lib/index.js'
 import type { RequestTracer } from '../events.js'
 import { BoundedBatchProcessor, type DropReason } from './bounded-processor.js'
+import { otelResources, otelSdk, otlpExporter, zipkinExporter } from './otel.js'
 import { createRequestTracer } from './request-tracer.js'
 
 export interface TracingOptions {
@@ -96,8 +89,9 @@ export function createTracing(options: TracingOptions = {}): Tracing {
           onExported: (n) => options.onExported?.(n),
         }),
     )
+    const { AlwaysOnSampler, BasicTracerProvider, ParentBasedSampler } = otelSdk()
     const provider = new BasicTracerProvider({
-      resource: resourceFromAttributes({ 'service.name': plan.serviceName }),
+      resource: otelResources().resourceFromAttributes({ 'service.name': plan.serviceName }),
       // A sampled (or unsampled) parent decides, as Envoy does. A root span reaches the SDK
       // only once the request tracer has sampled it by the percentage (request-tracer.ts).
       sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
@@ -142,15 +136,15 @@ export function createTracing(options: TracingOptions = {}): Tracing {
   }
 }
 
-/** The exporters load with the first tracing plan that uses them (lib/lazy-module.ts). */
-const zipkin = lazyModule<typeof ZipkinModule>('@opentelemetry/exporter-zipkin')
-const otlp = lazyModule<typeof OtlpModule>('@opentelemetry/exporter-trace-otlp-http')
-
 function exporterFor(p: ir.TracingProvider, serviceName: string): SpanExporter {
   if (p.kind === 'zipkin') {
-    return new (zipkin().ZipkinExporter)({ url: p.url, serviceName, headers: { ...p.headers } })
+    return new (zipkinExporter().ZipkinExporter)({
+      url: p.url,
+      serviceName,
+      headers: { ...p.headers },
+    })
   }
-  return new (otlp().OTLPTraceExporter)({
+  return new (otlpExporter().OTLPTraceExporter)({
     url: p.url,
     timeoutMillis: p.timeoutMs,
     headers: { ...p.headers },
