@@ -34,7 +34,11 @@ function isArrayIndex(k: string): boolean {
 function sortedKeys(obj: object): string[] {
   const keys = Object.keys(obj).sort()
   let indexes = 0
-  for (const k of keys) if (isArrayIndex(k)) indexes++
+  // Only a key starting with a digit can be an array index (the common case tests no regex).
+  for (const k of keys) {
+    const c = k.charCodeAt(0)
+    if (c >= 0x30 && c <= 0x39 && isArrayIndex(k)) indexes++
+  }
   if (indexes === 0) return keys
   const numeric = keys.filter(isArrayIndex).sort((a, b) => Number(a) - Number(b))
   return [...numeric, ...keys.filter((k) => !isArrayIndex(k))]
