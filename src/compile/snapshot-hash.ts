@@ -31,6 +31,25 @@ function routeTables(body: Omit<ir.Snapshot, 'hash'>): ir.RouteTable[] {
   return out
 }
 
+/**
+ * The body's canonical JSON with its routes standing as `{"#route": digest}`: the same bytes as
+ * lib's canonicalJson, through JSON.stringify with a sorting replacer. The body is many small
+ * objects and no shared parts (those are inside the routes), where the native loop is about
+ * twice as fast as canonicalJson's; a route, made mostly of shared parts, is the other way round.
+ */
+function bodyJson(body: Omit<ir.Snapshot, 'hash'>, stand: ReadonlyMap<object, string>): string {
+  return JSON.stringify(body, (_key, v: unknown) => {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const d = stand.get(v)
+      if (d !== undefined) return { '#route': d }
+      const out: Record<string, unknown> = {}
+      for (const k of Object.keys(v).sort()) out[k] = (v as Record<string, unknown>)[k]
+      return out
+    }
+    return v
+  })
+}
+
 export function snapshotHash(body: Omit<ir.Snapshot, 'hash'>): string {
   // Only the routes of this body stand for their digests (never a route some earlier body had
   // in a route table and this one has elsewhere), so the hash depends on the body alone.
@@ -38,9 +57,5 @@ export function snapshotHash(body: Omit<ir.Snapshot, 'hash'>): string {
   for (const t of routeTables(body)) {
     for (const vh of t.virtualHosts) for (const r of vh.routes) stand.set(r, digestOf(r))
   }
-  const written = (o: object): string | undefined => {
-    const d = stand.get(o)
-    return d !== undefined ? `{"#route":${JSON.stringify(d)}}` : sharedJson(o)
-  }
-  return sha256Hex(canonicalJson(body, written))
+  return sha256Hex(bodyJson(body, stand))
 }
