@@ -119,7 +119,7 @@ export function compileVirtualServiceRoutes(
     if (matches.length === 0) {
       catchAllAt = i
       const body = compileBody(vs, route, i, ctx)
-      if (body !== undefined) out.push({ ...body, match: [] })
+      if (body !== undefined) out.push({ ...body, match: share([]) })
       return
     }
     const kept: ir.RequestMatch[] = []
@@ -137,8 +137,9 @@ export function compileVirtualServiceRoutes(
     const body = compileBody(vs, route, i, ctx)
     if (catchAll !== undefined) catchAllAt = i
     if (body === undefined) return
-    if (kept.length > 0) out.push({ ...body, match: kept })
-    if (catchAll !== undefined) out.push({ ...body, match: [catchAll] })
+    // Match lists are shared too: tenants' routes mostly match alike (a prefix, a header).
+    if (kept.length > 0) out.push({ ...body, match: share(kept) })
+    if (catchAll !== undefined) out.push({ ...body, match: share([catchAll]) })
   })
   return out
 }

@@ -9,6 +9,7 @@ import { canonicalJson, memoByIdentity } from '../lib/index.js'
 import type * as ir from '../ir/index.js'
 import { intersectServerHosts, type BoundVirtualService } from './binding.js'
 import { moveCatchAllsLast } from './catch-all.js'
+import { sharedJson } from './share.js'
 import type { HttpPort } from './servers.js'
 
 interface VirtualHostBuilder {
@@ -25,7 +26,7 @@ interface RouteSet {
 
 // Routes are frozen once compiled (and reused by identity across reloads), so a route's
 // canonical form can be kept with it.
-const canonicalOf = memoByIdentity((r: ir.HttpRoute): string => canonicalJson(r))
+const canonicalOf = memoByIdentity((r: ir.HttpRoute): string => canonicalJson(r, sharedJson))
 
 /**
  * The same VirtualService reached through two servers or Gateways yields the same routes again;

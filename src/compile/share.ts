@@ -12,11 +12,21 @@ const registry = new FinalizationRegistry<string>((key) => {
   if (table.get(key)?.deref() === undefined) table.delete(key)
 })
 
+// The canonical JSON of each shared object (its key in the table), so that writing a value that
+// holds it (a route's digest, a larger part) copies the text instead of serialising it again.
+const texts = new WeakMap<object, string>()
+
+/** The canonical JSON of `o` when it is a shared part, else undefined. */
+export function sharedJson(o: object): string | undefined {
+  return texts.get(o)
+}
+
 export function share<T extends object>(value: T): T {
-  const key = canonicalJson(value)
+  const key = canonicalJson(value, sharedJson)
   const known = table.get(key)?.deref()
   if (known !== undefined) return known as T
   table.set(key, new WeakRef(value))
+  texts.set(value, key)
   registry.register(value, key)
   return value
 }

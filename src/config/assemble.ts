@@ -5,7 +5,8 @@
  */
 import { sha256Hex } from '../lib/index.js'
 import { hasErrors, sortDiagnostics, type Diagnostic } from '../diag/index.js'
-import { parseSource, type SourceFile } from './load.js'
+import { parseDocuments } from './documents.js'
+import type { SourceFile } from './load.js'
 import { noResourcesDiagnostic } from './no-resources.js'
 import { checkSemantics } from './semantic/index.js'
 import type {
@@ -46,7 +47,7 @@ export interface ParsedFile {
 export function parseFile(source: SourceFile, digest?: string): ParsedFile {
   const diagnostics: Diagnostic[] = []
   const resources: AnyResource[] = []
-  for (const doc of parseSource(source, diagnostics)) {
+  for (const doc of parseDocuments(source, diagnostics)) {
     const r = validateDocument(doc, diagnostics)
     if (r !== undefined) resources.push(r)
   }

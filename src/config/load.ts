@@ -1,5 +1,6 @@
 /**
- * Reads config files into YAML documents that remember positions. Paths may be files or
+ * Reads config files into YAML documents that remember positions (documents.ts adds the fast
+ * path in front of the `yaml` package's parse). Paths may be files or
  * directories (every .yaml/.yml inside, sorted). Documents are parsed as YAML 1.2 (see
  * docs/adr/0003-yaml-parsing.md): `on`/`yes` stay strings and `.` is not a number.
  */
@@ -24,7 +25,8 @@ export interface SourceFile {
   readonly text: string
 }
 
-export interface ParsedDoc {
+/** A document as the `yaml` package parsed it, with every node's source range. */
+export interface YamlDoc {
   readonly file: SourceFile
   readonly index: number
   readonly doc: Document.Parsed
@@ -91,7 +93,7 @@ export function readSource(path: string, diags: Diagnostic[]): SourceFile | unde
 }
 
 /** Splits a file into documents; YAML errors become PC1002 with their position. */
-export function parseSource(file: SourceFile, diags: Diagnostic[]): ParsedDoc[] {
+export function parseYaml(file: SourceFile, diags: Diagnostic[]): YamlDoc[] {
   const lines = new LineCounter()
   const docs = parseAllDocuments(file.text, {
     lineCounter: lines,
@@ -99,7 +101,7 @@ export function parseSource(file: SourceFile, diags: Diagnostic[]): ParsedDoc[] 
     uniqueKeys: true,
     prettyErrors: false,
   })
-  const out: ParsedDoc[] = []
+  const out: YamlDoc[] = []
   const list = Array.isArray(docs) ? docs : [docs]
   list.forEach((doc, index) => {
     for (const err of doc.errors) {

@@ -16,13 +16,11 @@ import { isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node
 import type { Loc } from '../diag/index.js'
 import { keepColonScalarsInFlowLists } from './load.js'
 import { locateIn, type LinePositions } from './locate.js'
+import { INDEXED_DEPTH, lookupKey, mapChildKey, seqItemKey } from './position-keys.js'
 import type { Path } from './schema/index.js'
 
-/** Depth of the paths answered from the index; deeper ones parse the document again. */
-const INDEXED_DEPTH = 3
-/** Map children are keyed `k<key>`, sequence items `n<index>`, so `"0"` and `0` stay distinct. */
-const SEP = '\u0001'
-const NONE = -1
+/** A start offset the index knows the path of, but not a position for (no value, no key). */
+export const NONE = -1
 
 export interface PositionIndex {
   /** Position of `path`, or of the deepest parent that exists (as `locateIn` without atKey). */
@@ -42,18 +40,6 @@ function rangeStart(n: unknown): number {
   return r === undefined || r === null ? NONE : r[0]
 }
 
-// Index keys are field paths, the same few for every resource of a kind (`spec` `http` 0): one
-// flat string each, shared by every index, instead of a concatenation per resource.
-// Bounded: user map keys (labels, say) are paths too, and the table lives as long as the process.
-const keys = new Map<string, string>()
-const MAX_KEYS = 50_000
-function intern(key: string): string {
-  const known = keys.get(key)
-  if (known !== undefined) return known
-  if (keys.size < MAX_KEYS) keys.set(key, key)
-  return key
-}
-
 export function indexPositions(src: DocumentSource): PositionIndex {
   const { doc, lines, file, text } = src
   const starts = new Map<string, number>()
@@ -62,7 +48,7 @@ export function indexPositions(src: DocumentSource): PositionIndex {
     if (isMap(node)) {
       for (const item of node.items) {
         if (!isPair(item) || !isScalar(item.key)) continue
-        const key = intern(`${prefix}${SEP}k${String(item.key.value)}`)
+        const key = mapChildKey(prefix, String(item.key.value))
         // The first of duplicate keys wins, as in locateIn (duplicates are errors anyway).
         if (starts.has(key)) continue
         const v = rangeStart(item.value)
@@ -71,14 +57,13 @@ export function indexPositions(src: DocumentSource): PositionIndex {
       }
     } else if (isSeq(node)) {
       node.items.forEach((item, i) => {
-        const key = intern(`${prefix}${SEP}n${i}`)
+        const key = seqItemKey(prefix, i)
         starts.set(key, rangeStart(item))
         walk(item, key, depth + 1)
       })
     }
   }
   walk(doc.contents, '', 0)
-  const root = rangeStart(doc.contents)
   const range = doc.range
   const docStart = range[0]
   const docEnd = range[2]
@@ -96,6 +81,24 @@ export function indexPositions(src: DocumentSource): PositionIndex {
     }
     return locateIn(reparsed, shifted, file, path)
   }
+  return indexFromStarts({ starts, root: rangeStart(doc.contents), lines, file, deep })
+}
+
+export interface StartsIndex {
+  /** Start offset per path up to INDEXED_DEPTH, keyed by position-keys.ts. */
+  readonly starts: ReadonlyMap<string, number>
+  /** Start offset of the document's contents. */
+  readonly root: number
+  readonly lines: LinePositions
+  readonly file: string
+  /** A path deeper than the index: what `locateIn` answers on the document. */
+  readonly deep: (path: Path) => Loc
+}
+
+/** The index over `starts`, for paths up to INDEXED_DEPTH; deeper ones go to `deep`. */
+export function indexFromStarts(src: StartsIndex): PositionIndex {
+  const { starts, lines, file, deep } = src
+  const root = src.root
   const at = (offset: number): Loc => {
     const pos = lines.linePos(offset)
     return { file, line: pos.line, col: pos.col }
@@ -107,10 +110,10 @@ export function indexPositions(src: DocumentSource): PositionIndex {
       let prefix = ''
       for (const seg of path) {
         // A number finds a sequence item, or a map key written as that number.
-        let key = typeof seg === 'number' ? `${prefix}${SEP}n${seg}` : ''
+        let key = typeof seg === 'number' ? lookupKey(prefix, seg, true) : ''
         let start = key !== '' ? starts.get(key) : undefined
         if (start === undefined) {
-          key = `${prefix}${SEP}k${String(seg)}`
+          key = lookupKey(prefix, seg, false)
           start = starts.get(key)
         }
         if (start === undefined) break

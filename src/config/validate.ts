@@ -4,9 +4,7 @@
  * semantic/. Every problem becomes a Diagnostic with file:line:col and field path.
  */
 import { CODES, formatPath, type Diagnostic, type ResourceRef } from '../diag/index.js'
-import type { ParsedDoc } from './load.js'
-import { locateIn } from './locate.js'
-import { indexPositions } from './positions.js'
+import type { ParsedDoc } from './documents.js'
 import {
   certificateSpec,
   destinationRuleSpec,
@@ -54,11 +52,9 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 
 function originOf(p: ParsedDoc): Origin {
-  const file = p.file.display
-  // Not the Document: a resource outlives it (the parse cache keeps resources across reloads).
-  const positions = indexPositions({ doc: p.doc, lines: p.lines, file, text: p.file.text })
+  const positions = p.positions()
   return {
-    file,
+    file: p.file.display,
     docIndex: p.index,
     loc: positions.locate([]),
     locate: (path: Path) => positions.locate(path),
@@ -75,10 +71,9 @@ function stringMap(v: unknown): Record<string, string> {
 
 /** Validates one document. Returns the resource, or undefined when it has errors. */
 export function validateDocument(p: ParsedDoc, diags: Diagnostic[]): AnyResource | undefined {
-  const file = p.file.display
-  const value: unknown = p.doc.toJS({ maxAliasCount: 100 })
+  const value = p.value
   if (value === null || value === undefined) return undefined // empty document (e.g. trailing ---)
-  const at = (path: Path, atKey = false) => locateIn(p.doc, p.lines, file, path, atKey)
+  const at = (path: Path, atKey = false) => p.locate(path, atKey)
   if (typeof value !== 'object' || Array.isArray(value)) {
     diags.push({
       code: 'PC1003',
