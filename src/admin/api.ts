@@ -45,7 +45,10 @@ export function createAdminApi(
   logger: Logger,
   serverFactory?: FastifyServerFactory,
 ): FastifyInstance {
-  const app = fastify()({ logger: false, ...(serverFactory !== undefined ? { serverFactory } : {}) })
+  const app = fastify()({
+    logger: false,
+    ...(serverFactory !== undefined ? { serverFactory } : {}),
+  })
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const status = err.statusCode !== undefined && err.statusCode >= 400 ? err.statusCode : 500
     if (status >= 500) logger.error('admin request failed', { url: req.url, error: err })
