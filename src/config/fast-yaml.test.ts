@@ -9,6 +9,7 @@ import { keepColonScalarsInFlowLists } from './load.js'
 import { locateIn } from './locate.js'
 import { INDEXED_DEPTH } from './position-keys.js'
 import { indexFromStarts } from './positions.js'
+import { seededRandom as random } from '../../test/support/seeded-random.js'
 
 /**
  * When the fast path takes `text`, it must mean what the `yaml` package's parse means: no error
@@ -52,17 +53,6 @@ function agrees(text: string, name: string): boolean {
     }
   })
   return true
-}
-
-/** A small deterministic generator (mulberry32), so a failure names a reproducible seed. */
-function random(seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6d2b79f5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 // What configs hold, typed or not (all in the fast path), and what the fast path gives up on.

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { canonicalJson } from './canonical-json.js'
+import { seededRandom as random } from '../../test/support/seeded-random.js'
 
 /** What canonicalJson replaced: a sorted copy of every plain object, through JSON.stringify. */
 function reference(value: unknown, stand?: ReadonlyMap<object, string>): string {
@@ -15,16 +16,6 @@ function reference(value: unknown, stand?: ReadonlyMap<object, string>): string 
     }
     return v
   })
-}
-
-function random(seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6d2b79f5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 const KEYS = [

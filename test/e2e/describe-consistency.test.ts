@@ -20,6 +20,7 @@ import {
 } from './harness/index.js'
 import type { GatewayProcess, Upstream } from './harness/index.js'
 import type * as ir from '../../src/ir/index.js'
+import { seededRandom } from '../support/seeded-random.js'
 
 function routes(gatewayPort: number, v1: Upstream, v2: Upstream, other: Upstream): string {
   return `apiVersion: networking.istio.io/v1
@@ -121,15 +122,11 @@ const HEADERS: readonly Record<string, string>[] = [{}, { 'end-user': 'jason' }]
 const METHODS = ['GET', 'POST']
 const SAMPLE = 120
 
-/** A seeded sample of the cross product (mulberry32), so a failure reproduces. */
+/** A seeded sample of the cross product, so a failure reproduces. */
 function sample(seed: number): DescribeInput[] {
-  let s = seed
-  const next = (n: number): number => {
-    s = (s + 0x6d2b79f5) | 0
-    let t = Math.imul(s ^ (s >>> 15), 1 | s)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return (((t ^ (t >>> 14)) >>> 0) % n) | 0
-  }
+  const random = seededRandom(seed)
+  // The generator's 32-bit output (exact: it was divided by 2^32), modulo n.
+  const next = (n: number): number => (random() * 4294967296) % n
   const pick = <T>(xs: readonly T[]): T => xs[next(xs.length)]!
   return Array.from({ length: SAMPLE }, () => ({
     method: pick(METHODS),
