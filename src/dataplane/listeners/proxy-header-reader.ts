@@ -4,12 +4,13 @@
  * on with the bytes after the header still unread. It runs before connection caps, TLS and HTTP,
  * so SNI, passthrough and every later reader of the client address see the proxied client.
  *
- * Why the address is set on the socket itself (own properties shadowing net.Socket's getters,
- * as tls-acceptor.ts does for the TLSSocket): everything downstream already reads
+ * Why the address is set on the socket itself (what net.Socket reports as its peer, see
+ * applyHeader): everything downstream already reads
  * `socket.remoteAddress` — connection caps per client, the request context (x-forwarded-for,
  * x-envoy-external-address, clientIp rate-limit keys, sourceIP hashing), local replies and the
  * access log, egress records. One place to set it means none of them can see the balancer's
- * address by mistake.
+ * address by mistake. The rest of the header (TLVs, the balancer's own address) is checked and
+ * then dropped: nothing downstream reads it yet.
  */
 import type { Socket } from 'node:net'
 import type * as ir from '../../ir/index.js'
@@ -51,13 +52,6 @@ export function proxyPolicyFor(
 
 export type ProxyRefusal = 'timeout' | 'malformed' | 'closed'
 
-const kProxyHeader = Symbol('portcullis.proxyHeader')
-
-/** The header a connection was accepted with (TLVs, the balancer's own address), if any. */
-export function proxyHeaderOf(socket: object): ProxyHeader | undefined {
-  return (socket as { [kProxyHeader]?: ProxyHeader })[kProxyHeader]
-}
-
 export function isTrustedSource(policy: ProxyProtocolPolicy, remote: string | undefined): boolean {
   if (remote === undefined) return false
   const known = policy.trustByAddress.get(remote)
@@ -78,6 +72,11 @@ function matchesTrustedRange(ranges: readonly string[], remote: string): boolean
 /**
  * Calls `next` with the socket once its header is read (or at once for an untrusted source);
  * closes it on a malformed header, a timeout or more bytes than any header may have.
+ *
+ * Per connection this is one read in JavaScript, a parse and three closures: the accept path of
+ * every connection of a balancer pays it, so nothing else is allocated here. 'close' stands for
+ * both an early end and an error (the listener's own 'error' listener keeps an error from being
+ * thrown; the socket is destroyed either way, which emits 'close').
  */
 export function readProxyHeader(
   socket: Socket,
@@ -89,52 +88,88 @@ export function readProxyHeader(
     next(socket)
     return
   }
-  let buffered: Buffer = Buffer.alloc(0)
-  const refuse = (reason: ProxyRefusal, detail: string): void => {
+  let buffered: Buffer | undefined
+  const stop = (): void => {
     policy.deadlines.cancel(onTimeout)
     socket.off('data', onData)
-    socket.off('end', onEnd)
-    socket.off('error', onError)
+    socket.off('close', onClose)
+  }
+  const refuse = (reason: ProxyRefusal, detail: string): void => {
+    stop()
     socket.destroy()
     onRefused?.(reason, detail)
   }
   const onTimeout = (): void => refuse('timeout', 'no complete PROXY header in time')
-  policy.deadlines.arm(onTimeout)
-  const onEnd = (): void => refuse('closed', 'closed before a complete PROXY header')
-  const onError = (): void => refuse('closed', 'connection error before a complete PROXY header')
+  const onClose = (): void => refuse('closed', 'closed before a complete PROXY header')
   const onData = (chunk: Buffer): void => {
-    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
-    const result = parseProxyHeader(buffered)
+    const bytes = buffered === undefined ? chunk : Buffer.concat([buffered, chunk])
+    buffered = bytes
+    const result = parseProxyHeader(bytes)
     if (result.kind === 'incomplete') {
-      if (buffered.length > V2_MAX_BYTES) refuse('malformed', 'PROXY header too long')
+      if (bytes.length > V2_MAX_BYTES) refuse('malformed', 'PROXY header too long')
       return
     }
     if (result.kind === 'invalid') {
       refuse('malformed', result.reason)
       return
     }
-    policy.deadlines.cancel(onTimeout)
-    socket.off('data', onData)
-    socket.off('end', onEnd)
-    socket.off('error', onError)
+    stop()
     applyHeader(socket, result.header)
-    // The bytes after the header (a ClientHello, a request) are read by whoever takes the
-    // socket next; its 'data' listener, added synchronously inside `next`, receives them first.
-    if (buffered.length > result.length) socket.unshift(buffered.subarray(result.length))
+    // The bytes after the header (a ClientHello, a request) go to whoever takes the socket
+    // next. When `next` has attached its reader already (the HTTP server and the TLS peek do,
+    // synchronously), they are handed to it now, as the 'data' event they arrived in; pushing
+    // them back into the stream would cost a buffer round trip and a tick on every connection.
     next(socket)
+    if (socket.destroyed) return
+    const rest = bytes.length > result.length ? bytes.subarray(result.length) : undefined
+    if (socket.listenerCount('data') > 0 && !socket.isPaused()) {
+      if (rest !== undefined) socket.emit('data', rest)
+      return
+    }
+    holdForLaterReader(socket, rest)
   }
+  policy.deadlines.arm(onTimeout)
   socket.on('data', onData)
-  socket.on('end', onEnd)
-  socket.on('error', onError)
+  socket.on('close', onClose)
+}
+
+/**
+ * The socket went on to a step that attaches its reader later (after a shared connection lease
+ * is granted). Until then the stream must not flow: a flowing socket without a 'data' listener
+ * drops what it reads. Paused, it buffers (and stops reading at its high-water mark); the bytes
+ * after the header go back in front, and the stream resumes once the reader is attached.
+ */
+function holdForLaterReader(socket: Socket, rest: Buffer | undefined): void {
+  socket.pause()
+  if (rest !== undefined) socket.unshift(rest)
+  const onListener = (event: string | symbol): void => {
+    if (event !== 'data') return
+    socket.off('newListener', onListener)
+    // 'newListener' fires before the listener is added.
+    process.nextTick(() => socket.resume())
+  }
+  socket.on('newListener', onListener)
+}
+
+/** What net.Socket keeps its peer's address in (see applyHeader). */
+interface PeerName {
+  address: string
+  family: string
+  port: number
 }
 
 function applyHeader(socket: Socket, header: ProxyHeader): void {
-  ;(socket as { [kProxyHeader]?: ProxyHeader })[kProxyHeader] = header
   const source = header.source
   if (!header.proxied || source === undefined) return
-  // Three plain calls, in the same order on every socket: one hidden-class transition chain
-  // shared by all proxied sockets, and no per-connection array of entries.
-  Object.defineProperty(socket, 'remoteAddress', { value: source.address, configurable: true })
-  Object.defineProperty(socket, 'remotePort', { value: source.port, configurable: true })
-  Object.defineProperty(socket, 'remoteFamily', { value: source.family, configurable: true })
+  // net.Socket's remoteAddress, remotePort and remoteFamily getters read the peer from
+  // `_peername`, which isTrustedSource's read of remoteAddress has just filled from the kernel
+  // (same keys, same order). Replacing that object changes what all three report without giving
+  // the socket own properties: it keeps the hidden class of every other socket, where three
+  // Object.defineProperty calls made each proxied socket a new shape for Node's HTTP code.
+  // proxy-header-reader.test.ts checks this against real sockets of the running Node.
+  ;(socket as unknown as { _peername: PeerName })._peername = {
+    address: source.address,
+    family: source.family,
+    port: source.port,
+  }
 }
