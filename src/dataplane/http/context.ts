@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../../lib/index.js'
@@ -11,6 +10,7 @@ import type { HostResolver } from '../upstream/host-resolver.js'
 import { forwardedProto, peerIp } from './forwarded.js'
 import type { OverloadSignal } from './overload-signal.js'
 import { RequestHolds } from './request-holds.js'
+import { newRequestId } from './request-id.js'
 
 export type { CancelReason, InFlightAttempt } from './request-holds.js'
 
@@ -141,7 +141,7 @@ export class RequestContext implements MatchRequest {
     this.env = env
     const headers = req.headers
     const sentId = single(headers['x-request-id'])
-    this.requestId = sentId !== undefined && sentId !== '' ? sentId : randomUUID()
+    this.requestId = sentId !== undefined && sentId !== '' ? sentId : newRequestId()
     this.method = req.method ?? 'GET'
     let url = req.url ?? '/'
     if (url.charCodeAt(0) !== 47 /* '/' */) url = originFormOf(url)
