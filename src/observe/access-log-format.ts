@@ -244,14 +244,10 @@ function assemble(pieces: readonly Piece[]): AccessLogFormatter {
   const head = literals[0]!
   const count = getters.length
   if (count === 0) return () => head
-  // The line's pieces in one reused array, joined once: one flat string of the line's length.
-  // Concatenating them made a rope of two nodes per operator, which the writer then walked
-  // again to flatten and encode its buffer.
-  const parts: string[] = [head]
-  for (let i = 0; i < count; i++) parts.push('', literals[i + 1]!)
   return (rec) => {
-    for (let i = 0; i < count; i++) parts[2 * i + 1] = getters[i]!(rec)
-    return parts.join('')
+    let line = head
+    for (let i = 0; i < count; i++) line += getters[i]!(rec) + literals[i + 1]!
+    return line
   }
 }
 
