@@ -9,6 +9,8 @@ export const PAIRS = {
     ['tracing-sampled', 'portcullis', 1.03],
   ],
   proxy: [['proxy-v2-new-conn', 'new-conn', 1.03]],
+  // Issue 16: the gateway, with routing, response headers and metrics, at most the Node floor.
+  floor: [['portcullis', 'floor', 1.0]],
 } as const satisfies Record<string, readonly (readonly [string, string, number])[]>
 export type Group = keyof typeof PAIRS
 

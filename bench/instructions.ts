@@ -5,8 +5,8 @@
  * build; a 2 % or 3 % bound needs a measure that does not. Time is still what users pay: read
  * these ratios next to the CPU-time ones.
  *
- * Each side of a comparison (tracing off / unsampled / sampled; a plain listener / PROXY v2) is
- * its own gateway under callgrind, all of a group running at once: warmed up in turns with
+ * Each side of a comparison (tracing off / unsampled / sampled; a plain listener / PROXY v2; the
+ * Node floor / the gateway) is its own process under callgrind, all of a group running at once: warmed up in turns with
  * instrumentation off (so V8 has tiered the hot code up, and no side sits idle for minutes while
  * another warms), then measured in alternating windows (A B C, C B A, …), each window
  * `callgrind_control --zero`, N requests, `callgrind_control --dump`. What a process does with
@@ -20,7 +20,7 @@
  * every 60 requests on one side and every 100 on another (natively every ~700), and the
  * scavenges' fixed cost (~1 M instructions each) weighed as much as the change being measured.
  *
- * Run: npm run bench:instructions [-- --only=tracing,proxy --requests=2000 --windows=5
+ * Run: npm run bench:instructions [-- --only=tracing,proxy,floor --requests=2000 --windows=5
  *      --warmup=40000 --idle-seconds=5 --sides=a,b --node-flags="..." --keep-dumps]
  * Needs valgrind (Debian package `valgrind`); measures dist/main.js (`npm run build` first).
  * A group of three takes about 8 minutes.
@@ -29,9 +29,10 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { gatewayConfigDoc, joinDocs, proxyRouteDocs } from '../test/e2e/harness/config-docs.js'
-import { REPO_ROOT, startGateway, type GatewayProcess } from '../test/e2e/harness/gateway.js'
+import { REPO_ROOT, startGateway } from '../test/e2e/harness/gateway.js'
 import { freePorts } from '../test/e2e/harness/ports.js'
 import { startBenchUpstream } from './child.js'
+import { startFloor, type CountedProcess } from './instructions-floor.js'
 import { driveKeepAlive, driveNewConnections, type Drive } from './instructions-load.js'
 import {
   PAIRS,
@@ -53,6 +54,8 @@ interface Side {
   readonly spec: readonly string[]
   readonly docs: string
   readonly drive: (port: number, requests: number) => Promise<Drive>
+  /** What runs under callgrind: the gateway (dist/main.js, the default) or the Node floor. */
+  readonly program?: 'gateway' | 'floor'
 }
 
 interface GroupSetup {
@@ -63,6 +66,28 @@ interface GroupSetup {
 const keepAlive = (port: number, n: number): Promise<Drive> => driveKeepAlive(port, n)
 
 const SETUPS: Record<Group, () => Promise<GroupSetup>> = {
+  floor() {
+    return Promise.resolve({
+      sides: [
+        {
+          name: 'floor',
+          description: 'the Node floor (bench/floor-proxy.ts), keep-alive',
+          spec: [],
+          docs: '',
+          drive: keepAlive,
+          program: 'floor',
+        },
+        {
+          name: 'portcullis',
+          description: 'keep-alive, routing, response headers and metrics on',
+          spec: [],
+          docs: '',
+          drive: keepAlive,
+        },
+      ],
+      close: () => Promise.resolve(),
+    })
+  },
   async tracing() {
     const unsampled = await tracingSetup(0)
     const sampled = await tracingSetup(1)
@@ -161,14 +186,45 @@ const GATEWAY_ENV = { OTEL_BSP_SCHEDULE_DELAY: '30000' }
 
 interface Running {
   readonly side: Side
-  readonly gw: GatewayProcess
-  readonly port: number
+  readonly proc: CountedProcess
   readonly outBase: string
   dumps: number
   readonly result: Measured
 }
 
-/** One gateway under callgrind per side, all running at once, measured in alternating windows. */
+/** A gateway side's config and dist/main.js, started by `valgrindNode`. */
+async function startCountedGateway(
+  side: Side,
+  valgrindNode: readonly string[],
+  upstreamPort: number,
+): Promise<CountedProcess> {
+  const [port, readinessPort, metricsPort] = await freePorts(3)
+  const yaml = joinDocs(
+    gatewayConfigDoc({
+      readinessPort: readinessPort!,
+      metricsPort: metricsPort!,
+      extraSpec: [...side.spec],
+    }),
+    proxyRouteDocs({ gatewayPort: port!, upstreamPort, name: 'bench' }),
+    ...(side.docs !== '' ? [side.docs] : []),
+  )
+  const gw = await startGateway({
+    yaml,
+    env: GATEWAY_ENV,
+    command: [...valgrindNode, join(REPO_ROOT, 'dist', 'main.js')],
+    readyTimeoutMs: 300_000,
+  })
+  return {
+    pid: gw.proc.pid ?? 0,
+    port: port!,
+    async stop() {
+      await gw.stop('SIGTERM', 120_000).catch(() => gw.proc.kill('SIGKILL'))
+      await gw.cleanup()
+    },
+  }
+}
+
+/** One process under callgrind per side, all running at once, measured in alternating windows. */
 async function measureGroup(
   group: Group,
   opts: Options,
@@ -182,43 +238,30 @@ async function measureGroup(
     // Started one after the other (start-up is the slow part under valgrind), then all warmed.
     for (const side of setup.sides) {
       if (opts.sides !== undefined && !opts.sides.includes(side.name)) continue
-      const [port, readinessPort, metricsPort] = await freePorts(3)
-      const yaml = joinDocs(
-        gatewayConfigDoc({
-          readinessPort: readinessPort!,
-          metricsPort: metricsPort!,
-          extraSpec: [...side.spec],
-        }),
-        proxyRouteDocs({ gatewayPort: port!, upstreamPort, name: 'bench' }),
-        ...(side.docs !== '' ? [side.docs] : []),
-      )
       const outBase = join(RESULTS_DIR, `callgrind-${side.name}-${process.pid}`)
-      const gw = await startGateway({
-        yaml,
-        env: GATEWAY_ENV,
-        command: [
-          'valgrind',
-          '--tool=callgrind',
-          '--instr-atstart=no',
-          `--callgrind-out-file=${outBase}`,
-          process.execPath,
-          // No background compiler or GC threads: under valgrind their spinning and scheduling
-          // are counted, and vary from run to run. The same work is done, on the main thread.
-          '--single-threaded',
-          // Its GCs are timed by the wall clock, which valgrind slows 30-fold, and fall on
-          // whichever side was idle longest.
-          '--no-memory-reducer',
-          // Young generation as a loaded native gateway has it (see the top of this file).
-          '--min-semi-space-size=16',
-          ...opts.nodeFlags,
-          join(REPO_ROOT, 'dist', 'main.js'),
-        ],
-        readyTimeoutMs: 300_000,
-      })
+      const valgrindNode = [
+        'valgrind',
+        '--tool=callgrind',
+        '--instr-atstart=no',
+        `--callgrind-out-file=${outBase}`,
+        process.execPath,
+        // No background compiler or GC threads: under valgrind their spinning and scheduling
+        // are counted, and vary from run to run. The same work is done, on the main thread.
+        '--single-threaded',
+        // Its GCs are timed by the wall clock, which valgrind slows 30-fold, and fall on
+        // whichever side was idle longest.
+        '--no-memory-reducer',
+        // Young generation as a loaded native gateway has it (see the top of this file).
+        '--min-semi-space-size=16',
+        ...opts.nodeFlags,
+      ]
+      const proc =
+        side.program === 'floor'
+          ? await startFloor(valgrindNode, RESULTS_DIR, REPO_ROOT, upstreamPort)
+          : await startCountedGateway(side, valgrindNode, upstreamPort)
       running.push({
         side,
-        gw,
-        port: port!,
+        proc,
         outBase,
         dumps: 0,
         result: {
@@ -237,17 +280,17 @@ async function measureGroup(
     for (let done = 0; done < opts.warmup; done += chunk) {
       for (const r of running) {
         r.result.failures += (
-          await r.side.drive(r.port, Math.min(chunk, opts.warmup - done))
+          await r.side.drive(r.proc.port, Math.min(chunk, opts.warmup - done))
         ).failures
       }
     }
-    for (const r of running) callgrindControl(r.gw.proc.pid ?? 0, '--instr=on')
+    for (const r of running) callgrindControl(r.proc.pid, '--instr=on')
     // valgrind translates the code again with instrumentation: run it once before counting.
     for (const r of running) {
-      r.result.failures += (await r.side.drive(r.port, Math.min(opts.requests, 1000))).failures
+      r.result.failures += (await r.side.drive(r.proc.port, Math.min(opts.requests, 1000))).failures
     }
     for (const r of running) {
-      const pid = r.gw.proc.pid ?? 0
+      const pid = r.proc.pid
       // Background work the load left (sweeping, a pending compile) is not idle work.
       await sleep(1000)
       callgrindControl(pid, '--zero')
@@ -260,10 +303,10 @@ async function measureGroup(
     for (let w = 0; w < opts.windows; w++) {
       const order = w % 2 === 0 ? running : [...running].reverse()
       for (const r of order) {
-        const pid = r.gw.proc.pid ?? 0
+        const pid = r.proc.pid
         callgrindControl(pid, '--zero')
         const start = performance.now()
-        const drive = await r.side.drive(r.port, opts.requests)
+        const drive = await r.side.drive(r.proc.port, opts.requests)
         const seconds = (performance.now() - start) / 1000
         callgrindControl(pid, '--dump')
         const net = (await dumpTotal(r.outBase, ++r.dumps)) - r.result.idlePerSecond * seconds
@@ -280,14 +323,12 @@ async function measureGroup(
     }
     return running.map((r) => r.result)
   } finally {
-    for (const r of running) {
-      await r.gw.stop('SIGTERM', 120_000).catch(() => r.gw.proc.kill('SIGKILL'))
-      await r.gw.cleanup()
-    }
+    for (const r of running) await r.proc.stop()
     await setup.close()
     if (!opts.keepDumps) {
       for (const f of readdirSync(RESULTS_DIR)) {
-        if (f.startsWith('callgrind-') && f.includes(`-${process.pid}`)) {
+        const ours = f.startsWith('callgrind-') || f.startsWith('floor-proxy-')
+        if (ours && f.includes(`-${process.pid}`)) {
           rmSync(join(RESULTS_DIR, f), { force: true })
         }
       }
@@ -311,15 +352,17 @@ async function main(): Promise<number> {
       `requests per group, then ${opts.windows} rounds of ${opts.requests} per side; ` +
       `groups: ${opts.groups.join(', ')}`,
   )
-  const results = new Map<string, Measured>()
+  // By group: the tracing and floor groups both have a `portcullis` side, each its own process.
+  const results = new Map<Group, Map<string, Measured>>()
   for (const group of opts.groups) {
     console.log(`${group}:`)
-    for (const m of await measureGroup(group, opts, upstreamPort)) results.set(m.name, m)
+    const measured = await measureGroup(group, opts, upstreamPort)
+    results.set(group, new Map(measured.map((m) => [m.name, m])))
   }
   await upstream.stop()
   console.log('\n| side | instructions per request | by round | idle per second | failed |')
   console.log('|---|---|---|---|---|')
-  for (const r of results.values()) {
+  for (const r of [...results.values()].flatMap((m) => [...m.values()])) {
     console.log(
       `| ${r.name} | ${Math.round(r.total / r.requests)} | ` +
         `${r.perRequest.map((n) => Math.round(n)).join(', ')} | ` +
@@ -330,8 +373,8 @@ async function main(): Promise<number> {
   console.log('')
   for (const group of opts.groups) {
     for (const [a, b, bound] of PAIRS[group]) {
-      const ra = results.get(a)
-      const rb = results.get(b)
+      const ra = results.get(group)?.get(a)
+      const rb = results.get(group)?.get(b)
       if (ra === undefined || rb === undefined) continue
       // Over all windows (a span export or a GC falls in some windows only, and both are part
       // of the cost); each round's ratio is printed too, to show how much windows differ.
