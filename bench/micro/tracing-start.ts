@@ -19,7 +19,7 @@ import {
 import { ExportResultCode } from '@opentelemetry/core'
 import type * as ir from '../../src/ir/index.js'
 import type { RequestRecord, TracedRequest } from '../../src/observe/events.js'
-import { createTracing, extractContext, injectContext } from '../../src/observe/tracing/index.js'
+import { createTracing, propagationFor } from '../../src/observe/tracing/index.js'
 
 const BATCH = 20_000
 const BATCHES = 30
@@ -55,6 +55,7 @@ const RECORD = {
 function plan(percent: number): ir.TracingPlan {
   return {
     providers: [],
+    propagation: ['w3c', 'b3'],
     samplingPercent: percent,
     customTags: [],
     serviceName: 'bench',
@@ -111,14 +112,15 @@ for (const percent of [0, 1]) {
     spanProcessors: [new SimpleSpanProcessor(dropping)],
   })
   const sdk = provider.getTracer('bench')
+  const propagation = propagationFor(['w3c', 'b3'])
   const req = request({})
   cases.push([
     'no trace context, 0 %, through the SDK (before)',
     () => {
-      const parent = extractContext(req.req.headers)
+      const parent = propagation.extract(req.req.headers)
       const span = sdk.startSpan('api.example.com:80/*', { kind: SpanKind.SERVER }, parent)
       const headers: string[] = []
-      injectContext(trace.setSpan(ROOT_CONTEXT, span), headers)
+      propagation.inject(trace.setSpan(ROOT_CONTEXT, span), headers)
       span.end()
       sink += headers.length
     },

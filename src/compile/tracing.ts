@@ -19,11 +19,14 @@ export function compileTracing(
   const tracing = telemetry?.spec.tracing?.[0]
   if (telemetry === undefined || tracing === undefined) return undefined
   const defined = resources.gatewayConfig?.spec.extensionProviders ?? []
+  const named = (tracing.providers ?? []).flatMap((ref) => {
+    const p = defined.find((d) => d.name === ref.name)
+    return p === undefined ? [] : [p]
+  })
   const providers: ir.TracingProvider[] = []
   if (tracing.disableSpanReporting !== true) {
-    for (const ref of tracing.providers ?? []) {
-      const p = defined.find((d) => d.name === ref.name)
-      const compiled = p === undefined ? undefined : compileProvider(p)
+    for (const p of named) {
+      const compiled = compileProvider(p)
       if (compiled !== undefined) providers.push(compiled)
     }
   }
@@ -49,11 +52,35 @@ export function compileTracing(
   const labels = settings.labels
   return {
     providers,
+    propagation: propagationOf(named),
     samplingPercent: tracing.randomSamplingPercentage ?? DEFAULT_SAMPLING_PERCENT,
     customTags,
     serviceName: labels['service.istio.io/canonical-name'] ?? labels['app'] ?? 'portcullis',
     source: `${telemetry.metadata.namespace}/${telemetry.metadata.name}`,
   }
+}
+
+/**
+ * The formats the named providers' tracers read and write in Envoy (ir.TracingPlan.propagation),
+ * in the order the providers are named. A Telemetry that names no provider served here
+ * propagates both, W3C first, so a service behind the gateway continues the trace whichever it
+ * reads.
+ */
+function propagationOf(
+  named: readonly istio.schema.ExtensionProviderSpec[],
+): ir.TraceContextFormat[] {
+  const formats: ir.TraceContextFormat[] = []
+  const add = (f: ir.TraceContextFormat): void => {
+    if (!formats.includes(f)) formats.push(f)
+  }
+  for (const p of named) {
+    if (p.opentelemetry?.http !== undefined) add('w3c')
+    else if (p.zipkin !== undefined) {
+      add('b3')
+      if (p.zipkin.traceContextOption === 'USE_B3_WITH_W3C_PROPAGATION') add('w3c')
+    }
+  }
+  return formats.length > 0 ? formats : ['w3c', 'b3']
 }
 
 function compileProvider(p: istio.schema.ExtensionProviderSpec): ir.TracingProvider | undefined {

@@ -41,9 +41,23 @@ export type TracingCustomTag =
       readonly defaultValue: string | undefined
     }
 
+/**
+ * A trace-context format: W3C (`traceparent`, `tracestate`) or B3 (the single `b3` header and
+ * the `x-b3-*` headers in, B3 multi header out).
+ */
+export type TraceContextFormat = 'w3c' | 'b3'
+
 export interface TracingPlan {
   /** Exporters, in the order the Telemetry resource names them; empty: propagate, export nothing. */
   readonly providers: readonly TracingProvider[]
+  /**
+   * The formats read from a request and written upstream, the preferred first (it wins when a
+   * request carries both), as the named providers' tracers do in Envoy: OpenTelemetry W3C, Zipkin
+   * B3 and, with `traceContextOption: USE_B3_WITH_W3C_PROPAGATION`, W3C after it. Headers of a
+   * format not listed are not trace context here: they pass as any other header. Set with span
+   * reporting off too.
+   */
+  readonly propagation: readonly TraceContextFormat[]
   /** Share of requests without a sampled parent that start a sampled trace, 0–100. */
   readonly samplingPercent: number
   readonly customTags: readonly TracingCustomTag[]

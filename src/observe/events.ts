@@ -210,6 +210,11 @@ export interface AttemptSpan {
 
 /** The tracer of one snapshot's tracing plan (observe/tracing builds it). */
 export interface RequestTracer {
+  /**
+   * The lower-case names of the trace headers this tracer reads and writes (its formats): the
+   * client's values of these are replaced upstream; others pass as any header.
+   */
+  readonly traceHeaders: ReadonlySet<string>
   /** Continues the incoming trace context, or starts one; `operation` is the span name. */
   start(request: TracedRequest, operation: string): RequestSpan
 }

@@ -33,6 +33,7 @@ test('the docs/tracing.md example loads and compiles into its tracing plan', () 
         headers: {},
       },
     ],
+    propagation: ['w3c', 'b3'],
     samplingPercent: 10,
     customTags: [
       { tag: 'environment', kind: 'literal', value: 'production' },

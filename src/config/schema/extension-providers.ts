@@ -3,7 +3,7 @@
  * Telemetry resource names. Shapes follow istio/api mesh/v1alpha1/config.proto; the providers
  * that need a mesh or another vendor's agent are accepted and reported, never ignored silently.
  */
-import { any, duration, noted, obj, planned, port, req, str, type Infer } from './dsl.js'
+import { any, duration, enumOf, noted, obj, planned, port, req, str, type Infer } from './dsl.js'
 
 const service = noted(
   str({ nonEmpty: true }),
@@ -43,9 +43,9 @@ const zipkin = obj(
     maxTagLength: planned(port(), 'tags are exported whole'),
     enable64bitTraceId: planned(any('bool'), 'trace ids are 128 bits'),
     path: noted(str({ nonEmpty: true }), 'default /api/v2/spans'),
-    traceContextOption: planned(
-      any('TraceContextOption'),
-      'W3C traceparent and B3 are both extracted and injected',
+    traceContextOption: noted(
+      enumOf(['USE_B3', 'USE_B3_WITH_W3C_PROPAGATION']),
+      'default USE_B3: B3 read and written; USE_B3_WITH_W3C_PROPAGATION adds W3C traceparent',
     ),
     timeout: noted(duration({ minMs: 1 }), 'default 10s, per export request'),
     headers: planned(any('HeaderValue[]'), 'no extra export headers yet'),

@@ -91,6 +91,7 @@ describe('tracing config', () => {
           headers: {},
         },
       ],
+      propagation: ['w3c', 'b3'],
       samplingPercent: 1,
       customTags: [
         { tag: 'team', kind: 'literal', value: 'edge' },
@@ -115,7 +116,45 @@ describe('tracing config', () => {
     assert.deepEqual(loaded.diagnostics, [])
     const plan = compile(loaded.resources).snapshot.tracing
     assert.deepEqual(plan?.providers, [])
+    assert.deepEqual(plan?.propagation, ['w3c'], "the named provider's format all the same")
     assert.equal(plan?.samplingPercent, 100)
+  })
+
+  test("propagation is the named providers' formats, as their Envoy tracers", () => {
+    const providers = `${PROVIDERS}  - name: zipkin-w3c
+    zipkin:
+      service: 10.0.0.7
+      port: 9411
+      traceContextOption: USE_B3_WITH_W3C_PROPAGATION
+`
+    const formats = (names: string[]): unknown => {
+      const refs = names.map((n) => `{ name: ${n} }`).join(', ')
+      const yaml = config(providers, telemetry(`  tracing:\n  - providers: [${refs}]\n`))
+      const loaded = loadConfigText({ 'gateway.yaml': yaml })
+      assert.deepEqual(loaded.diagnostics, [])
+      return compile(loaded.resources).snapshot.tracing?.propagation
+    }
+    assert.deepEqual(formats(['otel']), ['w3c'])
+    assert.deepEqual(formats(['zipkin']), ['b3'])
+    assert.deepEqual(formats(['zipkin-w3c']), ['b3', 'w3c'])
+    assert.deepEqual(formats(['zipkin', 'otel']), ['b3', 'w3c'])
+    assert.deepEqual(formats([]), ['w3c', 'b3'], 'no provider: both, W3C first')
+  })
+
+  test('traceContextOption takes only the values Istio defines', () => {
+    const yaml = config(
+      `  - name: z
+    zipkin:
+      service: 10.0.0.7
+      port: 9411
+      traceContextOption: W3C_ONLY
+`,
+      telemetry('  tracing:\n  - providers: [{ name: z }]\n'),
+    )
+    const d = only(load(yaml), 'PC1104')
+    assert.equal(d.path, 'spec.extensionProviders[0].zipkin.traceContextOption')
+    assert.equal(d.loc?.line, 18)
+    assert.match(d.message, /"W3C_ONLY" is not one of USE_B3, USE_B3_WITH_W3C_PROPAGATION/)
   })
 
   test('no Telemetry: no plan (tracing off)', () => {

@@ -23,9 +23,16 @@ import type { SpanReceiver } from '../../../test/support/span-receiver.js'
 const TRACE = '0af7651916cd43dd8448eb211c80319c'
 const PARENT = 'b7ad6b7169203331'
 
-/** Export to the OTLP receiver on `port`; 0 %: only requests with a sampled parent are traced. */
-function otlpPlan(port: number): ir.TracingPlan {
+/**
+ * Export to the OTLP receiver on `port`; 0 %: only requests with a sampled parent are traced.
+ * Both formats by default, as a Telemetry naming an OpenTelemetry and a Zipkin provider has them.
+ */
+function otlpPlan(
+  port: number,
+  propagation: ir.TraceContextFormat[] = ['w3c', 'b3'],
+): ir.TracingPlan {
   return {
+    propagation,
     providers: [
       {
         kind: 'opentelemetry',
@@ -121,6 +128,8 @@ test('the upstream gets the gateway span as parent; the receiver gets the span',
 })
 
 test('an unsampled request without trace context: a fresh context upstream with sampled=0, nothing exported', async (t) => {
+  // An OpenTelemetry provider's format only: traceparent is written, B3 headers are not trace
+  // context to it and pass as the client sent them.
   const up = await startUpstream(t, 'u')
   const { otlp, tracing } = await receiverAndTracing(t)
   const c = cluster('svc.example.com', [{ port: up.port }])
@@ -128,28 +137,28 @@ test('an unsampled request without trace context: a fresh context upstream with 
     virtualHosts: [vhost(['*'], [route('fwd', forward(destination(c)))])],
     clusters: [c],
   })
-  const plan = otlpPlan(otlp.port)
+  const plan = otlpPlan(otlp.port, ['w3c'])
   const gw = await startGateway(t, { ...snap, tracing: plan }, { tracing })
   const http = client(t)
   const traceIds = new Set<string>()
+  const clientB3 = { 'x-b3-traceid': TRACE, 'x-b3-spanid': PARENT, 'x-b3-sampled': '1' }
   for (let i = 0; i < 3; i++) {
-    const res = await http.get(`${gw.url}/a`, { headers: { host: 'svc.example.com' } })
+    const sent = i === 2 ? clientB3 : {}
+    const res = await http.get(`${gw.url}/a`, { headers: { host: 'svc.example.com', ...sent } })
     assert.equal(res.statusCode, 200)
     await res.body.text()
     const seen = up.seen[i]!
     const names = seen.rawHeaders.filter((_, j) => j % 2 === 0).map((n) => n.toLowerCase())
-    for (const name of ['traceparent', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-sampled']) {
-      assert.equal(names.filter((n) => n === name).length, 1, name)
-    }
+    assert.equal(names.filter((n) => n === 'traceparent').length, 1)
     assert.equal(seen.rawHeaders.at(-2), 'x-envoy-attempt-count')
     const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-00$/.exec(String(seen.headers['traceparent']))
     assert.ok(m, `traceparent ${String(seen.headers['traceparent'])}`)
     assert.notEqual(m[1], '0'.repeat(32))
     assert.notEqual(m[2], '0'.repeat(16))
-    assert.equal(seen.headers['x-b3-traceid'], m[1])
-    assert.equal(seen.headers['x-b3-spanid'], m[2])
-    assert.equal(seen.headers['x-b3-sampled'], '0')
     assert.equal(seen.headers['tracestate'], undefined)
+    for (const [name, value] of Object.entries(clientB3)) {
+      assert.equal(seen.headers[name], i === 2 ? value : undefined, `${name} on request ${i + 1}`)
+    }
     traceIds.add(m[1]!)
   }
   assert.equal(traceIds.size, 3, 'each request starts its own trace')
@@ -269,4 +278,40 @@ test('trace headers a route writes, or a client sends without a valid context, g
     assert.equal(seen.headers['x-b3-sampled'], '0', path)
     assert.equal(seen.rawHeaders.at(-2), 'x-envoy-attempt-count', path)
   }
+})
+
+test('a Zipkin plan (B3 only): a B3 parent is continued, a client traceparent passes as sent', async (t) => {
+  const up = await startUpstream(t, 'u')
+  const tracing = createTracing({ delayMs: 10 })
+  t.after(() => tracing.shutdown())
+  const c = cluster('svc.example.com', [{ port: up.port }])
+  const snap = snapshot({
+    virtualHosts: [vhost(['*'], [route('fwd', forward(destination(c)))])],
+    clusters: [c],
+  })
+  const plan: ir.TracingPlan = { ...otlpPlan(1, ['b3']), providers: [] }
+  const gw = await startGateway(t, { ...snap, tracing: plan }, { tracing })
+  const clientTraceparent = `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`
+  const res = await client(t).get(`${gw.url}/a`, {
+    headers: {
+      host: 'svc.example.com',
+      'x-b3-traceid': TRACE,
+      'x-b3-spanid': PARENT,
+      'x-b3-sampled': '1',
+      traceparent: clientTraceparent,
+    },
+  })
+  assert.equal(res.statusCode, 200)
+  await res.body.text()
+  const seen = up.seen[0]!
+  const names = seen.rawHeaders.filter((_, j) => j % 2 === 0).map((n) => n.toLowerCase())
+  for (const name of ['x-b3-traceid', 'x-b3-spanid', 'x-b3-sampled', 'traceparent']) {
+    assert.equal(names.filter((n) => n === name).length, 1, name)
+  }
+  assert.equal(seen.headers['x-b3-traceid'], TRACE)
+  assert.match(String(seen.headers['x-b3-spanid']), /^[0-9a-f]{16}$/)
+  assert.notEqual(seen.headers['x-b3-spanid'], PARENT, 'the upstream parent is the gateway')
+  assert.equal(seen.headers['x-b3-sampled'], '1')
+  assert.equal(seen.headers['traceparent'], clientTraceparent, 'not trace context to a B3 plan')
+  assert.equal(seen.rawHeaders.at(-2), 'x-envoy-attempt-count')
 })

@@ -6,6 +6,6 @@ export {
   type Tracing,
   type TracingOptions,
 } from './tracing-source.js'
-export { extractContext, injectContext } from './propagation.js'
+export { propagationFor, type Propagation } from './propagation.js'
 export type { DropReason } from './bounded-processor.js'
 export { NODE_ID } from './request-tracer.js'

@@ -16,6 +16,7 @@ test('the OpenTelemetry SDK loads with the first tracing plan, not with the obse
 
   const plan: ir.TracingPlan = {
     providers: [],
+    propagation: ['w3c', 'b3'],
     samplingPercent: 100,
     customTags: [],
     serviceName: 'portcullis',

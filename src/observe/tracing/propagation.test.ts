@@ -1,14 +1,17 @@
-// Trace context parsing and writing: W3C traceparent/tracestate, B3 single and multi header.
+// Trace context parsing and writing: W3C traceparent/tracestate, B3 single and multi header, by
+// the formats of a plan (both unless a test says otherwise).
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { trace } from '@opentelemetry/api'
-import { extractContext, injectContext } from './propagation.js'
+import { propagationFor } from './propagation.js'
 
 const T = '4bf92f3577b34da6a3ce929d0e0e4736'
 const S = '00f067aa0ba902b7'
 
-function parent(headers: Record<string, string>) {
-  return trace.getSpanContext(extractContext(headers))
+const both = propagationFor(['w3c', 'b3'])
+
+function parent(headers: Record<string, string>, propagation = both) {
+  return trace.getSpanContext(propagation.extract(headers))
 }
 
 describe('extract', () => {
@@ -75,9 +78,9 @@ describe('extract', () => {
 
 describe('inject', () => {
   test('W3C and B3 multi header, in a flat list, from one span context', () => {
-    const ctx = extractContext({ traceparent: `00-${T}-${S}-01`, tracestate: 'a=1' })
+    const ctx = both.extract({ traceparent: `00-${T}-${S}-01`, tracestate: 'a=1' })
     const out: string[] = ['host', 'example.com']
-    injectContext(ctx, out)
+    both.inject(ctx, out)
     assert.deepEqual(out, [
       'host',
       'example.com',
@@ -96,7 +99,7 @@ describe('inject', () => {
 
   test('an unsampled context propagates with sampled 0', () => {
     const out: string[] = []
-    injectContext(extractContext({ b3: `${T}-${S}-0` }), out)
+    both.inject(both.extract({ b3: `${T}-${S}-0` }), out)
     assert.deepEqual(out, [
       'traceparent',
       `00-${T}-${S}-00`,
@@ -111,7 +114,50 @@ describe('inject', () => {
 
   test('no span context writes nothing', () => {
     const out: string[] = []
-    injectContext(extractContext({}), out)
+    both.inject(both.extract({}), out)
     assert.deepEqual(out, [])
+  })
+})
+
+describe("a provider's formats", () => {
+  const OTHER = 'ffffffffffffffffffffffffffffffff'
+  const w3cHeaders = { traceparent: `00-${T}-${S}-01` }
+  const b3Headers = { 'x-b3-traceid': OTHER, 'x-b3-spanid': S, 'x-b3-sampled': '1' }
+
+  test('OpenTelemetry (W3C only): B3 is not read, only traceparent is written', () => {
+    const w3c = propagationFor(['w3c'])
+    assert.equal(parent(b3Headers, w3c), undefined)
+    assert.equal(parent({ b3: `${OTHER}-${S}-1` }, w3c), undefined)
+    assert.equal(parent({ ...b3Headers, ...w3cHeaders }, w3c)?.traceId, T)
+    const out: string[] = []
+    w3c.inject(w3c.extract(w3cHeaders), out)
+    assert.deepEqual(out, ['traceparent', `00-${T}-${S}-01`])
+  })
+
+  test('Zipkin (B3 only): traceparent is not read, B3 multi header is written', () => {
+    const b3 = propagationFor(['b3'])
+    assert.equal(parent(w3cHeaders, b3), undefined)
+    assert.equal(parent({ b3: `${T}-${S}-1` }, b3)?.traceId, T)
+    const out: string[] = []
+    b3.inject(b3.extract(b3Headers), out)
+    assert.deepEqual(out, ['x-b3-traceid', OTHER, 'x-b3-spanid', S, 'x-b3-sampled', '1'])
+  })
+
+  test('Zipkin with USE_B3_WITH_W3C_PROPAGATION: B3 wins, W3C is the fallback, both written', () => {
+    const b3First = propagationFor(['b3', 'w3c'])
+    assert.equal(parent({ ...b3Headers, ...w3cHeaders }, b3First)?.traceId, OTHER)
+    assert.equal(parent(w3cHeaders, b3First)?.traceId, T)
+    const out: string[] = []
+    b3First.inject(b3First.extract(w3cHeaders), out)
+    assert.deepEqual(out, [
+      'x-b3-traceid',
+      T,
+      'x-b3-spanid',
+      S,
+      'x-b3-sampled',
+      '1',
+      'traceparent',
+      `00-${T}-${S}-01`,
+    ])
   })
 })

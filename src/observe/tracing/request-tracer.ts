@@ -17,8 +17,9 @@ import type {
   TracedRequest,
 } from '../events.js'
 import { otelApi } from './otel.js'
-import { extractContext, injectContext } from './propagation.js'
-import { UnsampledRootSpan } from './unsampled-root.js'
+import { traceHeadersOf } from '../../lib/index.js'
+import { propagationFor, type Propagation } from './propagation.js'
+import { UnsampledRootSpan, unsampledWrites } from './unsampled-root.js'
 
 /** Envoy's node id shape for a gateway (`router~<ip>~<id>~<domain>`), without a pod to name. */
 export const NODE_ID = `router~${hostname()}~portcullis`
@@ -45,6 +46,10 @@ export function createRequestTracer(tracer: Tracer, plan: ir.TracingPlan): Reque
     } else headerTags.push({ tag: t.tag, name: t.name, defaultValue: t.defaultValue })
   }
   const ratio = plan.samplingPercent / 100
+  const propagation = propagationFor(plan.propagation)
+  const readsW3c = plan.propagation.includes('w3c')
+  const readsB3 = plan.propagation.includes('b3')
+  const writes = unsampledWrites(plan.propagation)
   const startSpan = (
     request: TracedRequest,
     operation: string,
@@ -57,14 +62,15 @@ export function createRequestTracer(tracer: Tracer, plan: ir.TracingPlan): Reque
       parent,
     )
     if (span.isRecording()) tagStart(span, request, fixed, headerTags)
-    return new TracedSpan(span, request.startTime, tracer, fixed, clientSentContext)
+    return new TracedSpan(span, request.startTime, tracer, fixed, clientSentContext, propagation)
   }
   return {
+    traceHeaders: traceHeadersOf(plan.propagation),
     start(request: TracedRequest, operation: string): RequestSpan {
       const headers = request.req.headers
-      const sentContext = hasTraceContext(headers)
+      const sentContext = (readsW3c && hasW3cContext(headers)) || (readsB3 && hasB3Context(headers))
       if (sentContext) {
-        const parent = extractContext(headers)
+        const parent = propagation.extract(headers)
         // A valid parent decides, sampled or not (the SDK's ParentBased sampler).
         if (isSpanContextValid(otelApi().trace.getSpanContext(parent))) {
           return startSpan(request, operation, parent, true)
@@ -74,18 +80,21 @@ export function createRequestTracer(tracer: Tracer, plan: ir.TracingPlan): Reque
       // SDK (whose root sampler is AlwaysOn for the roots sampled here). A root under headers
       // that held no valid context still has those headers to drop upstream.
       if (!(Math.random() < ratio)) {
-        return sentContext ? new UnsampledRootSpan(true) : new UnsampledRootSpan(false)
+        return new UnsampledRootSpan(sentContext, writes)
       }
       return startSpan(request, operation, otelApi().ROOT_CONTEXT, sentContext)
     },
   }
 }
 
-/** Any of TRACE_CONTEXT_HEADERS, named one by one: this runs for every traced request. */
-export function hasTraceContext(h: IncomingHttpHeaders): boolean {
+/** Any of W3C_TRACE_HEADERS, named one by one: this runs for every traced request. */
+export function hasW3cContext(h: IncomingHttpHeaders): boolean {
+  return h['traceparent'] !== undefined || h['tracestate'] !== undefined
+}
+
+/** Any of B3_TRACE_HEADERS, named one by one. */
+export function hasB3Context(h: IncomingHttpHeaders): boolean {
   return (
-    h['traceparent'] !== undefined ||
-    h['tracestate'] !== undefined ||
     h['b3'] !== undefined ||
     h['x-b3-traceid'] !== undefined ||
     h['x-b3-spanid'] !== undefined ||
@@ -125,6 +134,7 @@ class TracedSpan implements RequestSpan {
   readonly #startTime: number
   readonly #tracer: Tracer
   readonly #fixed: Readonly<Record<string, string>>
+  readonly #propagation: Propagation
   readonly clientSentContext: boolean
 
   constructor(
@@ -133,16 +143,18 @@ class TracedSpan implements RequestSpan {
     tracer: Tracer,
     fixed: Readonly<Record<string, string>>,
     clientSentContext: boolean,
+    propagation: Propagation,
   ) {
     this.clientSentContext = clientSentContext
     this.#span = span
     this.#startTime = startTime
     this.#tracer = tracer
     this.#fixed = fixed
+    this.#propagation = propagation
   }
 
   inject(headers: string[]): void {
-    injectContext(otelApi().trace.setSpan(otelApi().ROOT_CONTEXT, this.#span), headers)
+    this.#propagation.inject(otelApi().trace.setSpan(otelApi().ROOT_CONTEXT, this.#span), headers)
   }
 
   startAttempt(cluster: string, upstreamAddress: string, attempt: number): AttemptSpan | undefined {
@@ -157,7 +169,7 @@ class TracedSpan implements RequestSpan {
     span.setAttribute('upstream_cluster', cluster)
     span.setAttribute('upstream_address', upstreamAddress)
     span.setAttribute('retry.attempt', String(attempt))
-    return new TracedAttempt(span)
+    return new TracedAttempt(span, this.#propagation)
   }
 
   end(record: RequestRecord): void {
@@ -183,14 +195,16 @@ class TracedSpan implements RequestSpan {
 
 class TracedAttempt implements AttemptSpan {
   readonly #span: Span
+  readonly #propagation: Propagation
 
-  constructor(span: Span) {
+  constructor(span: Span, propagation: Propagation) {
     this.#span = span
+    this.#propagation = propagation
   }
 
   reparent(headers: string[]): void {
     const own: string[] = []
-    injectContext(otelApi().trace.setSpan(otelApi().ROOT_CONTEXT, this.#span), own)
+    this.#propagation.inject(otelApi().trace.setSpan(otelApi().ROOT_CONTEXT, this.#span), own)
     // Same names as the request span's injection, other span id: replace the values in place.
     for (let i = 0; i < own.length; i += 2) {
       const at = headers.indexOf(own[i]!)

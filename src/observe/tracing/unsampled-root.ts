@@ -13,6 +13,7 @@
  * flattened first).
  */
 import { randomFillSync } from 'node:crypto'
+import type * as ir from '../../ir/index.js'
 import type { RequestSpan } from '../events.js'
 
 const PER_BLOCK = 128
@@ -62,15 +63,25 @@ function refill(): void {
   next = 0
 }
 
+/** Which headers an unsampled root writes, from a plan's formats (unsampledWrites). */
+export type UnsampledWrites = 'w3c' | 'b3' | 'w3c,b3' | 'b3,w3c'
+
+export function unsampledWrites(formats: readonly ir.TraceContextFormat[]): UnsampledWrites {
+  const key = formats.join(',')
+  return key === 'w3c' || key === 'b3' || key === 'w3c,b3' || key === 'b3,w3c' ? key : 'w3c,b3'
+}
+
 export class UnsampledRootSpan implements RequestSpan {
   readonly clientSentContext: boolean
   /** This request's traceparent value in `#block`, from `#at`. */
   readonly #block: string
   readonly #at: number
+  readonly #writes: UnsampledWrites
 
   /** `clientSentContext`: trace headers came that held no valid context (a root all the same). */
-  constructor(clientSentContext: boolean) {
+  constructor(clientSentContext: boolean, writes: UnsampledWrites) {
     this.clientSentContext = clientSentContext
+    this.#writes = writes
     if (next === PER_BLOCK) refill()
     this.#block = block
     this.#at = next++ * TRACEPARENT_LENGTH
@@ -86,13 +97,34 @@ export class UnsampledRootSpan implements RequestSpan {
     return this.#block.slice(at, at + 16)
   }
 
-  /** W3C then B3 multi-header, as propagation.ts's injector writes them for an unsampled span. */
+  /** The plan's formats in its order, as propagation.ts's injector writes them unsampled. */
   inject(headers: string[]): void {
+    switch (this.#writes) {
+      case 'w3c':
+        this.#w3c(headers)
+        return
+      case 'b3':
+        this.#b3(headers)
+        return
+      case 'w3c,b3':
+        this.#w3c(headers)
+        this.#b3(headers)
+        return
+      case 'b3,w3c':
+        this.#b3(headers)
+        this.#w3c(headers)
+    }
+  }
+
+  #w3c(headers: string[]): void {
+    const at = this.#at
+    headers.push('traceparent', this.#block.slice(at, at + TRACEPARENT_LENGTH))
+  }
+
+  #b3(headers: string[]): void {
     const b = this.#block
     const at = this.#at
     headers.push(
-      'traceparent',
-      b.slice(at, at + TRACEPARENT_LENGTH),
       'x-b3-traceid',
       b.slice(at + TRACE_ID_AT, at + TRACE_ID_AT + 32),
       'x-b3-spanid',

@@ -19,6 +19,7 @@ import {
 const C = cluster('svc.example.com', [{ port: 1 }])
 const PLAN: ir.TracingPlan = {
   providers: [],
+  propagation: ['w3c', 'b3'],
   samplingPercent: 1,
   customTags: [],
   serviceName: 'portcullis',

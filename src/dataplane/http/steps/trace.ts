@@ -8,7 +8,6 @@
  * no tracer, so no route prepares these steps and requests pay nothing for tracing.
  */
 import type * as ir from '../../../ir/index.js'
-import { TRACE_CONTEXT_HEADERS } from '../../../lib/index.js'
 import type { RequestTracer } from '../../../observe/events.js'
 import type { RequestStep, StepInputs } from '../step.js'
 
@@ -36,13 +35,18 @@ export const traceStartStep: RequestStep<TraceStart> = {
 interface TraceInject {
   /** The route's header rules set or add a trace header, so the head may hold one anyway. */
   readonly routeWritesTraceHeaders: boolean
+  /** The tracer's trace headers (its formats), the ones replaced. */
+  readonly traceHeaders: ReadonlySet<string>
 }
 
 export const traceInjectStep: RequestStep<TraceInject> = {
   name: 'trace-inject',
   prepare: ({ route, tracer }: StepInputs) =>
     tracer !== undefined && route.action.kind === 'forward'
-      ? { routeWritesTraceHeaders: writesTraceHeaders(route) }
+      ? {
+          routeWritesTraceHeaders: writesTraceHeaders(route, tracer.traceHeaders),
+          traceHeaders: tracer.traceHeaders,
+        }
       : undefined,
   run(ctx, state) {
     const headers = ctx.upstreamHeaders
@@ -50,7 +54,8 @@ export const traceInjectStep: RequestStep<TraceInject> = {
     if (headers === undefined || span === undefined) return true
     // Without the client's trace headers and none from the route there is nothing to drop:
     // the case of most requests at an edge, which then skip a pass over every header.
-    if (span.clientSentContext || state.routeWritesTraceHeaders) dropTraceHeaders(headers)
+    if (span.clientSentContext || state.routeWritesTraceHeaders)
+      dropTraceHeaders(headers, state.traceHeaders)
     // x-envoy-attempt-count stays the last pair (a retry rewrites that slot): insert before it.
     const last = headers.length - 2
     const countName = headers[last]!
@@ -62,10 +67,10 @@ export const traceInjectStep: RequestStep<TraceInject> = {
   },
 }
 
-function writesTraceHeaders(route: ir.HttpRoute): boolean {
+function writesTraceHeaders(route: ir.HttpRoute, traceHeaders: ReadonlySet<string>): boolean {
   const writes = (rules: ir.HeaderRules): boolean =>
     [...rules.request.set, ...rules.request.add].some(([name]) =>
-      TRACE_CONTEXT_HEADERS.has(name.toLowerCase()),
+      traceHeaders.has(name.toLowerCase()),
     )
   if (writes(route.headers)) return true
   return route.action.kind === 'forward' && route.action.destinations.some((d) => writes(d.headers))
@@ -83,14 +88,13 @@ function operationName(route: ir.HttpRoute): string | undefined {
 }
 
 /** The client's trace headers go; the gateway's span is the upstream's parent. */
-function dropTraceHeaders(headers: string[]): void {
+function dropTraceHeaders(headers: string[], traceHeaders: ReadonlySet<string>): void {
   let w = 0
   for (let r = 0; r < headers.length; r += 2) {
     const name = headers[r]!
     const c = name.charCodeAt(0) | 0x20
     // Only names starting with b, t or x can be trace headers: most are skipped on one compare.
-    if ((c === 0x62 || c === 0x74 || c === 0x78) && TRACE_CONTEXT_HEADERS.has(name.toLowerCase()))
-      continue
+    if ((c === 0x62 || c === 0x74 || c === 0x78) && traceHeaders.has(name.toLowerCase())) continue
     headers[w++] = name
     headers[w++] = headers[r + 1]!
   }
