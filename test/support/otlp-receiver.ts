@@ -1,6 +1,7 @@
-// An OTLP/HTTP trace receiver: what @opentelemetry/exporter-trace-otlp-http sends is
-// ExportTraceServiceRequest in protobuf's JSON mapping (Content-Type application/json), with
-// trace and span ids as hex strings and times as unix nanoseconds in strings.
+// An OTLP/HTTP trace receiver: what an OTLP/HTTP JSON exporter sends (OpenTelemetry's
+// JsonTraceSerializer) is ExportTraceServiceRequest in protobuf's JSON mapping (Content-Type
+// application/json), with trace and span ids as hex strings and times as unix nanoseconds in
+// strings.
 import { startSpanReceiver, type ReceivedSpan, type SpanReceiver } from './span-receiver.js'
 
 interface AnyValue {

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { AlwaysOnSampler, BasicTracerProvider } from '@opentelemetry/sdk-trace-base'
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { BoundedBatchProcessor, type DropReason } from './bounded-processor.js'
+import { OtlpHttpExporter } from './otlp-http-exporter.js'
 
 test('a silent collector: bounded queue, deadlines, drops counted by reason', async (t) => {
   const held: IncomingMessage[] = []
@@ -24,18 +24,21 @@ test('a silent collector: bounded queue, deadlines, drops counted by reason', as
   const port = (server.address() as AddressInfo).port
   const drops: Record<DropReason, number> = { queue_full: 0, export_failed: 0 }
   let exported = 0
-  const processor = new BoundedBatchProcessor(
-    new OTLPTraceExporter({ url: `http://127.0.0.1:${port}/v1/traces`, timeoutMillis: 60_000 }),
-    {
-      maxQueueSize: 10,
-      maxBatchSize: 5,
-      delayMs: 10,
-      exportTimeoutMs: 100,
-      maxOverdueExports: 1,
-      onDropped: (reason, n) => (drops[reason] += n),
-      onExported: (n) => (exported += n),
-    },
-  )
+  const exporter = new OtlpHttpExporter({
+    url: `http://127.0.0.1:${port}/v1/traces`,
+    timeoutMs: 60_000,
+    headers: {},
+  })
+  t.after(() => exporter.shutdown())
+  const processor = new BoundedBatchProcessor(exporter, {
+    maxQueueSize: 10,
+    maxBatchSize: 5,
+    delayMs: 10,
+    exportTimeoutMs: 100,
+    maxOverdueExports: 1,
+    onDropped: (reason, n) => (drops[reason] += n),
+    onExported: (n) => (exported += n),
+  })
   const provider = new BasicTracerProvider({
     sampler: new AlwaysOnSampler(),
     spanProcessors: [processor],

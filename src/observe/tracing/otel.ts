@@ -10,7 +10,7 @@ import type * as OtelB3 from '@opentelemetry/propagator-b3'
 import type * as OtelResources from '@opentelemetry/resources'
 import type * as OtelSdk from '@opentelemetry/sdk-trace-base'
 import type * as ZipkinModule from '@opentelemetry/exporter-zipkin'
-import type * as OtlpModule from '@opentelemetry/exporter-trace-otlp-http'
+import type * as OtlpTransformer from '@opentelemetry/otlp-transformer'
 import { lazyModule } from '../../lib/index.js'
 
 export const otelApi = lazyModule<typeof OtelApi>('@opentelemetry/api')
@@ -19,4 +19,4 @@ export const otelB3 = lazyModule<typeof OtelB3>('@opentelemetry/propagator-b3')
 export const otelResources = lazyModule<typeof OtelResources>('@opentelemetry/resources')
 export const otelSdk = lazyModule<typeof OtelSdk>('@opentelemetry/sdk-trace-base')
 export const zipkinExporter = lazyModule<typeof ZipkinModule>('@opentelemetry/exporter-zipkin')
-export const otlpExporter = lazyModule<typeof OtlpModule>('@opentelemetry/exporter-trace-otlp-http')
+export const otlpTransformer = lazyModule<typeof OtlpTransformer>('@opentelemetry/otlp-transformer')

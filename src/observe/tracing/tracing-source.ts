@@ -11,7 +11,8 @@ import type * as ir from '../../ir/index.js'
 import { canonicalJson } from '../../lib/index.js'
 import type { RequestTracer } from '../events.js'
 import { BoundedBatchProcessor, type DropReason } from './bounded-processor.js'
-import { otelResources, otelSdk, otlpExporter, zipkinExporter } from './otel.js'
+import { otelResources, otelSdk, zipkinExporter } from './otel.js'
+import { OtlpHttpExporter } from './otlp-http-exporter.js'
 import { createRequestTracer } from './request-tracer.js'
 
 export interface TracingOptions {
@@ -144,9 +145,5 @@ function exporterFor(p: ir.TracingProvider, serviceName: string): SpanExporter {
       headers: { ...p.headers },
     })
   }
-  return new (otlpExporter().OTLPTraceExporter)({
-    url: p.url,
-    timeoutMillis: p.timeoutMs,
-    headers: { ...p.headers },
-  })
+  return new OtlpHttpExporter({ url: p.url, timeoutMs: p.timeoutMs, headers: p.headers })
 }
