@@ -1,16 +1,17 @@
 /**
- * The span of a request that arrived without (valid) trace context and was not sampled: most requests
- * at an edge gateway. It records nothing and never reaches the SDK, but its context is still
- * propagated (`sampled=0`), with the same headers OpenTelemetry's propagators write for an
- * unsampled span, so the services behind the gateway join the trace without sampling it.
+ * The span of a request that arrived without (valid) trace context and was not sampled: most
+ * requests at an edge gateway. It records nothing and never reaches the SDK, but its context is
+ * still propagated (`sampled=0`), with the headers OpenTelemetry's propagators write for an
+ * unsampled span in the plan's formats, so the services behind the gateway join the trace
+ * without sampling it.
  *
  * This path is what every unsampled request pays, so its ids are made in blocks: one
  * randomFillSync and one string per 128 requests. The block's string is the requests'
- * `traceparent` values one after another (`00-<trace id>-<span id>-00`, two hex digits written
- * per byte from a table); a request's three header values are slices of it, which V8 keeps as a pointer into
- * the block's string. A request then makes no call into C++ for its ids and concatenates
- * nothing, and undici's checks read the slices as they are (a concatenated value had to be
- * flattened first).
+ * `traceparent` values one after another (`00-<trace id>-<span id>-00`, four hex digits written
+ * per two bytes from a table); a request's header values are slices of it, which V8 keeps as a
+ * pointer into the block's string. A request then makes no call into C++ for its ids and
+ * concatenates nothing, and undici's checks read the slices as they are (a concatenated value
+ * had to be flattened first).
  */
 import { randomFillSync } from 'node:crypto'
 import type * as ir from '../../ir/index.js'
@@ -33,22 +34,42 @@ const HEX = Buffer.from('0123456789abcdef', 'latin1')
 let block = ''
 let next = PER_BLOCK
 
-/** Two hex digits per byte, in the order a little-endian 16-bit store writes them. */
-const HEX_PAIRS = new Uint16Array(256)
-for (let b = 0; b < 256; b++) HEX_PAIRS[b] = HEX[b >> 4]! | (HEX[b & 15]! << 8)
-// A DataView, since the ids start at odd offsets, where a Uint16Array cannot store.
+// DataViews, since the ids start at odd offsets, where typed arrays cannot store.
 const view = new DataView(chars.buffer, chars.byteOffset, chars.byteLength)
+const randomView = new DataView(random.buffer, random.byteOffset, random.byteLength)
 
-function writeHex(from: number, to: number, at: number): void {
-  for (let i = from; i < to; i++, at += 2) view.setUint16(at, HEX_PAIRS[random[i]!]!, true)
+/**
+ * Four hex digits for each pair of bytes, in the order a little-endian 32-bit store writes them:
+ * one load and one store per two bytes of id. Built at the first refill (256 KiB), so a gateway
+ * that never traces does not hold it.
+ */
+let hexQuads: Uint32Array | undefined
+
+function buildHexQuads(): Uint32Array {
+  const quads = new Uint32Array(65536)
+  for (let v = 0; v < 65536; v++) {
+    quads[v] =
+      HEX[v >> 12]! |
+      (HEX[(v >> 8) & 15]! << 8) |
+      (HEX[(v >> 4) & 15]! << 16) |
+      (HEX[v & 15]! << 24)
+  }
+  return quads
+}
+
+function writeHex(quads: Uint32Array, from: number, to: number, at: number): void {
+  for (let i = from; i < to; i += 2, at += 4) {
+    view.setUint32(at, quads[randomView.getUint16(i)]!, true)
+  }
 }
 
 function allZero(from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (random[i] !== 0) return false
+  for (let i = from; i < to; i += 4) if (randomView.getUint32(i) !== 0) return false
   return true
 }
 
 function refill(): void {
+  const quads = (hexQuads ??= buildHexQuads())
   randomFillSync(random)
   for (let s = 0; s < PER_BLOCK; s++) {
     const r = s * ID_BYTES
@@ -56,8 +77,8 @@ function refill(): void {
     if (allZero(r, r + 16)) random[r + 15] = 1
     if (allZero(r + 16, r + 24)) random[r + 23] = 1
     const t = s * TRACEPARENT_LENGTH
-    writeHex(r, r + 16, t + TRACE_ID_AT)
-    writeHex(r + 16, r + 24, t + SPAN_ID_AT)
+    writeHex(quads, r, r + 16, t + TRACE_ID_AT)
+    writeHex(quads, r + 16, r + 24, t + SPAN_ID_AT)
   }
   block = chars.toString('latin1')
   next = 0
@@ -116,22 +137,25 @@ export class UnsampledRootSpan implements RequestSpan {
     }
   }
 
+  // Indexed stores, not push: a push of two values is a call into a builtin where the stores
+  // are inlined.
   #w3c(headers: string[]): void {
     const at = this.#at
-    headers.push('traceparent', this.#block.slice(at, at + TRACEPARENT_LENGTH))
+    const n = headers.length
+    headers[n] = 'traceparent'
+    headers[n + 1] = this.#block.slice(at, at + TRACEPARENT_LENGTH)
   }
 
   #b3(headers: string[]): void {
     const b = this.#block
     const at = this.#at
-    headers.push(
-      'x-b3-traceid',
-      b.slice(at + TRACE_ID_AT, at + TRACE_ID_AT + 32),
-      'x-b3-spanid',
-      b.slice(at + SPAN_ID_AT, at + SPAN_ID_AT + 16),
-      'x-b3-sampled',
-      '0',
-    )
+    const n = headers.length
+    headers[n] = 'x-b3-traceid'
+    headers[n + 1] = b.slice(at + TRACE_ID_AT, at + TRACE_ID_AT + 32)
+    headers[n + 2] = 'x-b3-spanid'
+    headers[n + 3] = b.slice(at + SPAN_ID_AT, at + SPAN_ID_AT + 16)
+    headers[n + 4] = 'x-b3-sampled'
+    headers[n + 5] = '0'
   }
 
   startAttempt(): undefined {
