@@ -24,6 +24,11 @@ export interface InstructionOptions {
   readonly idleSeconds: number
   /** Keep the callgrind dumps in bench/results/ (for callgrind_annotate). */
   readonly keepDumps: boolean
+  /**
+   * Also run a second process of each group's baseline side (`<side>-control`, the same config):
+   * their ratio is the bench's own spread between two identical gateways, in the same run.
+   */
+  readonly control: boolean
   /** Only these sides of the groups (to look at one in detail); undefined: all. */
   readonly sides: readonly string[] | undefined
   /** Extra node flags for the gateway (V8 experiments). */
@@ -39,9 +44,11 @@ function isGroup(name: string): name is Group {
 export function parseInstructionOptions(argv: readonly string[]): InstructionOptions {
   const values = new Map<string, string>()
   let keepDumps = false
+  let control = false
   for (const arg of argv) {
-    if (arg === '--keep-dumps') {
-      keepDumps = true
+    if (arg === '--keep-dumps' || arg === '--control') {
+      if (arg === '--keep-dumps') keepDumps = true
+      else control = true
       continue
     }
     const m = /^--([a-z-]+)=(.*)$/.exec(arg)
@@ -50,7 +57,7 @@ export function parseInstructionOptions(argv: readonly string[]): InstructionOpt
       throw new Error(
         `unknown option ${arg} (--only=${Object.keys(PAIRS).join(',')}, ` +
           `--sides=a,b, --node-flags="...", ${NUMBERS.map((n) => `--${n}=N`).join(', ')}, ` +
-          '--keep-dumps)',
+          '--keep-dumps, --control)',
       )
     }
     values.set(m[1]!, m[2]!)
@@ -74,6 +81,7 @@ export function parseInstructionOptions(argv: readonly string[]): InstructionOpt
     warmup: number('warmup', 40000),
     idleSeconds: number('idle-seconds', 5),
     keepDumps,
+    control,
     sides: values.get('sides')?.split(','),
     nodeFlags: (values.get('node-flags') ?? '').split(' ').filter((f) => f !== ''),
   }

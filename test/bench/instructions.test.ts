@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { compileInstructionsIn } from '../../bench/callgrind-compile.js'
 import { parseInstructionOptions } from '../../bench/instructions-options.js'
 import { REPO_ROOT } from '../e2e/harness/index.js'
 
@@ -39,7 +40,7 @@ test(
     for (const side of ['new-conn', 'proxy-v2-new-conn']) {
       assert.match(
         out,
-        new RegExp(`^\\| ${side} \\| \\d+ \\| \\d+ \\| [\\d.]+ M \\| 0 \\|$`, 'm'),
+        new RegExp(`^\\| ${side} \\| \\d+ \\| \\d+ \\| [\\d.]+ M \\| [\\d.]+ M \\| 0 \\|$`, 'm'),
         out,
       )
     }
@@ -61,4 +62,21 @@ test('the bench:instructions commands bench/README.md prints parse with its opti
       .filter(Boolean)
     assert.doesNotThrow(() => parseInstructionOptions(args), c)
   }
+})
+
+test("compiling instructions are the compilers' own functions in callgrind_annotate's list", () => {
+  const annotated = [
+    '--------------------------------------------------------------------------------',
+    'Ir                   file:function',
+    '--------------------------------------------------------------------------------',
+    '300,000,000 (100.0%)  PROGRAM TOTALS',
+    ' 5,000,000 ( 1.67%)  ???:Builtins_KeyedLoadIC_Megamorphic [/usr/bin/node]',
+    ' 2,000,000 ( 0.67%)  ???:v8::internal::compiler::GraphReducer::ReduceTop() [/usr/bin/node]',
+    '   500,000 ( 0.17%)  ???:v8::internal::maglev::MaglevGraphBuilder::Build() [/usr/bin/node]',
+    '    40,000 ( 0.01%)  ???:v8::internal::baseline::BaselineCompiler::Build() [/usr/bin/node]',
+    '     1,234 ( 0.00%)  ???:v8::internal::Zone::Expand(unsigned long) [/usr/bin/node]',
+    '   900,000 ( 0.30%)  ???:v8::internal::Scavenger::ScavengePage(v8::internal::MemoryChunk*) [/usr/bin/node]',
+    '   100,000 ( 0.03%)  ???:v8::internal::ZoneList<int>::Add(int) [/usr/bin/node]',
+  ].join('\n')
+  assert.equal(compileInstructionsIn(annotated), 2_000_000 + 500_000 + 40_000 + 1_234)
 })
