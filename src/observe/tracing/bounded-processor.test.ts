@@ -46,16 +46,18 @@ test('a silent collector: bounded queue, deadlines, drops counted by reason', as
   const tracer = provider.getTracer('test')
 
   // 5 spans fill a batch and go out at once (in flight, unanswered); 10 more fill the queue; 5
-  // more do not fit. None of these calls waits for the collector.
-  const started = performance.now()
+  // more do not fit. None of these calls waits for the collector: they return before it has
+  // seen a single export request.
   for (let i = 0; i < 20; i++) tracer.startSpan(`s${i}`).end()
-  assert.ok(performance.now() - started < 200, 'ending spans does not wait for the collector')
   assert.equal(drops.queue_full, 5)
+  assert.equal(held.length, 0, 'span.end() returned before any export reached the collector')
 
   // The first export passes its deadline (export_failed, 5); it stays unanswered, so with one
   // overdue export allowed the two batches still queued are dropped without being sent.
+  // The one export sent may reach the collector after its deadline on a busy machine: wait
+  // for both.
   const deadline = Date.now() + 10_000
-  while (drops.export_failed < 15 && Date.now() < deadline) {
+  while ((drops.export_failed < 15 || held.length === 0) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
   assert.equal(drops.export_failed, 15)
