@@ -179,8 +179,8 @@ export interface TracedRequest {
 /** One request's span (sampled or not); ended once, at the request's record. */
 export interface RequestSpan {
   /**
-   * Whether the client's request carried trace headers. When it did not (most requests at an
-   * edge), there are none of the client's to drop from the upstream head.
+   * Whether the client's request carried trace headers of the tracer's formats. When it did not
+   * (most requests at an edge), there are none of the client's to drop from the upstream head.
    */
   readonly clientSentContext: boolean
   /** Appends the propagated context (this span as the parent) to a flat name/value list. */

@@ -1,9 +1,9 @@
 /**
  * Tracing, two steps as the span's life needs them: `trace-start` continues the incoming trace
- * context (W3C or B3) or starts one and opens the request's span before any other route step,
- * so every outcome of the route, a preflight, a 429, a redirect or a forward, is inside it;
- * `trace-inject` replaces the client's trace headers in the upstream head with this span's
- * context, once the head is built. The span ends with the request's record (record/
+ * context (in the plan's formats, W3C and/or B3) or starts one and opens the request's span
+ * before any other route step, so every outcome of the route, a preflight, a 429, a redirect or
+ * a forward, is inside it; `trace-inject` replaces the client's trace headers of those formats in
+ * the upstream head with this span's context, once the head is built. The span ends with the request's record (record/
  * http-record.ts), the one place every outcome passes. A snapshot without a tracing plan gives
  * no tracer, so no route prepares these steps and requests pay nothing for tracing.
  */
