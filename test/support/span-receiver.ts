@@ -98,3 +98,27 @@ export async function startSpanReceiver(opts: ReceiverOptions): Promise<SpanRece
       }),
   }
 }
+
+/** A collector that accepts connections and requests and never answers one. */
+export interface SilentCollector {
+  readonly port: number
+  /** The requests it received (and holds unanswered), in arrival order. */
+  readonly held: readonly IncomingMessage[]
+  /** Drops every held connection and stops listening. */
+  close(): Promise<void>
+}
+
+export async function startSilentCollector(): Promise<SilentCollector> {
+  const held: IncomingMessage[] = []
+  const server = createServer((req) => held.push(req))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as AddressInfo).port,
+    held,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}

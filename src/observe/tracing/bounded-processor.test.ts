@@ -4,24 +4,15 @@
 // of unanswered exports whole batches are dropped instead of sent.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createServer, type IncomingMessage } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { AlwaysOnSampler, BasicTracerProvider } from '@opentelemetry/sdk-trace-base'
+import { startSilentCollector } from '../../../test/support/span-receiver.js'
 import { BoundedBatchProcessor, type DropReason } from './bounded-processor.js'
 import { OtlpHttpExporter } from './otlp-http-exporter.js'
 
 test('a silent collector: bounded queue, deadlines, drops counted by reason', async (t) => {
-  const held: IncomingMessage[] = []
-  const server = createServer((req) => held.push(req)) // never answers
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.after(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  )
-  const port = (server.address() as AddressInfo).port
+  const collector = await startSilentCollector()
+  t.after(() => collector.close())
+  const { port, held } = collector
   const drops: Record<DropReason, number> = { queue_full: 0, export_failed: 0 }
   let exported = 0
   const exporter = new OtlpHttpExporter({

@@ -2,13 +2,12 @@
 // ids, names and attributes over one kept-alive connection; a collector that refuses, or one
 // that is not there or never answers, is a failed export with the reason, never a throw.
 import { test } from 'node:test'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import assert from 'node:assert/strict'
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core'
 import { AlwaysOnSampler, BasicTracerProvider } from '@opentelemetry/sdk-trace-base'
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base'
 import { startOtlpReceiver } from '../../../test/support/otlp-receiver.js'
+import { startSilentCollector } from '../../../test/support/span-receiver.js'
 import { OtlpHttpExporter } from './otlp-http-exporter.js'
 
 /** Spans as the SDK ends them: collected by a processor that keeps them. */
@@ -96,17 +95,10 @@ test('a collector answering 503, or none listening: a failed export with the rea
 })
 
 test('a collector that never answers: the export fails at its deadline', async (t) => {
-  const server = createServer(() => undefined) // reads the request, never answers
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.after(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  )
+  const collector = await startSilentCollector()
+  t.after(() => collector.close())
   const exporter = new OtlpHttpExporter({
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`,
+    url: `http://127.0.0.1:${collector.port}/v1/traces`,
     timeoutMs: 300,
     headers: {},
   })
